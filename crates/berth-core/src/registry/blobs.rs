@@ -1,0 +1,70 @@
+//! Reading and unlinking blobs of a repository.
+
+use std::ops::Range;
+
+use berth_oci::Digest;
+use berth_store::ByteStream;
+
+use super::{Registry, RegistryError};
+
+/// A blob known to be linked to the repository it was opened in; only
+/// [`Registry::open_blob`] makes one, so reads always pass the link check.
+#[derive(Debug, Clone)]
+pub struct LinkedBlob {
+    digest: Digest,
+    size: u64,
+}
+
+impl LinkedBlob {
+    /// The blob's digest.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// The blob's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl Registry {
+    /// Look up a blob linked to the repository.
+    pub async fn open_blob(&self, repo: &str, digest: &Digest) -> Result<LinkedBlob, RegistryError> {
+        let repo_id = self
+            .existing_repo(repo)
+            .await?
+            .ok_or(RegistryError::BlobUnknown)?;
+        let size = self.db.linked_blob_size(repo_id, &digest.to_string()).await?;
+        let size = size.ok_or(RegistryError::BlobUnknown)?;
+        Ok(LinkedBlob {
+            digest: digest.clone(),
+            size: size as u64,
+        })
+    }
+
+    /// Stream an opened blob, whole or one byte range.
+    pub async fn read_blob(
+        &self,
+        blob: &LinkedBlob,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream<'static>, RegistryError> {
+        match self.blobs.read(&blob.digest, range).await {
+            Err(berth_store::StoreError::NotFound) => Err(RegistryError::BlobUnknown),
+            other => Ok(other?),
+        }
+    }
+
+    /// Unlink a blob from the repository (its bytes stay while other
+    /// repositories use them; garbage collection reclaims the rest).
+    pub async fn delete_blob(&self, repo: &str, digest: &Digest) -> Result<(), RegistryError> {
+        let repo_id = self
+            .existing_repo(repo)
+            .await?
+            .ok_or(RegistryError::BlobUnknown)?;
+        if self.db.unlink_blob(repo_id, &digest.to_string()).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::BlobUnknown)
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Errors of the registry service, one variant per distinct client-visible
+//! outcome. The HTTP layer maps each to a spec error code and status.
+
+use berth_oci::{DigestError, ManifestError, NameError};
+use berth_store::StoreError;
+
+/// A registry operation's failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The blob is not in the repository.
+    #[error("blob unknown to registry")]
+    BlobUnknown,
+    /// The upload request was malformed or inconsistent.
+    #[error("blob upload invalid: {0}")]
+    BlobUploadInvalid(String),
+    /// No such upload session.
+    #[error("blob upload unknown to registry")]
+    BlobUploadUnknown,
+    /// A chunk did not start where the session is.
+    #[error("chunk must start at offset {current}")]
+    RangeNotSatisfiable {
+        /// Bytes the session holds.
+        current: u64,
+    },
+    /// A digest was malformed or did not match the content.
+    #[error("digest invalid: {0}")]
+    DigestInvalid(String),
+    /// A manifest references a blob or manifest the repository lacks.
+    #[error("manifest references unknown {0}")]
+    ManifestBlobUnknown(String),
+    /// The manifest is malformed.
+    #[error("manifest invalid: {0}")]
+    ManifestInvalid(String),
+    /// The manifest exceeds the size limit.
+    #[error("manifest exceeds the limit of {0} bytes")]
+    ManifestTooLarge(usize),
+    /// No such manifest or tag.
+    #[error("manifest unknown")]
+    ManifestUnknown,
+    /// The repository name or tag is malformed.
+    #[error("{0}")]
+    NameInvalid(String),
+    /// No such repository.
+    #[error("repository name not known to registry")]
+    NameUnknown,
+    /// A length did not match the content.
+    #[error("size invalid: {0}")]
+    SizeInvalid(String),
+    /// A storage failure: the client is not at fault.
+    #[error("internal storage error: {0}")]
+    Internal(#[from] StoreError),
+}
+
+impl From<NameError> for RegistryError {
+    fn from(e: NameError) -> Self {
+        match e {
+            NameError::Digest(d) => RegistryError::DigestInvalid(d.to_string()),
+            other => RegistryError::NameInvalid(other.to_string()),
+        }
+    }
+}
+
+impl From<DigestError> for RegistryError {
+    fn from(e: DigestError) -> Self {
+        RegistryError::DigestInvalid(e.to_string())
+    }
+}
+
+impl From<ManifestError> for RegistryError {
+    fn from(e: ManifestError) -> Self {
+        RegistryError::ManifestInvalid(e.to_string())
+    }
+}

@@ -1,0 +1,57 @@
+//! Paginated listings: tags, the catalog, referrers.
+
+use berth_oci::Digest;
+use berth_store::metadata::ReferrerRow;
+
+use super::{Registry, RegistryError};
+
+/// One page of names and whether more follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The names, in lexical order.
+    pub items: Vec<String>,
+    /// Whether another page follows the last item.
+    pub more: bool,
+}
+
+impl Page {
+    fn from_probe(mut items: Vec<String>, limit: usize) -> Page {
+        let more = items.len() > limit;
+        items.truncate(limit);
+        Page { items, more }
+    }
+}
+
+impl Registry {
+    /// Live tags of a repository after `last`, at most `limit`.
+    pub async fn list_tags(&self, repo: &str, last: &str, limit: usize) -> Result<Page, RegistryError> {
+        let repo_id = self
+            .existing_repo(repo)
+            .await?
+            .ok_or(RegistryError::NameUnknown)?;
+        let items = self.db.list_tags(repo_id, last, limit as i64 + 1).await?;
+        Ok(Page::from_probe(items, limit))
+    }
+
+    /// Repository names after `last`, at most `limit`.
+    pub async fn catalog(&self, last: &str, limit: usize) -> Result<Page, RegistryError> {
+        let items = self.db.list_repositories(last, limit as i64 + 1).await?;
+        Ok(Page::from_probe(items, limit))
+    }
+
+    /// Manifests of the repository whose subject is `subject`.
+    pub async fn referrers(
+        &self,
+        repo: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<ReferrerRow>, RegistryError> {
+        match self.existing_repo(repo).await? {
+            Some(repo_id) => Ok(self
+                .db
+                .referrers(repo_id, &subject.to_string(), artifact_type)
+                .await?),
+            None => Ok(Vec::new()),
+        }
+    }
+}

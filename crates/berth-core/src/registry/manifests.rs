@@ -1,0 +1,125 @@
+//! Manifests and tags: push with validation, pull by tag or digest, delete.
+
+use berth_oci::{Algorithm, Digest, ParsedManifest, Reference};
+use berth_store::metadata::{NewManifest, PutManifest};
+
+use super::{Registry, RegistryError};
+
+/// A manifest as stored: raw bytes and how to label them.
+#[derive(Debug, Clone)]
+pub struct ManifestContent {
+    /// Digest of `content`.
+    pub digest: String,
+    /// Media type it was pushed with.
+    pub media_type: String,
+    /// Subject digest, if any.
+    pub subject: Option<String>,
+    /// The exact bytes pushed.
+    pub content: Vec<u8>,
+}
+
+/// What a manifest push produced.
+#[derive(Debug, Clone)]
+pub struct PushedManifest {
+    /// The manifest's digest.
+    pub digest: Digest,
+    /// Its subject, for the `OCI-Subject` header.
+    pub subject: Option<Digest>,
+}
+
+impl Registry {
+    /// Validate and store a manifest; tag it when `reference` is a tag.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &Reference,
+        content_type: Option<&str>,
+        content: Vec<u8>,
+    ) -> Result<PushedManifest, RegistryError> {
+        berth_oci::validate_repository(repo)?;
+        if content.len() > self.config.manifest_size_limit {
+            return Err(RegistryError::ManifestTooLarge(self.config.manifest_size_limit));
+        }
+        let (digest, tag) = match reference {
+            Reference::Digest(expected) => {
+                let actual = Digest::of(expected.algorithm(), &content);
+                if &actual != expected {
+                    return Err(RegistryError::DigestInvalid(format!(
+                        "manifest has digest {actual}, not {expected}"
+                    )));
+                }
+                (actual, None)
+            }
+            Reference::Tag(tag) => (Digest::of(Algorithm::Sha256, &content), Some(tag.as_str())),
+        };
+        let parsed = ParsedManifest::parse(&content, content_type)?;
+        let repo_id = self.repo_for_push(repo).await?;
+        let record = NewManifest {
+            digest: digest.to_string(),
+            media_type: parsed.media_type,
+            artifact_type: parsed.artifact_type,
+            subject: parsed.subject.as_ref().map(Digest::to_string),
+            annotations: parsed.annotations,
+            content,
+            blobs: parsed.blobs.iter().map(Digest::to_string).collect(),
+            children: parsed.children.iter().map(Digest::to_string).collect(),
+        };
+        match self.db.put_manifest(repo_id, &record, tag).await? {
+            PutManifest::Stored => Ok(PushedManifest {
+                digest,
+                subject: parsed.subject,
+            }),
+            PutManifest::MissingBlob(d) => Err(RegistryError::ManifestBlobUnknown(format!("blob {d}"))),
+            PutManifest::MissingChild(d) => Err(RegistryError::ManifestBlobUnknown(format!("manifest {d}"))),
+        }
+    }
+
+    /// Fetch a manifest by tag or digest.
+    pub async fn get_manifest(
+        &self,
+        repo: &str,
+        reference: &Reference,
+    ) -> Result<ManifestContent, RegistryError> {
+        let repo_id = self
+            .existing_repo(repo)
+            .await?
+            .ok_or(RegistryError::ManifestUnknown)?;
+        let digest = match reference {
+            Reference::Digest(d) => d.to_string(),
+            Reference::Tag(t) => self
+                .db
+                .resolve_tag(repo_id, t)
+                .await?
+                .ok_or(RegistryError::ManifestUnknown)?,
+        };
+        let row = self
+            .db
+            .manifest(repo_id, &digest)
+            .await?
+            .ok_or(RegistryError::ManifestUnknown)?;
+        Ok(ManifestContent {
+            digest: row.digest,
+            media_type: row.media_type,
+            subject: row.subject,
+            content: row.content,
+        })
+    }
+
+    /// Delete a tag (the manifest stays) or a manifest by digest (its tags go
+    /// with it).
+    pub async fn delete_manifest(&self, repo: &str, reference: &Reference) -> Result<(), RegistryError> {
+        let repo_id = self
+            .existing_repo(repo)
+            .await?
+            .ok_or(RegistryError::ManifestUnknown)?;
+        let existed = match reference {
+            Reference::Tag(t) => self.db.end_tag(repo_id, t).await?,
+            Reference::Digest(d) => self.db.delete_manifest(repo_id, &d.to_string()).await?,
+        };
+        if existed {
+            Ok(())
+        } else {
+            Err(RegistryError::ManifestUnknown)
+        }
+    }
+}

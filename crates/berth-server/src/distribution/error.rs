@@ -1,0 +1,106 @@
+//! The one place where distribution API failures become spec error codes,
+//! HTTP statuses and JSON bodies.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_core::RegistryError;
+use serde_json::json;
+
+/// A failed `/v2` request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A failure of the registry service.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A request the registry does not implement.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The caller may not do this.
+    #[error("{0}")]
+    Denied(String),
+    /// Too many requests in flight.
+    #[error("too many requests in flight; retry shortly")]
+    TooManyRequests,
+    /// A blob `Range` outside the blob.
+    #[error("range not satisfiable for a blob of {size} bytes")]
+    RangeNotSatisfiable {
+        /// The blob's size.
+        size: u64,
+    },
+    /// A malformed pagination parameter.
+    #[error("{0}")]
+    PaginationInvalid(String),
+    /// An upload session that the request named but will continue at the
+    /// given location.
+    #[error("chunk must start at offset {current}")]
+    ChunkOutOfOrder {
+        /// Bytes the session holds.
+        current: u64,
+        /// The session's URL.
+        location: String,
+    },
+}
+
+impl ApiError {
+    /// Spec error code and HTTP status.
+    fn code_and_status(&self) -> (&'static str, StatusCode) {
+        use RegistryError as R;
+        match self {
+            ApiError::Registry(e) => match e {
+                R::BlobUnknown => ("BLOB_UNKNOWN", StatusCode::NOT_FOUND),
+                R::BlobUploadInvalid(_) => ("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST),
+                R::BlobUploadUnknown => ("BLOB_UPLOAD_UNKNOWN", StatusCode::NOT_FOUND),
+                R::RangeNotSatisfiable { .. } => ("BLOB_UPLOAD_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
+                R::DigestInvalid(_) => ("DIGEST_INVALID", StatusCode::BAD_REQUEST),
+                R::ManifestBlobUnknown(_) => ("MANIFEST_BLOB_UNKNOWN", StatusCode::BAD_REQUEST),
+                R::ManifestInvalid(_) => ("MANIFEST_INVALID", StatusCode::BAD_REQUEST),
+                R::ManifestTooLarge(_) => ("MANIFEST_INVALID", StatusCode::PAYLOAD_TOO_LARGE),
+                R::ManifestUnknown => ("MANIFEST_UNKNOWN", StatusCode::NOT_FOUND),
+                R::NameInvalid(_) => ("NAME_INVALID", StatusCode::BAD_REQUEST),
+                R::NameUnknown => ("NAME_UNKNOWN", StatusCode::NOT_FOUND),
+                R::SizeInvalid(_) => ("SIZE_INVALID", StatusCode::BAD_REQUEST),
+                R::Internal(_) => ("UNKNOWN", StatusCode::INTERNAL_SERVER_ERROR),
+            },
+            ApiError::Unsupported(_) => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
+            ApiError::Denied(_) => ("DENIED", StatusCode::FORBIDDEN),
+            ApiError::TooManyRequests => ("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
+            ApiError::RangeNotSatisfiable { .. } => ("SIZE_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
+            ApiError::PaginationInvalid(_) => ("PAGINATION_NUMBER_INVALID", StatusCode::BAD_REQUEST),
+            ApiError::ChunkOutOfOrder { .. } => ("BLOB_UPLOAD_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (code, status) = self.code_and_status();
+        if status.is_server_error() {
+            tracing::error!(code, error = %self, "request failed");
+        } else {
+            tracing::debug!(code, error = %self, "request refused");
+        }
+        let body = json!({ "errors": [{ "code": code, "message": self.to_string(), "detail": null }] });
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::TooManyRequests => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::RangeNotSatisfiable { size } => {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    headers.insert(header::CONTENT_RANGE, v);
+                }
+            }
+            ApiError::ChunkOutOfOrder { current, location } => {
+                if let Ok(v) = HeaderValue::from_str(location) {
+                    headers.insert(header::LOCATION, v);
+                }
+                if let Ok(v) = HeaderValue::from_str(&super::upload_range(*current)) {
+                    headers.insert(header::RANGE, v);
+                }
+            }
+            _ => {}
+        }
+        response
+    }
+}

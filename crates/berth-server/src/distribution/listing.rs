@@ -1,0 +1,76 @@
+//! `GET /v2/<name>/tags/list`, `GET /v2/_catalog` (both with `n`/`last`
+//! pagination and a `Link` header) and `GET /v2/<name>/referrers/<digest>`.
+
+use axum::Json;
+use axum::response::{IntoResponse, Response};
+use berth_core::registry::Page;
+use berth_oci::media_type::OCI_INDEX;
+use serde_json::{Value, json};
+
+use super::blobs::parse_digest;
+use super::{ApiError, Ctx, set_header};
+
+/// Largest page a client may ask for.
+const MAX_PAGE: usize = 10_000;
+
+/// `n` (page size) and `last` (exclusive start) of a listing request.
+fn pagination(ctx: &Ctx, default: usize) -> Result<(usize, String), ApiError> {
+    let n = match ctx.param("n") {
+        Some(n) => n
+            .parse::<usize>()
+            .map_err(|_| ApiError::PaginationInvalid(format!("n must be a non-negative integer, not {n:?}")))?
+            .min(MAX_PAGE),
+        None => default,
+    };
+    Ok((n, ctx.param("last").unwrap_or_default().to_owned()))
+}
+
+/// Attach `Link: <url?n=N&last=L>; rel="next"` when more items follow.
+fn with_link(mut response: Response, path: &str, n: usize, page: &Page) -> Response {
+    if let (true, Some(last)) = (page.more, page.items.last()) {
+        let query = serde_urlencoded::to_string([("n", n.to_string().as_str()), ("last", last.as_str())])
+            .unwrap_or_default();
+        set_header(&mut response, "link", &format!("<{path}?{query}>; rel=\"next\""));
+    }
+    response
+}
+
+pub(super) async fn tags(ctx: &Ctx, name: &str) -> Result<Response, ApiError> {
+    let (n, last) = pagination(ctx, MAX_PAGE)?;
+    let page = ctx.registry.list_tags(name, &last, n).await?;
+    let response = Json(json!({ "name": name, "tags": page.items })).into_response();
+    Ok(with_link(response, &format!("/v2/{name}/tags/list"), n, &page))
+}
+
+pub(super) async fn catalog(ctx: &Ctx) -> Result<Response, ApiError> {
+    let (n, last) = pagination(ctx, 1000)?;
+    let page = ctx.registry.catalog(&last, n).await?;
+    let response = Json(json!({ "repositories": page.items })).into_response();
+    Ok(with_link(response, "/v2/_catalog", n, &page))
+}
+
+pub(super) async fn referrers(ctx: &Ctx, name: &str, digest: &str) -> Result<Response, ApiError> {
+    let subject = parse_digest(digest)?;
+    let artifact_type = ctx.param("artifactType");
+    let rows = ctx.registry.referrers(name, &subject, artifact_type).await?;
+    let manifests: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            let mut d = json!({ "mediaType": r.media_type, "digest": r.digest, "size": r.size });
+            if let Some(t) = r.artifact_type {
+                d["artifactType"] = Value::String(t);
+            }
+            if let Some(a) = r.annotations.and_then(|a| serde_json::from_str::<Value>(&a).ok()) {
+                d["annotations"] = a;
+            }
+            d
+        })
+        .collect();
+    let body = json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests });
+    let mut response = Json(body).into_response();
+    set_header(&mut response, "content-type", OCI_INDEX);
+    if artifact_type.is_some() {
+        set_header(&mut response, "oci-filters-applied", "artifactType");
+    }
+    Ok(response)
+}

@@ -1,0 +1,78 @@
+//! `HEAD`/`GET`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`.
+
+use axum::body::Body;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_core::RegistryError;
+use berth_oci::Reference;
+use berth_oci::manifest::is_manifest_type;
+use berth_oci::media_type::essence;
+
+use super::{ApiError, Ctx, set_header};
+
+pub(super) async fn get(ctx: &Ctx, name: &str, reference: &str, head: bool) -> Result<Response, ApiError> {
+    let reference = Reference::parse(reference).map_err(RegistryError::from)?;
+    let manifest = ctx.registry.get_manifest(name, &reference).await?;
+    if !accepts(ctx, &manifest.media_type) {
+        return Err(RegistryError::ManifestUnknown.into());
+    }
+    let len = manifest.content.len();
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from(manifest.content)
+    };
+    let mut response = (StatusCode::OK, body).into_response();
+    set_header(&mut response, "content-type", &manifest.media_type);
+    set_header(&mut response, "content-length", &len.to_string());
+    set_header(&mut response, "docker-content-digest", &manifest.digest);
+    set_header(&mut response, "etag", &format!("\"{}\"", manifest.digest));
+    Ok(response)
+}
+
+/// Whether the request's `Accept` allows `media_type`. A client that names
+/// manifest types but not this one gets MANIFEST_UNKNOWN, as from other
+/// registries; one that names none (or `*/*`) gets whatever is stored.
+fn accepts(ctx: &Ctx, media_type: &str) -> bool {
+    let accepted: Vec<&str> = ctx
+        .headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(essence)
+        .collect();
+    let names_manifests = accepted.iter().any(|t| is_manifest_type(t));
+    !names_manifests || accepted.iter().any(|t| *t == media_type || *t == "*/*")
+}
+
+pub(super) async fn put(ctx: &Ctx, name: &str, reference: &str, body: Body) -> Result<Response, ApiError> {
+    let reference = Reference::parse(reference).map_err(RegistryError::from)?;
+    let limit = ctx.registry.config().manifest_size_limit;
+    let content = axum::body::to_bytes(body, limit + 1)
+        .await
+        .map_err(|_| RegistryError::ManifestTooLarge(limit))?;
+    let content_type = ctx.header(header::CONTENT_TYPE).map(str::to_owned);
+    let pushed = ctx
+        .registry
+        .put_manifest(name, &reference, content_type.as_deref(), content.to_vec())
+        .await?;
+    let mut response = StatusCode::CREATED.into_response();
+    set_header(
+        &mut response,
+        "location",
+        &format!("/v2/{name}/manifests/{}", pushed.digest),
+    );
+    set_header(&mut response, "docker-content-digest", &pushed.digest.to_string());
+    set_header(&mut response, "content-length", "0");
+    if let Some(subject) = pushed.subject {
+        set_header(&mut response, "oci-subject", &subject.to_string());
+    }
+    Ok(response)
+}
+
+pub(super) async fn delete(ctx: &Ctx, name: &str, reference: &str) -> Result<Response, ApiError> {
+    let reference = Reference::parse(reference).map_err(RegistryError::from)?;
+    ctx.registry.delete_manifest(name, &reference).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}

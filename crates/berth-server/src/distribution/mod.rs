@@ -1,0 +1,159 @@
+//! The OCI Distribution API (`/v2`): request dispatch and the handlers of
+//! each endpoint. Handlers translate HTTP to calls on [`berth_core::Registry`]
+//! and back; they hold no registry logic of their own.
+
+mod blobs;
+mod error;
+mod listing;
+mod manifests;
+mod route;
+mod uploads;
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
+use berth_core::Registry;
+use berth_store::ByteStream;
+use futures_util::{StreamExt, TryStreamExt};
+
+pub use error::ApiError;
+use route::Route;
+
+use crate::AppState;
+
+/// What every handler gets: the registry and the request's parts.
+pub(crate) struct Ctx {
+    registry: Registry,
+    headers: HeaderMap,
+    query: Vec<(String, String)>,
+}
+
+impl Ctx {
+    /// First value of a query parameter.
+    fn param(&self, key: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    /// A request header as text.
+    fn header(&self, name: header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `Content-Length`, if present and numeric.
+    fn content_length(&self) -> Option<u64> {
+        self.header(header::CONTENT_LENGTH)
+            .and_then(|v| v.trim().parse().ok())
+    }
+}
+
+/// The request body as a byte stream.
+fn body_stream(body: Body) -> ByteStream<'static> {
+    body.into_data_stream().map_err(std::io::Error::other).boxed()
+}
+
+/// `Range` header value for an upload holding `offset` bytes.
+pub(crate) fn upload_range(offset: u64) -> String {
+    format!("0-{}", offset.saturating_sub(1))
+}
+
+/// Set a header from text, skipping values that are not valid header text
+/// (every value we set is ASCII we produced, so this never drops one).
+pub(crate) fn set_header(response: &mut Response, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, v);
+    }
+}
+
+/// `/v2/` itself.
+pub(crate) async fn base(
+    State(state): State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(state, peer, method, uri, headers, String::new(), body).await
+}
+
+/// Everything below `/v2/`.
+pub(crate) async fn endpoint(
+    State(state): State<AppState>,
+    peer: ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Path(path): Path<String>,
+    body: Body,
+) -> Response {
+    handle(state, peer, method, uri, headers, path, body).await
+}
+
+async fn handle(
+    state: AppState,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    path: String,
+    body: Body,
+) -> Response {
+    let query = serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
+    let ctx = Ctx {
+        registry: state.registry.clone(),
+        headers,
+        query,
+    };
+    let mut response = match dispatch(&ctx, &state, peer, &method, &path, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    response.headers_mut().insert(
+        "Docker-Distribution-API-Version",
+        HeaderValue::from_static("registry/2.0"),
+    );
+    response
+}
+
+async fn dispatch(
+    ctx: &Ctx,
+    state: &AppState,
+    peer: SocketAddr,
+    method: &Method,
+    path: &str,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let route = Route::parse(path).ok_or_else(|| ApiError::Unsupported(format!("no endpoint /v2/{path}")))?;
+    let writes = matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    if writes {
+        state.access.check_write(peer)?;
+    }
+    let head = *method == Method::HEAD;
+    match (route, method.clone()) {
+        (Route::Base, Method::GET | Method::HEAD) => Ok(axum::Json(serde_json::json!({})).into_response()),
+        (Route::Catalog, Method::GET) => listing::catalog(ctx).await,
+        (Route::Tags(name), Method::GET) => listing::tags(ctx, name).await,
+        (Route::Referrers(name, digest), Method::GET) => listing::referrers(ctx, name, digest).await,
+        (Route::Manifest(name, reference), Method::GET | Method::HEAD) => {
+            manifests::get(ctx, name, reference, head).await
+        }
+        (Route::Manifest(name, reference), Method::PUT) => manifests::put(ctx, name, reference, body).await,
+        (Route::Manifest(name, reference), Method::DELETE) => manifests::delete(ctx, name, reference).await,
+        (Route::Blob(name, digest), Method::GET | Method::HEAD) => blobs::get(ctx, name, digest, head).await,
+        (Route::Blob(name, digest), Method::DELETE) => blobs::delete(ctx, name, digest).await,
+        (Route::UploadStart(name), Method::POST) => uploads::start(ctx, name, body).await,
+        (Route::Upload(name, id), Method::PATCH) => uploads::patch(ctx, name, id, body).await,
+        (Route::Upload(name, id), Method::PUT) => uploads::finish(ctx, name, id, body).await,
+        (Route::Upload(name, id), Method::GET) => uploads::status(ctx, name, id).await,
+        (Route::Upload(name, id), Method::DELETE) => uploads::cancel(ctx, name, id).await,
+        (_, m) => Err(ApiError::Unsupported(format!(
+            "{m} is not supported on /v2/{path}"
+        ))),
+    }
+}

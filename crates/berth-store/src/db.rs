@@ -1,0 +1,147 @@
+//! The metadata database: SQLite (embedded default) or PostgreSQL, through
+//! sqlx's concrete drivers. Queries are written once with `$N` placeholders,
+//! which both accept, and expanded per backend by [`on_db!`].
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::StoreError;
+
+/// A connected metadata database.
+#[derive(Clone, Debug)]
+pub enum Db {
+    /// SQLite: one writer connection (SQLite allows one writer; queuing in
+    /// the pool avoids `SQLITE_BUSY` upgrades) and a pool of readers.
+    Sqlite {
+        /// Readers.
+        read: SqlitePool,
+        /// The single writer.
+        write: SqlitePool,
+    },
+    /// PostgreSQL: one pool for everything.
+    Postgres(PgPool),
+}
+
+/// A borrowed pool of either backend, as matched by [`on_db!`].
+pub enum PoolRef<'a> {
+    /// A SQLite pool.
+    Sqlite(&'a SqlitePool),
+    /// A PostgreSQL pool.
+    Postgres(&'a PgPool),
+}
+
+/// Run the same code against whichever backend a [`PoolRef`] holds; the body
+/// is compiled once per backend with `$pool` bound to the concrete pool.
+#[macro_export]
+macro_rules! on_db {
+    ($pools:expr, $pool:ident => $body:expr) => {
+        match $pools {
+            $crate::db::PoolRef::Sqlite($pool) => $body,
+            $crate::db::PoolRef::Postgres($pool) => $body,
+        }
+    };
+}
+
+impl Db {
+    /// Open the embedded SQLite database in `dir`, creating it if needed.
+    pub async fn open_sqlite(dir: &Path) -> Result<Db, StoreError> {
+        std::fs::create_dir_all(dir)?;
+        let opts = SqliteConnectOptions::new()
+            .filename(dir.join("metadata.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a committed push survives power loss, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await?;
+        let db_for_migrate = Db::Sqlite {
+            read: write.clone(),
+            write: write.clone(),
+        };
+        db_for_migrate.migrate().await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts.read_only(true))
+            .await?;
+        Ok(Db::Sqlite { read, write })
+    }
+
+    /// Connect to PostgreSQL at `uri` (`postgresql://...`) and migrate.
+    pub async fn open_postgres(uri: &str) -> Result<Db, StoreError> {
+        let opts = sqlx::postgres::PgConnectOptions::from_str(uri)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await?;
+        let db = Db::Postgres(pool);
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Open the database a URI names: `postgres(ql)://...` or `sqlite://DIR`.
+    pub async fn open(uri: &str) -> Result<Db, StoreError> {
+        if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
+            Db::open_postgres(uri).await
+        } else if let Some(dir) = uri.strip_prefix("sqlite://") {
+            Db::open_sqlite(Path::new(dir)).await
+        } else {
+            Err(StoreError::BadUri(
+                uri.split('@').next_back().unwrap_or_default().to_owned(),
+            ))
+        }
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Db::Sqlite { write, .. } => sqlx::migrate!("migrations/sqlite").run(write).await?,
+            Db::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// The pool for reads.
+    pub fn reader(&self) -> PoolRef<'_> {
+        match self {
+            Db::Sqlite { read, .. } => PoolRef::Sqlite(read),
+            Db::Postgres(p) => PoolRef::Postgres(p),
+        }
+    }
+
+    /// The pool for writes (and reads that must see the latest write).
+    pub fn writer(&self) -> PoolRef<'_> {
+        match self {
+            Db::Sqlite { write, .. } => PoolRef::Sqlite(write),
+            Db::Postgres(p) => PoolRef::Postgres(p),
+        }
+    }
+
+    /// Which backend this is, for logs.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Db::Sqlite { .. } => "sqlite",
+            Db::Postgres(_) => "postgresql",
+        }
+    }
+
+    /// Close every connection.
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The store's error type.
+
+/// A failure in metadata or blob persistence.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed a query.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Blob storage I/O failed.
+    #[error("blob storage: {0}")]
+    Io(#[from] std::io::Error),
+    /// The object store failed.
+    #[error("object store: {0}")]
+    Object(#[from] object_store::Error),
+    /// The requested object does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The database URI is not one we can use.
+    #[error("unsupported database URI: {0}")]
+    BadUri(String),
+    /// Stored data that cannot be interpreted.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+}

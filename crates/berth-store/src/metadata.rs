@@ -1,0 +1,11 @@
+//! Metadata queries, one module per concept. Each is an `impl Db` block whose
+//! SQL runs unchanged on SQLite and PostgreSQL.
+
+mod blobs;
+mod manifests;
+mod repositories;
+mod tags;
+mod uploads;
+
+pub use manifests::{ManifestRow, NewManifest, PutManifest, ReferrerRow};
+pub use uploads::UploadRow;

@@ -1,0 +1,238 @@
+//! Manifests: raw bytes kept exactly as pushed, with their references to
+//! blobs and child manifests recorded for validation, GC and quotas.
+
+use crate::{Db, StoreError, now_ms, on_db};
+
+/// A manifest to store.
+#[derive(Debug, Clone)]
+pub struct NewManifest {
+    /// `algorithm:hex` of `content`.
+    pub digest: String,
+    /// Effective media type.
+    pub media_type: String,
+    /// Artifact type for referrer listings.
+    pub artifact_type: Option<String>,
+    /// Subject digest, if the manifest refers to another.
+    pub subject: Option<String>,
+    /// Annotations as JSON, for referrer listings.
+    pub annotations: Option<String>,
+    /// Raw bytes.
+    pub content: Vec<u8>,
+    /// Blobs it references (must be linked to the repository).
+    pub blobs: Vec<String>,
+    /// Child manifests it references (must exist in the repository).
+    pub children: Vec<String>,
+}
+
+/// Outcome of storing a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutManifest {
+    /// Stored (or already present) and tagged if asked.
+    Stored,
+    /// A referenced blob is not linked to the repository.
+    MissingBlob(String),
+    /// A referenced child manifest is not in the repository.
+    MissingChild(String),
+}
+
+/// A stored manifest.
+#[derive(Debug, Clone)]
+pub struct ManifestRow {
+    /// Digest.
+    pub digest: String,
+    /// Media type.
+    pub media_type: String,
+    /// Subject digest, if any.
+    pub subject: Option<String>,
+    /// Raw bytes.
+    pub content: Vec<u8>,
+}
+
+/// One entry of a referrers listing.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReferrerRow {
+    /// Referrer manifest digest.
+    pub digest: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: i64,
+    /// Its artifact type.
+    pub artifact_type: Option<String>,
+    /// Its annotations as JSON.
+    pub annotations: Option<String>,
+}
+
+impl Db {
+    /// Store a manifest, checking its references, and optionally point `tag`
+    /// at it, all in one transaction.
+    pub async fn put_manifest(
+        &self,
+        repo: i64,
+        m: &NewManifest,
+        tag: Option<&str>,
+    ) -> Result<PutManifest, StoreError> {
+        let now = now_ms();
+        on_db!(self.writer(), pool => {
+            let mut tx = pool.begin().await?;
+            // Serialises tag changes per repository on both backends.
+            sqlx::query("UPDATE repositories SET updated_ms = $2 WHERE id = $1")
+                .bind(repo)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            for blob in &m.blobs {
+                let found: Option<(i64,)> = sqlx::query_as(
+                    "SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2",
+                )
+                .bind(repo)
+                .bind(blob)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if found.is_none() {
+                    return Ok(PutManifest::MissingBlob(blob.clone()));
+                }
+            }
+            for child in &m.children {
+                let found: Option<(i64,)> = sqlx::query_as(
+                    "SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2",
+                )
+                .bind(repo)
+                .bind(child)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if found.is_none() {
+                    return Ok(PutManifest::MissingChild(child.clone()));
+                }
+            }
+            let inserted: Option<(i64,)> = sqlx::query_as(
+                "INSERT INTO manifests (repository_id, digest, media_type, artifact_type, subject_digest, \
+                 annotations, size, content, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (repository_id, digest) DO NOTHING RETURNING id",
+            )
+            .bind(repo)
+            .bind(&m.digest)
+            .bind(&m.media_type)
+            .bind(&m.artifact_type)
+            .bind(&m.subject)
+            .bind(&m.annotations)
+            .bind(m.content.len() as i64)
+            .bind(&m.content)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some((id,)) = inserted {
+                for blob in &m.blobs {
+                    sqlx::query(
+                        "INSERT INTO manifest_blobs (manifest_id, digest) VALUES ($1, $2) \
+                         ON CONFLICT (manifest_id, digest) DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(blob)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for child in &m.children {
+                    sqlx::query(
+                        "INSERT INTO manifest_children (manifest_id, child_digest) VALUES ($1, $2) \
+                         ON CONFLICT (manifest_id, child_digest) DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(child)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            if let Some(tag) = tag {
+                let live: Option<(String,)> = sqlx::query_as(
+                    "SELECT manifest_digest FROM tags WHERE repository_id = $1 AND name = $2 AND end_ms IS NULL",
+                )
+                .bind(repo)
+                .bind(tag)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if live.as_ref().map(|r| r.0.as_str()) != Some(m.digest.as_str()) {
+                    // Moving a tag ends its old row and starts a new one.
+                    sqlx::query(
+                        "UPDATE tags SET end_ms = $3 WHERE repository_id = $1 AND name = $2 AND end_ms IS NULL",
+                    )
+                    .bind(repo)
+                    .bind(tag)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO tags (repository_id, name, manifest_digest, start_ms) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(repo)
+                    .bind(tag)
+                    .bind(&m.digest)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(PutManifest::Stored)
+        })
+    }
+
+    /// A manifest of the repository by digest.
+    pub async fn manifest(&self, repo: i64, digest: &str) -> Result<Option<ManifestRow>, StoreError> {
+        on_db!(self.reader(), pool => {
+            let row: Option<(String, String, Option<String>, Vec<u8>)> = sqlx::query_as(
+                "SELECT digest, media_type, subject_digest, content FROM manifests \
+                 WHERE repository_id = $1 AND digest = $2",
+            )
+            .bind(repo)
+            .bind(digest)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.map(|(digest, media_type, subject, content)| ManifestRow { digest, media_type, subject, content }))
+        })
+    }
+
+    /// Delete a manifest by digest; its tags (live and past) go with it.
+    /// Returns whether it existed.
+    pub async fn delete_manifest(&self, repo: i64, digest: &str) -> Result<bool, StoreError> {
+        let now = now_ms();
+        on_db!(self.writer(), pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE repositories SET updated_ms = $2 WHERE id = $1")
+                .bind(repo)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            let done = sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
+                .bind(repo)
+                .bind(digest)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    /// Manifests in the repository whose subject is `subject`, optionally
+    /// only those of one artifact type, ordered by digest.
+    pub async fn referrers(
+        &self,
+        repo: i64,
+        subject: &str,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<ReferrerRow>, StoreError> {
+        on_db!(self.reader(), pool => {
+            let rows: Vec<ReferrerRow> = sqlx::query_as(
+                "SELECT digest, media_type, size, artifact_type, annotations FROM manifests \
+                 WHERE repository_id = $1 AND subject_digest = $2 \
+                 AND ($3 IS NULL OR artifact_type = $3) ORDER BY digest",
+            )
+            .bind(repo)
+            .bind(subject)
+            .bind(artifact_type)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows)
+        })
+    }
+}
