@@ -15,6 +15,9 @@ pub enum ApiError {
     /// A request the registry does not implement.
     #[error("{0}")]
     Unsupported(String),
+    /// No endpoint at this path.
+    #[error("{0}")]
+    NoEndpoint(String),
     /// The caller may not do this.
     #[error("{0}")]
     Denied(String),
@@ -62,6 +65,7 @@ impl ApiError {
                 R::Internal(_) => ("UNKNOWN", StatusCode::INTERNAL_SERVER_ERROR),
             },
             ApiError::Unsupported(_) => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
+            ApiError::NoEndpoint(_) => ("UNSUPPORTED", StatusCode::NOT_FOUND),
             ApiError::Denied(_) => ("DENIED", StatusCode::FORBIDDEN),
             ApiError::TooManyRequests => ("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
             ApiError::RangeNotSatisfiable { .. } => ("SIZE_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),

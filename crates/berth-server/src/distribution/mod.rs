@@ -126,7 +126,7 @@ async fn dispatch(
     path: &str,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let route = Route::parse(path).ok_or_else(|| ApiError::Unsupported(format!("no endpoint /v2/{path}")))?;
+    let route = Route::parse(path).ok_or_else(|| ApiError::NoEndpoint(format!("no endpoint /v2/{path}")))?;
     let writes = matches!(
         *method,
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE

@@ -83,7 +83,7 @@ impl Db {
                 .await?;
             for blob in &m.blobs {
                 let found: Option<(i64,)> = sqlx::query_as(
-                    "SELECT 1 FROM repository_blobs WHERE repository_id = $1 AND digest = $2",
+                    "SELECT repository_id FROM repository_blobs WHERE repository_id = $1 AND digest = $2",
                 )
                 .bind(repo)
                 .bind(blob)
@@ -95,7 +95,7 @@ impl Db {
             }
             for child in &m.children {
                 let found: Option<(i64,)> = sqlx::query_as(
-                    "SELECT 1 FROM manifests WHERE repository_id = $1 AND digest = $2",
+                    "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2",
                 )
                 .bind(repo)
                 .bind(child)

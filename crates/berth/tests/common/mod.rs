@@ -1,0 +1,324 @@
+//! Test harness: starts the real `berth` binary on a free loopback port, on
+//! SQLite or (with `TEST_DB=postgres`) on a fresh PostgreSQL database.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod layout;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// `sha256:<hex>` of bytes.
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so tests need no RNG crate.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A unique seed per call, so parallel tests never collide on content.
+pub fn unique_seed() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0
+}
+
+/// Which metadata database the suite runs against.
+fn pg_base_uri() -> Option<String> {
+    match std::env::var("TEST_DB").as_deref() {
+        Ok("postgres") => Some(
+            std::env::var("TEST_PG_URI")
+                .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:55432".to_owned()),
+        ),
+        _ => None,
+    }
+}
+
+/// Create an empty PostgreSQL database for one server.
+fn create_pg_database(base: &str) -> String {
+    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let out = Command::new("psql")
+        .args([
+            &format!("{base}/postgres"),
+            "-qc",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .expect("psql must be installed to run the PostgreSQL suite");
+    assert!(
+        out.status.success(),
+        "create database: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("{base}/{name}")
+}
+
+/// A running registry process and the state it keeps across restarts.
+pub struct Server {
+    child: Option<Child>,
+    pub data_dir: tempfile::TempDir,
+    db_uri: Option<String>,
+    extra_args: Vec<String>,
+    pub addr: String,
+    pub client: reqwest::Client,
+}
+
+impl Server {
+    /// Start a fresh registry.
+    pub async fn start() -> Server {
+        Server::start_with(&[]).await
+    }
+
+    /// Start a fresh registry with extra `berth serve` flags or env-free config.
+    pub async fn start_with(extra: &[&str]) -> Server {
+        let data_dir = tempfile::tempdir().unwrap();
+        let db_uri = pg_base_uri().map(|base| create_pg_database(&base));
+        let mut server = Server {
+            child: None,
+            data_dir,
+            db_uri,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            addr: String::new(),
+            client: reqwest::Client::builder().build().unwrap(),
+        };
+        server.launch(None).await;
+        server
+    }
+
+    /// Start the process (on `port` if given, else a free one).
+    async fn launch(&mut self, port: Option<u16>) {
+        let listen = format!("127.0.0.1:{}", port.unwrap_or(0));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(&listen)
+            .arg("--data-dir")
+            .arg(self.data_dir.path());
+        if let Some(uri) = &self.db_uri {
+            cmd.arg("--db-uri").arg(uri);
+        }
+        cmd.args(&self.extra_args);
+        cmd.env("RUST_LOG", std::env::var("TEST_SERVER_LOG").unwrap_or_else(|_| "error".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("start berth");
+        let stdout = child.stdout.take().unwrap();
+        let addr = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let line = lines.next().expect("berth exited before listening").unwrap();
+            let addr = line
+                .strip_prefix("listening on http://")
+                .expect("first line names the address");
+            // Keep draining stdout so the child never blocks on a full pipe.
+            let addr = addr.to_owned();
+            std::thread::spawn(move || for _ in lines {});
+            addr
+        })
+        .await
+        .unwrap();
+        self.addr = addr;
+        self.child = Some(child);
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:1234`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Absolute URL of a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Registry host for clients, e.g. `127.0.0.1:1234`.
+    pub fn host(&self) -> &str {
+        &self.addr
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Stop gracefully (SIGTERM) and wait.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let status = child.wait().unwrap();
+            assert!(status.success(), "berth exited with {status} after SIGTERM");
+        }
+    }
+
+    /// Kill without warning (SIGKILL).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start again on the same data, same port.
+    pub async fn restart(&mut self) {
+        let port: u16 = self.addr.rsplit(':').next().unwrap().parse().unwrap();
+        self.launch(Some(port)).await;
+    }
+
+    /// Peak resident memory of the server process so far, in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
+    /// Files under the blob directory (committed blobs).
+    pub fn stored_blob_files(&self) -> Vec<PathBuf> {
+        files_under(&self.data_dir.path().join("blobs"))
+    }
+
+    /// Files in the upload staging area.
+    pub fn staged_upload_files(&self) -> Vec<PathBuf> {
+        files_under(&self.data_dir.path().join("uploads"))
+    }
+
+    // ---- protocol helpers ------------------------------------------------
+
+    /// Push a blob monolithically; returns its digest.
+    pub async fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
+        let digest = sha256(bytes);
+        let r = self
+            .client
+            .post(self.url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}")))
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "push blob: {}", r.text().await.unwrap());
+        digest
+    }
+
+    /// Push a manifest under `reference`; returns the response.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> reqwest::Response {
+        self.client
+            .put(self.url(&format!("/v2/{repo}/manifests/{reference}")))
+            .header("content-type", media_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Push a small random image (config + `layers` layers) tagged `tag`;
+    /// returns (manifest bytes, manifest digest).
+    pub async fn push_image(&self, repo: &str, tag: &str, layers: usize) -> (Vec<u8>, String) {
+        let seed = unique_seed();
+        let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":{seed}}}"#).into_bytes();
+        let config_digest = self.push_blob(repo, &config).await;
+        let mut descs = Vec::new();
+        for i in 0..layers {
+            let layer = random_bytes(1000 + i * 10, seed + i as u64);
+            let d = self.push_blob(repo, &layer).await;
+            descs.push((d, layer.len()));
+        }
+        let manifest = image_manifest(&config_digest, config.len(), &descs, None);
+        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
+        assert_eq!(r.status(), 201, "push manifest: {}", r.text().await.unwrap());
+        let digest = sha256(&manifest);
+        (manifest, digest)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An OCI image manifest referencing a config and layers, with an optional
+/// extra JSON fragment (e.g. a subject) spliced in.
+pub fn image_manifest(
+    config: &str,
+    config_len: usize,
+    layers: &[(String, usize)],
+    extra: Option<&str>,
+) -> Vec<u8> {
+    let layers: Vec<String> = layers
+        .iter()
+        .map(|(d, n)| format!(r#"{{"mediaType":"{OCI_LAYER}","digest":"{d}","size":{n}}}"#))
+        .collect();
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{config}","size":{config_len}}},"layers":[{}]{}}}"#,
+        layers.join(","),
+        extra.map(|e| format!(",{e}")).unwrap_or_default()
+    )
+    .into_bytes()
+}
+
+/// Recursively list regular files.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The spec error code of an error response body.
+pub async fn error_code(r: reqwest::Response) -> String {
+    let v: serde_json::Value = r.json().await.expect("error body is JSON");
+    v["errors"][0]["code"]
+        .as_str()
+        .expect("errors[0].code")
+        .to_owned()
+}
+
+/// Run a command, panicking with its output on failure; returns stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Give background work a moment (used only to let a process settle).
+pub async fn settle() {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
