@@ -115,9 +115,12 @@ impl Server {
             cmd.arg("--db-uri").arg(uri);
         }
         cmd.args(&self.extra_args);
-        cmd.env("RUST_LOG", std::env::var("TEST_SERVER_LOG").unwrap_or_else(|_| "error".into()))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("TEST_SERVER_LOG").unwrap_or_else(|_| "error".into()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("start berth");
         let stdout = child.stdout.take().unwrap();
         let addr = tokio::task::spawn_blocking(move || {
