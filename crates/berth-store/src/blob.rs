@@ -38,8 +38,15 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Append `body` to staged upload `id` at `offset`, first discarding any
     /// bytes past `offset` left by an interrupted request. Returns how many
-    /// bytes were written; they are durable when this returns.
-    async fn append(&self, id: &str, offset: u64, body: ByteStream<'_>) -> Result<u64, StoreError>;
+    /// bytes were written; with `sync` they are durable when this returns
+    /// (without, because a `commit` follows that makes them durable).
+    async fn append(
+        &self,
+        id: &str,
+        offset: u64,
+        body: ByteStream<'_>,
+        sync: bool,
+    ) -> Result<u64, StoreError>;
 
     /// Stream the first `size` staged bytes of upload `id` back.
     async fn read_upload(&self, id: &str, size: u64) -> Result<ByteStream<'static>, StoreError>;

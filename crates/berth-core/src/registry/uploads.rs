@@ -67,7 +67,7 @@ impl Registry {
         let repo_id = self.repo_for_push(repo).await?;
         let id = new_upload_id();
         let mut hasher = Hasher::new(digest.algorithm());
-        let written = match self.blobs.append(&id, 0, hashing(body, &mut hasher)).await {
+        let written = match self.blobs.append(&id, 0, hashing(body, &mut hasher), false).await {
             Ok(n) => n,
             Err(e) => {
                 self.blobs.abort(&id).await?;
@@ -108,7 +108,7 @@ impl Registry {
         let _guard = self.locks.lock(id).await;
         let (session, hasher) = self.session(repo, id).await?;
         let (offset, hasher) = self
-            .write_chunk(id, session.size, &hasher, declared, body)
+            .write_chunk(id, session.size, &hasher, declared, body, true)
             .await?;
         if !self
             .db
@@ -138,7 +138,7 @@ impl Registry {
         if let Some(body) = body {
             // Not recorded in the session: the commit below ends it, and if
             // the commit fails the stray bytes are dropped by the next append.
-            (size, hasher) = self.write_chunk(id, size, &hasher, declared, body).await?;
+            (size, hasher) = self.write_chunk(id, size, &hasher, declared, body, false).await?;
         }
         let actual = if hasher.algorithm() == digest.algorithm() {
             hasher.finish()
@@ -199,6 +199,7 @@ impl Registry {
     /// Append one chunk at the session's offset and record the new offset
     /// Append one chunk at the session's offset. Returns the new offset and
     /// the hash state after it; the caller decides whether to record them.
+    /// `sync` makes the bytes durable now (a recorded chunk must be).
     async fn write_chunk(
         &self,
         id: &str,
@@ -206,6 +207,7 @@ impl Registry {
         hasher: &Hasher,
         declared: BlobRange,
         body: ByteStream<'_>,
+        sync: bool,
     ) -> Result<(i64, Hasher), RegistryError> {
         let current = offset as u64;
         if declared.start.is_some_and(|start| start != current) {
@@ -214,7 +216,7 @@ impl Registry {
         let mut attempt = hasher.clone();
         let written = self
             .blobs
-            .append(id, current, hashing(body, &mut attempt))
+            .append(id, current, hashing(body, &mut attempt), sync)
             .await?;
         check_length(declared, written)?;
         Ok((offset + written as i64, attempt))

@@ -113,7 +113,13 @@ impl BlobStore for LocalBlobStore {
         Ok(())
     }
 
-    async fn append(&self, id: &str, offset: u64, mut body: ByteStream<'_>) -> Result<u64, StoreError> {
+    async fn append(
+        &self,
+        id: &str,
+        offset: u64,
+        mut body: ByteStream<'_>,
+        sync: bool,
+    ) -> Result<u64, StoreError> {
         let path = self.upload_path(id)?;
         let mut file = tokio::fs::OpenOptions::new()
             .create(true)
@@ -141,7 +147,9 @@ impl BlobStore for LocalBlobStore {
             written += chunk.len() as u64;
         }
         out.flush().await?;
-        out.into_inner().sync_data().await?;
+        if sync {
+            out.into_inner().sync_data().await?;
+        }
         Ok(written)
     }
 
@@ -219,10 +227,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobStore::open(dir.path()).unwrap();
         let id = "0123abcd";
-        assert_eq!(store.append(id, 0, body(&[b"hello ", b"wor"])).await.unwrap(), 9);
+        assert_eq!(
+            store
+                .append(id, 0, body(&[b"hello ", b"wor"]), true)
+                .await
+                .unwrap(),
+            9
+        );
         // An interrupted request left junk past the session's offset of 9.
-        store.append(id, 9, body(&[b"JUNK"])).await.unwrap();
-        assert_eq!(store.append(id, 9, body(&[b"ld"])).await.unwrap(), 2);
+        store.append(id, 9, body(&[b"JUNK"]), false).await.unwrap();
+        assert_eq!(store.append(id, 9, body(&[b"ld"]), true).await.unwrap(), 2);
         let digest = Digest::of(Algorithm::Sha256, b"hello world");
         assert_eq!(store.stat(&digest).await.unwrap(), None);
         store.commit(id, 11, &digest).await.unwrap();
@@ -248,6 +262,6 @@ mod tests {
     async fn upload_ids_cannot_escape() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobStore::open(dir.path()).unwrap();
-        assert!(store.append("../x", 0, body(&[b"x"])).await.is_err());
+        assert!(store.append("../x", 0, body(&[b"x"]), true).await.is_err());
     }
 }
