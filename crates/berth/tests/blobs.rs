@@ -533,3 +533,66 @@ async fn invalid_repository_names() {
         .unwrap();
     assert_eq!(error_code(r).await, "NAME_INVALID");
 }
+
+#[tokio::test]
+async fn hostile_requests_get_errors_and_the_server_stays_up() {
+    let s = Server::start().await;
+    let r = s
+        .client
+        .post(s.url("/v2/hostile/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let session = s.url(&location);
+    let attempts = vec![
+        s.client
+            .patch(&session)
+            .header("content-range", "0-18446744073709551615")
+            .body("x"),
+        s.client
+            .patch(&session)
+            .header("content-range", "18446744073709551615-0")
+            .body("x"),
+        s.client
+            .patch(&session)
+            .header("content-range", "99999999999999999999-1")
+            .body("x"),
+        s.client
+            .put(format!("{session}?digest=sha256:{}", "a".repeat(64)))
+            .header("content-range", "5-4"),
+        s.client
+            .get(s.url("/v2/hostile/blobs/sha256:"))
+            .header("range", "bytes=18446744073709551615-"),
+        s.client.get(s.url("/v2/hostile/manifests/%00%ff")),
+        s.client.get(s.url("/v2/%2e%2e/%2e%2e/tags/list")),
+        s.client
+            .put(s.url("/v2/hostile/manifests/latest"))
+            .header(
+                "content-type",
+                "application/vnd.oci.image.manifest.v1+json; junk=\"",
+            )
+            .body(vec![0xffu8; 4096]),
+        s.client.get(s.url("/v2/_catalog?n=99999999999999999999999")),
+        s.client.get(s.url("/v2/hostile/tags/list?last=%ff%fe")),
+        s.client.post(s.url(&format!(
+            "/v2/hostile/blobs/uploads/?mount=sha256:{}&from=..%2Fx",
+            "b".repeat(64)
+        ))),
+        s.client
+            .get(s.url(&format!("/v2/{}/tags/list", "a/".repeat(200)))),
+    ];
+    for request in attempts {
+        let r = request.send().await.unwrap();
+        assert!(
+            r.status().is_client_error() || r.status().is_success(),
+            "status {}",
+            r.status()
+        );
+        if r.status().is_client_error() && r.status() != 404 {
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert!(body["errors"][0]["code"].is_string(), "{body}");
+        }
+    }
+    assert_eq!(s.client.get(s.url("/v2/")).send().await.unwrap().status(), 200);
+}
