@@ -12,41 +12,20 @@ use sha2::{Digest as _, Sha256};
 
 use common::{OCI_MANIFEST, Server, error_code, image_manifest, random_bytes, sha256, unique_seed};
 
-async fn start_session(s: &Server, repo: &str) -> String {
-    let r = s
-        .client
-        .post(s.url(&format!("/v2/{repo}/blobs/uploads/")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    r.headers()["location"].to_str().unwrap().to_owned()
-}
-
-async fn patch(s: &Server, location: &str, from: usize, bytes: &[u8]) -> reqwest::Response {
-    s.client
-        .patch(s.url(location))
-        .header("content-range", format!("{from}-{}", from + bytes.len() - 1))
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn chunked_upload_survives_a_restart() {
     let mut s = Server::start().await;
     let blob = random_bytes(300_000, unique_seed());
     let digest = sha256(&blob);
-    let location = start_session(&s, "restart").await;
-    assert_eq!(patch(&s, &location, 0, &blob[..100_000]).await.status(), 202);
+    let location = s.start_session("restart").await;
+    assert_eq!(s.patch_at(&location, 0, &blob[..100_000]).await.status(), 202);
     s.stop();
     s.restart().await;
-    let r = s.client.get(s.url(&location)).send().await.unwrap();
+    let r = s.get(&location).await;
     assert_eq!(r.status(), 204);
     assert_eq!(r.headers()["range"], "0-99999");
     assert_eq!(
-        patch(&s, &location, 100_000, &blob[100_000..200_000])
+        s.patch_at(&location, 100_000, &blob[100_000..200_000])
             .await
             .status(),
         202
@@ -60,12 +39,7 @@ async fn chunked_upload_survives_a_restart() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let got = s
-        .client
-        .get(s.url(&format!("/v2/restart/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let got = s.get(&format!("/v2/restart/blobs/{digest}")).await;
     assert_eq!(got.bytes().await.unwrap().as_ref(), blob.as_slice());
 }
 
@@ -77,8 +51,8 @@ async fn resumed_upload_uses_the_stored_hash_state() {
     let mut s = Server::start().await;
     let blob = random_bytes(64_000, unique_seed());
     let digest = sha256(&blob);
-    let location = start_session(&s, "state").await;
-    assert_eq!(patch(&s, &location, 0, &blob[..32_000]).await.status(), 202);
+    let location = s.start_session("state").await;
+    assert_eq!(s.patch_at(&location, 0, &blob[..32_000]).await.status(), 202);
     s.stop();
     let staged = s.staged_upload_files();
     assert_eq!(staged.len(), 1);
@@ -159,9 +133,9 @@ async fn kill_during_a_large_upload_leaves_no_partial_blob() {
     let first = random_bytes(8 << 20, seed);
     tx.send(Ok(first)).await.unwrap();
     // Also a chunked session with one finished chunk and one in flight.
-    let location = start_session(&s, "crash").await;
+    let location = s.start_session("crash").await;
     let chunk = random_bytes(1 << 20, seed + 1);
-    assert_eq!(patch(&s, &location, 0, &chunk).await.status(), 202);
+    assert_eq!(s.patch_at(&location, 0, &chunk).await.status(), 202);
     let (ptx, prx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let purl = s.url(&location);
     let pclient = s.client.clone();
@@ -192,21 +166,16 @@ async fn kill_during_a_large_upload_leaves_no_partial_blob() {
     drop(ptx);
 
     s.restart().await;
-    let r = s
-        .client
-        .head(s.url(&format!("/v2/crash/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.head(&format!("/v2/crash/blobs/{digest}")).await;
     assert_eq!(r.status(), 404, "a partial blob must never be visible");
     assert!(s.stored_blob_files().is_empty());
     // The orphaned monolithic staging data is gone; the session's remains.
     assert_eq!(s.staged_upload_files().len(), 1);
     // The session continues from its last complete chunk; the half chunk is dropped.
-    let r = s.client.get(s.url(&location)).send().await.unwrap();
+    let r = s.get(&location).await;
     assert_eq!(r.headers()["range"], format!("0-{}", (1 << 20) - 1).as_str());
     let rest = random_bytes(4096, seed + 2);
-    assert_eq!(patch(&s, &location, 1 << 20, &rest).await.status(), 202);
+    assert_eq!(s.patch_at(&location, 1 << 20, &rest).await.status(), 202);
     let mut whole = chunk.clone();
     whole.extend_from_slice(&rest);
     let whole_digest = sha256(&whole);
@@ -217,12 +186,7 @@ async fn kill_during_a_large_upload_leaves_no_partial_blob() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let got = s
-        .client
-        .get(s.url(&format!("/v2/crash/blobs/{whole_digest}")))
-        .send()
-        .await
-        .unwrap();
+    let got = s.get(&format!("/v2/crash/blobs/{whole_digest}")).await;
     assert_eq!(sha256(&got.bytes().await.unwrap()), whole_digest);
 }
 
@@ -272,24 +236,13 @@ async fn kill_during_pushes_never_leaves_dangling_references() {
         let _ = p.await;
     }
     s.restart().await;
-    let tags: serde_json::Value = s
-        .client
-        .get(s.url("/v2/crashy/tags/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: serde_json::Value = s.get_json("/v2/crashy/tags/list").await;
     let tags = tags["tags"].as_array().unwrap();
     assert!(!tags.is_empty(), "some pushes completed before the kill");
     for tag in tags {
         let r = s
-            .client
-            .get(s.url(&format!("/v2/crashy/manifests/{}", tag.as_str().unwrap())))
-            .send()
-            .await
-            .unwrap();
+            .get(&format!("/v2/crashy/manifests/{}", tag.as_str().unwrap()))
+            .await;
         assert_eq!(r.status(), 200, "tag {tag} resolves");
         let m: serde_json::Value = r.json().await.unwrap();
         let mut digests = vec![m["config"]["digest"].as_str().unwrap().to_owned()];
@@ -301,12 +254,7 @@ async fn kill_during_pushes_never_leaves_dangling_references() {
                 .map(|l| l["digest"].as_str().unwrap().to_owned()),
         );
         for d in digests {
-            let r = s
-                .client
-                .get(s.url(&format!("/v2/crashy/blobs/{d}")))
-                .send()
-                .await
-                .unwrap();
+            let r = s.get(&format!("/v2/crashy/blobs/{d}")).await;
             assert_eq!(r.status(), 200, "blob {d} of tag {tag}");
             assert_eq!(sha256(&r.bytes().await.unwrap()), d);
         }
@@ -376,22 +324,9 @@ async fn concurrent_pushes_of_the_same_content_all_succeed_with_one_copy() {
     }
     assert_eq!(s.stored_blob_files().len(), 2, "one stored copy per blob");
     assert!(s.staged_upload_files().is_empty());
-    let tags: serde_json::Value = s
-        .client
-        .get(s.url("/v2/same/tags/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: serde_json::Value = s.get_json("/v2/same/tags/list").await;
     assert_eq!(tags["tags"], serde_json::json!(["latest"]));
-    let r = s
-        .client
-        .get(s.url("/v2/same/manifests/latest"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get("/v2/same/manifests/latest").await;
     assert_eq!(r.bytes().await.unwrap().as_ref(), manifest.as_slice());
 }
 
@@ -416,12 +351,7 @@ async fn big_blob_streams_in_bounded_memory() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201, "{}", error_code(r).await);
-    let r = s
-        .client
-        .get(s.url(&format!("/v2/big/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get(&format!("/v2/big/blobs/{digest}")).await;
     assert_eq!(r.status(), 200);
     let mut stream = r.bytes_stream();
     let mut h = Sha256::new();

@@ -9,31 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
-
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
-/// `sha256:<hex>` of bytes.
-pub fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// Deterministic pseudo-random bytes (xorshift), so tests need no RNG crate.
-pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+/// Content helpers shared with the benchmark's load generator.
+pub use berth_bench::data::{random_bytes, sha256};
 
 /// A unique seed per call, so parallel tests never collide on content.
 pub fn unique_seed() -> u64 {
@@ -205,6 +187,49 @@ impl Server {
     }
 
     // ---- protocol helpers ------------------------------------------------
+
+    /// `GET` a path.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `GET` a path and parse the JSON body.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
+    /// `HEAD` a path.
+    pub async fn head(&self, path: &str) -> reqwest::Response {
+        self.client.head(self.url(path)).send().await.unwrap()
+    }
+
+    /// `DELETE` a path.
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client.delete(self.url(path)).send().await.unwrap()
+    }
+
+    /// Open an upload session in `repo`; returns its location.
+    pub async fn start_session(&self, repo: &str) -> String {
+        let r = self
+            .client
+            .post(self.url(&format!("/v2/{repo}/blobs/uploads/")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        r.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// `PATCH` `bytes` at offset `from` into the session at `location`.
+    pub async fn patch_at(&self, location: &str, from: usize, bytes: &[u8]) -> reqwest::Response {
+        self.client
+            .patch(self.url(location))
+            .header("content-range", format!("{from}-{}", from + bytes.len() - 1))
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
 
     /// Push a blob monolithically; returns its digest.
     pub async fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
