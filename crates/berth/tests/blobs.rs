@@ -170,7 +170,7 @@ async fn chunked_upload_with_out_of_order_chunk_and_status() {
     let r = s.client.get(s.url(&location)).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
-    assert!(s.staged_upload_files().is_empty());
+    assert!(s.staged_uploads().await.is_empty());
 }
 
 #[tokio::test]
@@ -270,7 +270,7 @@ async fn wrong_or_malformed_digests_store_nothing() {
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
 
-    assert!(s.stored_blob_files().is_empty(), "no blob may be stored");
+    assert!(s.stored_blobs().await.is_empty(), "no blob may be stored");
     let r = s
         .client
         .head(s.url(&format!("/v2/bad/blobs/{}", sha256(&blob))))
@@ -371,7 +371,7 @@ async fn cancel_and_unknown_sessions() {
         assert_eq!(r.status(), 404);
         assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
     }
-    assert!(s.staged_upload_files().is_empty());
+    assert!(s.staged_uploads().await.is_empty());
 }
 
 #[tokio::test]
@@ -399,7 +399,7 @@ async fn cross_repository_mount() {
         .await
         .unwrap();
     assert_eq!(got.bytes().await.unwrap().as_ref(), blob.as_slice());
-    assert_eq!(s.stored_blob_files().len(), 1, "a mount shares the stored blob");
+    assert_eq!(s.stored_blobs().await.len(), 1, "a mount shares the stored blob");
 
     // Missing blob, unknown source, or no source: a session instead.
     let missing = sha256(b"missing");
