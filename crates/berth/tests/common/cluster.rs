@@ -59,6 +59,7 @@ struct Backends {
     urls: Vec<String>,
     next: AtomicUsize,
     hits: Vec<AtomicUsize>,
+    redirects: AtomicUsize,
     client: reqwest::Client,
 }
 
@@ -77,6 +78,7 @@ impl RoundRobin {
             hits: urls.iter().map(|_| AtomicUsize::new(0)).collect(),
             urls,
             next: AtomicUsize::new(0),
+            redirects: AtomicUsize::new(0),
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -98,6 +100,11 @@ impl RoundRobin {
             .iter()
             .map(|h| h.load(Ordering::SeqCst))
             .collect()
+    }
+
+    /// Redirects the backends answered with.
+    pub fn redirects(&self) -> usize {
+        self.backends.redirects.load(Ordering::SeqCst)
     }
 }
 
@@ -131,6 +138,9 @@ async fn forward(State(backends): State<Arc<Backends>>, request: Request) -> Res
         Ok(answer) => answer,
         Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     };
+    if answer.status().is_redirection() {
+        backends.redirects.fetch_add(1, Ordering::SeqCst);
+    }
     let mut response = Response::builder().status(answer.status().as_u16());
     for (name, value) in answer.headers() {
         if !HOP_BY_HOP.contains(&name.as_str()) {
