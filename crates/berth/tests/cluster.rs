@@ -20,26 +20,10 @@ const MIB: usize = 1 << 20;
 async fn push_spread(servers: &[Server], first: usize, repo: &str, blob: &[u8], chunk: usize) -> String {
     let digest = sha256(blob);
     let at = |k: usize| &servers[(first + k) % servers.len()];
-    let r = at(0)
-        .client
-        .post(at(0).url(&format!("/v2/{repo}/blobs/uploads/")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let location = at(0).start_upload(repo).await;
     let mut k = 1;
     for (n, part) in blob.chunks(chunk).enumerate() {
-        let s = at(k);
-        let from = n * chunk;
-        let r = s
-            .client
-            .patch(s.url(&location))
-            .header("content-range", format!("{from}-{}", from + part.len() - 1))
-            .body(part.to_vec())
-            .send()
-            .await
-            .unwrap();
+        let r = at(k).patch_chunk(&location, n * chunk, part).await;
         assert_eq!(
             r.status(),
             202,
@@ -161,23 +145,12 @@ async fn killing_an_instance_mid_upload_loses_nothing_acknowledged() {
     let digest = sha256(&blob);
     let (a, b) = (9 * MIB, 11 * MIB);
     let servers = &cluster.servers;
-    let r = servers[0]
-        .client
-        .post(servers[0].url("/v2/kill/app/blobs/uploads/"))
-        .send()
-        .await
-        .unwrap();
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let location = servers[0].start_upload("kill/app").await;
     for (s, from, to) in [(&servers[0], 0, a), (&servers[1], a, b)] {
-        let r = s
-            .client
-            .patch(s.url(&location))
-            .header("content-range", format!("{from}-{}", to - 1))
-            .body(blob[from..to].to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
+        assert_eq!(
+            s.patch_chunk(&location, from, &blob[from..to]).await.status(),
+            202
+        );
     }
     // The third chunk streams to instance 2, which dies halfway.
     let staged_before = servers[0].staged_bytes().await;
@@ -223,15 +196,10 @@ async fn killing_an_instance_mid_upload_loses_nothing_acknowledged() {
     }
     // The upload continues on another instance once the dead one's lease
     // lapses, and finishes on a third.
-    let r = servers[1]
-        .client
-        .patch(servers[1].url(&location))
-        .header("content-range", format!("{b}-{}", blob.len() - 1))
-        .body(blob[b..].to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    assert_eq!(
+        servers[1].patch_chunk(&location, b, &blob[b..]).await.status(),
+        202
+    );
     let r = servers[0]
         .client
         .put(servers[0].url(&format!("{location}?digest={digest}")))

@@ -14,41 +14,20 @@ use common::{
     OCI_MANIFEST, Server, error_code, eventually, image_manifest, random_bytes, sha256, unique_seed,
 };
 
-async fn start_session(s: &Server, repo: &str) -> String {
-    let r = s
-        .client
-        .post(s.url(&format!("/v2/{repo}/blobs/uploads/")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    r.headers()["location"].to_str().unwrap().to_owned()
-}
-
-async fn patch(s: &Server, location: &str, from: usize, bytes: &[u8]) -> reqwest::Response {
-    s.client
-        .patch(s.url(location))
-        .header("content-range", format!("{from}-{}", from + bytes.len() - 1))
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn chunked_upload_survives_a_restart() {
     let mut s = Server::start().await;
     let blob = random_bytes(300_000, unique_seed());
     let digest = sha256(&blob);
-    let location = start_session(&s, "restart").await;
-    assert_eq!(patch(&s, &location, 0, &blob[..100_000]).await.status(), 202);
+    let location = s.start_upload("restart").await;
+    assert_eq!(s.patch_chunk(&location, 0, &blob[..100_000]).await.status(), 202);
     s.stop();
     s.restart().await;
     let r = s.client.get(s.url(&location)).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(r.headers()["range"], "0-99999");
     assert_eq!(
-        patch(&s, &location, 100_000, &blob[100_000..200_000])
+        s.patch_chunk(&location, 100_000, &blob[100_000..200_000])
             .await
             .status(),
         202
@@ -79,8 +58,8 @@ async fn resumed_upload_uses_the_stored_hash_state() {
     let mut s = Server::start().await;
     let blob = random_bytes(64_000, unique_seed());
     let digest = sha256(&blob);
-    let location = start_session(&s, "state").await;
-    assert_eq!(patch(&s, &location, 0, &blob[..32_000]).await.status(), 202);
+    let location = s.start_upload("state").await;
+    assert_eq!(s.patch_chunk(&location, 0, &blob[..32_000]).await.status(), 202);
     s.stop();
     assert_eq!(s.staged_bytes().await, 32_000);
     s.storage.overwrite_staged().await;
@@ -161,9 +140,9 @@ async fn kill_during_a_large_upload_leaves_no_partial_blob() {
     let first = random_bytes(8 << 20, seed);
     tx.send(Ok(first)).await.unwrap();
     // Also a chunked session with one finished chunk and one in flight.
-    let location = start_session(&s, "crash").await;
+    let location = s.start_upload("crash").await;
     let chunk = random_bytes(1 << 20, seed + 1);
-    assert_eq!(patch(&s, &location, 0, &chunk).await.status(), 202);
+    assert_eq!(s.patch_chunk(&location, 0, &chunk).await.status(), 202);
     let (ptx, prx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let purl = s.url(&location);
     let pclient = s.client.clone();
@@ -208,7 +187,7 @@ async fn kill_during_a_large_upload_leaves_no_partial_blob() {
     let r = s.client.get(s.url(&location)).send().await.unwrap();
     assert_eq!(r.headers()["range"], format!("0-{}", (1 << 20) - 1).as_str());
     let rest = random_bytes(4096, seed + 2);
-    assert_eq!(patch(&s, &location, 1 << 20, &rest).await.status(), 202);
+    assert_eq!(s.patch_chunk(&location, 1 << 20, &rest).await.status(), 202);
     let mut whole = chunk.clone();
     whole.extend_from_slice(&rest);
     let whole_digest = sha256(&whole);

@@ -11,40 +11,19 @@ use common::{Server, error_code, eventually, random_bytes, sha256, unique_seed};
 
 const MIB: usize = 1 << 20;
 
-async fn start_session(s: &Server, repo: &str) -> String {
-    let r = s
-        .client
-        .post(s.url(&format!("/v2/{repo}/blobs/uploads/")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    r.headers()["location"].to_str().unwrap().to_owned()
-}
-
-async fn patch(s: &Server, location: &str, from: usize, bytes: &[u8]) -> reqwest::Response {
-    s.client
-        .patch(s.url(location))
-        .header("content-range", format!("{from}-{}", from + bytes.len() - 1))
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn chunks_of_every_size_assemble_exactly() {
     let s = Server::start().await;
     let blob = random_bytes(20 * MIB, unique_seed());
     let digest = sha256(&blob);
-    let location = start_session(&s, "sizes").await;
+    let location = s.start_upload("sizes").await;
     // Many tiny chunks (more than are kept apart before merging), one that
     // spans two 8 MiB parts, a few small ones, and the rest with the PUT.
     let mut cuts: Vec<usize> = (1..=40).map(|i| i * 1000).collect();
     cuts.extend([40_000 + 17 * MIB, 40_005 + 17 * MIB, 110_005 + 17 * MIB]);
     let mut from = 0;
     for cut in cuts {
-        let r = patch(&s, &location, from, &blob[from..cut]).await;
+        let r = s.patch_chunk(&location, from, &blob[from..cut]).await;
         assert_eq!(r.status(), 202, "chunk at {from}");
         assert_eq!(r.headers()["range"], format!("0-{}", cut - 1).as_str());
         from = cut;
@@ -80,9 +59,9 @@ async fn chunks_of_every_size_assemble_exactly() {
 #[tokio::test]
 async fn concurrent_chunks_on_one_session_never_interleave() {
     let s = Server::start().await;
-    let location = start_session(&s, "race").await;
+    let location = s.start_upload("race").await;
     let first = random_bytes(100_000, unique_seed());
-    assert_eq!(patch(&s, &location, 0, &first).await.status(), 202);
+    assert_eq!(s.patch_chunk(&location, 0, &first).await.status(), 202);
     let bodies: Vec<Vec<u8>> = (0..4).map(|i| random_bytes(300_000, unique_seed() + i)).collect();
     let tasks: Vec<_> = bodies
         .iter()
@@ -125,15 +104,15 @@ async fn abandoned_uploads_are_aborted_and_removed() {
     let s = Server::start_with_config("UPLOAD_EXPIRATION_S: 1\n").await;
     // One session big enough to have started an S3 multipart upload, one
     // small one.
-    let big = start_session(&s, "abandon").await;
+    let big = s.start_upload("abandon").await;
     assert_eq!(
-        patch(&s, &big, 0, &random_bytes(9 * MIB, unique_seed()))
+        s.patch_chunk(&big, 0, &random_bytes(9 * MIB, unique_seed()))
             .await
             .status(),
         202
     );
-    let small = start_session(&s, "abandon").await;
-    assert_eq!(patch(&s, &small, 0, b"some bytes").await.status(), 202);
+    let small = s.start_upload("abandon").await;
+    assert_eq!(s.patch_chunk(&small, 0, b"some bytes").await.status(), 202);
     eventually("abandoned uploads are removed", || async {
         s.staged_uploads().await.is_empty()
     })
@@ -142,7 +121,7 @@ async fn abandoned_uploads_are_aborted_and_removed() {
         let r = s.client.get(s.url(location)).send().await.unwrap();
         assert_eq!(r.status(), 404);
         assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
-        let r = patch(&s, location, 0, b"late").await;
+        let r = s.patch_chunk(location, 0, b"late").await;
         assert_eq!(r.status(), 404);
     }
 }

@@ -16,12 +16,13 @@ use berth_oci::Digest;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt};
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
 use super::{
-    Appended, BlobStore, ByteStream, Checkpoint, StoredBlob, canonical_key, check_upload_id, verify_stream,
+    Appended, BlobStore, ByteStream, Checkpoint, StoredBlob, canonical_key, check_upload_id, get_options,
+    verify_stream,
 };
 use crate::StoreError;
 
@@ -85,11 +86,7 @@ impl BlobStore for LocalBlobStore {
         blob: &StoredBlob,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream<'static>, StoreError> {
-        let opts = GetOptions {
-            range: range.clone().map(GetRange::Bounded),
-            ..Default::default()
-        };
-        let got = not_found_to_none(self.objects.get_opts(&Self::key(blob), opts).await)?
+        let got = not_found_to_none(self.objects.get_opts(&Self::key(blob), get_options(range)).await)?
             .ok_or(StoreError::NotFound)?;
         let span = got.range.clone();
         match got.payload {

@@ -24,11 +24,12 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::signer::{Method, Signer};
-use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Appended, BlobStore, ByteStream, Checkpoint, StoredBlob, canonical_key, check_upload_id, verify_stream,
+    Appended, BlobStore, ByteStream, Checkpoint, StoredBlob, canonical_key, check_upload_id, get_options,
+    verify_stream,
 };
 use crate::StoreError;
 
@@ -231,6 +232,23 @@ impl S3BlobStore {
         Ok(())
     }
 
+    /// Move the bytes of `segments` in front of `pending`, emptying the
+    /// list (the objects stay until the session no longer references them).
+    async fn absorb_segments(
+        &self,
+        id: &str,
+        segments: &mut Vec<Segment>,
+        pending: &mut Pending,
+    ) -> Result<(), StoreError> {
+        let mut front = Pending::default();
+        self.read_segments(id, segments, &mut front).await?;
+        front.chunks.append(&mut pending.chunks);
+        front.len += pending.len;
+        *pending = front;
+        segments.clear();
+        Ok(())
+    }
+
     /// Write `payload` as a new segment object (a fresh name, so a request
     /// that loses a race never overwrites what the session references).
     async fn put_segment(&self, id: &str, payload: PutPayload) -> Result<Segment, StoreError> {
@@ -297,11 +315,11 @@ impl BlobStore for S3BlobStore {
         blob: &StoredBlob,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream<'static>, StoreError> {
-        let opts = GetOptions {
-            range: range.map(GetRange::Bounded),
-            ..Default::default()
-        };
-        match self.s3.get_opts(&self.path(&blob.object_key()), opts).await {
+        match self
+            .s3
+            .get_opts(&self.path(&blob.object_key()), get_options(range))
+            .await
+        {
             Ok(got) => Ok(got.into_stream().map_err(std::io::Error::other).boxed()),
             Err(object_store::Error::NotFound { .. }) => Err(StoreError::NotFound),
             Err(e) => Err(e.into()),
@@ -349,13 +367,9 @@ impl BlobStore for S3BlobStore {
             written += chunk.len() as u64;
             pending.push(chunk);
             if !loaded_segments && staging.segment_bytes() + pending.len as u64 >= PART_SIZE as u64 {
-                // The staged segments start the next part: put them in front.
-                let mut front = Pending::default();
-                self.read_segments(id, &staging.segments, &mut front).await?;
-                front.chunks.append(&mut pending.chunks);
-                front.len += pending.len;
-                pending = front;
-                staging.segments.clear();
+                // The staged segments start the next part.
+                self.absorb_segments(id, &mut staging.segments, &mut pending)
+                    .await?;
                 loaded_segments = true;
             }
             while pending.len >= PART_SIZE {
@@ -364,19 +378,12 @@ impl BlobStore for S3BlobStore {
             }
         }
         if pending.len > 0 {
-            if loaded_segments {
-                // Segments were consumed; the rest becomes a new segment.
-                staging.segments = vec![self.put_segment(id, pending.take_all()).await?];
-            } else if staging.segments.len() >= MAX_SEGMENTS {
-                let mut merged = Pending::default();
-                self.read_segments(id, &staging.segments, &mut merged).await?;
-                merged.chunks.append(&mut pending.chunks);
-                merged.len += pending.len;
-                staging.segments = vec![self.put_segment(id, merged.take_all()).await?];
-            } else {
-                let segment = self.put_segment(id, pending.take_all()).await?;
-                staging.segments.push(segment);
+            if staging.segments.len() >= MAX_SEGMENTS {
+                self.absorb_segments(id, &mut staging.segments, &mut pending)
+                    .await?;
             }
+            let segment = self.put_segment(id, pending.take_all()).await?;
+            staging.segments.push(segment);
         }
         Ok(Appended {
             written,

@@ -252,26 +252,19 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let now = now_ms();
-        let rows: Vec<(String, Vec<u8>)> = match self.writer() {
-            crate::db::PoolRef::Postgres(pool) => {
-                sqlx::query_as(claim_expired_sql!(" FOR UPDATE SKIP LOCKED"))
-                    .bind(lease.token)
-                    .bind(lease.until_ms)
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
-            crate::db::PoolRef::Sqlite(pool) => {
-                sqlx::query_as(claim_expired_sql!(""))
-                    .bind(lease.token)
-                    .bind(lease.until_ms)
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
-            }
+        let sql = match self {
+            Db::Postgres(_) => claim_expired_sql!(" FOR UPDATE SKIP LOCKED"),
+            Db::Sqlite { .. } => claim_expired_sql!(""),
         };
+        let rows: Vec<(String, Vec<u8>)> = on_db!(self.writer(), pool => {
+            sqlx::query_as(sql)
+                .bind(lease.token)
+                .bind(lease.until_ms)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
         Ok(rows)
     }
 }

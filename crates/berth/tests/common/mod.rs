@@ -233,6 +233,30 @@ impl Server {
 
     // ---- protocol helpers ------------------------------------------------
 
+    /// Open an upload session in `repo`; returns its location.
+    pub async fn start_upload(&self, repo: &str) -> String {
+        let r = self
+            .client
+            .post(self.url(&format!("/v2/{repo}/blobs/uploads/")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        r.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// Send `bytes` as the chunk at offset `from` of the session at
+    /// `location`.
+    pub async fn patch_chunk(&self, location: &str, from: usize, bytes: &[u8]) -> reqwest::Response {
+        self.client
+            .patch(self.url(location))
+            .header("content-range", format!("{from}-{}", from + bytes.len() - 1))
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Push a blob monolithically; returns its digest.
     pub async fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
         let digest = sha256(bytes);
