@@ -30,11 +30,8 @@ impl LinkedBlob {
 impl Registry {
     /// Look up a blob linked to the repository.
     pub async fn open_blob(&self, repo: &str, digest: &Digest) -> Result<LinkedBlob, RegistryError> {
-        let repo_id = self
-            .existing_repo(repo)
-            .await?
-            .ok_or(RegistryError::BlobUnknown)?;
-        let row = self.db.linked_blob(repo_id, &digest.to_string()).await?;
+        berth_oci::validate_repository(repo)?;
+        let row = self.db.linked_blob(repo, &digest.to_string()).await?;
         let row = row.ok_or(RegistryError::BlobUnknown)?;
         Ok(LinkedBlob {
             stored: StoredBlob {

@@ -31,12 +31,15 @@ pub struct CommitBlob<'a> {
 
 impl Db {
     /// Size and stored location (`None`: the digest's own key) of `digest`
-    /// if it is linked to the repository.
-    pub async fn linked_blob(&self, repo: i64, digest: &str) -> Result<Option<BlobRow>, StoreError> {
+    /// if it is linked to the repository named `repo` (one query: this is on
+    /// the hot path of every blob HEAD and GET).
+    pub async fn linked_blob(&self, repo: &str, digest: &str) -> Result<Option<BlobRow>, StoreError> {
         on_db!(self.reader(), pool => {
             let row: Option<(i64, Option<String>)> = sqlx::query_as(
-                "SELECT b.size, b.location FROM repository_blobs l JOIN blobs b ON b.digest = l.digest \
-                 WHERE l.repository_id = $1 AND l.digest = $2",
+                "SELECT b.size, b.location FROM repositories r \
+                 JOIN repository_blobs l ON l.repository_id = r.id \
+                 JOIN blobs b ON b.digest = l.digest \
+                 WHERE r.name = $1 AND l.digest = $2",
             )
             .bind(repo)
             .bind(digest)
@@ -46,10 +49,9 @@ impl Db {
         })
     }
 
-    /// A blob row (in any repository), read from the writer so a commit
-    /// sees the latest state.
+    /// A blob row (in any repository).
     pub async fn blob(&self, digest: &str) -> Result<Option<BlobRow>, StoreError> {
-        on_db!(self.writer(), pool => {
+        on_db!(self.reader(), pool => {
             let row: Option<(i64, Option<String>)> =
                 sqlx::query_as("SELECT size, location FROM blobs WHERE digest = $1")
                     .bind(digest)

@@ -103,7 +103,7 @@ impl Db {
 
     /// Load a session (whoever holds it).
     pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>, StoreError> {
-        on_db!(self.writer(), pool => {
+        on_db!(self.reader(), pool => {
             let row: Option<RowTuple> = sqlx::query_as(
                 "SELECT repository_id, algorithm, size, hash_state, store_state FROM uploads WHERE id = $1",
             )
