@@ -68,6 +68,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             blob_redirect: redirects,
         },
     );
+    // Fails fast on unreachable storage or wrong credentials. Safe while
+    // other instances serve: staged data always has a session row first.
+    let orphans = registry
+        .remove_orphaned_uploads()
+        .await
+        .with_context(|| format!("checking blob storage {storage}"))?;
+    if orphans > 0 {
+        tracing::info!(orphans, "removed staged upload data no session owned");
+    }
     // Every instance runs the workers; the database shares the work out.
     let workers = tokio::spawn({
         let registry = registry.clone();

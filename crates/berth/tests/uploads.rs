@@ -185,3 +185,46 @@ async fn blob_downloads_redirect_to_presigned_urls_when_enabled() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+#[tokio::test]
+async fn unusable_storage_stops_the_start_with_a_reason_and_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = format!("wrong-{}", unique_seed());
+    let storage = match std::env::var("TEST_S3_ENDPOINT") {
+        // The right server, a wrong secret key.
+        Ok(endpoint) if on_s3() => format!(
+            "[S3Storage, {{s3_bucket: {}, s3_access_key: {}, s3_secret_key: {secret}, endpoint_url: {endpoint}}}]",
+            std::env::var("TEST_S3_BUCKET").unwrap(),
+            std::env::var("TEST_S3_ACCESS_KEY").unwrap(),
+        ),
+        // A directory that cannot be created (its parent is a file).
+        _ => {
+            std::fs::write(dir.path().join("file"), b"x").unwrap();
+            format!(
+                "[LocalStorage, {{storage_path: \"{}/file/blobs\"}}]",
+                dir.path().display()
+            )
+        }
+    };
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!("DISTRIBUTED_STORAGE_CONFIG:\n  bad: {storage}\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "berth must not start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("blob storage"), "{stderr}");
+    assert!(
+        !stderr.contains(&secret),
+        "the secret key is never printed: {stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing listened");
+}

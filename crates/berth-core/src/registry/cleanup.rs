@@ -36,9 +36,9 @@ impl Registry {
         }
     }
 
-    /// Remove staged data that no session owns. Sessions are created before
-    /// anything is staged and closed after, so this is safe while other
-    /// instances serve uploads.
+    /// Remove staged data that no session owns (call when an instance
+    /// starts). Sessions are created before anything is staged and closed
+    /// after, so this is safe while other instances serve uploads.
     pub async fn remove_orphaned_uploads(&self) -> Result<usize, RegistryError> {
         let mut removed = 0;
         for id in self.blobs.staged_uploads().await? {
@@ -50,14 +50,8 @@ impl Registry {
         Ok(removed)
     }
 
-    /// Run the background workers forever: orphaned staging data once, then
-    /// abandoned uploads periodically.
+    /// Run the background workers forever: abandoned uploads, periodically.
     pub async fn run_workers(&self) {
-        match self.remove_orphaned_uploads().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "removed staged upload data no session owned"),
-            Err(e) => tracing::warn!(error = %e, "cannot sweep staged upload data"),
-        }
         // Often enough that a dead request's monolithic upload is cleaned
         // soon after its lease lapses.
         let period = (self.config.upload_expiration / 4)

@@ -141,9 +141,9 @@ impl Pending {
                 self.chunks.push_front(rest);
             }
             need -= first.len();
+            self.len -= first.len();
             out.push(first);
         }
-        self.len -= n;
         out.into_iter().collect()
     }
 
