@@ -102,6 +102,20 @@ impl Staging {
         serde_json::from_slice(state).map_err(|e| StoreError::Corrupt(format!("upload state: {e}")))
     }
 
+    /// The state of upload `id`, which the session says holds `size` bytes.
+    fn load(id: &str, state: &[u8], size: u64) -> Result<Staging, StoreError> {
+        check_upload_id(id)?;
+        let staging = Staging::decode(state)?;
+        if staging.len() == size {
+            Ok(staging)
+        } else {
+            Err(StoreError::Corrupt(format!(
+                "upload {id} stages {} bytes, session says {size}",
+                staging.len()
+            )))
+        }
+    }
+
     fn encode(&self) -> Result<Vec<u8>, StoreError> {
         serde_json::to_vec(self).map_err(|e| StoreError::Corrupt(format!("upload state: {e}")))
     }
@@ -350,14 +364,7 @@ impl BlobStore for S3BlobStore {
         mut body: ByteStream<'_>,
         checkpoint: &dyn Checkpoint,
     ) -> Result<Appended, StoreError> {
-        check_upload_id(id)?;
-        let begun = Staging::decode(state)?;
-        if begun.len() != offset {
-            return Err(StoreError::Corrupt(format!(
-                "upload {id} stages {} bytes, session says {offset}",
-                begun.len()
-            )));
-        }
+        let begun = Staging::load(id, state, offset)?;
         let mut staging = begun.clone();
         let mut pending = Pending::default();
         let mut written = 0u64;
@@ -410,14 +417,7 @@ impl BlobStore for S3BlobStore {
         digest: &Digest,
         verify: bool,
     ) -> Result<StoredBlob, StoreError> {
-        check_upload_id(id)?;
-        let staging = Staging::decode(state)?;
-        if staging.len() != size {
-            return Err(StoreError::Corrupt(format!(
-                "upload {id} stages {} bytes, session says {size}",
-                staging.len()
-            )));
-        }
+        let staging = Staging::load(id, state, size)?;
         let mut rest = Pending::default();
         self.read_segments(id, &staging.segments, &mut rest).await?;
         let stored = match &staging.multipart {
