@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Install everything the tests need (idempotent), then run every test:
-# formatting and lints, unit tests, and the integration suite twice, on the
-# embedded SQLite metadata and on a real PostgreSQL server started here.
+# formatting and lints, unit tests, and the integration suite three times:
+# SQLite + local directory, PostgreSQL + local directory, and PostgreSQL + a
+# real S3-compatible server (s3s-fs, which checks signatures), both started
+# here on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- system packages: real clients and the PostgreSQL server ----------------
-apt_packages=(skopeo podman buildah postgresql postgresql-client tar)
+apt_packages=(skopeo podman buildah postgresql postgresql-client tar curl)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -22,6 +24,13 @@ fi
 # --- Python client for artifacts and referrers ------------------------------
 python3 -c 'import oras' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check oras
 
+# --- the S3-compatible test server (built once into the git-ignored .cache) --
+s3s_fs=.cache/tools/bin/s3s-fs
+if [ ! -x "$s3s_fs" ]; then
+  echo "installing s3s-fs (once)"
+  cargo install s3s-fs --version 0.14.1 --features binary --root .cache/tools --quiet
+fi
+
 # --- a throwaway PostgreSQL server on loopback -------------------------------
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 pg_port=${TEST_PG_PORT:-55432}
@@ -34,11 +43,33 @@ pg "$pg_bin/pg_ctl -D $pg_dir/data -l $pg_dir/pg.log -w -o \"-p $pg_port -k $pg_
 stop_pg() { pg "$pg_bin/pg_ctl -D $pg_dir/data -m fast stop" >/dev/null 2>&1 || true; rm -rf "$pg_dir"; }
 trap stop_pg EXIT
 
+# --- a throwaway S3 server on loopback, with a bucket -------------------------
+s3_port=${TEST_S3_PORT:-55490}
+s3_dir=$(mktemp -d /tmp/berth-test-s3.XXXXXX)
+s3_key="AKIA$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+s3_secret=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
+"$s3s_fs" --host 127.0.0.1 --port "$s3_port" --access-key "$s3_key" --secret-key "$s3_secret" "$s3_dir" \
+  >"$s3_dir.log" 2>&1 &
+s3_pid=$!
+stop_all() { kill "$s3_pid" 2>/dev/null || true; rm -rf "$s3_dir" "$s3_dir.log"; stop_pg; }
+trap stop_all EXIT
+for _ in $(seq 100); do
+  curl -s -o /dev/null "http://127.0.0.1:$s3_port/" && break
+  sleep 0.1
+done
+curl -sf -o /dev/null -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$s3_key:$s3_secret" \
+  -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://127.0.0.1:$s3_port/berth-test"
+
 # --- the tests ----------------------------------------------------------------
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== unit and integration tests (SQLite) =="
 cargo test --workspace --quiet
-echo "== integration tests (PostgreSQL) =="
+echo "== integration tests (PostgreSQL + local directory) =="
 TEST_DB=postgres TEST_PG_URI="postgresql://postgres@127.0.0.1:$pg_port" \
+  cargo test -p berth -p berth-store --test '*' --quiet
+echo "== integration tests (PostgreSQL + S3) =="
+TEST_DB=postgres TEST_PG_URI="postgresql://postgres@127.0.0.1:$pg_port" \
+  TEST_STORAGE=s3 TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port" TEST_S3_BUCKET=berth-test \
+  TEST_S3_ACCESS_KEY="$s3_key" TEST_S3_SECRET_KEY="$s3_secret" TEST_S3_ROOT="$s3_dir" \
   cargo test -p berth --test '*' --quiet

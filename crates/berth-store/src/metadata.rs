@@ -7,5 +7,6 @@ mod repositories;
 mod tags;
 mod uploads;
 
+pub use blobs::{BlobRow, CommitBlob};
 pub use manifests::{ManifestRow, NewManifest, PutManifest, ReferrerRow};
-pub use uploads::UploadRow;
+pub use uploads::{Claim, Lease, UploadRow};

@@ -147,7 +147,7 @@ async fn chunked_upload_with_out_of_order_chunk_and_status() {
     let r = s.get(&location).await;
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
-    assert!(s.staged_upload_files().is_empty());
+    assert!(s.staged_uploads().await.is_empty());
 }
 
 #[tokio::test]
@@ -242,7 +242,7 @@ async fn wrong_or_malformed_digests_store_nothing() {
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
 
-    assert!(s.stored_blob_files().is_empty(), "no blob may be stored");
+    assert!(s.stored_blobs().await.is_empty(), "no blob may be stored");
     let r = s.head(&format!("/v2/bad/blobs/{}", sha256(&blob))).await;
     assert_eq!(r.status(), 404);
 }
@@ -329,7 +329,7 @@ async fn cancel_and_unknown_sessions() {
         assert_eq!(r.status(), 404);
         assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
     }
-    assert!(s.staged_upload_files().is_empty());
+    assert!(s.staged_uploads().await.is_empty());
 }
 
 #[tokio::test]
@@ -352,7 +352,7 @@ async fn cross_repository_mount() {
     );
     let got = s.get(&format!("/v2/dst/repo/blobs/{digest}")).await;
     assert_eq!(got.bytes().await.unwrap().as_ref(), blob.as_slice());
-    assert_eq!(s.stored_blob_files().len(), 1, "a mount shares the stored blob");
+    assert_eq!(s.stored_blobs().await.len(), 1, "a mount shares the stored blob");
 
     // Missing blob, unknown source, or no source: a session instead.
     let missing = sha256(b"missing");

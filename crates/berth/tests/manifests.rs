@@ -394,10 +394,7 @@ async fn referrers_with_subject_and_artifact_type_filter() {
 
 #[tokio::test]
 async fn too_many_requests_when_the_budget_is_spent() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(&config, "MAX_CONCURRENT_REQUESTS: 1\n").unwrap();
-    let s = Server::start_with(&["--config", config.to_str().unwrap()]).await;
+    let s = Server::start_with_config("MAX_CONCURRENT_REQUESTS: 1\n").await;
     let r = s
         .client
         .post(s.url("/v2/slow/blobs/uploads/"))
