@@ -62,6 +62,50 @@ impl Default for PoolSettings {
     }
 }
 
+/// Like [`on_db!`] on the writer, for writes that need not reach the disk
+/// on their own: session creation and lease bookkeeping, whose loss in a
+/// power cut costs a client one retry. The next durable commit flushes them
+/// (SQLite WAL is sequential); PostgreSQL gets `synchronous_commit = off`
+/// for the one transaction. `$exec` is the executor; `$body` is an async
+/// expression returning `Result<T, StoreError>`.
+#[macro_export]
+macro_rules! on_relaxed_writer {
+    ($db:expr, $exec:ident => $body:expr) => {
+        match $db.writer() {
+            $crate::db::PoolRef::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("PRAGMA synchronous = NORMAL")
+                    .execute(&mut *conn)
+                    .await?;
+                let result = {
+                    let $exec = &mut *conn;
+                    $body.await
+                };
+                if let Err(e) = sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await {
+                    // Never hand a relaxed connection back to the pool.
+                    drop(conn.detach());
+                    return Err(e.into());
+                }
+                result
+            }
+            $crate::db::PoolRef::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
+                let result = {
+                    let $exec = &mut *tx;
+                    $body.await
+                };
+                if result.is_ok() {
+                    tx.commit().await?;
+                }
+                result
+            }
+        }
+    };
+}
+
 impl Db {
     /// Open the embedded SQLite database in `dir`, creating it if needed.
     pub async fn open_sqlite(dir: &Path, pools: PoolSettings) -> Result<Db, StoreError> {

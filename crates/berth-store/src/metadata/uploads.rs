@@ -7,7 +7,7 @@
 //! lease that is not renewed (its holder died) lapses, and the next request
 //! or the cleanup worker takes the session over.
 
-use crate::{Db, StoreError, now_ms, on_db};
+use crate::{Db, StoreError, now_ms, on_db, on_relaxed_writer};
 
 /// A stored upload session.
 #[derive(Debug, Clone)]
@@ -82,7 +82,7 @@ impl Db {
         lease: Option<Lease<'_>>,
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        on_db!(self.writer(), pool => {
+        on_relaxed_writer!(self, exec => async {
             sqlx::query(
                 "INSERT INTO uploads (id, repository_id, algorithm, size, hash_state, created_ms, updated_ms, \
                  expires_ms, lease_token, lease_until_ms) VALUES ($1, $2, $3, 0, $4, $5, $5, $6, $7, $8)",
@@ -95,9 +95,9 @@ impl Db {
             .bind(expires_ms)
             .bind(lease.map(|l| l.token))
             .bind(lease.map(|l| l.until_ms))
-            .execute(pool)
+            .execute(exec)
             .await?;
-            Ok(())
+            Ok::<_, StoreError>(())
         })
     }
 
@@ -117,7 +117,7 @@ impl Db {
     /// Take a session's lease if nobody holds a live one.
     pub async fn claim_upload(&self, id: &str, lease: Lease<'_>) -> Result<Claim, StoreError> {
         let now = now_ms();
-        let row: Option<RowTuple> = on_db!(self.writer(), pool => {
+        let row: Option<RowTuple> = on_relaxed_writer!(self, exec => async {
             sqlx::query_as(
                 "UPDATE uploads SET lease_token = $2, lease_until_ms = $3 \
                  WHERE id = $1 AND (lease_token IS NULL OR lease_until_ms < $4) \
@@ -127,9 +127,10 @@ impl Db {
             .bind(lease.token)
             .bind(lease.until_ms)
             .bind(now)
-            .fetch_optional(pool)
-            .await?
-        });
+            .fetch_optional(exec)
+            .await
+            .map_err(StoreError::from)
+        })?;
         Ok(match row {
             Some(row) => Claim::Claimed(to_row(row)),
             None if self.upload_exists(id).await? => Claim::Busy,
@@ -139,28 +140,28 @@ impl Db {
 
     /// Extend a lease we hold. Returns false if it is no longer ours.
     pub async fn renew_upload_lease(&self, id: &str, lease: Lease<'_>) -> Result<bool, StoreError> {
-        on_db!(self.writer(), pool => {
+        on_relaxed_writer!(self, exec => async {
             let done = sqlx::query("UPDATE uploads SET lease_until_ms = $3 WHERE id = $1 AND lease_token = $2")
                 .bind(id)
                 .bind(lease.token)
                 .bind(lease.until_ms)
-                .execute(pool)
+                .execute(exec)
                 .await?;
-            Ok(done.rows_affected() == 1)
+            Ok::<_, StoreError>(done.rows_affected() == 1)
         })
     }
 
     /// Give a lease back (no-op if it is not ours any more).
     pub async fn release_upload(&self, id: &str, token: &str) -> Result<(), StoreError> {
-        on_db!(self.writer(), pool => {
+        on_relaxed_writer!(self, exec => async {
             sqlx::query(
                 "UPDATE uploads SET lease_token = NULL, lease_until_ms = NULL WHERE id = $1 AND lease_token = $2",
             )
             .bind(id)
             .bind(token)
-            .execute(pool)
+            .execute(exec)
             .await?;
-            Ok(())
+            Ok::<_, StoreError>(())
         })
     }
 
