@@ -26,6 +26,10 @@ struct Args {
     /// The berth binary (release build).
     #[arg(long)]
     berth: PathBuf,
+    /// Extra arguments for `berth serve` (repeat), e.g.
+    /// `--berth-arg=--config --berth-arg=s3.yaml` to measure another backend.
+    #[arg(long, allow_hyphen_values = true)]
+    berth_arg: Vec<String>,
     /// The Distribution registry binary.
     #[arg(long, default_value = "/usr/bin/docker-registry")]
     distribution: PathBuf,
@@ -131,7 +135,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         eprintln!("start-up time");
         for r in 0..rounds {
             for kind in order(r) {
-                let s = Server::start(kind, &binary(kind), &data_dir(&work, kind, "startup")).await?;
+                let s = Server::start(
+                    kind,
+                    &binary(kind),
+                    &args.berth_arg,
+                    &data_dir(&work, kind, "startup"),
+                )
+                .await?;
                 report.add(
                     "8. start-up",
                     kind,
@@ -147,7 +157,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut servers = Vec::new();
     for kind in [Kind::Berth, Kind::Distribution] {
-        servers.push(Server::start(kind, &binary(kind), &data_dir(&work, kind, "data")).await?);
+        servers.push(
+            Server::start(
+                kind,
+                &binary(kind),
+                &args.berth_arg,
+                &data_dir(&work, kind, "data"),
+            )
+            .await?,
+        );
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle: Vec<f64> = servers.iter().map(Server::rss_mib).collect::<Result<_, _>>()?;
