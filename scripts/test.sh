@@ -33,7 +33,9 @@ fi
 
 # --- a throwaway PostgreSQL server on loopback -------------------------------
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-pg_port=${TEST_PG_PORT:-55432}
+# Free loopback ports, so parallel runs on one machine never collide.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+pg_port=${TEST_PG_PORT:-$(free_port)}
 pg_dir=$(mktemp -d /tmp/berth-test-pg.XXXXXX)
 chmod 755 "$pg_dir"
 pg() { if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
@@ -44,7 +46,7 @@ stop_pg() { pg "$pg_bin/pg_ctl -D $pg_dir/data -m fast stop" >/dev/null 2>&1 || 
 trap stop_pg EXIT
 
 # --- a throwaway S3 server on loopback, with a bucket -------------------------
-s3_port=${TEST_S3_PORT:-55490}
+s3_port=${TEST_S3_PORT:-$(free_port)}
 s3_dir=$(mktemp -d /tmp/berth-test-s3.XXXXXX)
 s3_key="AKIA$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
 s3_secret=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
