@@ -1,0 +1,78 @@
+//! Package detectors. Each one recognizes its files by path and parses one
+//! file at a time, so a layer is indexed in one pass and the result depends
+//! on that layer alone.
+
+mod apk;
+mod control;
+mod dpkg;
+mod npm;
+mod python;
+
+use crate::layer::Finding;
+
+/// Which detector a path belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FileKind {
+    /// `/var/lib/dpkg/status`.
+    DpkgStatus,
+    /// One file of `/var/lib/dpkg/status.d/` (distroless images).
+    DpkgStatusD,
+    /// `/lib/apk/db/installed`.
+    Apk,
+    /// `*.dist-info/METADATA`, `*.egg-info/PKG-INFO` or a `*.egg-info` file.
+    PythonMetadata,
+    /// `node_modules/<name>/package.json`.
+    NpmPackage,
+    /// A distribution release file.
+    Release,
+}
+
+/// Why a package file did not parse (the layer itself stays valid).
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// The file is not in the format its path promises.
+    #[error("{0}")]
+    Malformed(String),
+}
+
+/// The detector interested in `path`, if any.
+pub(crate) fn classify(path: &str) -> Option<FileKind> {
+    if path == "var/lib/dpkg/status" {
+        return Some(FileKind::DpkgStatus);
+    }
+    if let Some(name) = path.strip_prefix("var/lib/dpkg/status.d/") {
+        return (!name.contains('/') && !name.ends_with(".md5sums")).then_some(FileKind::DpkgStatusD);
+    }
+    if path == "lib/apk/db/installed" || path == "usr/lib/apk/db/installed" {
+        return Some(FileKind::Apk);
+    }
+    if crate::distro::is_release_file(path) {
+        return Some(FileKind::Release);
+    }
+    if python::is_metadata_path(path) {
+        return Some(FileKind::PythonMetadata);
+    }
+    if npm::is_package_json(path) {
+        return Some(FileKind::NpmPackage);
+    }
+    None
+}
+
+/// Parse one file. `Ok(None)` means the file holds nothing to report.
+pub(crate) fn parse(kind: FileKind, data: &[u8]) -> Result<Option<Finding>, DetectError> {
+    let packages = match kind {
+        FileKind::Release => return Ok(Some(Finding::Release(String::from_utf8_lossy(data).into_owned()))),
+        FileKind::DpkgStatus => dpkg::parse_status(data, true)?,
+        FileKind::DpkgStatusD => dpkg::parse_status(data, false)?,
+        FileKind::Apk => apk::parse_installed(data)?,
+        FileKind::PythonMetadata => python::parse_metadata(data)?.into_iter().collect(),
+        FileKind::NpmPackage => npm::parse_package_json(data)?.into_iter().collect(),
+    };
+    Ok((!packages.is_empty()).then_some(Finding::Packages(packages)))
+}
+
+pub use apk::parse_installed as parse_apk_installed;
+pub use dpkg::parse_status as parse_dpkg_status;
+pub use npm::parse_package_json as parse_npm_package_json;
+pub use python::normalize_name as normalize_python_name;
+pub use python::parse_metadata as parse_python_metadata;
