@@ -56,3 +56,87 @@ pub struct Package {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourcePackage>,
 }
+
+impl Package {
+    /// The package URL (purl) naming this package. OS packages take their
+    /// namespace and `distro` qualifier from the image's distribution.
+    pub fn purl(&self, distro: Option<&crate::Distribution>) -> Option<String> {
+        let (namespace, name) = match self.ecosystem {
+            Ecosystem::Npm => match self.name.split_once('/') {
+                Some((scope, name)) if scope.starts_with('@') => (Some(scope.to_owned()), name.to_owned()),
+                _ => (None, self.name.clone()),
+            },
+            Ecosystem::Pypi => (None, crate::detect::normalize_python_name(&self.name)),
+            Ecosystem::Deb | Ecosystem::Apk | Ecosystem::Rpm => {
+                let default = match self.ecosystem {
+                    Ecosystem::Deb => "debian",
+                    Ecosystem::Apk => "alpine",
+                    _ => "redhat",
+                };
+                (
+                    Some(distro.map_or(default, |d| d.id.as_str()).to_owned()),
+                    self.name.clone(),
+                )
+            }
+        };
+        let mut purl = packageurl::PackageUrl::new(self.ecosystem.purl_type(), name).ok()?;
+        if let Some(ns) = namespace {
+            purl.with_namespace(ns).ok()?;
+        }
+        purl.with_version(self.version.clone()).ok()?;
+        if let Some(arch) = &self.arch {
+            purl.add_qualifier("arch", arch.clone()).ok()?;
+        }
+        if matches!(self.ecosystem, Ecosystem::Deb | Ecosystem::Apk | Ecosystem::Rpm)
+            && let Some(d) = distro
+        {
+            let value = match &d.version_id {
+                Some(v) => format!("{}-{v}", d.id),
+                None => d.id.clone(),
+            };
+            purl.add_qualifier("distro", value).ok()?;
+        }
+        Some(purl.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn purls_follow_the_spec() {
+        let deb = Package {
+            ecosystem: Ecosystem::Deb,
+            name: "libc6".into(),
+            version: "2.36-9+deb12u7".into(),
+            arch: Some("amd64".into()),
+            source: None,
+        };
+        let d = crate::Distribution {
+            id: "debian".into(),
+            version_id: Some("12".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            deb.purl(Some(&d)).unwrap(),
+            "pkg:deb/debian/libc6@2.36-9%2Bdeb12u7?arch=amd64&distro=debian-12"
+        );
+        let npm = Package {
+            ecosystem: Ecosystem::Npm,
+            name: "@babel/core".into(),
+            version: "7.0.0".into(),
+            arch: None,
+            source: None,
+        };
+        assert_eq!(npm.purl(None).unwrap(), "pkg:npm/%40babel/core@7.0.0");
+        let py = Package {
+            ecosystem: Ecosystem::Pypi,
+            name: "Typing_Extensions".into(),
+            version: "4.12.2".into(),
+            arch: None,
+            source: None,
+        };
+        assert_eq!(py.purl(None).unwrap(), "pkg:pypi/typing-extensions@4.12.2");
+    }
+}

@@ -1,0 +1,227 @@
+//! `berth scan index` end to end: an OCI layout built from this machine's
+//! real dpkg database, read directly and after a push through skopeo into
+//! a running Berth; results are checked against `dpkg-query` itself.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::layout::{gzip_layer, write_image_layers, write_layout_index};
+use common::{Server, run};
+
+/// A tar stream of (path, content) files and (path, target) symlinks.
+fn tar_layer(files: &[(&str, &[u8])], links: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, path, *data).unwrap();
+    }
+    for (path, target) in links {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(&mut h, path, target).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// The machine's os-release (through its `/etc` link) and dpkg database in
+/// one layer, a Python package added in a second one.
+fn write_real_image(layout: &Path) {
+    let status = std::fs::read("/var/lib/dpkg/status").unwrap();
+    let os_release = std::fs::read("/usr/lib/os-release").unwrap();
+    let base = tar_layer(
+        &[
+            ("var/lib/dpkg/status", &status),
+            ("usr/lib/os-release", &os_release),
+        ],
+        &[("etc/os-release", "../usr/lib/os-release")],
+    );
+    let app = tar_layer(
+        &[(
+            "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
+            b"Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n",
+        )],
+        &[],
+    );
+    let image = write_image_layers(layout, "amd64", &[gzip_layer(&base), gzip_layer(&app)]);
+    write_layout_index(layout, &[("v1", &image)]);
+}
+
+fn berth_scan(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("scan")
+        .arg("index")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// (name, arch, version, source name, source version) of every package
+/// whose files are present, as dpkg-query reports them.
+fn dpkg_query() -> BTreeSet<(String, String, String, String, String)> {
+    let out = run(Command::new("dpkg-query").args([
+        "-W",
+        "-f",
+        "${Package}\\t${Architecture}\\t${Version}\\t${source:Package}\\t${source:Version}\\t${db:Status-Status}\\n",
+    ]));
+    out.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[5] != "not-installed" && f[5] != "config-files")
+                .then(|| (f[0].into(), f[1].into(), f[2].into(), f[3].into(), f[4].into()))
+        })
+        .collect()
+}
+
+fn deb_packages(report: &serde_json::Value) -> BTreeSet<(String, String, String, String, String)> {
+    report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["ecosystem"] == "deb")
+        .map(|p| {
+            let s = |v: &serde_json::Value| v.as_str().unwrap().to_owned();
+            (
+                s(&p["name"]),
+                s(&p["arch"]),
+                s(&p["version"]),
+                s(&p["source"]["name"]),
+                s(&p["source"]["version"]),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn indexes_an_oci_layout_like_dpkg_query() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    write_real_image(&layout);
+    let image = format!("oci:{}:v1", layout.display());
+    let report = json_of(&berth_scan(&[&image, "--format", "json"]));
+    assert_eq!(deb_packages(&report), dpkg_query());
+    let os = std::fs::read_to_string("/usr/lib/os-release").unwrap();
+    let id = berth_scan::distro::parse_os_release(&os).unwrap().id;
+    assert_eq!(report["distribution"]["id"], id.as_str());
+    let six = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "six")
+        .unwrap();
+    assert_eq!(six["purl"], "pkg:pypi/six@1.16.0");
+    assert_eq!(six["layer"], report["layers"][1]["digest"]);
+    assert_eq!(
+        six["path"],
+        "/usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA"
+    );
+
+    let table = berth_scan(&[&image]);
+    assert!(table.status.success());
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(text.contains("NAME"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("six ") && l.contains("1.16.0")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn indexes_an_image_in_a_running_registry() {
+    let s = Server::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    write_real_image(&layout);
+    let dest = format!("docker://{}/scan/app:v1", s.host());
+    run(Command::new("skopeo")
+        .env("HOME", work.path())
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:v1", layout.display()))
+        .arg(&dest));
+    let from_layout = json_of(&berth_scan(&[
+        &format!("oci:{}:v1", layout.display()),
+        "--format",
+        "json",
+    ]));
+    let out =
+        tokio::task::spawn_blocking(move || berth_scan(&[&dest, "--tls-verify=false", "--format", "json"]))
+            .await
+            .unwrap();
+    let from_registry = json_of(&out);
+    assert_eq!(from_registry["packages"], from_layout["packages"]);
+    assert_eq!(from_registry["distribution"], from_layout["distribution"]);
+
+    // Without --tls-verify=false a plain-HTTP registry is refused.
+    let host = s.host().to_owned();
+    let out = tokio::task::spawn_blocking(move || berth_scan(&[&format!("docker://{host}/scan/app:v1")]))
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-verify=false"));
+}
+
+#[test]
+fn a_bad_layer_fails_alone_and_the_command_says_so() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let good = tar_layer(
+        &[(
+            "var/lib/dpkg/status",
+            b"Package: bash\nStatus: install ok installed\nVersion: 5.2.15-2+b7\nArchitecture: amd64\n",
+        )],
+        &[],
+    );
+    let mut bad = tar_layer(&[("x", b"")], &[]);
+    bad[..4].copy_from_slice(b"../x");
+    // Recompute the header checksum so the entry itself is well formed.
+    let mut header = tar::Header::new_old();
+    header.as_mut_bytes().copy_from_slice(&bad[..512]);
+    header.set_cksum();
+    bad[..512].copy_from_slice(header.as_bytes());
+    let image = write_image_layers(&layout, "amd64", &[gzip_layer(&good), gzip_layer(&bad)]);
+    write_layout_index(&layout, &[("v1", &image)]);
+    let out = berth_scan(&[&format!("oci:{}:v1", layout.display())]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("escapes the layer root"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("bash"));
+
+    // A blob whose bytes do not match its digest fails that layer too.
+    let blob = std::fs::read_dir(layout.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read(p).unwrap().starts_with(&[0x1f, 0x8b]))
+        .unwrap();
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    let out = berth_scan(&[&format!("oci:{}:v1", layout.display())]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn refuses_bad_image_names_clearly() {
+    for (name, want) in [
+        ("nope", "unsupported image name"),
+        ("oci:/nonexistent/dir", "index.json"),
+        ("docker://h/UPPER:v1", "repository"),
+    ] {
+        let out = berth_scan(&[name]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(want), "{name}: {stderr}");
+    }
+}
