@@ -2,13 +2,16 @@
 # Install everything the tests need (idempotent), then run every test:
 # formatting and lints, unit tests, and the integration suite twice, on the
 # embedded SQLite metadata and on a real PostgreSQL server started here.
+# The scanner's tests compare it with the ecosystems' own tools on real
+# content: dpkg-query, dpkg --compare-versions, pip/importlib.metadata
+# (packages installed from PyPI) and npm ls (a real npm install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- system packages: real clients and the PostgreSQL server ----------------
-apt_packages=(skopeo podman buildah postgresql postgresql-client tar)
+apt_packages=(skopeo podman buildah postgresql postgresql-client tar dpkg)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +24,12 @@ fi
 
 # --- Python client for artifacts and referrers ------------------------------
 python3 -c 'import oras' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check oras
+
+# --- npm, for the scanner's comparison with npm ls ----------------------------
+if ! command -v npm >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
 
 # --- a throwaway PostgreSQL server on loopback -------------------------------
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
