@@ -25,6 +25,12 @@ fi
 # --- Python client for artifacts and referrers ------------------------------
 python3 -c 'import oras' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check oras
 
+# --- SBOM validators (SPDX's and CycloneDX's own Python tools) --------------
+if [ ! -d .cache/sbom-validators/spdx_tools ] || [ ! -d .cache/sbom-validators/cyclonedx ]; then
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --root-user-action=ignore \
+    --target .cache/sbom-validators "spdx-tools==0.8.3" "cyclonedx-python-lib[json-validation]==11.12.0"
+fi
+
 # --- npm, for the scanner's comparison with npm ls ----------------------------
 if ! command -v npm >/dev/null; then
   as_root apt-get update -qq

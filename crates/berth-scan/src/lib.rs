@@ -4,6 +4,7 @@
 //! introduced it. Nothing is extracted to disk; every layer is hostile input
 //! bounded by [`Limits`], and a bad layer yields an error for that layer only.
 
+mod cache;
 pub mod detect;
 pub mod distro;
 mod error;
@@ -14,6 +15,7 @@ mod package;
 mod path;
 pub mod version;
 
+pub use cache::{DirCache, INDEX_FORMAT};
 pub use distro::Distribution;
 pub use error::{LayerError, LimitKind};
 pub use inventory::{Inventory, InventoryEntry, LayerOutcome, assemble};

@@ -53,13 +53,14 @@ fn write_real_image(layout: &Path) {
     write_layout_index(layout, &[("v1", &image)]);
 }
 
+/// Run `berth scan index`; without the layer cache unless a test names one.
 fn berth_scan(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_berth"))
-        .arg("scan")
-        .arg("index")
-        .args(args)
-        .output()
-        .unwrap()
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.arg("scan").arg("index").args(args);
+    if !args.contains(&"--cache-dir") {
+        cmd.arg("--no-cache");
+    }
+    cmd.output().unwrap()
 }
 
 fn json_of(out: &Output) -> serde_json::Value {
@@ -224,4 +225,94 @@ fn refuses_bad_image_names_clearly() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(want), "{name}: {stderr}");
     }
+}
+
+#[test]
+fn cached_layers_are_not_read_again() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    write_real_image(&layout);
+    let cache = work.path().join("cache");
+    let image = format!("oci:{}:v1", layout.display());
+    let args = [&image, "--format", "json", "--cache-dir", cache.to_str().unwrap()];
+    let cold = json_of(&berth_scan(&args));
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 2);
+    // With every layer blob gone, only the cache can answer.
+    for layer in cold["layers"].as_array().unwrap() {
+        let hex = layer["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap();
+        std::fs::remove_file(layout.join("blobs/sha256").join(hex)).unwrap();
+    }
+    let warm = json_of(&berth_scan(&args));
+    assert_eq!(warm["packages"], cold["packages"]);
+    assert_eq!(warm["distribution"], cold["distribution"]);
+    assert!(
+        !berth_scan(&[&image]).status.success(),
+        "without the cache the blobs are needed"
+    );
+}
+
+/// Where scripts/test.sh installs the SBOM validators (spdx-tools and
+/// cyclonedx-python-lib from PyPI).
+fn validators() -> std::path::PathBuf {
+    std::env::var_os("BERTH_SBOM_VALIDATORS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/sbom-validators"),
+        Into::into,
+    )
+}
+
+const VALIDATE: &str = r#"
+import sys
+kind, path = sys.argv[1], sys.argv[2]
+if kind == "spdx":
+    from spdx_tools.spdx.parser.parse_anything import parse_file
+    from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
+    problems = [m.validation_message for m in validate_full_spdx_document(parse_file(path))]
+else:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+    error = JsonStrictValidator(SchemaVersion.V1_5).validate_str(open(path).read())
+    problems = [str(error)] if error else []
+print("\n".join(problems))
+sys.exit(1 if problems else 0)
+"#;
+
+fn validate(kind: &str, doc: &Path) {
+    let dir = validators();
+    assert!(
+        dir.exists(),
+        "{} missing: run scripts/test.sh to install the validators",
+        dir.display()
+    );
+    run(Command::new("python3")
+        .env("PYTHONPATH", &dir)
+        .args(["-c", VALIDATE, kind])
+        .arg(doc));
+}
+
+#[test]
+fn sbom_outputs_validate() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    write_real_image(&layout);
+    let image = format!("oci:{}:v1", layout.display());
+    let packages = json_of(&berth_scan(&[&image, "--format", "json"]))["packages"]
+        .as_array()
+        .unwrap()
+        .len();
+
+    let spdx_out = berth_scan(&[&image, "--format", "spdx-json"]);
+    let spdx = json_of(&spdx_out);
+    // The image, its operating system, and every package.
+    assert_eq!(spdx["packages"].as_array().unwrap().len(), packages + 2);
+    let path = work.path().join("sbom.spdx.json");
+    std::fs::write(&path, &spdx_out.stdout).unwrap();
+    validate("spdx", &path);
+
+    let cdx_out = berth_scan(&[&image, "--format", "cyclonedx-json"]);
+    let cdx = json_of(&cdx_out);
+    assert_eq!(cdx["components"].as_array().unwrap().len(), packages + 1);
+    assert_eq!(cdx["components"][0]["type"], "operating-system");
+    let path = work.path().join("sbom.cdx.json");
+    std::fs::write(&path, &cdx_out.stdout).unwrap();
+    validate("cyclonedx", &path);
 }

@@ -103,6 +103,8 @@ struct RawDescriptor {
     media_type: String,
     digest: String,
     #[serde(default)]
+    size: u64,
+    #[serde(default)]
     platform: Option<Platform>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
@@ -126,8 +128,8 @@ struct RawManifest {
 pub struct Manifest {
     /// Digest of the image manifest.
     pub digest: Digest,
-    /// Layer digests, bottom layer first.
-    pub layers: Vec<Digest>,
+    /// Layers (digest, size in bytes), bottom layer first.
+    pub layers: Vec<(Digest, u64)>,
 }
 
 /// An opened image source.
@@ -187,8 +189,8 @@ impl Source {
                 let layers = layers
                     .iter()
                     .map(|l| {
-                        l.digest
-                            .parse::<Digest>()
+                        let d = l.digest.parse::<Digest>();
+                        d.map(|d| (d, l.size))
                             .with_context(|| format!("layer digest {:?}", l.digest))
                     })
                     .collect::<anyhow::Result<_>>()?;
