@@ -3,7 +3,8 @@
 # formatting and lints, unit tests, and the integration suite twice, on the
 # embedded SQLite metadata and on a real PostgreSQL server started here.
 # The scanner's tests compare it with the ecosystems' own tools on real
-# content: dpkg-query, dpkg --compare-versions, pip/importlib.metadata
+# content: dpkg-query, dpkg --compare-versions, rpm -qa and rpm's own
+# version order (packages built with rpmbuild), pip/importlib.metadata
 # (packages installed from PyPI) and npm ls (a real npm install).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- system packages: real clients and the PostgreSQL server ----------------
-apt_packages=(skopeo podman buildah postgresql postgresql-client tar dpkg)
+apt_packages=(skopeo podman buildah postgresql postgresql-client tar dpkg rpm)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

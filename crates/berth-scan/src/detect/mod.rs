@@ -7,6 +7,7 @@ mod control;
 mod dpkg;
 mod npm;
 mod python;
+mod rpm;
 
 use crate::layer::Finding;
 
@@ -19,6 +20,8 @@ pub(crate) enum FileKind {
     DpkgStatusD,
     /// `/lib/apk/db/installed`.
     Apk,
+    /// `rpmdb.sqlite` under `/var/lib/rpm` or `/usr/lib/sysimage/rpm`.
+    RpmSqlite,
     /// `*.dist-info/METADATA`, `*.egg-info/PKG-INFO` or a `*.egg-info` file.
     PythonMetadata,
     /// `node_modules/<name>/package.json`.
@@ -46,6 +49,9 @@ pub(crate) fn classify(path: &str) -> Option<FileKind> {
     if path == "lib/apk/db/installed" || path == "usr/lib/apk/db/installed" {
         return Some(FileKind::Apk);
     }
+    if rpm::is_sqlite_db(path) {
+        return Some(FileKind::RpmSqlite);
+    }
     if crate::distro::is_release_file(path) {
         return Some(FileKind::Release);
     }
@@ -65,6 +71,7 @@ pub(crate) fn parse(kind: FileKind, data: &[u8]) -> Result<Option<Finding>, Dete
         FileKind::DpkgStatus => dpkg::parse_status(data, true)?,
         FileKind::DpkgStatusD => dpkg::parse_status(data, false)?,
         FileKind::Apk => apk::parse_installed(data)?,
+        FileKind::RpmSqlite => rpm::parse_sqlite(data)?,
         FileKind::PythonMetadata => python::parse_metadata(data)?.into_iter().collect(),
         FileKind::NpmPackage => npm::parse_package_json(data)?.into_iter().collect(),
     };
@@ -76,3 +83,4 @@ pub use dpkg::parse_status as parse_dpkg_status;
 pub use npm::parse_package_json as parse_npm_package_json;
 pub use python::normalize_name as normalize_python_name;
 pub use python::parse_metadata as parse_python_metadata;
+pub use rpm::parse_sqlite as parse_rpm_sqlite;
