@@ -182,6 +182,12 @@ fn walk<R: Read>(reader: R, limits: &Limits) -> Result<LayerIndex, LayerError> {
         if kind.is_file() || kind == tar::EntryType::Continuous {
             let Some(file_kind) = file_kind else {
                 index.files.remove(&path);
+                let executable = entry.header().mode().is_ok_and(|m| m & 0o111 != 0);
+                if executable
+                    && let Some(finding) = read_executable(&mut entry, &path, limits, &mut index.warnings)?
+                {
+                    index.files.insert(path, finding);
+                }
                 continue;
             };
             let data = read_bounded(&mut entry, limits.max_file_bytes, LimitKind::FileBytes)?;
@@ -274,6 +280,37 @@ fn names<R: Read>(
         }
     }
     Ok((path, link))
+}
+
+/// Read an executable whole when it starts like a binary the detectors
+/// understand; larger than `max_file_bytes` is skipped, not an error, since
+/// big binaries are ordinary.
+fn read_executable(
+    entry: &mut impl Read,
+    path: &str,
+    limits: &Limits,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Finding>, LayerError> {
+    let mut head = [0u8; 4];
+    let n = read_prefix(entry, &mut head).map_err(corrupt)?;
+    if !detect::is_binary_magic(&head[..n]) {
+        return Ok(None);
+    }
+    let mut data = head[..n].to_vec();
+    entry
+        .take(limits.max_file_bytes.saturating_sub(n as u64) + 1)
+        .read_to_end(&mut data)
+        .map_err(corrupt)?;
+    if data.len() as u64 > limits.max_file_bytes {
+        if warnings.len() < MAX_WARNINGS {
+            warnings.push(format!(
+                "/{}: executable larger than the file size limit, not read",
+                path::truncate(path)
+            ));
+        }
+        return Ok(None);
+    }
+    Ok(detect::parse_binary(&data).unwrap_or(None))
 }
 
 fn read_bounded(entry: &mut impl Read, limit: u64, kind: LimitKind) -> Result<Vec<u8>, LayerError> {

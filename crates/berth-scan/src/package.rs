@@ -16,6 +16,8 @@ pub enum Ecosystem {
     Pypi,
     /// Node.js packages (npm).
     Npm,
+    /// Go modules compiled into a binary.
+    Go,
 }
 
 impl Ecosystem {
@@ -27,6 +29,7 @@ impl Ecosystem {
             Ecosystem::Rpm => "rpm",
             Ecosystem::Pypi => "pypi",
             Ecosystem::Npm => "npm",
+            Ecosystem::Go => "golang",
         }
     }
 }
@@ -67,6 +70,10 @@ impl Package {
                 _ => (None, self.name.clone()),
             },
             Ecosystem::Pypi => (None, crate::detect::normalize_python_name(&self.name)),
+            Ecosystem::Go => match self.name.rsplit_once('/') {
+                Some((ns, name)) => (Some(ns.to_owned()), name.to_owned()),
+                None => (None, self.name.clone()),
+            },
             Ecosystem::Deb | Ecosystem::Apk | Ecosystem::Rpm => {
                 let default = match self.ecosystem {
                     Ecosystem::Deb => "debian",

@@ -5,6 +5,8 @@
 mod apk;
 mod control;
 mod dpkg;
+mod elf;
+mod golang;
 mod npm;
 mod python;
 mod rpm;
@@ -36,6 +38,18 @@ pub enum DetectError {
     /// The file is not in the format its path promises.
     #[error("{0}")]
     Malformed(String),
+}
+
+/// Whether a file with these first bytes is worth reading whole as an
+/// executable (by an executable's detectors).
+pub(crate) fn is_binary_magic(head: &[u8]) -> bool {
+    elf::is_elf(head)
+}
+
+/// Packages embedded in an executable (Go build information).
+pub(crate) fn parse_binary(data: &[u8]) -> Result<Option<Finding>, DetectError> {
+    let packages = golang::packages(data)?;
+    Ok((!packages.is_empty()).then_some(Finding::Packages(packages)))
 }
 
 /// The detector interested in `path`, if any.
@@ -80,6 +94,7 @@ pub(crate) fn parse(kind: FileKind, data: &[u8]) -> Result<Option<Finding>, Dete
 
 pub use apk::parse_installed as parse_apk_installed;
 pub use dpkg::parse_status as parse_dpkg_status;
+pub use golang::{BuildInfo as GoBuildInfo, parse_build_info as parse_go_build_info};
 pub use npm::parse_package_json as parse_npm_package_json;
 pub use python::normalize_name as normalize_python_name;
 pub use python::parse_metadata as parse_python_metadata;

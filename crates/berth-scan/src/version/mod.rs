@@ -48,6 +48,7 @@ impl Scheme {
             Ecosystem::Apk => Scheme::Apk,
             Ecosystem::Pypi => Scheme::Pep440,
             Ecosystem::Npm => Scheme::Npm,
+            Ecosystem::Go => Scheme::Go,
         }
     }
 }
