@@ -18,6 +18,8 @@ pub enum Ecosystem {
     Npm,
     /// Go modules compiled into a binary.
     Go,
+    /// Ruby gems.
+    Gem,
 }
 
 impl Ecosystem {
@@ -30,6 +32,7 @@ impl Ecosystem {
             Ecosystem::Pypi => "pypi",
             Ecosystem::Npm => "npm",
             Ecosystem::Go => "golang",
+            Ecosystem::Gem => "gem",
         }
     }
 }
@@ -70,6 +73,7 @@ impl Package {
                 _ => (None, self.name.clone()),
             },
             Ecosystem::Pypi => (None, crate::detect::normalize_python_name(&self.name)),
+            Ecosystem::Gem => (None, self.name.clone()),
             Ecosystem::Go => match self.name.rsplit_once('/') {
                 Some((ns, name)) => (Some(ns.to_owned()), name.to_owned()),
                 None => (None, self.name.clone()),

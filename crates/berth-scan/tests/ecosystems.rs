@@ -257,3 +257,41 @@ fn npm_install_matches_npm_ls() {
         .collect();
     assert_eq!(ours, want);
 }
+
+#[test]
+fn installed_gemspecs_match_gem_list() {
+    // Ruby's bundled and default gems and Debian's packaged gems.
+    let dirs = [
+        "usr/lib/ruby/gems/3.1.0/specifications",
+        "usr/share/rubygems-integration/all/specifications",
+        "usr/lib/x86_64-linux-gnu/rubygems-integration/3.1.0/specifications",
+    ];
+    let mut b = tar::Builder::new(Vec::new());
+    for dir in dirs {
+        let real = Path::new("/").join(dir);
+        if real.is_dir() {
+            b.append_dir_all(dir, real).unwrap();
+        }
+    }
+    let inv = inventory(&[gzip(&b.into_inner().unwrap())]);
+    let ours: BTreeSet<(String, String)> = of(&inv, Ecosystem::Gem)
+        .map(|e| (e.package.name.clone(), e.package.version.clone()))
+        .collect();
+    // `gem list --local`: `name (default: 1.0, 0.9)`.
+    let listed = run(Command::new("gem")
+        .args(["list", "--local"])
+        .env("GEM_HOME", "/nonexistent"));
+    let want: BTreeSet<(String, String)> = listed
+        .lines()
+        .filter_map(|l| l.split_once(" ("))
+        .flat_map(|(name, versions)| {
+            versions
+                .trim_end_matches(')')
+                .split(", ")
+                .map(|v| (name.to_owned(), v.trim_start_matches("default: ").to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(want.len() > 20, "{want:?}");
+    assert_eq!(ours, want);
+}

@@ -10,6 +10,7 @@ mod golang;
 mod npm;
 mod python;
 mod rpm;
+mod ruby;
 
 use crate::layer::Finding;
 
@@ -28,6 +29,8 @@ pub(crate) enum FileKind {
     PythonMetadata,
     /// `node_modules/<name>/package.json`.
     NpmPackage,
+    /// `specifications/<gem>.gemspec`.
+    Gemspec,
     /// A distribution release file.
     Release,
 }
@@ -75,6 +78,9 @@ pub(crate) fn classify(path: &str) -> Option<FileKind> {
     if npm::is_package_json(path) {
         return Some(FileKind::NpmPackage);
     }
+    if ruby::is_gemspec_path(path) {
+        return Some(FileKind::Gemspec);
+    }
     None
 }
 
@@ -88,6 +94,7 @@ pub(crate) fn parse(kind: FileKind, data: &[u8]) -> Result<Option<Finding>, Dete
         FileKind::RpmSqlite => rpm::parse_sqlite(data)?,
         FileKind::PythonMetadata => python::parse_metadata(data)?.into_iter().collect(),
         FileKind::NpmPackage => npm::parse_package_json(data)?.into_iter().collect(),
+        FileKind::Gemspec => ruby::parse_gemspec(data)?.into_iter().collect(),
     };
     Ok((!packages.is_empty()).then_some(Finding::Packages(packages)))
 }
@@ -99,3 +106,4 @@ pub use npm::parse_package_json as parse_npm_package_json;
 pub use python::normalize_name as normalize_python_name;
 pub use python::parse_metadata as parse_python_metadata;
 pub use rpm::parse_sqlite as parse_rpm_sqlite;
+pub use ruby::parse_gemspec;

@@ -49,6 +49,7 @@ impl Scheme {
             Ecosystem::Pypi => Scheme::Pep440,
             Ecosystem::Npm => Scheme::Npm,
             Ecosystem::Go => Scheme::Go,
+            Ecosystem::Gem => Scheme::RubyGems,
         }
     }
 }
