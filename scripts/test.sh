@@ -7,14 +7,15 @@
 # version order (packages built with rpmbuild), pip/importlib.metadata
 # (packages installed from PyPI), npm ls (a real npm install) and
 # go version -m (a Debian Go binary and one built here) and gem list
-# (Ruby's own and Debian-packaged gems).
+# (Ruby's own and Debian-packaged gems); Java archives are checked against
+# Debian's Maven repository (maven's own libraries).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- system packages: real clients and the PostgreSQL server ----------------
-apt_packages=(skopeo podman buildah postgresql postgresql-client tar dpkg rpm golang-go ruby ruby-rack)
+apt_packages=(skopeo podman buildah postgresql postgresql-client tar dpkg rpm golang-go ruby ruby-rack maven)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -190,6 +190,19 @@ fn walk<R: Read>(reader: R, limits: &Limits) -> Result<LayerIndex, LayerError> {
                 }
                 continue;
             };
+            // Archives are ordinarily large: past the limit they are
+            // skipped with a warning, while a package database that large
+            // fails the layer.
+            if file_kind == FileKind::JavaArchive && entry.size() > limits.max_file_bytes {
+                if index.warnings.len() < MAX_WARNINGS {
+                    index.warnings.push(format!(
+                        "/{}: archive larger than the file size limit, not read",
+                        path::truncate(&path)
+                    ));
+                }
+                index.files.remove(&path);
+                continue;
+            }
             let data = read_bounded(&mut entry, limits.max_file_bytes, LimitKind::FileBytes)?;
             match detect::parse(file_kind, &data) {
                 Ok(Some(finding)) => {

@@ -20,6 +20,8 @@ pub enum Ecosystem {
     Go,
     /// Ruby gems.
     Gem,
+    /// Java artifacts (`group:artifact`).
+    Maven,
 }
 
 impl Ecosystem {
@@ -33,6 +35,7 @@ impl Ecosystem {
             Ecosystem::Npm => "npm",
             Ecosystem::Go => "golang",
             Ecosystem::Gem => "gem",
+            Ecosystem::Maven => "maven",
         }
     }
 }
@@ -74,6 +77,10 @@ impl Package {
             },
             Ecosystem::Pypi => (None, crate::detect::normalize_python_name(&self.name)),
             Ecosystem::Gem => (None, self.name.clone()),
+            Ecosystem::Maven => match self.name.split_once(':') {
+                Some((group, artifact)) => (Some(group.to_owned()), artifact.to_owned()),
+                None => (None, self.name.clone()),
+            },
             Ecosystem::Go => match self.name.rsplit_once('/') {
                 Some((ns, name)) => (Some(ns.to_owned()), name.to_owned()),
                 None => (None, self.name.clone()),

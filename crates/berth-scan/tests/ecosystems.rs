@@ -295,3 +295,90 @@ fn installed_gemspecs_match_gem_list() {
     assert!(want.len() > 20, "{want:?}");
     assert_eq!(ours, want);
 }
+
+/// Debian's Maven repository names each jar it ships:
+/// `/usr/share/maven-repo/<group path>/<artifact>/<version>/<artifact>-<version>.jar`
+/// links to the jar in `/usr/share/java` (the `debian` version is an alias).
+fn debian_maven_repo() -> BTreeSet<(String, String, String)> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![Path::new("/usr/share/maven-repo").to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()) {
+            if e.is_dir() && !e.is_symlink() {
+                stack.push(e);
+                continue;
+            }
+            let rel = e
+                .strip_prefix("/usr/share/maven-repo")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let parts: Vec<&str> = rel.split('/').collect();
+            let [group @ .., artifact, version, file] = parts.as_slice() else {
+                continue;
+            };
+            if *version == "debian" || *file != format!("{artifact}-{version}.jar") {
+                continue;
+            }
+            let Ok(target) = std::fs::canonicalize(&e) else {
+                continue;
+            };
+            out.insert((
+                target.to_str().unwrap().to_owned(),
+                format!("{}:{artifact}", group.join(".")),
+                (*version).to_owned(),
+            ));
+        }
+    }
+    out
+}
+
+/// The `META-INF/maven/<group>/<artifact>/pom.properties` entries of each
+/// jar, listed by Python's own zip reader.
+fn pom_entries(jars: &BTreeSet<String>) -> BTreeSet<(String, String)> {
+    let script = "import sys, zipfile\nfor jar in sys.argv[1:]:\n    for n in zipfile.ZipFile(jar).namelist():\n        p = n.split('/')\n        if len(p) == 5 and p[:2] == ['META-INF', 'maven'] and p[4] == 'pom.properties':\n            print(jar + '\\t' + p[2] + ':' + p[3])\n";
+    run(Command::new("python3").args(["-c", script]).args(jars))
+        .lines()
+        .map(|l| {
+            let (jar, coord) = l.split_once('\t').unwrap();
+            (jar.to_owned(), coord.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn debian_java_archives_match_debians_maven_repository() {
+    // Version directories like `debian` or `3.x` are Debian's aliases.
+    let repo: BTreeSet<_> = debian_maven_repo()
+        .into_iter()
+        .filter(|(_, _, v)| !v.ends_with(".x"))
+        .collect();
+    let jars: BTreeSet<String> = repo.iter().map(|(jar, ..)| jar.clone()).collect();
+    let entries: Vec<(String, Vec<u8>)> = jars
+        .iter()
+        .map(|j| (j.trim_start_matches('/').to_owned(), std::fs::read(j).unwrap()))
+        .collect();
+    let files: Vec<Entry<'_>> = entries.iter().map(|(p, d)| Entry::File(p, d)).collect();
+    let inv = inventory(&[gzip(&tar(&files))]);
+    let ours: BTreeSet<(String, String, String)> = of(&inv, Ecosystem::Maven)
+        .map(|e| (e.path.clone(), e.package.name.clone(), e.package.version.clone()))
+        .collect();
+    // Every jar that carries its own Maven metadata is found under the
+    // coordinates and version Debian's repository gives it.
+    let poms = pom_entries(&jars);
+    let checkable: BTreeSet<_> = repo
+        .iter()
+        .filter(|(jar, coord, _)| poms.contains(&(jar.clone(), coord.clone())))
+        .cloned()
+        .collect();
+    assert!(checkable.len() > 40, "{checkable:?}");
+    let missing: Vec<_> = checkable.difference(&ours).collect();
+    assert!(missing.is_empty(), "not found: {missing:?}");
+    // And nothing is reported that the archives do not say.
+    for (jar, name, _) in &ours {
+        let listed = poms.contains(&(jar.clone(), name.clone()));
+        let from_manifest = !poms.iter().any(|(j, _)| j == jar);
+        assert!(listed || from_manifest, "{jar}: {name} has no pom.properties");
+    }
+}

@@ -13,6 +13,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = detect::parse_rpm_sqlite(data);
     let _ = detect::parse_go_build_info(data);
     let _ = detect::parse_gemspec(data);
+    let _ = detect::parse_java_archive(data);
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = berth_scan::distro::parse_os_release(text);
         let _ = detect::normalize_python_name(text);

@@ -7,6 +7,7 @@ mod control;
 mod dpkg;
 mod elf;
 mod golang;
+mod java;
 mod npm;
 mod python;
 mod rpm;
@@ -31,6 +32,8 @@ pub(crate) enum FileKind {
     NpmPackage,
     /// `specifications/<gem>.gemspec`.
     Gemspec,
+    /// A Java archive (`.jar`, `.war`, ...).
+    JavaArchive,
     /// A distribution release file.
     Release,
 }
@@ -81,6 +84,9 @@ pub(crate) fn classify(path: &str) -> Option<FileKind> {
     if ruby::is_gemspec_path(path) {
         return Some(FileKind::Gemspec);
     }
+    if java::is_archive_path(path) {
+        return Some(FileKind::JavaArchive);
+    }
     None
 }
 
@@ -95,6 +101,7 @@ pub(crate) fn parse(kind: FileKind, data: &[u8]) -> Result<Option<Finding>, Dete
         FileKind::PythonMetadata => python::parse_metadata(data)?.into_iter().collect(),
         FileKind::NpmPackage => npm::parse_package_json(data)?.into_iter().collect(),
         FileKind::Gemspec => ruby::parse_gemspec(data)?.into_iter().collect(),
+        FileKind::JavaArchive => java::parse_archive(data)?,
     };
     Ok((!packages.is_empty()).then_some(Finding::Packages(packages)))
 }
@@ -102,6 +109,7 @@ pub(crate) fn parse(kind: FileKind, data: &[u8]) -> Result<Option<Finding>, Dete
 pub use apk::parse_installed as parse_apk_installed;
 pub use dpkg::parse_status as parse_dpkg_status;
 pub use golang::{BuildInfo as GoBuildInfo, parse_build_info as parse_go_build_info};
+pub use java::parse_archive as parse_java_archive;
 pub use npm::parse_package_json as parse_npm_package_json;
 pub use python::normalize_name as normalize_python_name;
 pub use python::parse_metadata as parse_python_metadata;

@@ -50,6 +50,7 @@ impl Scheme {
             Ecosystem::Npm => Scheme::Npm,
             Ecosystem::Go => Scheme::Go,
             Ecosystem::Gem => Scheme::RubyGems,
+            Ecosystem::Maven => Scheme::Maven,
         }
     }
 }
