@@ -30,11 +30,8 @@ impl LinkedBlob {
 impl Registry {
     /// Look up a blob linked to the repository.
     pub async fn open_blob(&self, repo: &str, digest: &Digest) -> Result<LinkedBlob, RegistryError> {
-        let repo_id = self
-            .existing_repo(repo)
-            .await?
-            .ok_or(RegistryError::BlobUnknown)?;
-        let size = self.db.linked_blob_size(repo_id, &digest.to_string()).await?;
+        berth_oci::validate_repository(repo)?;
+        let size = self.db.linked_blob_size(repo, &digest.to_string()).await?;
         let size = size.ok_or(RegistryError::BlobUnknown)?;
         Ok(LinkedBlob {
             digest: digest.clone(),

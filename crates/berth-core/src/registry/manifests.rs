@@ -80,23 +80,12 @@ impl Registry {
         repo: &str,
         reference: &Reference,
     ) -> Result<ManifestContent, RegistryError> {
-        let repo_id = self
-            .existing_repo(repo)
-            .await?
-            .ok_or(RegistryError::ManifestUnknown)?;
-        let digest = match reference {
-            Reference::Digest(d) => d.to_string(),
-            Reference::Tag(t) => self
-                .db
-                .resolve_tag(repo_id, t)
-                .await?
-                .ok_or(RegistryError::ManifestUnknown)?,
+        berth_oci::validate_repository(repo)?;
+        let row = match reference {
+            Reference::Digest(d) => self.db.manifest_by_digest(repo, &d.to_string()).await?,
+            Reference::Tag(t) => self.db.manifest_by_tag(repo, t).await?,
         };
-        let row = self
-            .db
-            .manifest(repo_id, &digest)
-            .await?
-            .ok_or(RegistryError::ManifestUnknown)?;
+        let row = row.ok_or(RegistryError::ManifestUnknown)?;
         Ok(ManifestContent {
             digest: row.digest,
             media_type: row.media_type,

@@ -106,10 +106,17 @@ impl Registry {
         body: ByteStream<'_>,
     ) -> Result<UploadStatus, RegistryError> {
         let _guard = self.locks.lock(id).await;
-        let (session, mut hasher) = self.session(repo, id).await?;
-        let offset = self
-            .append_chunk(id, session.size, &mut hasher, declared, body)
+        let (session, hasher) = self.session(repo, id).await?;
+        let (offset, hasher) = self
+            .write_chunk(id, session.size, &hasher, declared, body)
             .await?;
+        if !self
+            .db
+            .advance_upload(id, session.size, offset, &hasher.save())
+            .await?
+        {
+            return Err(RegistryError::BlobUploadUnknown);
+        }
         Ok(UploadStatus {
             id: id.to_owned(),
             offset: offset as u64,
@@ -129,7 +136,9 @@ impl Registry {
         let (session, mut hasher) = self.session(repo, id).await?;
         let mut size = session.size;
         if let Some(body) = body {
-            size = self.append_chunk(id, size, &mut hasher, declared, body).await?;
+            // Not recorded in the session: the commit below ends it, and if
+            // the commit fails the stray bytes are dropped by the next append.
+            (size, hasher) = self.write_chunk(id, size, &hasher, declared, body).await?;
         }
         let actual = if hasher.algorithm() == digest.algorithm() {
             hasher.finish()
@@ -188,15 +197,16 @@ impl Registry {
     }
 
     /// Append one chunk at the session's offset and record the new offset
-    /// and hash state. Nothing is recorded if the chunk fails midway.
-    async fn append_chunk(
+    /// Append one chunk at the session's offset. Returns the new offset and
+    /// the hash state after it; the caller decides whether to record them.
+    async fn write_chunk(
         &self,
         id: &str,
         offset: i64,
-        hasher: &mut Hasher,
+        hasher: &Hasher,
         declared: BlobRange,
         body: ByteStream<'_>,
-    ) -> Result<i64, RegistryError> {
+    ) -> Result<(i64, Hasher), RegistryError> {
         let current = offset as u64;
         if declared.start.is_some_and(|start| start != current) {
             return Err(RegistryError::RangeNotSatisfiable { current });
@@ -207,16 +217,7 @@ impl Registry {
             .append(id, current, hashing(body, &mut attempt))
             .await?;
         check_length(declared, written)?;
-        let new_offset = offset + written as i64;
-        if !self
-            .db
-            .advance_upload(id, offset, new_offset, &attempt.save())
-            .await?
-        {
-            return Err(RegistryError::BlobUploadUnknown);
-        }
-        *hasher = attempt;
-        Ok(new_offset)
+        Ok((offset + written as i64, attempt))
     }
 
     async fn rehash(&self, id: &str, size: i64, algorithm: Algorithm) -> Result<Digest, RegistryError> {

@@ -24,6 +24,9 @@ use crate::StoreError;
 /// Read buffer for streaming blobs out; large enough to keep syscalls rare.
 const READ_CHUNK: usize = 256 * 1024;
 
+/// Write buffer for staging uploads.
+const WRITE_BUFFER: usize = 1024 * 1024;
+
 /// Blob storage under one directory: `blobs/<alg>/<hex[0..2]>/<hex>` and
 /// `uploads/<id>`.
 pub struct LocalBlobStore {
@@ -128,14 +131,17 @@ impl BlobStore for LocalBlobStore {
         // session advanced: drop them.
         file.set_len(offset).await?;
         file.seek(SeekFrom::Start(offset)).await?;
+        // Request bodies arrive in small frames; batch them into large
+        // writes so each blocking-pool round trip moves a lot of data.
+        let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut written = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
-            file.write_all(&chunk).await?;
+            out.write_all(&chunk).await?;
             written += chunk.len() as u64;
         }
-        file.flush().await?;
-        file.sync_data().await?;
+        out.flush().await?;
+        out.into_inner().sync_data().await?;
         Ok(written)
     }
 

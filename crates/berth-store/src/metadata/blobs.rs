@@ -4,12 +4,15 @@
 use crate::{Db, StoreError, now_ms, on_db};
 
 impl Db {
-    /// Size of `digest` if it is linked to the repository.
-    pub async fn linked_blob_size(&self, repo: i64, digest: &str) -> Result<Option<i64>, StoreError> {
+    /// Size of `digest` if it is linked to the repository named `repo`
+    /// (one query: this is on the hot path of every blob HEAD and GET).
+    pub async fn linked_blob_size(&self, repo: &str, digest: &str) -> Result<Option<i64>, StoreError> {
         on_db!(self.reader(), pool => {
             let row: Option<(i64,)> = sqlx::query_as(
-                "SELECT b.size FROM repository_blobs l JOIN blobs b ON b.digest = l.digest \
-                 WHERE l.repository_id = $1 AND l.digest = $2",
+                "SELECT b.size FROM repositories r \
+                 JOIN repository_blobs l ON l.repository_id = r.id \
+                 JOIN blobs b ON b.digest = l.digest \
+                 WHERE r.name = $1 AND l.digest = $2",
             )
             .bind(repo)
             .bind(digest)

@@ -36,7 +36,7 @@ pub enum PutManifest {
 }
 
 /// A stored manifest.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ManifestRow {
     /// Digest.
     pub digest: String,
@@ -177,18 +177,42 @@ impl Db {
         })
     }
 
-    /// A manifest of the repository by digest.
-    pub async fn manifest(&self, repo: i64, digest: &str) -> Result<Option<ManifestRow>, StoreError> {
+    /// A manifest of the repository named `repo`, by digest.
+    pub async fn manifest_by_digest(
+        &self,
+        repo: &str,
+        digest: &str,
+    ) -> Result<Option<ManifestRow>, StoreError> {
         on_db!(self.reader(), pool => {
-            let row: Option<(String, String, Option<String>, Vec<u8>)> = sqlx::query_as(
-                "SELECT digest, media_type, subject_digest, content FROM manifests \
-                 WHERE repository_id = $1 AND digest = $2",
+            let row: Option<ManifestRow> = sqlx::query_as(
+                "SELECT m.digest, m.media_type, m.subject_digest AS subject, m.content \
+                 FROM repositories r JOIN manifests m ON m.repository_id = r.id \
+                 WHERE r.name = $1 AND m.digest = $2",
             )
             .bind(repo)
             .bind(digest)
             .fetch_optional(pool)
             .await?;
-            Ok(row.map(|(digest, media_type, subject, content)| ManifestRow { digest, media_type, subject, content }))
+            Ok(row)
+        })
+    }
+
+    /// The manifest a live tag of the repository named `repo` points at
+    /// (one query: this is the hot path of every pull).
+    pub async fn manifest_by_tag(&self, repo: &str, tag: &str) -> Result<Option<ManifestRow>, StoreError> {
+        on_db!(self.reader(), pool => {
+            let row: Option<ManifestRow> = sqlx::query_as(
+                "SELECT m.digest, m.media_type, m.subject_digest AS subject, m.content \
+                 FROM repositories r \
+                 JOIN tags t ON t.repository_id = r.id AND t.end_ms IS NULL \
+                 JOIN manifests m ON m.repository_id = r.id AND m.digest = t.manifest_digest \
+                 WHERE r.name = $1 AND t.name = $2",
+            )
+            .bind(repo)
+            .bind(tag)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row)
         })
     }
 

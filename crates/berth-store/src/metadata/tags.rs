@@ -4,20 +4,6 @@
 use crate::{Db, StoreError, now_ms, on_db};
 
 impl Db {
-    /// The manifest digest a live tag points at.
-    pub async fn resolve_tag(&self, repo: i64, tag: &str) -> Result<Option<String>, StoreError> {
-        on_db!(self.reader(), pool => {
-            let row: Option<(String,)> = sqlx::query_as(
-                "SELECT manifest_digest FROM tags WHERE repository_id = $1 AND name = $2 AND end_ms IS NULL",
-            )
-            .bind(repo)
-            .bind(tag)
-            .fetch_optional(pool)
-            .await?;
-            Ok(row.map(|r| r.0))
-        })
-    }
-
     /// End a live tag. Returns whether it was live.
     pub async fn end_tag(&self, repo: i64, tag: &str) -> Result<bool, StoreError> {
         let now = now_ms();

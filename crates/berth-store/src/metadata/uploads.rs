@@ -44,7 +44,7 @@ impl Db {
 
     /// Load a session.
     pub async fn upload(&self, id: &str) -> Result<Option<UploadRow>, StoreError> {
-        on_db!(self.writer(), pool => {
+        on_db!(self.reader(), pool => {
             let row: Option<(i64, String, i64, Vec<u8>)> = sqlx::query_as(
                 "SELECT repository_id, algorithm, size, hash_state FROM uploads WHERE id = $1",
             )

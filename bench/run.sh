@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Benchmark Berth against the CNCF Distribution registry on this machine.
+# Usage: bench/run.sh [--quick] [--rounds N]
+# Installs what it needs, builds release binaries, runs every workload
+# against both registries interleaved, prints a table and writes
+# bench/results/latest.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+for p in docker-registry skopeo; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The package's own service (port 5000, htpasswd auth) is not what we measure.
+as_root systemctl disable --now docker-registry >/dev/null 2>&1 || true
+
+cargo build --release --quiet -p berth -p berth-bench
+exec target/release/berth-bench \
+  --berth target/release/berth \
+  --distribution /usr/bin/docker-registry \
+  --work bench/work \
+  --out bench/results/latest.json \
+  "$@"

@@ -1,0 +1,138 @@
+//! Collecting figures across runs and reporting medians as a table and as
+//! `bench/results/latest.json`.
+
+use std::path::Path;
+
+use berth_bench::stats::median;
+use berth_bench::workloads::{Better, Figure};
+use serde::Serialize;
+
+use crate::servers::Kind;
+
+/// All runs of one (workload, metric).
+struct Series {
+    workload: String,
+    metric: &'static str,
+    unit: &'static str,
+    better: Better,
+    berth: Vec<f64>,
+    distribution: Vec<f64>,
+    /// Physical limit (MB/s) for throughput figures, if one applies.
+    limit: Option<f64>,
+}
+
+/// One line of `latest.json`.
+#[derive(Serialize)]
+struct Row<'a> {
+    workload: &'a str,
+    metric: &'a str,
+    unit: &'a str,
+    better: Better,
+    berth: f64,
+    distribution: f64,
+    ratio: f64,
+    runs: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit_mb_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    berth_fraction_of_limit: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    distribution_fraction_of_limit: Option<f64>,
+}
+
+/// Every figure of the benchmark, in the order first seen.
+#[derive(Default)]
+pub struct Report {
+    series: Vec<Series>,
+}
+
+impl Report {
+    /// Record figures of one run of `workload` on `kind`.
+    pub fn add(&mut self, workload: &str, kind: Kind, figures: Vec<Figure>) {
+        for f in figures {
+            self.add_with_limit(workload, kind, f, None);
+        }
+    }
+
+    /// Record one figure that has a physical limit (MB/s).
+    pub fn add_with_limit(&mut self, workload: &str, kind: Kind, f: Figure, limit: Option<f64>) {
+        let pos = self
+            .series
+            .iter()
+            .position(|s| s.workload == workload && s.metric == f.metric);
+        let idx = match pos {
+            Some(i) => i,
+            None => {
+                self.series.push(Series {
+                    workload: workload.to_owned(),
+                    metric: f.metric,
+                    unit: f.unit,
+                    better: f.better,
+                    berth: Vec::new(),
+                    distribution: Vec::new(),
+                    limit,
+                });
+                self.series.len() - 1
+            }
+        };
+        let s = &mut self.series[idx];
+        match kind {
+            Kind::Berth => s.berth.push(f.value),
+            Kind::Distribution => s.distribution.push(f.value),
+        }
+    }
+
+    fn rows(&self) -> Vec<Row<'_>> {
+        self.series
+            .iter()
+            .map(|s| {
+                let (b, d) = (median(&s.berth), median(&s.distribution));
+                Row {
+                    workload: &s.workload,
+                    metric: s.metric,
+                    unit: s.unit,
+                    better: s.better,
+                    berth: b,
+                    distribution: d,
+                    ratio: b / d,
+                    runs: s.berth.len().min(s.distribution.len()),
+                    limit_mb_s: s.limit,
+                    berth_fraction_of_limit: s.limit.map(|l| b / l),
+                    distribution_fraction_of_limit: s.limit.map(|l| d / l),
+                }
+            })
+            .collect()
+    }
+
+    /// Print the table to stdout.
+    pub fn print(&self, header: &str) {
+        println!("\n{header}\n");
+        println!(
+            "| workload | metric | unit | better | berth | distribution | ratio (berth/distribution) | runs | fraction of limit (berth / distribution) |"
+        );
+        println!("|---|---|---|---|---:|---:|---:|---:|---|");
+        for r in self.rows() {
+            let better = match r.better {
+                Better::Higher => "higher",
+                Better::Lower => "lower",
+            };
+            let fraction = match (r.berth_fraction_of_limit, r.distribution_fraction_of_limit) {
+                (Some(b), Some(d)) => format!("{b:.2} / {d:.2}"),
+                _ => String::new(),
+            };
+            println!(
+                "| {} | {} | {} | {better} | {:.2} | {:.2} | {:.2} | {} | {fraction} |",
+                r.workload, r.metric, r.unit, r.berth, r.distribution, r.ratio, r.runs
+            );
+        }
+    }
+
+    /// Write the JSON array.
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(&self.rows())?)?;
+        Ok(())
+    }
+}

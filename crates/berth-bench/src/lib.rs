@@ -1,0 +1,10 @@
+//! Load generation against any OCI distribution registry: the request paths
+//! of every benchmark workload, usable from the `berth-bench` runner and
+//! from tests.
+
+pub mod client;
+pub mod data;
+pub mod stats;
+pub mod workloads;
+
+pub use client::{BenchError, RegistryClient};
