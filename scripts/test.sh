@@ -8,7 +8,8 @@
 # (packages installed from PyPI), npm ls (a real npm install) and
 # go version -m (a Debian Go binary and one built here) and gem list
 # (Ruby's own and Debian-packaged gems); Java archives are checked against
-# Debian's Maven repository (maven's own libraries).
+# Debian's Maven repository (maven's own libraries), and a binary built with
+# cargo auditable against its Cargo.lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,9 @@ if [ ! -d .cache/sbom-validators/spdx_tools ] || [ ! -d .cache/sbom-validators/c
   python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --root-user-action=ignore \
     --target .cache/sbom-validators "spdx-tools==0.8.3" "cyclonedx-python-lib[json-validation]==11.12.0"
 fi
+
+# --- cargo auditable, to build a Rust binary the scanner must read -----------
+command -v cargo-auditable >/dev/null || cargo install --quiet --locked cargo-auditable
 
 # --- npm, for the scanner's comparison with npm ls ----------------------------
 if ! command -v npm >/dev/null; then

@@ -323,7 +323,15 @@ fn read_executable(
         }
         return Ok(None);
     }
-    Ok(detect::parse_binary(&data).unwrap_or(None))
+    match detect::parse_binary(&data) {
+        Ok(finding) => Ok(finding),
+        Err(why) => {
+            if warnings.len() < MAX_WARNINGS {
+                warnings.push(format!("/{}: {why}", path::truncate(path)));
+            }
+            Ok(None)
+        }
+    }
 }
 
 fn read_bounded(entry: &mut impl Read, limit: u64, kind: LimitKind) -> Result<Vec<u8>, LayerError> {

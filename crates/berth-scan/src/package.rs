@@ -22,6 +22,8 @@ pub enum Ecosystem {
     Gem,
     /// Java artifacts (`group:artifact`).
     Maven,
+    /// Rust crates compiled into a binary.
+    Cargo,
 }
 
 impl Ecosystem {
@@ -36,6 +38,7 @@ impl Ecosystem {
             Ecosystem::Go => "golang",
             Ecosystem::Gem => "gem",
             Ecosystem::Maven => "maven",
+            Ecosystem::Cargo => "cargo",
         }
     }
 }
@@ -76,7 +79,7 @@ impl Package {
                 _ => (None, self.name.clone()),
             },
             Ecosystem::Pypi => (None, crate::detect::normalize_python_name(&self.name)),
-            Ecosystem::Gem => (None, self.name.clone()),
+            Ecosystem::Gem | Ecosystem::Cargo => (None, self.name.clone()),
             Ecosystem::Maven => match self.name.split_once(':') {
                 Some((group, artifact)) => (Some(group.to_owned()), artifact.to_owned()),
                 None => (None, self.name.clone()),

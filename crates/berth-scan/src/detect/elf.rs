@@ -71,8 +71,46 @@ pub(crate) fn section<'a>(data: &'a [u8], name: &str) -> Option<&'a [u8]> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A minimal little-endian ELF64 file with one named section.
+    pub(crate) fn with_section(name: &str, content: &[u8]) -> Vec<u8> {
+        let mut strtab = b"\0.shstrtab\0".to_vec();
+        let name_off = strtab.len() as u32;
+        strtab.extend_from_slice(name.as_bytes());
+        strtab.push(0);
+        let mut f = vec![0u8; 64];
+        f[..4].copy_from_slice(b"\x7fELF");
+        f[4] = 2;
+        f[5] = 1;
+        let content_off = f.len();
+        f.extend_from_slice(content);
+        let strtab_off = f.len();
+        f.extend_from_slice(&strtab);
+        let shoff = f.len();
+        let mut header = |name: u32, off: usize, size: usize| {
+            let mut h = vec![0u8; 64];
+            h[..4].copy_from_slice(&name.to_le_bytes());
+            h[24..32].copy_from_slice(&(off as u64).to_le_bytes());
+            h[32..40].copy_from_slice(&(size as u64).to_le_bytes());
+            f.extend(h);
+        };
+        header(0, 0, 0);
+        header(1, strtab_off, strtab.len());
+        header(name_off, content_off, content.len());
+        f[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
+        f[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+        f[0x3c..0x3e].copy_from_slice(&3u16.to_le_bytes());
+        f[0x3e..0x40].copy_from_slice(&1u16.to_le_bytes());
+        f
+    }
+
+    #[test]
+    fn finds_a_built_section() {
+        let f = with_section(".dep-v0", b"hello");
+        assert_eq!(section(&f, ".dep-v0"), Some(&b"hello"[..]));
+    }
 
     #[test]
     fn finds_sections_in_this_test_binary() {

@@ -12,6 +12,7 @@ mod npm;
 mod python;
 mod rpm;
 mod ruby;
+mod rust;
 
 use crate::layer::Finding;
 
@@ -52,9 +53,11 @@ pub(crate) fn is_binary_magic(head: &[u8]) -> bool {
     elf::is_elf(head)
 }
 
-/// Packages embedded in an executable (Go build information).
+/// Packages embedded in an executable (Go build information, cargo
+/// auditable dependency trees).
 pub(crate) fn parse_binary(data: &[u8]) -> Result<Option<Finding>, DetectError> {
-    let packages = golang::packages(data)?;
+    let mut packages = golang::packages(data)?;
+    packages.extend(rust::packages(data)?);
     Ok((!packages.is_empty()).then_some(Finding::Packages(packages)))
 }
 

@@ -51,6 +51,7 @@ impl Scheme {
             Ecosystem::Go => Scheme::Go,
             Ecosystem::Gem => Scheme::RubyGems,
             Ecosystem::Maven => Scheme::Maven,
+            Ecosystem::Cargo => Scheme::Semver,
         }
     }
 }
