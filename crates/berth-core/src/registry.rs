@@ -25,12 +25,16 @@ use upload_locks::UploadLocks;
 pub struct RegistryConfig {
     /// Largest manifest accepted, in bytes.
     pub manifest_size_limit: usize,
+    /// Queue every pushed image manifest for indexing (an [`crate::Indexer`]
+    /// must run to work the queue off).
+    pub index_images: bool,
 }
 
 impl Default for RegistryConfig {
     fn default() -> Self {
         RegistryConfig {
             manifest_size_limit: 4 * 1024 * 1024,
+            index_images: false,
         }
     }
 }
@@ -39,9 +43,11 @@ impl Default for RegistryConfig {
 #[derive(Clone)]
 pub struct Registry {
     db: Db,
-    blobs: Arc<dyn BlobStore>,
+    pub(crate) blobs: Arc<dyn BlobStore>,
     locks: Arc<UploadLocks>,
     config: RegistryConfig,
+    /// Wakes the indexer when a manifest is queued.
+    pub(crate) scan_wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl Registry {
@@ -52,6 +58,7 @@ impl Registry {
             blobs,
             locks: Arc::new(UploadLocks::default()),
             config,
+            scan_wakeup: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

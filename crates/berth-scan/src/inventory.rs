@@ -9,7 +9,6 @@ use berth_oci::Digest;
 use serde::Serialize;
 
 use crate::distro::{self, Distribution};
-use crate::error::LayerError;
 use crate::layer::{Finding, LayerIndex};
 use crate::package::Package;
 use crate::path::is_within;
@@ -67,8 +66,9 @@ struct Version<'a> {
 }
 
 /// Stack indexed layers (bottom first) into the image inventory. A failed
-/// layer contributes nothing and is reported in [`Inventory::layers`].
-pub fn assemble(layers: &[(Digest, Result<LayerIndex, LayerError>)]) -> Inventory {
+/// layer contributes nothing and is reported in [`Inventory::layers`] (its
+/// error may be a [`crate::LayerError`] or one stored earlier as text).
+pub fn assemble<E: std::fmt::Display>(layers: &[(Digest, Result<LayerIndex, E>)]) -> Inventory {
     let mut view: BTreeMap<&str, Vec<Version<'_>>> = BTreeMap::new();
     let mut outcomes = Vec::with_capacity(layers.len());
     for (i, (digest, result)) in layers.iter().enumerate() {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use berth_scan::{Ecosystem, Finding, Limits, assemble, index_layer};
+use berth_scan::{Ecosystem, Finding, LayerError, Limits, assemble, index_layer};
 use common::{Entry, digest, dpkg_stanza, gzip, tar, zstd};
 
 fn index(bytes: &[u8]) -> berth_scan::LayerIndex {
@@ -103,7 +103,7 @@ fn a_whiteout_does_not_hide_siblings_sharing_a_prefix() {
         ),
     ]);
     let l2 = tar(&[Entry::File("var/lib/dpkg/status.d/.wh.base", b"")]);
-    let inv = assemble(&[(digest(&l1), Ok(index(&l1))), (digest(&l2), Ok(index(&l2)))]);
+    let inv = assemble::<LayerError>(&[(digest(&l1), Ok(index(&l1))), (digest(&l2), Ok(index(&l2)))]);
     let names: Vec<_> = inv.packages.iter().map(|e| e.package.name.as_str()).collect();
     assert_eq!(names, vec!["tzdata"]);
 }
@@ -115,7 +115,7 @@ fn detects_the_distribution_through_links_across_layers() {
         b"PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n",
     )]);
     let l2 = tar(&[Entry::Symlink("etc/os-release", "../usr/lib/os-release")]);
-    let inv = assemble(&[(digest(&l1), Ok(index(&l1))), (digest(&l2), Ok(index(&l2)))]);
+    let inv = assemble::<LayerError>(&[(digest(&l1), Ok(index(&l1))), (digest(&l2), Ok(index(&l2)))]);
     let d = inv.distribution.unwrap();
     assert_eq!((d.id.as_str(), d.version_id.as_deref()), ("debian", Some("12")));
 
@@ -126,7 +126,7 @@ fn detects_the_distribution_through_links_across_layers() {
             b"P:musl\nV:1.2.5-r0\nA:x86_64\no:musl\n\nP:busybox\nV:1.36.1-r29\nA:x86_64\no:busybox\n",
         ),
     ]);
-    let inv = assemble(&[(digest(&alpine), Ok(index(&alpine)))]);
+    let inv = assemble::<LayerError>(&[(digest(&alpine), Ok(index(&alpine)))]);
     assert_eq!(inv.distribution.unwrap().id, "alpine");
     assert_eq!(inv.packages.len(), 2);
 }

@@ -4,8 +4,10 @@
 mod blobs;
 mod manifests;
 mod repositories;
+mod scan;
 mod tags;
 mod uploads;
 
 pub use manifests::{ManifestRow, NewManifest, PutManifest, ReferrerRow};
+pub use scan::ScanJob;
 pub use uploads::UploadRow;

@@ -25,6 +25,8 @@ pub struct Config {
     pub MAX_CONCURRENT_REQUESTS: usize,
     /// Largest manifest accepted, in bytes.
     pub MANIFEST_SIZE_LIMIT: usize,
+    /// Index every pushed image in the background (package inventory).
+    pub FEATURE_SECURITY_SCANNER: bool,
 }
 
 impl Default for Config {
@@ -35,6 +37,7 @@ impl Default for Config {
             DB_URI: None,
             MAX_CONCURRENT_REQUESTS: 1024,
             MANIFEST_SIZE_LIMIT: 4 * 1024 * 1024,
+            FEATURE_SECURITY_SCANNER: true,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use berth_core::{Registry, RegistryConfig};
+use berth_core::{Indexer, Registry, RegistryConfig};
 use berth_server::ServerConfig;
 use berth_store::{Db, LocalBlobStore};
 
@@ -51,6 +51,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Arc::new(blobs),
         RegistryConfig {
             manifest_size_limit: config.MANIFEST_SIZE_LIMIT,
+            index_images: config.FEATURE_SECURITY_SCANNER,
         },
     );
     let orphans = registry
@@ -64,6 +65,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_concurrent_requests: config.MAX_CONCURRENT_REQUESTS,
         ..ServerConfig::default()
     };
+    // The indexer works the queue of pushed images until the server stops.
+    let (stop_indexer, indexer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let indexer = config.FEATURE_SECURITY_SCANNER.then(|| {
+        let indexer = Indexer::new(registry.clone());
+        tokio::spawn(indexer.run(async {
+            let _ = indexer_stopped.await;
+        }))
+    });
     let router = berth_server::router(registry, &server_config);
     let listener = tokio::net::TcpListener::bind(config.LISTEN_ADDRESS)
         .await
@@ -79,6 +88,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read this line to learn the port.
     println!("listening on http://{addr}");
     berth_server::serve(listener, router, shutdown_signal()).await?;
+    let _ = stop_indexer.send(());
+    if let Some(task) = indexer {
+        let _ = task.await;
+    }
     db.close().await;
     tracing::info!("stopped");
     Ok(())

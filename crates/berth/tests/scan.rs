@@ -33,6 +33,11 @@ fn tar_layer(files: &[(&str, &[u8])], links: &[(&str, &str)]) -> Vec<u8> {
 /// The machine's os-release (through its `/etc` link) and dpkg database in
 /// one layer, a Python package added in a second one.
 fn write_real_image(layout: &Path) {
+    write_real_image_with(layout, "six", "1.16.0");
+}
+
+/// The same base layer, and a second layer with one Python package.
+fn write_real_image_with(layout: &Path, package: &str, version: &str) {
     let status = std::fs::read("/var/lib/dpkg/status").unwrap();
     let os_release = std::fs::read("/usr/lib/os-release").unwrap();
     let base = tar_layer(
@@ -42,10 +47,11 @@ fn write_real_image(layout: &Path) {
         ],
         &[("etc/os-release", "../usr/lib/os-release")],
     );
+    let metadata = format!("Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n");
     let app = tar_layer(
         &[(
-            "usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA",
-            b"Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\n",
+            &format!("usr/lib/python3/dist-packages/{package}-{version}.dist-info/METADATA"),
+            metadata.as_bytes(),
         )],
         &[],
     );
@@ -315,4 +321,97 @@ fn sbom_outputs_validate() {
     let path = work.path().join("sbom.cdx.json");
     std::fs::write(&path, &cdx_out.stdout).unwrap();
     validate("cyclonedx", &path);
+}
+
+/// Run one query returning a single text column on the server's database.
+async fn query_text(s: &Server, sql: &'static str, bind: &str) -> Option<String> {
+    match s.db_uri() {
+        Some(uri) => {
+            let pool = sqlx::PgPool::connect(uri).await.unwrap();
+            let row: Option<(String,)> = sqlx::query_as(sql)
+                .bind(bind)
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            row.map(|r| r.0)
+        }
+        None => {
+            let opts = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(s.data_dir.path().join("metadata.db"))
+                .read_only(true);
+            let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+            let row: Option<(String,)> = sqlx::query_as(sql)
+                .bind(bind)
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            row.map(|r| r.0)
+        }
+    }
+}
+
+/// The stored inventory of a manifest, once the background indexer wrote it.
+async fn wait_for_report(s: &Server, digest: &str) -> serde_json::Value {
+    // A generous deadline so a slow machine never fails this; no timing is
+    // asserted.
+    for _ in 0..600 {
+        if let Some(report) = query_text(
+            s,
+            "SELECT report FROM scan_reports WHERE manifest_digest = $1",
+            digest,
+        )
+        .await
+        {
+            return serde_json::from_str(&report).unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no report for {digest}");
+}
+
+fn without_purls(mut packages: serde_json::Value) -> serde_json::Value {
+    for p in packages.as_array_mut().unwrap() {
+        p.as_object_mut().unwrap().remove("purl");
+    }
+    packages
+}
+
+#[tokio::test]
+async fn pushed_images_are_indexed_in_the_background() {
+    let s = Server::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let mut reports = Vec::new();
+    for (tag, package, version) in [("v1", "six", "1.16.0"), ("v2", "idna", "3.7")] {
+        let layout = work.path().join(tag);
+        write_real_image_with(&layout, package, version);
+        let image = format!("oci:{}:v1", layout.display());
+        run(Command::new("skopeo")
+            .env("HOME", work.path())
+            .args(["copy", "--dest-tls-verify=false", &image])
+            .arg(format!("docker://{}/scan/bg:{tag}", s.host())));
+        let expected = json_of(&berth_scan(&[&image, "--format", "json"]));
+        let digest = expected["manifest"].as_str().unwrap().to_owned();
+        let report = wait_for_report(&s, &digest).await;
+        assert_eq!(report["packages"], without_purls(expected["packages"].clone()));
+        assert_eq!(report["distribution"], expected["distribution"]);
+        reports.push(report);
+    }
+    // The shared base layer was indexed once: three layers for two images.
+    let layers = query_text(
+        &s,
+        "SELECT CAST(count(*) AS TEXT) FROM scan_layers WHERE $1 = $1",
+        "",
+    )
+    .await;
+    assert_eq!(layers.as_deref(), Some("3"));
+    assert_eq!(reports[0]["layers"][0], reports[1]["layers"][0]);
+    let queued = query_text(
+        &s,
+        "SELECT CAST(count(*) AS TEXT) FROM scan_queue WHERE $1 = $1",
+        "",
+    )
+    .await;
+    assert_eq!(queued.as_deref(), Some("0"));
 }
