@@ -1,6 +1,8 @@
 //! `berth scan`: index an image's packages with `berth-scan`.
 
+mod archive;
 mod output;
+mod registry;
 mod sbom;
 mod source;
 
@@ -24,7 +26,8 @@ pub struct ScanArgs {
 
 #[derive(Subcommand)]
 enum ScanCommand {
-    /// List every package in an image: `oci:DIR[:TAG]` or
+    /// List every package in an image: `oci:DIR[:TAG]`,
+    /// `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:REF]` or
     /// `docker://HOST/REPO[:TAG|@DIGEST]`.
     Index(IndexArgs),
 }

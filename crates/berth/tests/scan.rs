@@ -415,3 +415,51 @@ async fn pushed_images_are_indexed_in_the_background() {
     .await;
     assert_eq!(queued.as_deref(), Some("0"));
 }
+
+#[test]
+fn indexes_oci_and_docker_archives_like_the_layout() {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    write_real_image(&layout);
+    let source = format!("oci:{}:v1", layout.display());
+    let want = json_of(&berth_scan(&[&source, "--format", "json"]));
+
+    let oci_archive = work.path().join("image-oci.tar");
+    let docker_archive = work.path().join("image-docker.tar");
+    for dest in [
+        format!("oci-archive:{}:v1", oci_archive.display()),
+        format!("docker-archive:{}:scan/app:v1", docker_archive.display()),
+    ] {
+        run(Command::new("skopeo")
+            .env("HOME", work.path())
+            .args(["copy", &source, &dest]));
+    }
+
+    let from_oci_archive = json_of(&berth_scan(&[
+        &format!("oci-archive:{}:v1", oci_archive.display()),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(from_oci_archive["packages"], want["packages"]);
+
+    // docker save archives hold uncompressed layers, named by diff id.
+    let from_docker = json_of(&berth_scan(&[
+        &format!("docker-archive:{}:scan/app:v1", docker_archive.display()),
+        "--format",
+        "json",
+    ]));
+    let strip = |v: &serde_json::Value| {
+        let mut v = v.clone();
+        for p in v.as_array_mut().unwrap() {
+            p.as_object_mut().unwrap().remove("layer");
+        }
+        v
+    };
+    assert_eq!(strip(&from_docker["packages"]), strip(&want["packages"]));
+    assert_eq!(from_docker["distribution"], want["distribution"]);
+    assert!(
+        !berth_scan(&[&format!("docker-archive:{}:nope:v9", docker_archive.display())])
+            .status
+            .success()
+    );
+}

@@ -1,25 +1,26 @@
-//! Where images come from: an OCI layout directory or a registry, named
-//! with the container tools' transports (`oci:DIR[:TAG]`,
-//! `docker://HOST/REPO[:TAG|@DIGEST]`).
+//! Where images come from: an OCI layout (a directory or a tar archive), a
+//! `docker save` archive or a registry, named with the container tools'
+//! transports (`oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`,
+//! `docker-archive:FILE[:REF]`, `docker://HOST/REPO[:TAG|@DIGEST]`).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Mutex;
 
 use anyhow::{Context, anyhow, bail};
 use berth_oci::Digest;
-use futures_util::TryStreamExt;
 use serde::Deserialize;
+
+use super::archive::{self, DockerImage, TarIndex};
+use super::registry::Registry;
 
 /// A layer's bytes, read on a blocking thread.
 pub type LayerReader = Box<dyn Read + Send>;
 
 /// Largest manifest or index accepted (as the registry's default).
-const MANIFEST_LIMIT: usize = 4 << 20;
-const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+pub(super) const MANIFEST_LIMIT: usize = 4 << 20;
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// A parsed image name.
@@ -27,6 +28,13 @@ const REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub enum ImageRef {
     /// `oci:DIR[:TAG]`.
     Oci { dir: PathBuf, tag: Option<String> },
+    /// `oci-archive:FILE[:TAG]`.
+    OciArchive { file: PathBuf, tag: Option<String> },
+    /// `docker-archive:FILE[:REF]`.
+    DockerArchive {
+        file: PathBuf,
+        reference: Option<String>,
+    },
     /// `docker://HOST/REPO[:TAG|@DIGEST]`.
     Registry {
         host: String,
@@ -47,6 +55,26 @@ impl FromStr for ImageRef {
                 bail!("oci: needs a directory, as in oci:/path/to/layout:tag");
             }
             return Ok(ImageRef::Oci { dir: dir.into(), tag });
+        }
+        for (prefix, docker) in [("oci-archive:", false), ("docker-archive:", true)] {
+            if let Some(rest) = s.strip_prefix(prefix) {
+                let (file, name) = match rest.split_once(':') {
+                    Some((f, n)) => (f, Some(n.to_owned())),
+                    None => (rest, None),
+                };
+                if file.is_empty() {
+                    bail!("{prefix} needs a file, as in {prefix}/path/to/image.tar");
+                }
+                let file = PathBuf::from(file);
+                return Ok(if docker {
+                    ImageRef::DockerArchive {
+                        file,
+                        reference: name,
+                    }
+                } else {
+                    ImageRef::OciArchive { file, tag: name }
+                });
+            }
         }
         if let Some(rest) = s.strip_prefix("docker://") {
             let (host, path) = rest.split_once('/').ok_or_else(|| {
@@ -71,7 +99,10 @@ impl FromStr for ImageRef {
                 reference,
             });
         }
-        bail!("unsupported image name {s:?}: use oci:DIR[:TAG] or docker://HOST/REPO[:TAG]")
+        bail!(
+            "unsupported image name {s:?}: use oci:DIR[:TAG], oci-archive:FILE[:TAG], \
+             docker-archive:FILE[:REF] or docker://HOST/REPO[:TAG]"
+        )
     }
 }
 
@@ -80,6 +111,18 @@ impl fmt::Display for ImageRef {
         match self {
             ImageRef::Oci { dir, tag: Some(t) } => write!(f, "oci:{}:{t}", dir.display()),
             ImageRef::Oci { dir, tag: None } => write!(f, "oci:{}", dir.display()),
+            ImageRef::OciArchive { file, tag: Some(t) } => write!(f, "oci-archive:{}:{t}", file.display()),
+            ImageRef::OciArchive { file, tag: None } => write!(f, "oci-archive:{}", file.display()),
+            ImageRef::DockerArchive {
+                file,
+                reference: Some(r),
+            } => {
+                write!(f, "docker-archive:{}:{r}", file.display())
+            }
+            ImageRef::DockerArchive {
+                file,
+                reference: None,
+            } => write!(f, "docker-archive:{}", file.display()),
             ImageRef::Registry {
                 host,
                 repo,
@@ -132,10 +175,41 @@ pub struct Manifest {
     pub layers: Vec<(Digest, u64)>,
 }
 
+/// Files of a local OCI layout: a directory, or a tar archive of one.
+pub enum Layout {
+    /// `oci:` a directory.
+    Dir(PathBuf),
+    /// `oci-archive:` a tar file.
+    Archive(TarIndex),
+}
+
+impl Layout {
+    fn open(&self, name: &str) -> anyhow::Result<LayerReader> {
+        match self {
+            Layout::Dir(dir) => {
+                let path = dir.join(name);
+                let file =
+                    std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+                Ok(Box::new(std::io::BufReader::with_capacity(256 << 10, file)))
+            }
+            Layout::Archive(tar) => tar.open_member(name),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Layout::Dir(dir) => dir.display().to_string(),
+            Layout::Archive(_) => "the archive".into(),
+        }
+    }
+}
+
 /// An opened image source.
 pub enum Source {
-    /// An OCI layout directory.
-    Oci { dir: PathBuf, tag: Option<String> },
+    /// An OCI layout (directory or archive).
+    Oci { layout: Layout, tag: Option<String> },
+    /// A `docker save` archive.
+    DockerArchive { tar: TarIndex, image: DockerImage },
     /// A registry speaking the distribution API.
     Registry(Registry),
 }
@@ -145,9 +219,18 @@ impl Source {
     pub async fn open(image: &ImageRef, creds: Option<&str>, tls_verify: bool) -> anyhow::Result<Source> {
         Ok(match image {
             ImageRef::Oci { dir, tag } => Source::Oci {
-                dir: dir.clone(),
+                layout: Layout::Dir(dir.clone()),
                 tag: tag.clone(),
             },
+            ImageRef::OciArchive { file, tag } => Source::Oci {
+                layout: Layout::Archive(TarIndex::open(file)?),
+                tag: tag.clone(),
+            },
+            ImageRef::DockerArchive { file, reference } => {
+                let tar = TarIndex::open(file)?;
+                let image = archive::docker_image(&tar, reference.as_deref())?;
+                Source::DockerArchive { tar, image }
+            }
             ImageRef::Registry {
                 host,
                 repo,
@@ -159,9 +242,23 @@ impl Source {
     /// Resolve the image manifest (through an index, for this platform).
     pub async fn manifest(&self) -> anyhow::Result<Manifest> {
         let (mut digest, mut bytes) = match self {
-            Source::Oci { dir, tag } => {
-                let index_bytes = std::fs::read(dir.join("index.json"))
-                    .with_context(|| format!("reading {}/index.json", dir.display()))?;
+            Source::DockerArchive { image, .. } => {
+                return Ok(Manifest {
+                    digest: image.config.clone(),
+                    layers: image
+                        .layers
+                        .iter()
+                        .map(|(d, _, size)| (d.clone(), *size))
+                        .collect(),
+                });
+            }
+            Source::Oci { layout, tag } => {
+                let mut index_bytes = Vec::new();
+                layout
+                    .open("index.json")?
+                    .take(MANIFEST_LIMIT as u64)
+                    .read_to_end(&mut index_bytes)
+                    .with_context(|| format!("reading index.json of {}", layout.describe()))?;
                 let index: RawManifest =
                     serde_json::from_slice(&index_bytes).context("parsing index.json")?;
                 let entries = index.manifests.unwrap_or_default();
@@ -169,11 +266,11 @@ impl Source {
                     Some(t) => entries
                         .iter()
                         .find(|d| d.annotations.get(REF_NAME) == Some(t))
-                        .ok_or_else(|| anyhow!("no image tagged {t:?} in {}", dir.display()))?,
+                        .ok_or_else(|| anyhow!("no image tagged {t:?} in {}", layout.describe()))?,
                     None if entries.len() == 1 => &entries[0],
                     None => bail!(
-                        "{} holds {} images: name one with oci:DIR:TAG",
-                        dir.display(),
+                        "{} holds {} images: name one with a tag",
+                        layout.describe(),
                         entries.len()
                     ),
                 };
@@ -202,8 +299,8 @@ impl Source {
             let child = pick_platform(&entries)?;
             digest = child.digest.parse().context("manifest digest in index")?;
             bytes = match self {
-                Source::Oci { .. } => self.blob_bytes(&digest).await?,
                 Source::Registry(r) => r.manifest(&digest.to_string()).await?.1,
+                _ => self.blob_bytes(&digest).await?,
             };
         }
         bail!("index nested in an index is not supported")
@@ -228,14 +325,16 @@ impl Source {
     /// Open a blob for reading (its digest is checked by the caller).
     pub async fn layer(&self, digest: &Digest) -> anyhow::Result<LayerReader> {
         match self {
-            Source::Oci { dir, .. } => {
-                let path = dir
-                    .join("blobs")
-                    .join(digest.algorithm().as_str())
-                    .join(digest.hex());
-                let file =
-                    std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-                Ok(Box::new(std::io::BufReader::with_capacity(256 << 10, file)))
+            Source::Oci { layout, .. } => {
+                layout.open(&format!("blobs/{}/{}", digest.algorithm().as_str(), digest.hex()))
+            }
+            Source::DockerArchive { tar, image } => {
+                let (_, name, _) = image
+                    .layers
+                    .iter()
+                    .find(|(d, ..)| d == digest)
+                    .ok_or_else(|| anyhow!("no layer {digest} in the archive"))?;
+                tar.open_member(name)
             }
             Source::Registry(r) => r.blob(digest).await,
         }
@@ -258,167 +357,6 @@ fn pick_platform(entries: &[RawDescriptor]) -> anyhow::Result<&RawDescriptor> {
         })
         .or_else(|| image_entries().find(|e| e.platform.is_none()))
         .ok_or_else(|| anyhow!("the index has no linux/{arch} image"))
-}
-
-/// A registry client for one repository.
-pub struct Registry {
-    client: reqwest::Client,
-    base: String,
-    repo: String,
-    reference: String,
-    creds: Option<(String, String)>,
-    /// `Authorization: Bearer ...` once a token was issued; until then
-    /// the credentials, if any, go as basic auth.
-    auth: Mutex<Option<String>>,
-}
-
-impl Registry {
-    async fn connect(
-        host: &str,
-        repo: &str,
-        reference: &str,
-        creds: Option<&str>,
-        tls_verify: bool,
-    ) -> anyhow::Result<Registry> {
-        let client = reqwest::Client::builder()
-            .tls_danger_accept_invalid_certs(!tls_verify)
-            .build()
-            .context("building the HTTP client")?;
-        let creds = creds
-            .map(|c| {
-                c.split_once(':')
-                    .map(|(u, p)| (u.to_owned(), p.to_owned()))
-                    .ok_or_else(|| anyhow!("--creds must be USER:PASS"))
-            })
-            .transpose()?;
-        // Like skopeo: HTTPS first; plain HTTP only when verification is off.
-        let mut base = format!("https://{host}");
-        if client.get(format!("{base}/v2/")).send().await.is_err() {
-            if tls_verify {
-                bail!("cannot reach https://{host}/v2/ (use --tls-verify=false for a plain-HTTP registry)");
-            }
-            base = format!("http://{host}");
-        }
-        Ok(Registry {
-            client,
-            base,
-            repo: repo.to_owned(),
-            reference: reference.to_owned(),
-            auth: Mutex::new(None),
-            creds,
-        })
-    }
-
-    /// GET a path under `/v2/<repo>/`, answering one auth challenge.
-    async fn get(&self, path: &str, accept: &str) -> anyhow::Result<reqwest::Response> {
-        let url = format!("{}/v2/{}/{path}", self.base, self.repo);
-        for attempt in 0..2 {
-            let mut req = self.client.get(&url).header(reqwest::header::ACCEPT, accept);
-            let bearer = self
-                .auth
-                .lock()
-                .map_err(|_| anyhow!("auth lock poisoned"))?
-                .clone();
-            match (bearer, &self.creds) {
-                (Some(token), _) => req = req.header(reqwest::header::AUTHORIZATION, token),
-                (None, Some((u, p))) => req = req.basic_auth(u, Some(p)),
-                (None, None) => {}
-            }
-            let resp = req.send().await.with_context(|| format!("GET {url}"))?;
-            if resp.status() == reqwest::StatusCode::UNAUTHORIZED && attempt == 0 {
-                let challenge = resp
-                    .headers()
-                    .get(reqwest::header::WWW_AUTHENTICATE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                let token = self.token(&challenge).await?;
-                *self.auth.lock().map_err(|_| anyhow!("auth lock poisoned"))? = Some(token);
-                continue;
-            }
-            if !resp.status().is_success() {
-                bail!("GET {url}: {}", resp.status());
-            }
-            return Ok(resp);
-        }
-        bail!("GET {url}: authentication failed")
-    }
-
-    /// Fetch a bearer token for a `WWW-Authenticate: Bearer ...` challenge.
-    async fn token(&self, challenge: &str) -> anyhow::Result<String> {
-        let params = challenge.strip_prefix("Bearer ").ok_or_else(|| {
-            anyhow!("registry asks for authentication ({challenge:?}); pass --creds USER:PASS")
-        })?;
-        let mut realm = None;
-        let mut query = Vec::new();
-        for part in params.split(',') {
-            if let Some((k, v)) = part.trim().split_once('=') {
-                let v = v.trim_matches('"').to_owned();
-                match k {
-                    "realm" => realm = Some(v),
-                    "service" | "scope" => query.push((k.to_owned(), v)),
-                    _ => {}
-                }
-            }
-        }
-        let realm = realm.ok_or_else(|| anyhow!("bearer challenge without realm"))?;
-        let url = reqwest::Url::parse_with_params(&realm, &query)
-            .with_context(|| format!("token realm {realm:?}"))?;
-        let mut req = self.client.get(url);
-        if let Some((u, p)) = &self.creds {
-            req = req.basic_auth(u, Some(p));
-        }
-        #[derive(Deserialize)]
-        struct Token {
-            token: Option<String>,
-            access_token: Option<String>,
-        }
-        let t: Token = req
-            .send()
-            .await
-            .context("token request")?
-            .error_for_status()
-            .context("token request")?
-            .json()
-            .await
-            .context("token response")?;
-        let token = t
-            .token
-            .or(t.access_token)
-            .ok_or_else(|| anyhow!("token response has no token"))?;
-        Ok(format!("Bearer {token}"))
-    }
-
-    async fn manifest(&self, reference: &str) -> anyhow::Result<(Digest, Vec<u8>)> {
-        let resp = self
-            .get(&format!("manifests/{reference}"), MANIFEST_TYPES)
-            .await?;
-        let mut bytes = Vec::new();
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.try_next().await.context("reading manifest")? {
-            bytes.extend_from_slice(&chunk);
-            if bytes.len() > MANIFEST_LIMIT {
-                bail!("manifest is larger than {MANIFEST_LIMIT} bytes");
-            }
-        }
-        let digest = match reference.parse::<Digest>() {
-            Ok(d) => {
-                if Digest::of(d.algorithm(), &bytes) != d {
-                    bail!("manifest does not match digest {d}");
-                }
-                d
-            }
-            Err(_) => Digest::of(berth_oci::Algorithm::Sha256, &bytes),
-        };
-        Ok((digest, bytes))
-    }
-
-    async fn blob(&self, digest: &Digest) -> anyhow::Result<LayerReader> {
-        let resp = self.get(&format!("blobs/{digest}"), "*/*").await?;
-        let stream = resp.bytes_stream().map_err(std::io::Error::other);
-        let reader = tokio_util::io::StreamReader::new(stream);
-        Ok(Box::new(tokio_util::io::SyncIoBridge::new(reader)))
-    }
 }
 
 #[cfg(test)]
