@@ -4,7 +4,8 @@
 # embedded SQLite metadata and on a real PostgreSQL server started here.
 # The scanner's tests compare it with the ecosystems' own tools on real
 # content: dpkg-query, dpkg --compare-versions, rpm -qa and rpm's own
-# version order (packages built with rpmbuild), pip/importlib.metadata
+# version order (packages built with rpmbuild; the BerkeleyDB backend via
+# db_load), pip/importlib.metadata
 # (packages installed from PyPI), npm ls (a real npm install) and
 # go version -m (a Debian Go binary and one built here) and gem list
 # (Ruby's own and Debian-packaged gems); Java archives are checked against
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- system packages: real clients and the PostgreSQL server ----------------
-apt_packages=(skopeo podman buildah postgresql postgresql-client tar dpkg rpm golang-go ruby ruby-rack maven)
+apt_packages=(skopeo podman buildah postgresql postgresql-client tar dpkg rpm db5.3-util golang-go ruby ruby-rack maven)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

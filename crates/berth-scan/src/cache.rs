@@ -11,7 +11,7 @@ use crate::layer::LayerIndex;
 
 /// Bumped whenever detectors or the `LayerIndex` shape change, so results
 /// of an older scanner are ignored rather than trusted.
-pub const INDEX_FORMAT: u32 = 6;
+pub const INDEX_FORMAT: u32 = 7;
 
 /// A cache of layer indexes in a directory, one JSON file per layer.
 #[derive(Debug, Clone)]

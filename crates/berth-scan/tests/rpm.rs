@@ -50,10 +50,12 @@ fn rpm_in(root: &Path) -> Command {
     c
 }
 
-#[test]
-fn rpmdb_sqlite_matches_rpm_qa() {
-    let work = tempfile::tempdir().unwrap();
-    let top = work.path().join("top");
+type RpmRow = (String, String, String, String, String);
+
+/// A root with five packages installed by rpm from specs built here, and
+/// what `rpm -qa` says about it.
+fn rpm_root(work: &Path) -> (std::path::PathBuf, BTreeSet<RpmRow>) {
+    let top = work.join("top");
     let specs = [
         spec("openssl", Some(1), "3.0.7", "27.el9", true),
         spec("bash", None, "5.1.8", "9.el9", false),
@@ -61,14 +63,14 @@ fn rpmdb_sqlite_matches_rpm_qa() {
         spec("pre", None, "1.0~rc1^git2", "0.1", false),
     ];
     for (i, s) in specs.iter().enumerate() {
-        let path = work.path().join(format!("{i}.spec"));
+        let path = work.join(format!("{i}.spec"));
         std::fs::write(&path, s).unwrap();
         run(Command::new("rpmbuild")
             .args(["-bb", "--quiet", "--define"])
             .arg(format!("_topdir {}", top.display()))
             .arg(&path));
     }
-    let root = work.path().join("root");
+    let root = work.join("root");
     let rpms: Vec<_> = std::fs::read_dir(top.join("RPMS/noarch"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -76,7 +78,7 @@ fn rpmdb_sqlite_matches_rpm_qa() {
     assert_eq!(rpms.len(), 5);
     run(rpm_in(&root).args(["--nodeps", "--noscripts", "-i"]).args(&rpms));
 
-    let want: BTreeSet<(String, String, String, String, String)> = run(rpm_in(&root).args([
+    let want: BTreeSet<RpmRow> = run(rpm_in(&root).args([
         "-qa",
         "--qf",
         "%{NAME}\\t%|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n",
@@ -97,14 +99,22 @@ fn rpmdb_sqlite_matches_rpm_qa() {
     })
     .collect();
     assert_eq!(want.len(), 5);
+    (root, want)
+}
 
+/// The rpm packages found in a layer holding `files`.
+fn indexed(files: &[(&str, &[u8])]) -> BTreeSet<RpmRow> {
     let mut b = tar::Builder::new(Vec::new());
-    b.append_dir_all("var/lib/rpm", root.join("var/lib/rpm")).unwrap();
+    for (path, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, path, *data).unwrap();
+    }
     let layer = gzip(&b.into_inner().unwrap());
     let inv = assemble(&[(digest(&layer), index_layer(&layer[..], &Limits::default()))]);
     assert!(!inv.has_layer_errors(), "{:?}", inv.layers);
-    let ours: BTreeSet<(String, String, String, String, String)> = inv
-        .packages
+    inv.packages
         .iter()
         .filter(|e| e.package.ecosystem == Ecosystem::Rpm)
         .map(|e| {
@@ -118,8 +128,43 @@ fn rpmdb_sqlite_matches_rpm_qa() {
                 s.version.clone(),
             )
         })
-        .collect();
-    assert_eq!(ours, want);
+        .collect()
+}
+
+#[test]
+fn rpmdb_sqlite_matches_rpm_qa() {
+    let work = tempfile::tempdir().unwrap();
+    let (root, want) = rpm_root(work.path());
+    let db = std::fs::read(root.join("var/lib/rpm/rpmdb.sqlite")).unwrap();
+    assert_eq!(indexed(&[("var/lib/rpm/rpmdb.sqlite", &db)]), want);
+}
+
+#[test]
+fn berkeley_db_packages_match_rpm_qa() {
+    // Debian's rpm writes only SQLite; the same header blobs are loaded
+    // into a real Berkeley DB hash file by db_load, as rpm before 4.16
+    // kept them: inline on 4 KiB pages, in overflow chains on 512-byte ones.
+    let work = tempfile::tempdir().unwrap();
+    let (root, want) = rpm_root(work.path());
+    let dump = work.path().join("dump.txt");
+    let script = "import sqlite3, struct, sys\nc = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)\nout = open(sys.argv[2], 'w')\nout.write('VERSION=3\\nformat=bytevalue\\ntype=hash\\nHEADER=END\\n')\nfor hnum, blob in c.execute('SELECT hnum, blob FROM Packages'):\n    out.write(' ' + struct.pack('<I', hnum).hex() + '\\n ' + blob.hex() + '\\n')\nout.write('DATA=END\\n')\n";
+    run(Command::new("python3")
+        .args(["-c", script])
+        .arg(root.join("var/lib/rpm/rpmdb.sqlite"))
+        .arg(&dump));
+    for page_size in ["4096", "512"] {
+        let db = work.path().join(format!("Packages-{page_size}"));
+        run(Command::new("db5.3_load")
+            .args(["-c", &format!("db_pagesize={page_size}"), "-f"])
+            .arg(&dump)
+            .arg(&db));
+        let bytes = std::fs::read(&db).unwrap();
+        assert_eq!(
+            indexed(&[("var/lib/rpm/Packages", &bytes)]),
+            want,
+            "page size {page_size}"
+        );
+    }
 }
 
 struct Rng(u64);

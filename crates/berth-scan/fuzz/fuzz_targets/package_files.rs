@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = detect::parse_apk_installed(data);
     let _ = detect::parse_python_metadata(data);
     let _ = detect::parse_npm_package_json(data);
-    let _ = detect::parse_rpm_sqlite(data);
+    let _ = detect::parse_rpm_database(data);
     let _ = detect::parse_go_build_info(data);
     let _ = detect::parse_gemspec(data);
     let _ = detect::parse_java_archive(data);

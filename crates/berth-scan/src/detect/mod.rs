@@ -25,8 +25,9 @@ pub(crate) enum FileKind {
     DpkgStatusD,
     /// `/lib/apk/db/installed`.
     Apk,
-    /// `rpmdb.sqlite` under `/var/lib/rpm` or `/usr/lib/sysimage/rpm`.
-    RpmSqlite,
+    /// An rpm database (`rpmdb.sqlite`, `Packages`, `Packages.db`) under
+    /// `/var/lib/rpm` or `/usr/lib/sysimage/rpm`.
+    RpmDatabase,
     /// `*.dist-info/METADATA`, `*.egg-info/PKG-INFO` or a `*.egg-info` file.
     PythonMetadata,
     /// `node_modules/<name>/package.json`.
@@ -72,8 +73,8 @@ pub(crate) fn classify(path: &str) -> Option<FileKind> {
     if path == "lib/apk/db/installed" || path == "usr/lib/apk/db/installed" {
         return Some(FileKind::Apk);
     }
-    if rpm::is_sqlite_db(path) {
-        return Some(FileKind::RpmSqlite);
+    if rpm::is_database(path) {
+        return Some(FileKind::RpmDatabase);
     }
     if crate::distro::is_release_file(path) {
         return Some(FileKind::Release);
@@ -100,7 +101,7 @@ pub(crate) fn parse(kind: FileKind, data: &[u8]) -> Result<Option<Finding>, Dete
         FileKind::DpkgStatus => dpkg::parse_status(data, true)?,
         FileKind::DpkgStatusD => dpkg::parse_status(data, false)?,
         FileKind::Apk => apk::parse_installed(data)?,
-        FileKind::RpmSqlite => rpm::parse_sqlite(data)?,
+        FileKind::RpmDatabase => rpm::parse_database(data)?,
         FileKind::PythonMetadata => python::parse_metadata(data)?.into_iter().collect(),
         FileKind::NpmPackage => npm::parse_package_json(data)?.into_iter().collect(),
         FileKind::Gemspec => ruby::parse_gemspec(data)?.into_iter().collect(),
@@ -116,5 +117,5 @@ pub use java::parse_archive as parse_java_archive;
 pub use npm::parse_package_json as parse_npm_package_json;
 pub use python::normalize_name as normalize_python_name;
 pub use python::parse_metadata as parse_python_metadata;
-pub use rpm::parse_sqlite as parse_rpm_sqlite;
+pub use rpm::parse_database as parse_rpm_database;
 pub use ruby::parse_gemspec;

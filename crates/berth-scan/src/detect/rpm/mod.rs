@@ -1,8 +1,12 @@
-//! RPM: the package database (`rpmdb.sqlite`, rpm 4.16+ default) of
-//! `/var/lib/rpm` or `/usr/lib/sysimage/rpm`, read from memory, never from
-//! a file on disk; each row holds one header blob.
+//! RPM: the package database of `/var/lib/rpm` or `/usr/lib/sysimage/rpm`
+//! in each of rpm's backends: SQLite (`rpmdb.sqlite`, rpm 4.16+),
+//! BerkeleyDB (`Packages`, older rpm) and NDB (`Packages.db`, SUSE). All are
+//! read from memory, never from a file on disk; each record is one header
+//! blob.
 
+mod bdb;
 pub(crate) mod header;
+mod ndb;
 
 use std::io::Read;
 use std::sync::Arc;
@@ -19,9 +23,46 @@ const MAX_ROWS: usize = 200_000;
 /// query plan a hostile database could force, whatever its schema says.
 const MAX_KILO_STEPS: u32 = 200_000;
 
-/// Whether `path` is an rpm SQLite database.
-pub(crate) fn is_sqlite_db(path: &str) -> bool {
-    path == "var/lib/rpm/rpmdb.sqlite" || path == "usr/lib/sysimage/rpm/rpmdb.sqlite"
+/// Whether `path` is an rpm package database (any backend).
+pub(crate) fn is_database(path: &str) -> bool {
+    let Some(name) = path
+        .strip_prefix("var/lib/rpm/")
+        .or_else(|| path.strip_prefix("usr/lib/sysimage/rpm/"))
+    else {
+        return false;
+    };
+    matches!(name, "rpmdb.sqlite" | "Packages" | "Packages.db")
+}
+
+/// Packages of an rpm database file, whichever backend wrote it (told
+/// apart by content, not name).
+pub fn parse_database(data: &[u8]) -> Result<Vec<Package>, DetectError> {
+    if ndb::is_ndb(data) {
+        from_blobs(ndb::values(data)?)
+    } else if bdb::is_hash_db(data) {
+        from_blobs(bdb::values(data)?)
+    } else {
+        parse_sqlite(data)
+    }
+}
+
+/// Packages of header blobs; a few unreadable ones are skipped, all of
+/// them unreadable fails the file.
+fn from_blobs(blobs: Vec<Vec<u8>>) -> Result<Vec<Package>, DetectError> {
+    let (mut out, mut bad) = (Vec::new(), 0usize);
+    for blob in blobs {
+        match header::package(&blob) {
+            Ok(Some(p)) => out.push(p),
+            Ok(None) => {}
+            Err(_) => bad += 1,
+        }
+    }
+    if bad > 0 && out.is_empty() {
+        return Err(DetectError::Malformed(format!(
+            "rpm database: {bad} unreadable headers"
+        )));
+    }
+    Ok(out)
 }
 
 fn sql(e: rusqlite::Error) -> DetectError {
@@ -107,6 +148,33 @@ mod tests {
         let p = parse_sqlite(&db).unwrap();
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].version, "1:3.0.7-27.el9");
+    }
+
+    #[test]
+    fn reads_ndb_slots_and_blobs() {
+        let blob = header::tests::openssl();
+        let mut db = vec![0u8; 4096];
+        db[..4].copy_from_slice(b"RpmP");
+        db[12..16].copy_from_slice(&1u32.to_le_bytes());
+        for slot in 0..(4096 / 16 - 2) {
+            db[32 + slot * 16..36 + slot * 16].copy_from_slice(b"Slot");
+        }
+        // Slot 0 -> package 7 at block 256 (byte 4096).
+        db[36..40].copy_from_slice(&7u32.to_le_bytes());
+        db[40..44].copy_from_slice(&256u32.to_le_bytes());
+        let mut head = b"BlbS".to_vec();
+        head.extend_from_slice(&7u32.to_le_bytes());
+        head.extend_from_slice(&1u32.to_le_bytes());
+        head.extend_from_slice(&(blob.len() as u32).to_le_bytes());
+        db.extend(head);
+        db.extend(&blob);
+        let p = parse_database(&db).unwrap();
+        assert_eq!(p[0].name, "openssl-libs");
+        db[40..44].copy_from_slice(&9999u32.to_le_bytes());
+        assert!(parse_database(&db).is_err());
+        assert!(is_database("usr/lib/sysimage/rpm/Packages.db"));
+        assert!(is_database("var/lib/rpm/Packages"));
+        assert!(!is_database("var/lib/rpm/Index.db"));
     }
 
     #[test]
