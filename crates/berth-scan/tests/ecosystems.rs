@@ -11,18 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use berth_scan::{Ecosystem, Inventory, Limits, assemble, index_layer};
-use common::{Entry, digest, gzip, tar};
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{Entry, digest, gzip, run, tar};
 
 /// A gzip layer holding the tree at `dir` under `prefix`, symlinks kept as
 /// links (as a container build would store them).

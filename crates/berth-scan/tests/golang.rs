@@ -10,20 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use berth_scan::{Ecosystem, Limits, assemble, index_layer};
-use common::{digest, gzip};
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?} (scripts/test.sh installs Go): {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{Entry, digest, gzip, run, tar};
 
 /// What `go version -m` reports, as (module, version) pairs: `stdlib` at
 /// the toolchain version, the main module, dependencies with replacements.
@@ -61,12 +48,7 @@ fn go_version_m(binary: &Path) -> BTreeSet<(String, String)> {
 
 fn indexed(binary: &Path, at: &str) -> BTreeSet<(String, String)> {
     let data = std::fs::read(binary).unwrap();
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(data.len() as u64);
-    h.set_mode(0o755);
-    b.append_data(&mut h, at, &data[..]).unwrap();
-    let layer = gzip(&b.into_inner().unwrap());
+    let layer = gzip(&tar(&[Entry::Executable(at, &data)]));
     let inv = assemble(&[(digest(&layer), index_layer(&layer[..], &Limits::default()))]);
     assert!(!inv.has_layer_errors(), "{:?}", inv.layers);
     inv.packages

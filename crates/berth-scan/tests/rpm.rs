@@ -12,20 +12,7 @@ use std::process::Command;
 
 use berth_scan::version::{Scheme, compare};
 use berth_scan::{Ecosystem, Limits, assemble, index_layer};
-use common::{digest, gzip};
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?} (scripts/test.sh installs rpm): {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{Entry, digest, gzip, run, tar};
 
 /// A spec building `name` (and a `-libs` subpackage when `libs`).
 fn spec(name: &str, epoch: Option<u32>, version: &str, release: &str, libs: bool) -> String {
@@ -104,14 +91,8 @@ fn rpm_root(work: &Path) -> (std::path::PathBuf, BTreeSet<RpmRow>) {
 
 /// The rpm packages found in a layer holding `files`.
 fn indexed(files: &[(&str, &[u8])]) -> BTreeSet<RpmRow> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        b.append_data(&mut h, path, *data).unwrap();
-    }
-    let layer = gzip(&b.into_inner().unwrap());
+    let entries: Vec<Entry<'_>> = files.iter().map(|(p, d)| Entry::File(p, d)).collect();
+    let layer = gzip(&tar(&entries));
     let inv = assemble(&[(digest(&layer), index_layer(&layer[..], &Limits::default()))]);
     assert!(!inv.has_layer_errors(), "{:?}", inv.layers);
     inv.packages

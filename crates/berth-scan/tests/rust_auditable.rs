@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::process::Command;
 
 use berth_scan::{Ecosystem, Limits, assemble, index_layer};
-use common::{digest, gzip};
+use common::{Entry, digest, gzip, tar};
 
 #[test]
 fn cargo_auditable_binary_matches_its_lockfile() {
@@ -68,12 +68,7 @@ fn cargo_auditable_binary_matches_its_lockfile() {
     assert_eq!(want.len(), 2, "{lock}");
 
     let binary = std::fs::read(target.join("debug/app")).unwrap();
-    let mut b = tar::Builder::new(Vec::new());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(binary.len() as u64);
-    h.set_mode(0o755);
-    b.append_data(&mut h, "usr/local/bin/app", &binary[..]).unwrap();
-    let layer = gzip(&b.into_inner().unwrap());
+    let layer = gzip(&tar(&[Entry::Executable("usr/local/bin/app", &binary)]));
     let inv = assemble(&[(digest(&layer), index_layer(&layer[..], &Limits::default()))]);
     let ours: BTreeSet<(String, String)> = inv
         .packages

@@ -325,9 +325,10 @@ fn sbom_outputs_validate() {
 
 /// Run one query returning a single text column on the server's database.
 async fn query_text(s: &Server, sql: &'static str, bind: &str) -> Option<String> {
-    match s.db_uri() {
-        Some(uri) => {
-            let pool = sqlx::PgPool::connect(uri).await.unwrap();
+    // The same code against each backend's concrete pool.
+    macro_rules! fetch {
+        ($pool:expr) => {{
+            let pool = $pool;
             let row: Option<(String,)> = sqlx::query_as(sql)
                 .bind(bind)
                 .fetch_optional(&pool)
@@ -335,19 +336,15 @@ async fn query_text(s: &Server, sql: &'static str, bind: &str) -> Option<String>
                 .unwrap();
             pool.close().await;
             row.map(|r| r.0)
-        }
+        }};
+    }
+    match s.db_uri() {
+        Some(uri) => fetch!(sqlx::PgPool::connect(uri).await.unwrap()),
         None => {
             let opts = sqlx::sqlite::SqliteConnectOptions::new()
                 .filename(s.data_dir.path().join("metadata.db"))
                 .read_only(true);
-            let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-            let row: Option<(String,)> = sqlx::query_as(sql)
-                .bind(bind)
-                .fetch_optional(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-            row.map(|r| r.0)
+            fetch!(sqlx::SqlitePool::connect_with(opts).await.unwrap())
         }
     }
 }

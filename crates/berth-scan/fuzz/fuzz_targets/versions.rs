@@ -5,22 +5,10 @@
 use berth_scan::version::{Scheme, compare};
 use libfuzzer_sys::fuzz_target;
 
-const SCHEMES: [Scheme; 9] = [
-    Scheme::Dpkg,
-    Scheme::Rpm,
-    Scheme::Apk,
-    Scheme::Pep440,
-    Scheme::Semver,
-    Scheme::Npm,
-    Scheme::Go,
-    Scheme::Maven,
-    Scheme::RubyGems,
-];
-
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let (a, b) = text.split_once('\n').unwrap_or((text, ""));
-    for s in SCHEMES {
+    for s in Scheme::ALL {
         if let (Ok(x), Ok(y)) = (compare(s, a, b), compare(s, b, a)) {
             assert_eq!(x, y.reverse(), "{s:?} {a:?} {b:?}");
         }

@@ -40,6 +40,19 @@ pub enum Scheme {
 }
 
 impl Scheme {
+    /// Every scheme.
+    pub const ALL: [Scheme; 9] = [
+        Scheme::Dpkg,
+        Scheme::Rpm,
+        Scheme::Apk,
+        Scheme::Pep440,
+        Scheme::Semver,
+        Scheme::Npm,
+        Scheme::Go,
+        Scheme::Maven,
+        Scheme::RubyGems,
+    ];
+
     /// The scheme an ecosystem's versions follow.
     pub fn for_ecosystem(e: Ecosystem) -> Scheme {
         match e {

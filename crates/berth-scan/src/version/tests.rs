@@ -200,31 +200,19 @@ fn version_string() -> impl Strategy<Value = String> {
     "[0-9]{1,3}([.~+_-]?([0-9]{1,3}|[a-z]{1,5}|r[0-9]|rc[0-9]|alpha|p[0-9])){0,5}"
 }
 
-const ALL: [Scheme; 9] = [
-    Scheme::Dpkg,
-    Scheme::Rpm,
-    Scheme::Apk,
-    Scheme::Pep440,
-    Scheme::Semver,
-    Scheme::Npm,
-    Scheme::Go,
-    Scheme::Maven,
-    Scheme::RubyGems,
-];
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn arbitrary_strings_never_panic(a in ".{0,40}", b in ".{0,40}") {
-        for s in ALL {
+        for s in Scheme::ALL {
             let _ = compare(s, &a, &b);
         }
     }
 
     #[test]
     fn comparison_is_a_total_order(a in version_string(), b in version_string(), c in version_string()) {
-        for s in ALL {
+        for s in Scheme::ALL {
             let (Ok(ab), Ok(ba), Ok(aa)) = (compare(s, &a, &b), compare(s, &b, &a), compare(s, &a, &a)) else {
                 continue;
             };

@@ -3,12 +3,15 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::Write;
+use std::process::Command;
 
 use berth_oci::{Algorithm, Digest};
 
 /// One entry of a test layer.
 pub enum Entry<'a> {
     File(&'a str, &'a [u8]),
+    /// A file with mode 0755.
+    Executable(&'a str, &'a [u8]),
     Symlink(&'a str, &'a str),
     Dir(&'a str),
     Hardlink(&'a str, &'a str),
@@ -21,7 +24,10 @@ pub fn tar(entries: &[Entry<'_>]) -> Vec<u8> {
         let mut h = tar::Header::new_gnu();
         h.set_mode(0o644);
         match e {
-            Entry::File(path, data) => {
+            Entry::File(path, data) | Entry::Executable(path, data) => {
+                if matches!(e, Entry::Executable(..)) {
+                    h.set_mode(0o755);
+                }
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(data.len() as u64);
                 raw_path(&mut h, path);
@@ -80,4 +86,18 @@ pub fn digest(bytes: &[u8]) -> Digest {
 /// A dpkg status stanza for an installed package.
 pub fn dpkg_stanza(name: &str, version: &str) -> String {
     format!("Package: {name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: {version}\n\n")
+}
+
+/// Run a tool the comparison needs; panic with its output if it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?} (scripts/test.sh installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

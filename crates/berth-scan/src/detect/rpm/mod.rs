@@ -107,21 +107,11 @@ pub fn parse_sqlite(data: &[u8]) -> Result<Vec<Package>, DetectError> {
         .prepare(&format!("SELECT blob FROM Packages LIMIT {MAX_ROWS}"))
         .map_err(sql)?;
     let mut rows = stmt.query([]).map_err(sql)?;
-    let (mut out, mut bad) = (Vec::new(), 0usize);
+    let mut blobs = Vec::new();
     while let Some(row) = rows.next().map_err(sql)? {
-        let blob: Vec<u8> = row.get(0).map_err(sql)?;
-        match header::package(&blob) {
-            Ok(Some(p)) => out.push(p),
-            Ok(None) => {}
-            Err(_) => bad += 1,
-        }
+        blobs.push(row.get::<_, Vec<u8>>(0).map_err(sql)?);
     }
-    if bad > 0 && out.is_empty() {
-        return Err(DetectError::Malformed(format!(
-            "rpm database: {bad} unreadable headers"
-        )));
-    }
-    Ok(out)
+    from_blobs(blobs)
 }
 
 #[cfg(test)]
