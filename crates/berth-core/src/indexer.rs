@@ -3,6 +3,7 @@
 //! sharing a base cost only their new layers) and stores the inventory.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use berth_oci::Digest;
@@ -40,6 +41,9 @@ pub enum IndexError {
     /// The indexing thread ended abnormally.
     #[error("indexing task: {0}")]
     Task(String),
+    /// Blob storage failed while a layer was read (not the layer's fault).
+    #[error("reading a layer: {0}")]
+    Read(String),
     /// A result could not be encoded.
     #[error("encoding a result: {0}")]
     Encode(#[from] serde_json::Error),
@@ -162,15 +166,19 @@ impl Indexer {
             Err(StoreError::NotFound) => return Ok(Err("layer blob is not stored".into())),
             Err(e) => return Err(e.into()),
         };
-        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(
-            stream.map_err(std::io::Error::other),
-        ));
+        // Storage errors are told apart from the layer's own: only a result
+        // that depends on the layer's bytes alone may be stored.
+        let storage_failed = Arc::new(AtomicBool::new(false));
+        let flag = storage_failed.clone();
+        let stream = stream.inspect_err(move |_| flag.store(true, Ordering::Relaxed));
+        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
         let limits = self.limits;
         let result = tokio::task::spawn_blocking(move || berth_scan::index_layer(reader, &limits))
             .await
             .map_err(|e| IndexError::Task(e.to_string()))?;
         let stored = match result {
             Ok(index) => StoredLayer::Indexed(index),
+            Err(e) if storage_failed.load(Ordering::Relaxed) => return Err(IndexError::Read(e.to_string())),
             Err(e) => StoredLayer::Failed(e.to_string()),
         };
         let json = serde_json::to_string(&stored)?;
