@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
 # Install everything the tests need (idempotent), then run every test:
-# formatting and lints, unit tests, and the integration suite twice, on the
-# embedded SQLite metadata and on a real PostgreSQL server started here.
+# formatting and lints, unit tests, and the integration suite three times:
+# SQLite + local directory, PostgreSQL + local directory, and PostgreSQL + a
+# real S3-compatible server (s3s-fs, which checks signatures), both started
+# here on loopback.
 # The scanner's tests compare it with the ecosystems' own tools on real
 # content: dpkg-query, dpkg --compare-versions, rpm -qa and rpm's own
 # version order (packages built with rpmbuild; the BerkeleyDB backend via
-# db_load), pip/importlib.metadata
-# (packages installed from PyPI), npm ls (a real npm install) and
-# go version -m (a Debian Go binary and one built here) and gem list
-# (Ruby's own and Debian-packaged gems); Java archives are checked against
-# Debian's Maven repository (maven's own libraries), and a binary built with
-# cargo auditable against its Cargo.lock.
+# db_load), pip/importlib.metadata (packages installed from PyPI), npm ls
+# (a real npm install), go version -m (a Debian Go binary and one built
+# here), gem list (Ruby's own and Debian-packaged gems), Debian's Maven
+# repository for Java archives, and a cargo auditable binary's Cargo.lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- system packages: real clients and the PostgreSQL server ----------------
-apt_packages=(skopeo podman buildah postgresql postgresql-client tar dpkg rpm db5.3-util golang-go ruby ruby-rack maven)
+apt_packages=(skopeo podman buildah postgresql postgresql-client tar curl dpkg rpm db5.3-util golang-go ruby ruby-rack maven)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -46,9 +46,18 @@ if ! command -v npm >/dev/null; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
 
+# --- the S3-compatible test server (built once into the git-ignored .cache) --
+s3s_fs=.cache/tools/bin/s3s-fs
+if [ ! -x "$s3s_fs" ]; then
+  echo "installing s3s-fs (once)"
+  cargo install s3s-fs --version 0.14.1 --features binary --root .cache/tools --quiet
+fi
+
 # --- a throwaway PostgreSQL server on loopback -------------------------------
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-pg_port=${TEST_PG_PORT:-55432}
+# Free loopback ports, so parallel runs on one machine never collide.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+pg_port=${TEST_PG_PORT:-$(free_port)}
 pg_dir=$(mktemp -d /tmp/berth-test-pg.XXXXXX)
 chmod 755 "$pg_dir"
 pg() { if [ "$(id -u)" -eq 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
@@ -58,11 +67,33 @@ pg "$pg_bin/pg_ctl -D $pg_dir/data -l $pg_dir/pg.log -w -o \"-p $pg_port -k $pg_
 stop_pg() { pg "$pg_bin/pg_ctl -D $pg_dir/data -m fast stop" >/dev/null 2>&1 || true; rm -rf "$pg_dir"; }
 trap stop_pg EXIT
 
+# --- a throwaway S3 server on loopback, with a bucket -------------------------
+s3_port=${TEST_S3_PORT:-$(free_port)}
+s3_dir=$(mktemp -d /tmp/berth-test-s3.XXXXXX)
+s3_key="AKIA$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+s3_secret=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
+"$s3s_fs" --host 127.0.0.1 --port "$s3_port" --access-key "$s3_key" --secret-key "$s3_secret" "$s3_dir" \
+  >"$s3_dir.log" 2>&1 &
+s3_pid=$!
+stop_all() { kill "$s3_pid" 2>/dev/null || true; rm -rf "$s3_dir" "$s3_dir.log"; stop_pg; }
+trap stop_all EXIT
+for _ in $(seq 100); do
+  curl -s -o /dev/null "http://127.0.0.1:$s3_port/" && break
+  sleep 0.1
+done
+curl -sf -o /dev/null -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$s3_key:$s3_secret" \
+  -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "http://127.0.0.1:$s3_port/berth-test"
+
 # --- the tests ----------------------------------------------------------------
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== unit and integration tests (SQLite) =="
 cargo test --workspace --quiet
-echo "== integration tests (PostgreSQL) =="
+echo "== integration tests (PostgreSQL + local directory) =="
 TEST_DB=postgres TEST_PG_URI="postgresql://postgres@127.0.0.1:$pg_port" \
+  cargo test -p berth -p berth-store --test '*' --quiet
+echo "== integration tests (PostgreSQL + S3) =="
+TEST_DB=postgres TEST_PG_URI="postgresql://postgres@127.0.0.1:$pg_port" \
+  TEST_STORAGE=s3 TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port" TEST_S3_BUCKET=berth-test \
+  TEST_S3_ACCESS_KEY="$s3_key" TEST_S3_SECRET_KEY="$s3_secret" TEST_S3_ROOT="$s3_dir" \
   cargo test -p berth --test '*' --quiet

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use berth_store::StoreError;
 
-use crate::Registry;
+use crate::{Registry, RegistryError};
 
 /// How long a claimed job is reserved for its worker.
 const LEASE: Duration = Duration::from_secs(15 * 60);
@@ -35,9 +35,12 @@ enum StoredLayer {
 /// Why an indexing step failed (the job stays queued and is retried).
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    /// Metadata or blob storage failed.
+    /// Metadata storage failed.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// Reading a blob through the registry failed.
+    #[error("registry: {0}")]
+    Registry(#[from] RegistryError),
     /// The indexing thread ended abnormally.
     #[error("indexing task: {0}")]
     Task(String),
@@ -130,7 +133,7 @@ impl Indexer {
             let Ok(digest) = layer.digest.parse::<Digest>() else {
                 continue;
             };
-            let result = self.layer(&digest).await?;
+            let result = self.layer(&job.repository, &digest).await?;
             indexed.push((digest, result));
         }
         let inventory = berth_scan::assemble(&indexed);
@@ -148,7 +151,11 @@ impl Indexer {
     }
 
     /// A layer's index: stored, or read from blob storage now and stored.
-    async fn layer(&self, digest: &Digest) -> Result<Result<LayerIndex, String>, IndexError> {
+    async fn layer(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Result<LayerIndex, String>, IndexError> {
         let db = self.registry.db();
         let key = digest.to_string();
         if let Some(stored) = db.scan_layer(&key, INDEX_FORMAT as i32).await?
@@ -159,13 +166,14 @@ impl Indexer {
                 StoredLayer::Failed(e) => Err(e),
             });
         }
-        let stream = match self.registry.blobs.read(digest, None).await {
-            Ok(s) => s,
+        let blob = match self.registry.open_blob(repository, digest).await {
+            Ok(b) => b,
             // Not stored here (a foreign layer): nothing to index, nothing
             // to remember.
-            Err(StoreError::NotFound) => return Ok(Err("layer blob is not stored".into())),
+            Err(RegistryError::BlobUnknown) => return Ok(Err("layer blob is not stored".into())),
             Err(e) => return Err(e.into()),
         };
+        let stream = self.registry.read_blob(&blob, None).await?;
         // Storage errors are told apart from the layer's own: only a result
         // that depends on the layer's bytes alone may be stored.
         let storage_failed = Arc::new(AtomicBool::new(false));

@@ -1,13 +1,15 @@
 //! The registry service: what the distribution API does, independent of HTTP.
 
 mod blobs;
+mod cleanup;
 mod error;
 mod listing;
 mod manifests;
-mod upload_locks;
+mod sessions;
 mod uploads;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use berth_oci::validate_repository;
 use berth_store::{BlobStore, Db};
@@ -18,13 +20,19 @@ pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
 pub use uploads::{BlobRange, UploadStatus};
 
-use upload_locks::UploadLocks;
-
 /// Limits and switches of the registry service.
 #[derive(Debug, Clone)]
 pub struct RegistryConfig {
     /// Largest manifest accepted, in bytes.
     pub manifest_size_limit: usize,
+    /// How long a request's claim on an upload session lasts unless renewed:
+    /// how long an instance that dies mid-chunk blocks that session.
+    pub upload_lease: Duration,
+    /// Inactivity after which an upload session is abandoned and removed.
+    pub upload_expiration: Duration,
+    /// Answer blob `GET`s with a redirect to a presigned URL valid this
+    /// long, where the blob store can sign one.
+    pub blob_redirect: Option<Duration>,
     /// Queue every pushed image manifest for indexing (an [`crate::Indexer`]
     /// must run to work the queue off).
     pub index_images: bool,
@@ -34,17 +42,20 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         RegistryConfig {
             manifest_size_limit: 4 * 1024 * 1024,
+            upload_lease: Duration::from_secs(30),
+            upload_expiration: Duration::from_secs(24 * 3600),
+            blob_redirect: None,
             index_images: false,
         }
     }
 }
 
-/// The registry: metadata, blob bytes and per-upload locks.
+/// The registry: metadata and blob bytes. It keeps no shared state in
+/// memory; the database coordinates every instance.
 #[derive(Clone)]
 pub struct Registry {
     db: Db,
-    pub(crate) blobs: Arc<dyn BlobStore>,
-    locks: Arc<UploadLocks>,
+    blobs: Arc<dyn BlobStore>,
     config: RegistryConfig,
     /// Wakes the indexer when a manifest is queued.
     pub(crate) scan_wakeup: Arc<tokio::sync::Notify>,
@@ -56,7 +67,6 @@ impl Registry {
         Registry {
             db,
             blobs,
-            locks: Arc::new(UploadLocks::default()),
             config,
             scan_wakeup: Arc::new(tokio::sync::Notify::new()),
         }
@@ -70,19 +80,6 @@ impl Registry {
     /// The metadata database.
     pub fn db(&self) -> &Db {
         &self.db
-    }
-
-    /// Remove staged upload data that no session owns (left by a crash
-    /// during a monolithic upload). Call before serving requests.
-    pub async fn remove_orphaned_uploads(&self) -> Result<usize, RegistryError> {
-        let mut removed = 0;
-        for id in self.blobs.staged_uploads().await? {
-            if !self.db.upload_exists(&id).await? {
-                self.blobs.abort(&id).await?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
     }
 
     /// Existing repository id, or `None`.

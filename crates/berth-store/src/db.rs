@@ -48,9 +48,67 @@ macro_rules! on_db {
     };
 }
 
+/// Connection pool sizing.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSettings {
+    /// Most connections to PostgreSQL, or SQLite reader connections (SQLite
+    /// always has exactly one writer).
+    pub max_connections: u32,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings { max_connections: 16 }
+    }
+}
+
+/// Like [`on_db!`] on the writer, for writes that need not reach the disk
+/// on their own: session creation and lease bookkeeping, whose loss in a
+/// power cut costs a client one retry. The next durable commit flushes them
+/// (SQLite WAL is sequential); PostgreSQL gets `synchronous_commit = off`
+/// for the one transaction. `$exec` is the executor; `$body` is an async
+/// expression returning `Result<T, StoreError>`.
+#[macro_export]
+macro_rules! on_relaxed_writer {
+    ($db:expr, $exec:ident => $body:expr) => {
+        match $db.writer() {
+            $crate::db::PoolRef::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                sqlx::query("PRAGMA synchronous = NORMAL")
+                    .execute(&mut *conn)
+                    .await?;
+                let result = {
+                    let $exec = &mut *conn;
+                    $body.await
+                };
+                if let Err(e) = sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await {
+                    // Never hand a relaxed connection back to the pool.
+                    drop(conn.detach());
+                    return Err(e.into());
+                }
+                result
+            }
+            $crate::db::PoolRef::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
+                let result = {
+                    let $exec = &mut *tx;
+                    $body.await
+                };
+                if result.is_ok() {
+                    tx.commit().await?;
+                }
+                result
+            }
+        }
+    };
+}
+
 impl Db {
     /// Open the embedded SQLite database in `dir`, creating it if needed.
-    pub async fn open_sqlite(dir: &Path) -> Result<Db, StoreError> {
+    pub async fn open_sqlite(dir: &Path, pools: PoolSettings) -> Result<Db, StoreError> {
         std::fs::create_dir_all(dir)?;
         let opts = SqliteConnectOptions::new()
             .filename(dir.join("metadata.db"))
@@ -70,17 +128,17 @@ impl Db {
         };
         db_for_migrate.migrate().await?;
         let read = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(pools.max_connections)
             .connect_with(opts.read_only(true))
             .await?;
         Ok(Db::Sqlite { read, write })
     }
 
     /// Connect to PostgreSQL at `uri` (`postgresql://...`) and migrate.
-    pub async fn open_postgres(uri: &str) -> Result<Db, StoreError> {
+    pub async fn open_postgres(uri: &str, pools: PoolSettings) -> Result<Db, StoreError> {
         let opts = sqlx::postgres::PgConnectOptions::from_str(uri)?;
         let pool = PgPoolOptions::new()
-            .max_connections(16)
+            .max_connections(pools.max_connections)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts)
             .await?;
@@ -90,11 +148,11 @@ impl Db {
     }
 
     /// Open the database a URI names: `postgres(ql)://...` or `sqlite://DIR`.
-    pub async fn open(uri: &str) -> Result<Db, StoreError> {
+    pub async fn open(uri: &str, pools: PoolSettings) -> Result<Db, StoreError> {
         if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
-            Db::open_postgres(uri).await
+            Db::open_postgres(uri, pools).await
         } else if let Some(dir) = uri.strip_prefix("sqlite://") {
-            Db::open_sqlite(Path::new(dir)).await
+            Db::open_sqlite(Path::new(dir), pools).await
         } else {
             Err(StoreError::BadUri(
                 uri.split('@').next_back().unwrap_or_default().to_owned(),

@@ -21,6 +21,13 @@ pub enum StoreError {
     /// The database URI is not one we can use.
     #[error("unsupported database URI: {0}")]
     BadUri(String),
+    /// Staged bytes hashed to another digest than the one claimed.
+    #[error("content has digest {0}")]
+    DigestMismatch(String),
+    /// The upload session is no longer this request's to change (another
+    /// request or instance took it over).
+    #[error("the upload session changed under this request: {0}")]
+    Conflict(String),
     /// Stored data that cannot be interpreted.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

@@ -8,8 +8,11 @@ pub mod db;
 pub mod error;
 pub mod metadata;
 
-pub use blob::{BlobStore, ByteStream, LocalBlobStore};
-pub use db::Db;
+pub use blob::{
+    Appended, BlobStore, ByteStream, Checkpoint, LocalBlobStore, S3BlobStore, S3Settings, StoredBlob,
+    canonical_key,
+};
+pub use db::{Db, PoolSettings};
 pub use error::StoreError;
 
 /// Milliseconds since the Unix epoch, the time unit of every stored timestamp.

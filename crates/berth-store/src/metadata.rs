@@ -8,6 +8,7 @@ mod scan;
 mod tags;
 mod uploads;
 
+pub use blobs::{BlobRow, CommitBlob};
 pub use manifests::{ManifestRow, NewManifest, PutManifest, ReferrerRow};
 pub use scan::ScanJob;
-pub use uploads::UploadRow;
+pub use uploads::{Claim, Lease, UploadRow};

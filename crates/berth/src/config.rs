@@ -1,6 +1,9 @@
 //! `config.yaml`: Quay's field names where they mean the same thing, with
 //! `BERTH_<FIELD>` environment overrides and command-line flags on top.
 
+mod storage;
+
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -8,6 +11,26 @@ use anyhow::Context;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized};
 use serde::{Deserialize, Serialize};
+
+pub use storage::StorageDriver;
+
+/// Longest presigned URL lifetime accepted, in seconds.
+const MAX_REDIRECT_EXPIRATION_S: u64 = 3600;
+
+/// `DB_CONNECTION_ARGS`: how the metadata database is connected.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbConnectionArgs {
+    /// Most connections this instance opens (PostgreSQL), or SQLite
+    /// reader connections.
+    pub max_connections: u32,
+}
+
+impl Default for DbConnectionArgs {
+    fn default() -> Self {
+        DbConnectionArgs { max_connections: 16 }
+    }
+}
 
 /// The registry's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,6 +48,23 @@ pub struct Config {
     pub MAX_CONCURRENT_REQUESTS: usize,
     /// Largest manifest accepted, in bytes.
     pub MANIFEST_SIZE_LIMIT: usize,
+    /// Connection pool settings.
+    #[serde(default)]
+    pub DB_CONNECTION_ARGS: DbConnectionArgs,
+    /// Blob storage locations by id; none means `LocalStorage` in `DATA_DIR`.
+    #[serde(default)]
+    pub DISTRIBUTED_STORAGE_CONFIG: BTreeMap<String, StorageDriver>,
+    /// The location to use (exactly one; optional with a single location).
+    #[serde(default)]
+    pub DISTRIBUTED_STORAGE_PREFERENCE: Vec<String>,
+    /// Redirect blob downloads to presigned storage URLs (S3 only).
+    pub FEATURE_BLOB_REDIRECTS: bool,
+    /// Lifetime of those URLs, in seconds (1 to 3600).
+    pub BLOB_REDIRECT_EXPIRATION_S: u64,
+    /// How long an instance that dies mid-chunk keeps its upload blocked.
+    pub UPLOAD_LEASE_S: u64,
+    /// Inactivity after which an upload is abandoned and its data removed.
+    pub UPLOAD_EXPIRATION_S: u64,
     /// Index every pushed image in the background (package inventory).
     pub FEATURE_SECURITY_SCANNER: bool,
 }
@@ -37,6 +77,13 @@ impl Default for Config {
             DB_URI: None,
             MAX_CONCURRENT_REQUESTS: 1024,
             MANIFEST_SIZE_LIMIT: 4 * 1024 * 1024,
+            DB_CONNECTION_ARGS: DbConnectionArgs::default(),
+            DISTRIBUTED_STORAGE_CONFIG: BTreeMap::new(),
+            DISTRIBUTED_STORAGE_PREFERENCE: Vec::new(),
+            FEATURE_BLOB_REDIRECTS: false,
+            BLOB_REDIRECT_EXPIRATION_S: 600,
+            UPLOAD_LEASE_S: 30,
+            UPLOAD_EXPIRATION_S: 24 * 3600,
             FEATURE_SECURITY_SCANNER: true,
         }
     }
@@ -55,10 +102,61 @@ impl Config {
         let config: Config = figment
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-        if config.MANIFEST_SIZE_LIMIT < 4 * 1024 * 1024 {
-            anyhow::bail!("invalid configuration: MANIFEST_SIZE_LIMIT must be at least 4194304 (4 MiB)");
-        }
+        config
+            .check()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.MANIFEST_SIZE_LIMIT < 4 * 1024 * 1024 {
+            return Err("MANIFEST_SIZE_LIMIT must be at least 4194304 (4 MiB)".into());
+        }
+        if self.DB_CONNECTION_ARGS.max_connections == 0 {
+            return Err("DB_CONNECTION_ARGS.max_connections must be at least 1".into());
+        }
+        if !(1..=MAX_REDIRECT_EXPIRATION_S).contains(&self.BLOB_REDIRECT_EXPIRATION_S) {
+            return Err(format!(
+                "BLOB_REDIRECT_EXPIRATION_S must be between 1 and {MAX_REDIRECT_EXPIRATION_S}"
+            ));
+        }
+        if !(1..=3600).contains(&self.UPLOAD_LEASE_S) {
+            return Err("UPLOAD_LEASE_S must be between 1 and 3600".into());
+        }
+        if self.UPLOAD_EXPIRATION_S == 0 {
+            return Err("UPLOAD_EXPIRATION_S must be at least 1".into());
+        }
+        if let Some(StorageDriver::S3(s3)) = self.storage()? {
+            if s3.s3_bucket.is_empty() {
+                return Err("S3Storage needs s3_bucket".into());
+            }
+            s3.endpoint()?;
+        }
+        Ok(())
+    }
+
+    /// The storage location in use; `None` means `LocalStorage` in
+    /// `DATA_DIR`.
+    pub fn storage(&self) -> Result<Option<&StorageDriver>, String> {
+        let locations = &self.DISTRIBUTED_STORAGE_CONFIG;
+        let id = match (self.DISTRIBUTED_STORAGE_PREFERENCE.as_slice(), locations.len()) {
+            ([], 0) => return Ok(None),
+            ([], 1) => locations.keys().next(),
+            ([], _) => {
+                return Err("DISTRIBUTED_STORAGE_PREFERENCE must name the location to use".into());
+            }
+            ([id], _) => Some(id),
+            (_, _) => {
+                return Err(
+                    "DISTRIBUTED_STORAGE_PREFERENCE may name one location: replication is not supported"
+                        .into(),
+                );
+            }
+        };
+        let id = id.map(String::as_str).unwrap_or_default();
+        locations.get(id).map(Some).ok_or_else(|| {
+            format!("DISTRIBUTED_STORAGE_PREFERENCE names {id:?}, which DISTRIBUTED_STORAGE_CONFIG does not define")
+        })
     }
 }
 
@@ -82,5 +180,95 @@ mod tests {
         assert!(Config::load(Some(&path)).is_err());
         std::fs::write(&path, "MANIFEST_SIZE_LIMIT: 10\n").unwrap();
         assert!(Config::load(Some(&path)).is_err());
+    }
+
+    fn load(yaml: &str) -> anyhow::Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        Config::load(Some(&path))
+    }
+
+    fn error(yaml: &str) -> String {
+        load(yaml).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn quay_storage_config_is_understood() {
+        let c = load(concat!(
+            "DISTRIBUTED_STORAGE_CONFIG:\n",
+            "  local: [LocalStorage, {storage_path: /var/lib/berth}]\n",
+            "  s3_us:\n",
+            "    - S3Storage\n",
+            "    - s3_bucket: images\n",
+            "      storage_path: /registry\n",
+            "      s3_access_key: AKIA1\n",
+            "      s3_secret_key: hunter2\n",
+            "      s3_region: eu-west-1\n",
+            "      endpoint_url: http://127.0.0.1:9000/\n",
+            "DISTRIBUTED_STORAGE_PREFERENCE: [s3_us]\n",
+            "DB_CONNECTION_ARGS: {max_connections: 5}\n",
+            "FEATURE_BLOB_REDIRECTS: true\n",
+        ))
+        .unwrap();
+        let Some(StorageDriver::S3(s3)) = c.storage().unwrap() else {
+            panic!("S3 expected");
+        };
+        assert_eq!(s3.s3_bucket, "images");
+        assert_eq!(s3.endpoint().unwrap().as_deref(), Some("http://127.0.0.1:9000"));
+        assert!(
+            !format!("{c:?}").contains("hunter2"),
+            "secrets stay out of debug output"
+        );
+        assert_eq!(c.DB_CONNECTION_ARGS.max_connections, 5);
+        assert!(c.FEATURE_BLOB_REDIRECTS);
+
+        let c = load("DISTRIBUTED_STORAGE_CONFIG:\n  default: [LocalStorage, {storage_path: /d}]\n").unwrap();
+        assert!(
+            matches!(c.storage().unwrap(), Some(StorageDriver::Local(l)) if l.storage_path == Path::new("/d"))
+        );
+        assert!(
+            load("LISTEN_ADDRESS: 127.0.0.1:5000\n")
+                .unwrap()
+                .storage()
+                .unwrap()
+                .is_none()
+        );
+        let host = storage::S3Storage {
+            s3_bucket: "b".into(),
+            storage_path: String::new(),
+            s3_access_key: None,
+            s3_secret_key: None,
+            s3_region: None,
+            endpoint_url: None,
+            host: Some("rgw.example".into()),
+            port: Some(8443),
+        };
+        assert_eq!(
+            host.endpoint().unwrap().as_deref(),
+            Some("https://rgw.example:8443")
+        );
+    }
+
+    #[test]
+    fn bad_storage_config_is_refused_with_a_reason() {
+        let two = "DISTRIBUTED_STORAGE_CONFIG:\n  a: [LocalStorage, {storage_path: /a}]\n  b: [LocalStorage, {storage_path: /b}]\n";
+        assert!(error(two).contains("DISTRIBUTED_STORAGE_PREFERENCE must name"));
+        assert!(error(&format!("{two}DISTRIBUTED_STORAGE_PREFERENCE: [a, b]\n")).contains("replication"));
+        assert!(error(&format!("{two}DISTRIBUTED_STORAGE_PREFERENCE: [c]\n")).contains("\"c\""));
+        assert!(error("DISTRIBUTED_STORAGE_CONFIG:\n  a: [SwiftStorage, {}]\n").contains("SwiftStorage"));
+        assert!(
+            error("DISTRIBUTED_STORAGE_CONFIG:\n  a: [S3Storage, {s3_bucket: b, s3_bukket: c}]\n")
+                .contains("s3_bukket")
+        );
+        assert!(
+            error("DISTRIBUTED_STORAGE_CONFIG:\n  a: [S3Storage, {s3_bucket: b, endpoint_url: ftp://x}]\n")
+                .contains("http://")
+        );
+        assert!(error("DISTRIBUTED_STORAGE_CONFIG:\n  a: [S3Storage]\n").contains("DriverName"));
+        assert!(error("BLOB_REDIRECT_EXPIRATION_S: 0\n").contains("BLOB_REDIRECT_EXPIRATION_S"));
+        assert!(error("BLOB_REDIRECT_EXPIRATION_S: 86400\n").contains("BLOB_REDIRECT_EXPIRATION_S"));
+        assert!(error("UPLOAD_LEASE_S: 0\n").contains("UPLOAD_LEASE_S"));
+        assert!(error("DB_CONNECTION_ARGS: {max_connections: 0}\n").contains("max_connections"));
     }
 }

@@ -3,13 +3,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use berth_core::{Indexer, Registry, RegistryConfig};
 use berth_server::ServerConfig;
-use berth_store::{Db, LocalBlobStore};
+use berth_store::{BlobStore, Db, LocalBlobStore, PoolSettings, S3BlobStore, S3Settings};
 
-use crate::config::Config;
+use crate::config::{Config, StorageDriver};
 
 /// Flags of `berth serve`; each overrides the config file.
 #[derive(clap::Args)]
@@ -39,28 +40,49 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(uri) = args.db_uri {
         config.DB_URI = Some(uri);
     }
+    let pools = PoolSettings {
+        max_connections: config.DB_CONNECTION_ARGS.max_connections,
+    };
     let db = match &config.DB_URI {
-        Some(uri) => Db::open(uri).await.context("opening the metadata database")?,
-        None => Db::open_sqlite(&config.DATA_DIR)
+        Some(uri) => Db::open(uri, pools)
+            .await
+            .context("opening the metadata database")?,
+        None => Db::open_sqlite(&config.DATA_DIR, pools)
             .await
             .context("opening the embedded database")?,
     };
-    let blobs = LocalBlobStore::open(&config.DATA_DIR).context("opening blob storage")?;
+    let (blobs, storage) = open_blob_store(&config)?;
+    let redirects = config
+        .FEATURE_BLOB_REDIRECTS
+        .then(|| Duration::from_secs(config.BLOB_REDIRECT_EXPIRATION_S));
+    if redirects.is_some() && !storage.starts_with("s3://") {
+        tracing::warn!("FEATURE_BLOB_REDIRECTS has no effect on local storage: blobs are served directly");
+    }
     let registry = Registry::new(
         db.clone(),
-        Arc::new(blobs),
+        blobs,
         RegistryConfig {
             manifest_size_limit: config.MANIFEST_SIZE_LIMIT,
+            upload_lease: Duration::from_secs(config.UPLOAD_LEASE_S),
+            upload_expiration: Duration::from_secs(config.UPLOAD_EXPIRATION_S),
+            blob_redirect: redirects,
             index_images: config.FEATURE_SECURITY_SCANNER,
         },
     );
+    // Fails fast on unreachable storage or wrong credentials. Safe while
+    // other instances serve: staged data always has a session row first.
     let orphans = registry
         .remove_orphaned_uploads()
         .await
-        .context("cleaning staged uploads")?;
+        .with_context(|| format!("checking blob storage {storage}"))?;
     if orphans > 0 {
         tracing::info!(orphans, "removed staged upload data no session owned");
     }
+    // Every instance runs the workers; the database shares the work out.
+    let workers = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.run_workers().await }
+    });
     let server_config = ServerConfig {
         max_concurrent_requests: config.MAX_CONCURRENT_REQUESTS,
         ..ServerConfig::default()
@@ -80,7 +102,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(
         metadata = db.backend(),
-        data_dir = %config.DATA_DIR.display(),
+        %storage,
         "berth {} ready",
         env!("CARGO_PKG_VERSION")
     );
@@ -88,6 +110,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read this line to learn the port.
     println!("listening on http://{addr}");
     berth_server::serve(listener, router, shutdown_signal()).await?;
+    workers.abort();
     let _ = stop_indexer.send(());
     if let Some(task) = indexer {
         let _ = task.await;
@@ -95,6 +118,39 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The configured blob store, and a description of it for logs (no
+/// secrets).
+fn open_blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, String)> {
+    let storage = config
+        .storage()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let local = |dir: &std::path::Path| -> anyhow::Result<(Arc<dyn BlobStore>, String)> {
+        let store = LocalBlobStore::open(dir).context("opening blob storage")?;
+        Ok((Arc::new(store), format!("local:{}", dir.display())))
+    };
+    match storage {
+        None => local(&config.DATA_DIR),
+        Some(StorageDriver::Local(l)) => local(&l.storage_path),
+        Some(StorageDriver::S3(s3)) => {
+            let settings = S3Settings {
+                endpoint: s3
+                    .endpoint()
+                    .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
+                bucket: s3.s3_bucket.clone(),
+                region: s3.s3_region.clone(),
+                access_key: s3.s3_access_key.clone(),
+                secret_key: s3.s3_secret_key.clone(),
+                prefix: s3.storage_path.trim_matches('/').to_owned(),
+            };
+            let store = S3BlobStore::open(&settings).context("configuring S3 storage")?;
+            Ok((
+                Arc::new(store),
+                format!("s3://{}/{}", settings.bucket, settings.prefix),
+            ))
+        }
+    }
 }
 
 async fn shutdown_signal() {

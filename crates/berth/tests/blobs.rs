@@ -10,11 +10,11 @@ use common::{Server, error_code, random_bytes, sha256, unique_seed};
 async fn base_endpoint_answers_with_api_version() {
     let s = Server::start().await;
     for path in ["/v2/", "/v2"] {
-        let r = s.client.get(s.url(path)).send().await.unwrap();
+        let r = s.get(path).await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["docker-distribution-api-version"], "registry/2.0");
     }
-    let r = s.client.get(s.url("/v2/no-such-endpoint")).send().await.unwrap();
+    let r = s.get("/v2/no-such-endpoint").await;
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r).await, "UNSUPPORTED");
     let r = s.client.post(s.url("/v2/_catalog")).send().await.unwrap();
@@ -41,39 +41,21 @@ async fn monolithic_push_then_head_get_and_isolation_between_repositories() {
     );
     assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
 
-    let r = s
-        .client
-        .head(s.url(&format!("/v2/org/team/app/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.head(&format!("/v2/org/team/app/blobs/{digest}")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-length"], "5000");
     assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
-    let r = s
-        .client
-        .get(s.url(&format!("/v2/org/team/app/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get(&format!("/v2/org/team/app/blobs/{digest}")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().await.unwrap().as_ref(), blob.as_slice());
 
     // Another repository cannot read a blob it never linked.
-    let r = s
-        .client
-        .get(s.url(&format!("/v2/other/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get(&format!("/v2/other/blobs/{digest}")).await;
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r).await, "BLOB_UNKNOWN");
     let r = s
-        .client
-        .head(s.url(&format!("/v2/org/team/app/blobs/{}", sha256(b"nope"))))
-        .send()
-        .await
-        .unwrap();
+        .head(&format!("/v2/org/team/app/blobs/{}", sha256(b"nope")))
+        .await;
     assert_eq!(r.status(), 404);
 }
 
@@ -143,7 +125,7 @@ async fn chunked_upload_with_out_of_order_chunk_and_status() {
     let r = patch(1000, 2000).await.unwrap();
     assert_eq!(r.status(), 202);
 
-    let r = s.client.get(s.url(&location)).send().await.unwrap();
+    let r = s.get(&location).await;
     assert_eq!(r.status(), 204);
     assert_eq!(r.headers()["range"], "0-1999");
     assert_eq!(r.headers()["location"], location.as_str());
@@ -159,18 +141,13 @@ async fn chunked_upload_with_out_of_order_chunk_and_status() {
         .unwrap();
     assert_eq!(r.status(), 201);
     assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
-    let got = s
-        .client
-        .get(s.url(&format!("/v2/chunks/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let got = s.get(&format!("/v2/chunks/blobs/{digest}")).await;
     assert_eq!(got.bytes().await.unwrap().as_ref(), blob.as_slice());
     // The session is gone once finished.
-    let r = s.client.get(s.url(&location)).send().await.unwrap();
+    let r = s.get(&location).await;
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
-    assert!(s.staged_upload_files().is_empty());
+    assert!(s.staged_uploads().await.is_empty());
 }
 
 #[tokio::test]
@@ -202,12 +179,7 @@ async fn streamed_upload_without_content_range() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let r = s
-        .client
-        .head(s.url(&format!("/v2/stream/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.head(&format!("/v2/stream/blobs/{digest}")).await;
     assert_eq!(r.headers()["content-length"], "10000");
 }
 
@@ -270,13 +242,8 @@ async fn wrong_or_malformed_digests_store_nothing() {
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
 
-    assert!(s.stored_blob_files().is_empty(), "no blob may be stored");
-    let r = s
-        .client
-        .head(s.url(&format!("/v2/bad/blobs/{}", sha256(&blob))))
-        .send()
-        .await
-        .unwrap();
+    assert!(s.stored_blobs().await.is_empty(), "no blob may be stored");
+    let r = s.head(&format!("/v2/bad/blobs/{}", sha256(&blob))).await;
     assert_eq!(r.status(), 404);
 }
 
@@ -311,7 +278,7 @@ async fn malformed_chunk_headers_are_refused() {
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(r).await, "SIZE_INVALID");
     // Nothing was appended by the refused requests.
-    let r = s.client.get(s.url(&location)).send().await.unwrap();
+    let r = s.get(&location).await;
     assert_eq!(r.headers()["range"], "0-0");
     let r = s
         .client
@@ -341,37 +308,28 @@ async fn cancel_and_unknown_sessions() {
         .unwrap();
     // A session is only reachable through its own repository.
     let id = location.rsplit('/').next().unwrap();
-    let r = s
-        .client
-        .get(s.url(&format!("/v2/elsewhere/blobs/uploads/{id}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get(&format!("/v2/elsewhere/blobs/uploads/{id}")).await;
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
 
-    let r = s.client.delete(s.url(&location)).send().await.unwrap();
+    let r = s.delete(&location).await;
     assert_eq!(r.status(), 204);
     for r in [
-        s.client.get(s.url(&location)).send().await.unwrap(),
+        s.get(&location).await,
         s.client.patch(s.url(&location)).body("x").send().await.unwrap(),
-        s.client.delete(s.url(&location)).send().await.unwrap(),
+        s.delete(&location).await,
         s.client
             .patch(s.url("/v2/cancel/blobs/uploads/not-a-session"))
             .body("x")
             .send()
             .await
             .unwrap(),
-        s.client
-            .get(s.url("/v2/cancel/blobs/uploads/..%2F..%2Fetc"))
-            .send()
-            .await
-            .unwrap(),
+        s.get("/v2/cancel/blobs/uploads/..%2F..%2Fetc").await,
     ] {
         assert_eq!(r.status(), 404);
         assert_eq!(error_code(r).await, "BLOB_UPLOAD_UNKNOWN");
     }
-    assert!(s.staged_upload_files().is_empty());
+    assert!(s.staged_uploads().await.is_empty());
 }
 
 #[tokio::test]
@@ -392,14 +350,9 @@ async fn cross_repository_mount() {
         r.headers()["location"],
         format!("/v2/dst/repo/blobs/{digest}").as_str()
     );
-    let got = s
-        .client
-        .get(s.url(&format!("/v2/dst/repo/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let got = s.get(&format!("/v2/dst/repo/blobs/{digest}")).await;
     assert_eq!(got.bytes().await.unwrap().as_ref(), blob.as_slice());
-    assert_eq!(s.stored_blob_files().len(), 1, "a mount shares the stored blob");
+    assert_eq!(s.stored_blobs().await.len(), 1, "a mount shares the stored blob");
 
     // Missing blob, unknown source, or no source: a session instead.
     let missing = sha256(b"missing");
@@ -428,26 +381,11 @@ async fn cross_repository_mount() {
 async fn delete_blob_unlinks_it() {
     let s = Server::start().await;
     let digest = s.push_blob("del", b"delete me").await;
-    let r = s
-        .client
-        .delete(s.url(&format!("/v2/del/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.delete(&format!("/v2/del/blobs/{digest}")).await;
     assert_eq!(r.status(), 202);
-    let r = s
-        .client
-        .head(s.url(&format!("/v2/del/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.head(&format!("/v2/del/blobs/{digest}")).await;
     assert_eq!(r.status(), 404);
-    let r = s
-        .client
-        .delete(s.url(&format!("/v2/del/blobs/{digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.delete(&format!("/v2/del/blobs/{digest}")).await;
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r).await, "BLOB_UNKNOWN");
 }
@@ -466,12 +404,7 @@ async fn sha512_and_empty_blobs() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let got = s
-        .client
-        .get(s.url(&format!("/v2/algo/blobs/{d512}")))
-        .send()
-        .await
-        .unwrap();
+    let got = s.get(&format!("/v2/algo/blobs/{d512}")).await;
     assert_eq!(got.bytes().await.unwrap().as_ref(), blob.as_slice());
 
     // A session hashing sha512 from the start, and a sha256 session finished
@@ -501,12 +434,7 @@ async fn sha512_and_empty_blobs() {
     }
 
     let empty = s.push_blob("algo", b"").await;
-    let r = s
-        .client
-        .get(s.url(&format!("/v2/algo/blobs/{empty}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get(&format!("/v2/algo/blobs/{empty}")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-length"], "0");
 }
@@ -525,11 +453,69 @@ async fn invalid_repository_names() {
         assert_eq!(error_code(r).await, "NAME_INVALID");
     }
     let long = "a".repeat(256);
+    let r = s.get(&format!("/v2/{long}/tags/list")).await;
+    assert_eq!(error_code(r).await, "NAME_INVALID");
+}
+
+#[tokio::test]
+async fn hostile_requests_get_errors_and_the_server_stays_up() {
+    let s = Server::start().await;
     let r = s
         .client
-        .get(s.url(&format!("/v2/{long}/tags/list")))
+        .post(s.url("/v2/hostile/blobs/uploads/"))
         .send()
         .await
         .unwrap();
-    assert_eq!(error_code(r).await, "NAME_INVALID");
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let session = s.url(&location);
+    let attempts = vec![
+        s.client
+            .patch(&session)
+            .header("content-range", "0-18446744073709551615")
+            .body("x"),
+        s.client
+            .patch(&session)
+            .header("content-range", "18446744073709551615-0")
+            .body("x"),
+        s.client
+            .patch(&session)
+            .header("content-range", "99999999999999999999-1")
+            .body("x"),
+        s.client
+            .put(format!("{session}?digest=sha256:{}", "a".repeat(64)))
+            .header("content-range", "5-4"),
+        s.client
+            .get(s.url("/v2/hostile/blobs/sha256:"))
+            .header("range", "bytes=18446744073709551615-"),
+        s.client.get(s.url("/v2/hostile/manifests/%00%ff")),
+        s.client.get(s.url("/v2/%2e%2e/%2e%2e/tags/list")),
+        s.client
+            .put(s.url("/v2/hostile/manifests/latest"))
+            .header(
+                "content-type",
+                "application/vnd.oci.image.manifest.v1+json; junk=\"",
+            )
+            .body(vec![0xffu8; 4096]),
+        s.client.get(s.url("/v2/_catalog?n=99999999999999999999999")),
+        s.client.get(s.url("/v2/hostile/tags/list?last=%ff%fe")),
+        s.client.post(s.url(&format!(
+            "/v2/hostile/blobs/uploads/?mount=sha256:{}&from=..%2Fx",
+            "b".repeat(64)
+        ))),
+        s.client
+            .get(s.url(&format!("/v2/{}/tags/list", "a/".repeat(200)))),
+    ];
+    for request in attempts {
+        let r = request.send().await.unwrap();
+        assert!(
+            r.status().is_client_error() || r.status().is_success(),
+            "status {}",
+            r.status()
+        );
+        if r.status().is_client_error() && r.status() != 404 {
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert!(body["errors"][0]["code"].is_string(), "{body}");
+        }
+    }
+    assert_eq!(s.get("/v2/").await.status(), 200);
 }

@@ -4,70 +4,16 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
+use common::cli::{file_digest, podman_round_trip, skopeo, skopeo_round_trip};
 use common::layout::{write_image, write_index, write_layout_index};
-use common::{OCI_INDEX, Server, run, sha256, unique_seed};
-
-fn skopeo() -> Command {
-    let mut c = Command::new("skopeo");
-    c.env("HOME", std::env::temp_dir());
-    c
-}
-
-fn file_digest(path: &Path) -> String {
-    sha256(&std::fs::read(path).unwrap())
-}
+use common::{OCI_INDEX, Server, run, unique_seed};
 
 #[tokio::test]
 async fn skopeo_copies_a_multi_layer_image_in_and_out_unchanged() {
     let s = Server::start().await;
-    let work = tempfile::tempdir().unwrap();
-    let layout = work.path().join("layout");
-    let image = write_image(&layout, "amd64", &[300_000, 1_200_000, 50_000], unique_seed());
-    write_layout_index(&layout, &[("v1", &image)]);
-    let dest = format!("docker://{}/skopeo/app:v1", s.host());
-    run(skopeo()
-        .args(["copy", "--dest-tls-verify=false"])
-        .arg(format!("oci:{}:v1", layout.display()))
-        .arg(&dest));
-
-    let raw = run(skopeo().args(["inspect", "--raw", "--tls-verify=false", &dest]));
-    assert_eq!(
-        sha256(raw.as_bytes()),
-        image.digest,
-        "manifest bytes are kept exactly"
-    );
-
-    let out = work.path().join("out");
-    run(skopeo()
-        .args(["copy", "--src-tls-verify=false", &dest])
-        .arg(format!("dir:{}", out.display())));
-    assert_eq!(file_digest(&out.join("manifest.json")), image.digest);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    let mut blobs = vec![manifest["config"]["digest"].as_str().unwrap().to_owned()];
-    blobs.extend(
-        manifest["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["digest"].as_str().unwrap().to_owned()),
-    );
-    assert_eq!(blobs.len(), 4);
-    for digest in blobs {
-        let hex = digest.trim_start_matches("sha256:");
-        assert_eq!(
-            file_digest(&out.join(hex)),
-            digest,
-            "blob {digest} comes back intact"
-        );
-        assert_eq!(
-            std::fs::read(out.join(hex)).unwrap(),
-            std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap()
-        );
-    }
+    skopeo_round_trip(s.host(), "skopeo/app", &[300_000, 1_200_000, 50_000]);
 }
 
 #[tokio::test]
@@ -118,51 +64,10 @@ async fn skopeo_copies_a_multi_arch_index() {
     }
 }
 
-/// podman with private storage under `dir`, so tests never share state.
-fn podman(dir: &Path) -> Command {
-    let mut c = Command::new("podman");
-    c.arg("--root")
-        .arg(dir.join("root"))
-        .arg("--runroot")
-        .arg(dir.join("run"))
-        .args([
-            "--storage-driver",
-            "vfs",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "file",
-        ])
-        .env("HOME", dir);
-    c
-}
-
 #[tokio::test]
 async fn podman_pushes_and_pulls() {
     let s = Server::start().await;
-    let work = tempfile::tempdir().unwrap();
-    let ctx = work.path().join("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(ctx.join("hello.txt"), format!("hello {}\n", unique_seed())).unwrap();
-    let tarball = work.path().join("rootfs.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&ctx)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg("."));
-    let image = format!("{}/podman/hello:v1", s.host());
-    run(podman(work.path())
-        .args(["import", "--change", "CMD [\"/hello.txt\"]"])
-        .arg(&tarball)
-        .arg(&image));
-    let digest_file = work.path().join("pushed.digest");
-    run(podman(work.path())
-        .args(["push", "--tls-verify=false", "--digestfile"])
-        .arg(&digest_file)
-        .arg(&image));
-    let pushed = std::fs::read_to_string(&digest_file).unwrap().trim().to_owned();
-
+    let pushed = podman_round_trip(s.host(), "podman/hello");
     let r = s
         .client
         .head(s.url("/v2/podman/hello/manifests/v1"))
@@ -171,18 +76,6 @@ async fn podman_pushes_and_pulls() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["docker-content-digest"], pushed.as_str());
-
-    run(podman(work.path()).args(["rmi", &image]));
-    run(podman(work.path()).args(["pull", "--tls-verify=false", &image]));
-    let pulled = run(podman(work.path()).args(["inspect", "--format", "{{.Digest}}", &image]));
-    assert_eq!(pulled.trim(), pushed);
-    // Pull by digest as well, into a fresh store.
-    let fresh = tempfile::tempdir().unwrap();
-    run(podman(fresh.path()).args([
-        "pull",
-        "--tls-verify=false",
-        &format!("{}/podman/hello@{pushed}", s.host()),
-    ]));
 }
 
 #[tokio::test]

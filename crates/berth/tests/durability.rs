@@ -10,43 +10,24 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use sha2::{Digest as _, Sha256};
 
-use common::{OCI_MANIFEST, Server, error_code, image_manifest, random_bytes, sha256, unique_seed};
-
-async fn start_session(s: &Server, repo: &str) -> String {
-    let r = s
-        .client
-        .post(s.url(&format!("/v2/{repo}/blobs/uploads/")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    r.headers()["location"].to_str().unwrap().to_owned()
-}
-
-async fn patch(s: &Server, location: &str, from: usize, bytes: &[u8]) -> reqwest::Response {
-    s.client
-        .patch(s.url(location))
-        .header("content-range", format!("{from}-{}", from + bytes.len() - 1))
-        .body(bytes.to_vec())
-        .send()
-        .await
-        .unwrap()
-}
+use common::{
+    OCI_MANIFEST, Server, error_code, eventually, image_manifest, random_bytes, sha256, unique_seed,
+};
 
 #[tokio::test]
 async fn chunked_upload_survives_a_restart() {
     let mut s = Server::start().await;
     let blob = random_bytes(300_000, unique_seed());
     let digest = sha256(&blob);
-    let location = start_session(&s, "restart").await;
-    assert_eq!(patch(&s, &location, 0, &blob[..100_000]).await.status(), 202);
+    let location = s.start_upload("restart").await;
+    assert_eq!(s.patch_chunk(&location, 0, &blob[..100_000]).await.status(), 202);
     s.stop();
     s.restart().await;
     let r = s.client.get(s.url(&location)).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(r.headers()["range"], "0-99999");
     assert_eq!(
-        patch(&s, &location, 100_000, &blob[100_000..200_000])
+        s.patch_chunk(&location, 100_000, &blob[100_000..200_000])
             .await
             .status(),
         202
@@ -77,12 +58,11 @@ async fn resumed_upload_uses_the_stored_hash_state() {
     let mut s = Server::start().await;
     let blob = random_bytes(64_000, unique_seed());
     let digest = sha256(&blob);
-    let location = start_session(&s, "state").await;
-    assert_eq!(patch(&s, &location, 0, &blob[..32_000]).await.status(), 202);
+    let location = s.start_upload("state").await;
+    assert_eq!(s.patch_chunk(&location, 0, &blob[..32_000]).await.status(), 202);
     s.stop();
-    let staged = s.staged_upload_files();
-    assert_eq!(staged.len(), 1);
-    std::fs::write(&staged[0], vec![0u8; 32_000]).unwrap();
+    assert_eq!(s.staged_bytes().await, 32_000);
+    s.storage.overwrite_staged().await;
     s.restart().await;
     let r = s
         .client
@@ -136,7 +116,8 @@ fn generated_digest(total: u64, seed: u64) -> String {
 
 #[tokio::test]
 async fn kill_during_a_large_upload_leaves_no_partial_blob() {
-    let mut s = Server::start().await;
+    // A short lease, so the killed monolithic upload is soon seen abandoned.
+    let mut s = Server::start_with_config("UPLOAD_LEASE_S: 1\n").await;
     let total = 256u64 << 20;
     let seed = unique_seed();
     let digest = generated_digest(total, seed);
@@ -159,9 +140,9 @@ async fn kill_during_a_large_upload_leaves_no_partial_blob() {
     let first = random_bytes(8 << 20, seed);
     tx.send(Ok(first)).await.unwrap();
     // Also a chunked session with one finished chunk and one in flight.
-    let location = start_session(&s, "crash").await;
+    let location = s.start_upload("crash").await;
     let chunk = random_bytes(1 << 20, seed + 1);
-    assert_eq!(patch(&s, &location, 0, &chunk).await.status(), 202);
+    assert_eq!(s.patch_chunk(&location, 0, &chunk).await.status(), 202);
     let (ptx, prx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
     let purl = s.url(&location);
     let pclient = s.client.clone();
@@ -173,14 +154,9 @@ async fn kill_during_a_large_upload_leaves_no_partial_blob() {
         pclient.patch(purl).body(body).send().await
     });
     ptx.send(Ok(vec![7u8; 500_000])).await.unwrap();
-    // Wait until the staged files have grown, then kill.
+    // Wait until the staged data has grown, then kill.
     for _ in 0..200 {
-        let sizes: u64 = s
-            .staged_upload_files()
-            .iter()
-            .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
-            .sum();
-        if sizes > (1 << 20) + 4_000_000 {
+        if s.staged_bytes().await > (1 << 20) + 4_000_000 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -199,14 +175,19 @@ async fn kill_during_a_large_upload_leaves_no_partial_blob() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404, "a partial blob must never be visible");
-    assert!(s.stored_blob_files().is_empty());
-    // The orphaned monolithic staging data is gone; the session's remains.
-    assert_eq!(s.staged_upload_files().len(), 1);
+    assert!(s.stored_blobs().await.is_empty());
+    // The abandoned monolithic upload's data goes once its lease lapses;
+    // the session's remains.
+    let session = location.rsplit('/').next().unwrap().to_owned();
+    eventually("the monolithic upload's staged data is removed", || async {
+        s.staged_uploads().await == [session.clone()].into()
+    })
+    .await;
     // The session continues from its last complete chunk; the half chunk is dropped.
     let r = s.client.get(s.url(&location)).send().await.unwrap();
     assert_eq!(r.headers()["range"], format!("0-{}", (1 << 20) - 1).as_str());
     let rest = random_bytes(4096, seed + 2);
-    assert_eq!(patch(&s, &location, 1 << 20, &rest).await.status(), 202);
+    assert_eq!(s.patch_chunk(&location, 1 << 20, &rest).await.status(), 202);
     let mut whole = chunk.clone();
     whole.extend_from_slice(&rest);
     let whole_digest = sha256(&whole);
@@ -374,8 +355,8 @@ async fn concurrent_pushes_of_the_same_content_all_succeed_with_one_copy() {
     for t in tasks {
         assert_eq!(t.await.unwrap(), vec![201, 201, 201]);
     }
-    assert_eq!(s.stored_blob_files().len(), 2, "one stored copy per blob");
-    assert!(s.staged_upload_files().is_empty());
+    assert_eq!(s.stored_blobs().await.len(), 2, "one stored copy per blob");
+    assert!(s.staged_uploads().await.is_empty());
     let tags: serde_json::Value = s
         .client
         .get(s.url("/v2/same/tags/list"))

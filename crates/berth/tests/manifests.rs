@@ -31,22 +31,12 @@ async fn push_and_pull_by_tag_and_digest_keeps_exact_bytes() {
     assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
 
     for reference in ["v1", digest.as_str()] {
-        let r = s
-            .client
-            .get(s.url(&format!("/v2/img/manifests/{reference}")))
-            .send()
-            .await
-            .unwrap();
+        let r = s.get(&format!("/v2/img/manifests/{reference}")).await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-type"], OCI_MANIFEST);
         assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
         assert_eq!(r.bytes().await.unwrap().as_ref(), manifest.as_bytes());
-        let r = s
-            .client
-            .head(s.url(&format!("/v2/img/manifests/{reference}")))
-            .send()
-            .await
-            .unwrap();
+        let r = s.head(&format!("/v2/img/manifests/{reference}")).await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.headers()["content-length"], manifest.len().to_string().as_str());
     }
@@ -104,37 +94,14 @@ async fn manifest_validation_errors() {
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(r).await, "NAME_INVALID");
 
-    let r = s
-        .client
-        .get(s.url("/v2/val/manifests/nosuchtag"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get("/v2/val/manifests/nosuchtag").await;
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN");
-    let r = s
-        .client
-        .get(s.url(&format!("/v2/val/manifests/{missing}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get(&format!("/v2/val/manifests/{missing}")).await;
     assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN");
-    let r = s
-        .client
-        .get(s.url("/v2/never/pushed/manifests/latest"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get("/v2/never/pushed/manifests/latest").await;
     assert_eq!(r.status(), 404);
-    assert!(
-        s.client
-            .get(s.url("/v2/val/manifests/t"))
-            .send()
-            .await
-            .unwrap()
-            .status()
-            == 404
-    );
+    assert!(s.get("/v2/val/manifests/t").await.status() == 404);
 }
 
 #[tokio::test]
@@ -153,12 +120,7 @@ async fn manifest_size_limit() {
     assert!(large.len() > 3_900_000 && large.len() < 4 * 1024 * 1024);
     let r = s.put_manifest("big", "large", OCI_MANIFEST, &large).await;
     assert_eq!(r.status(), 201);
-    let r = s
-        .client
-        .get(s.url("/v2/big/manifests/large"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get("/v2/big/manifests/large").await;
     assert_eq!(r.bytes().await.unwrap().len(), large.len());
     // Over 4 MiB: refused.
     let annotations: Vec<String> = (0..430).map(|i| format!("\"a{i}\":\"{filler}\"")).collect();
@@ -264,108 +226,35 @@ async fn moving_and_deleting_tags() {
     let (_, first) = s.push_image("tags", "v1", 1).await;
     let (_, second) = s.push_image("tags", "v2", 1).await;
     // Move v1 to the second image.
-    let body = s
-        .client
-        .get(s.url("/v2/tags/manifests/v2"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let body = s.get("/v2/tags/manifests/v2").await.bytes().await.unwrap();
     assert_eq!(
         s.put_manifest("tags", "v1", OCI_MANIFEST, &body).await.status(),
         201
     );
-    let r = s
-        .client
-        .head(s.url("/v2/tags/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.head("/v2/tags/manifests/v1").await;
     assert_eq!(r.headers()["docker-content-digest"], second.as_str());
 
     // Deleting a tag leaves the manifest.
-    let r = s
-        .client
-        .delete(s.url("/v2/tags/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.delete("/v2/tags/manifests/v1").await;
     assert_eq!(r.status(), 202);
-    assert_eq!(
-        s.client
-            .get(s.url("/v2/tags/manifests/v1"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    assert_eq!(
-        s.client
-            .get(s.url(&format!("/v2/tags/manifests/{second}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let r = s
-        .client
-        .delete(s.url("/v2/tags/manifests/v1"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(s.get("/v2/tags/manifests/v1").await.status(), 404);
+    assert_eq!(s.get(&format!("/v2/tags/manifests/{second}")).await.status(), 200);
+    let r = s.delete("/v2/tags/manifests/v1").await;
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN");
 
     // Deleting a manifest by digest takes its tags with it.
-    let r = s
-        .client
-        .delete(s.url(&format!("/v2/tags/manifests/{second}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.delete(&format!("/v2/tags/manifests/{second}")).await;
     assert_eq!(r.status(), 202);
     assert_eq!(
-        s.client
-            .head(s.url(&format!("/v2/tags/manifests/{second}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        s.head(&format!("/v2/tags/manifests/{second}")).await.status(),
         404
     );
-    assert_eq!(
-        s.client
-            .head(s.url("/v2/tags/manifests/v2"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    let tags: serde_json::Value = s
-        .client
-        .get(s.url("/v2/tags/tags/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(s.head("/v2/tags/manifests/v2").await.status(), 404);
+    let tags: serde_json::Value = s.get_json("/v2/tags/tags/list").await;
     assert_eq!(tags["tags"], serde_json::json!([]));
     // The first image is untouched.
-    assert_eq!(
-        s.client
-            .head(s.url(&format!("/v2/tags/manifests/{first}")))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(s.head(&format!("/v2/tags/manifests/{first}")).await.status(), 200);
 }
 
 #[tokio::test]
@@ -380,15 +269,7 @@ async fn tag_list_pagination_and_link_header() {
             201
         );
     }
-    let all: serde_json::Value = s
-        .client
-        .get(s.url("/v2/org/team/app/tags/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: serde_json::Value = s.get_json("/v2/org/team/app/tags/list").await;
     assert_eq!(
         all,
         serde_json::json!({"name":"org/team/app","tags":["a","b","c","d","e"]})
@@ -399,7 +280,7 @@ async fn tag_list_pagination_and_link_header() {
     let mut seen = Vec::new();
     let mut pages = 0;
     while let Some(path) = next.take() {
-        let r = s.client.get(s.url(&path)).send().await.unwrap();
+        let r = s.get(&path).await;
         next = r.headers().get("link").map(|l| {
             let l = l.to_str().unwrap();
             assert!(l.ends_with("rel=\"next\""), "{l}");
@@ -414,40 +295,14 @@ async fn tag_list_pagination_and_link_header() {
     assert_eq!(seen, ["a", "b", "c", "d", "e"]);
     assert_eq!(pages, 3);
 
-    let after: serde_json::Value = s
-        .client
-        .get(s.url("/v2/org/team/app/tags/list?last=c"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after: serde_json::Value = s.get_json("/v2/org/team/app/tags/list?last=c").await;
     assert_eq!(after["tags"], serde_json::json!(["d", "e"]));
-    let none: serde_json::Value = s
-        .client
-        .get(s.url("/v2/org/team/app/tags/list?n=0"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let none: serde_json::Value = s.get_json("/v2/org/team/app/tags/list?n=0").await;
     assert_eq!(none["tags"], serde_json::json!([]));
-    let r = s
-        .client
-        .get(s.url("/v2/org/team/app/tags/list?n=-1"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get("/v2/org/team/app/tags/list?n=-1").await;
     assert_eq!(r.status(), 400);
     assert_eq!(error_code(r).await, "PAGINATION_NUMBER_INVALID");
-    let r = s
-        .client
-        .get(s.url("/v2/no/such/repo/tags/list"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get("/v2/no/such/repo/tags/list").await;
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r).await, "NAME_UNKNOWN");
 }
@@ -458,32 +313,19 @@ async fn catalog_pagination() {
     for repo in ["zeta", "alpha/one", "alpha/two", "mid"] {
         s.push_blob(repo, b"x").await;
     }
-    let all: serde_json::Value = s
-        .client
-        .get(s.url("/v2/_catalog"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: serde_json::Value = s.get_json("/v2/_catalog").await;
     assert_eq!(
         all["repositories"],
         serde_json::json!(["alpha/one", "alpha/two", "mid", "zeta"])
     );
-    let r = s.client.get(s.url("/v2/_catalog?n=3")).send().await.unwrap();
+    let r = s.get("/v2/_catalog?n=3").await;
     assert_eq!(r.headers()["link"], "</v2/_catalog?n=3&last=mid>; rel=\"next\"");
     let page: serde_json::Value = r.json().await.unwrap();
     assert_eq!(
         page["repositories"],
         serde_json::json!(["alpha/one", "alpha/two", "mid"])
     );
-    let r = s
-        .client
-        .get(s.url("/v2/_catalog?n=3&last=mid"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get("/v2/_catalog?n=3&last=mid").await;
     assert!(r.headers().get("link").is_none());
     let page: serde_json::Value = r.json().await.unwrap();
     assert_eq!(page["repositories"], serde_json::json!(["zeta"]));
@@ -510,12 +352,7 @@ async fn referrers_with_subject_and_artifact_type_filter() {
         assert_eq!(r.status(), 201);
         assert_eq!(r.headers()["oci-subject"], subject_digest.as_str());
     }
-    let r = s
-        .client
-        .get(s.url(&format!("/v2/ref/referrers/{subject_digest}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get(&format!("/v2/ref/referrers/{subject_digest}")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], OCI_INDEX);
     assert!(r.headers().get("oci-filters-applied").is_none());
@@ -536,13 +373,10 @@ async fn referrers_with_subject_and_artifact_type_filter() {
     );
 
     let r = s
-        .client
-        .get(s.url(&format!(
+        .get(&format!(
             "/v2/ref/referrers/{subject_digest}?artifactType=application/vnd.example.sbom"
-        )))
-        .send()
-        .await
-        .unwrap();
+        ))
+        .await;
     assert_eq!(r.headers()["oci-filters-applied"], "artifactType");
     let index: serde_json::Value = r.json().await.unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
@@ -550,30 +384,17 @@ async fn referrers_with_subject_and_artifact_type_filter() {
 
     // A subject that does not exist (yet) is allowed, and listing it is empty.
     let nothing = sha256(b"no such subject");
-    let r = s
-        .client
-        .get(s.url(&format!("/v2/ref/referrers/{nothing}")))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get(&format!("/v2/ref/referrers/{nothing}")).await;
     assert_eq!(r.status(), 200);
     let index: serde_json::Value = r.json().await.unwrap();
     assert_eq!(index["manifests"], serde_json::json!([]));
-    let r = s
-        .client
-        .get(s.url("/v2/ref/referrers/sha256:zz"))
-        .send()
-        .await
-        .unwrap();
+    let r = s.get("/v2/ref/referrers/sha256:zz").await;
     assert_eq!(error_code(r).await, "DIGEST_INVALID");
 }
 
 #[tokio::test]
 async fn too_many_requests_when_the_budget_is_spent() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.yaml");
-    std::fs::write(&config, "MAX_CONCURRENT_REQUESTS: 1\n").unwrap();
-    let s = Server::start_with(&["--config", config.to_str().unwrap()]).await;
+    let s = Server::start_with_config("MAX_CONCURRENT_REQUESTS: 1\n").await;
     let r = s
         .client
         .post(s.url("/v2/slow/blobs/uploads/"))
@@ -590,7 +411,7 @@ async fn too_many_requests_when_the_budget_is_spent() {
     let slow = tokio::spawn(async move { client.patch(url).body(body).send().await });
     let mut refused = None;
     for _ in 0..100 {
-        let r = s.client.get(s.url("/v2/")).send().await.unwrap();
+        let r = s.get("/v2/").await;
         if r.status() == 429 {
             refused = Some(r);
             break;
@@ -602,7 +423,7 @@ async fn too_many_requests_when_the_budget_is_spent() {
     assert_eq!(error_code(r).await, "TOOMANYREQUESTS");
     drop(tx);
     assert_eq!(slow.await.unwrap().unwrap().status(), 202);
-    assert_eq!(s.client.get(s.url("/v2/")).send().await.unwrap().status(), 200);
+    assert_eq!(s.get("/v2/").await.status(), 200);
 }
 
 fn tokio_stream_from(

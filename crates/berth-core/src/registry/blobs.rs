@@ -3,7 +3,7 @@
 use std::ops::Range;
 
 use berth_oci::Digest;
-use berth_store::ByteStream;
+use berth_store::{ByteStream, StoredBlob};
 
 use super::{Registry, RegistryError};
 
@@ -11,14 +11,14 @@ use super::{Registry, RegistryError};
 /// [`Registry::open_blob`] makes one, so reads always pass the link check.
 #[derive(Debug, Clone)]
 pub struct LinkedBlob {
-    digest: Digest,
+    stored: StoredBlob,
     size: u64,
 }
 
 impl LinkedBlob {
     /// The blob's digest.
     pub fn digest(&self) -> &Digest {
-        &self.digest
+        &self.stored.digest
     }
 
     /// The blob's size in bytes.
@@ -31,12 +31,24 @@ impl Registry {
     /// Look up a blob linked to the repository.
     pub async fn open_blob(&self, repo: &str, digest: &Digest) -> Result<LinkedBlob, RegistryError> {
         berth_oci::validate_repository(repo)?;
-        let size = self.db.linked_blob_size(repo, &digest.to_string()).await?;
-        let size = size.ok_or(RegistryError::BlobUnknown)?;
+        let row = self.db.linked_blob(repo, &digest.to_string()).await?;
+        let row = row.ok_or(RegistryError::BlobUnknown)?;
         Ok(LinkedBlob {
-            digest: digest.clone(),
-            size: size as u64,
+            stored: StoredBlob {
+                digest: digest.clone(),
+                key: row.location,
+            },
+            size: row.size as u64,
         })
+    }
+
+    /// A presigned URL to send the client to instead of streaming the blob,
+    /// when redirects are configured and the store can sign one.
+    pub async fn blob_redirect(&self, blob: &LinkedBlob) -> Result<Option<String>, RegistryError> {
+        match self.config.blob_redirect {
+            Some(expires_in) => Ok(self.blobs.presigned_url(&blob.stored, expires_in).await?),
+            None => Ok(None),
+        }
     }
 
     /// Stream an opened blob, whole or one byte range.
@@ -45,7 +57,7 @@ impl Registry {
         blob: &LinkedBlob,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream<'static>, RegistryError> {
-        match self.blobs.read(&blob.digest, range).await {
+        match self.blobs.read(&blob.stored, range).await {
             Err(berth_store::StoreError::NotFound) => Err(RegistryError::BlobUnknown),
             other => Ok(other?),
         }

@@ -16,6 +16,9 @@ pub enum RegistryError {
     /// No such upload session.
     #[error("blob upload unknown to registry")]
     BlobUploadUnknown,
+    /// Another request (on any instance) is writing to the session.
+    #[error("another request is writing to this upload; retry later")]
+    UploadBusy,
     /// A chunk did not start where the session is.
     #[error("chunk must start at offset {current}")]
     RangeNotSatisfiable {

@@ -1,11 +1,14 @@
 //! Blob uploads: monolithic, chunked and resumable, and cross-repository
 //! mounts. A blob becomes visible only after its digest is verified and its
-//! bytes are durably stored.
+//! bytes are durably stored. Every staged upload has a session row first
+//! (monolithic ones too), so staged bytes are always found and cleaned up.
 
 use berth_oci::{Algorithm, Digest, Hasher, validate_repository};
-use berth_store::ByteStream;
+use berth_store::metadata::CommitBlob;
+use berth_store::{Appended, ByteStream, StoreError, StoredBlob};
 use futures_util::StreamExt;
 
+use super::sessions::{Session, SessionCheckpoint, from_store, new_token};
 use super::{Registry, RegistryError};
 
 /// Where an upload session stands.
@@ -37,10 +40,6 @@ fn hashing<'a>(body: ByteStream<'a>, hasher: &'a mut Hasher) -> ByteStream<'a> {
     .boxed()
 }
 
-fn new_upload_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
 impl Registry {
     /// Open an upload session in `repo` hashing with `algorithm`.
     pub async fn start_upload(
@@ -49,9 +48,16 @@ impl Registry {
         algorithm: Algorithm,
     ) -> Result<UploadStatus, RegistryError> {
         let repo_id = self.repo_for_push(repo).await?;
-        let id = new_upload_id();
+        let id = new_token();
         self.db
-            .create_upload(&id, repo_id, algorithm.as_str(), &Hasher::new(algorithm).save())
+            .create_upload(
+                &id,
+                repo_id,
+                algorithm.as_str(),
+                &Hasher::new(algorithm).save(),
+                self.expiry_ms(),
+                None,
+            )
             .await?;
         Ok(UploadStatus { id, offset: 0 })
     }
@@ -65,21 +71,46 @@ impl Registry {
         body: ByteStream<'_>,
     ) -> Result<(), RegistryError> {
         let repo_id = self.repo_for_push(repo).await?;
-        let id = new_upload_id();
+        let id = new_token();
+        let token = new_token();
         let mut hasher = Hasher::new(digest.algorithm());
-        let written = match self.blobs.append(&id, 0, hashing(body, &mut hasher)).await {
-            Ok(n) => n,
-            Err(e) => {
-                self.blobs.abort(&id).await?;
-                return Err(e.into());
-            }
+        // Expires at once: as soon as this request's lease lapses (it died),
+        // the cleanup worker may remove what it staged.
+        self.db
+            .create_upload(
+                &id,
+                repo_id,
+                digest.algorithm().as_str(),
+                &hasher.save(),
+                0,
+                Some(self.lease(&token)),
+            )
+            .await?;
+        let checkpoint = SessionCheckpoint {
+            db: &self.db,
+            id: &id,
+            token: &token,
         };
-        let outcome = check_length(declared, written).and_then(|()| check_digest(&hasher.finish(), digest));
-        if let Err(e) = outcome {
-            self.blobs.abort(&id).await?;
-            return Err(e);
+        let received = async {
+            let append = self
+                .blobs
+                .append(&id, 0, &[], hashing(body, &mut hasher), &checkpoint);
+            let appended = self.while_leased(&id, &token, append).await?;
+            check_length(declared, appended.written)?;
+            check_digest(&hasher.finish(), digest)?;
+            Ok(appended)
         }
-        self.commit(repo_id, &id, written, digest, false).await
+        .await;
+        match received {
+            Ok(appended) => {
+                self.commit(repo_id, &id, &appended.state, appended.written, digest, false)
+                    .await
+            }
+            Err(e) => {
+                self.discard_failed(&id).await;
+                Err(e)
+            }
+        }
     }
 
     /// Link `digest` from repository `from` into `repo`. Returns `false` when
@@ -105,22 +136,17 @@ impl Registry {
         declared: BlobRange,
         body: ByteStream<'_>,
     ) -> Result<UploadStatus, RegistryError> {
-        let _guard = self.locks.lock(id).await;
-        let (session, hasher) = self.session(repo, id).await?;
-        let (offset, hasher) = self
-            .write_chunk(id, session.size, &hasher, declared, body)
-            .await?;
-        if !self
-            .db
-            .advance_upload(id, session.size, offset, &hasher.save())
-            .await?
-        {
-            return Err(RegistryError::BlobUploadUnknown);
+        let mut session = self.claim_session(repo, id).await?;
+        match self.append_chunk(&mut session, declared, body).await {
+            Ok(()) => Ok(UploadStatus {
+                id: id.to_owned(),
+                offset: session.row.size as u64,
+            }),
+            Err(e) => {
+                self.release(id, &session.token).await;
+                Err(e)
+            }
         }
-        Ok(UploadStatus {
-            id: id.to_owned(),
-            offset: offset as u64,
-        })
     }
 
     /// Finish a session, optionally with a last chunk, verifying `digest`.
@@ -132,52 +158,17 @@ impl Registry {
         declared: BlobRange,
         body: Option<ByteStream<'_>>,
     ) -> Result<(), RegistryError> {
-        let _guard = self.locks.lock(id).await;
-        let (session, mut hasher) = self.session(repo, id).await?;
-        let mut size = session.size;
-        if let Some(body) = body {
-            // Not recorded in the session: the commit below ends it, and if
-            // the commit fails the stray bytes are dropped by the next append.
-            (size, hasher) = self.write_chunk(id, size, &hasher, declared, body).await?;
+        let session = self.claim_session(repo, id).await?;
+        let finished = self.finish_claimed(&session, digest, declared, body).await;
+        if finished.is_err() {
+            // No-op if the session was discarded.
+            self.release(id, &session.token).await;
         }
-        let actual = if hasher.algorithm() == digest.algorithm() {
-            hasher.finish()
-        } else {
-            // The session hashed with another algorithm: read the bytes back.
-            self.rehash(id, size, digest.algorithm()).await?
-        };
-        if let Err(e) = check_digest(&actual, digest) {
-            self.db.delete_upload(id).await?;
-            self.blobs.abort(id).await?;
-            return Err(e);
-        }
-        self.commit(session.repository_id, id, size as u64, digest, true)
-            .await
+        finished
     }
 
     /// Where a session stands.
     pub async fn upload_status(&self, repo: &str, id: &str) -> Result<UploadStatus, RegistryError> {
-        let (session, _) = self.session(repo, id).await?;
-        Ok(UploadStatus {
-            id: id.to_owned(),
-            offset: session.size as u64,
-        })
-    }
-
-    /// Cancel a session and drop its bytes.
-    pub async fn cancel_upload(&self, repo: &str, id: &str) -> Result<(), RegistryError> {
-        let _guard = self.locks.lock(id).await;
-        self.session(repo, id).await?;
-        self.db.delete_upload(id).await?;
-        self.blobs.abort(id).await?;
-        Ok(())
-    }
-
-    async fn session(
-        &self,
-        repo: &str,
-        id: &str,
-    ) -> Result<(berth_store::metadata::UploadRow, Hasher), RegistryError> {
         let repo_id = self
             .existing_repo(repo)
             .await?
@@ -186,68 +177,211 @@ impl Registry {
             .db
             .upload(id)
             .await?
+            .filter(|s| s.repository_id == repo_id)
             .ok_or(RegistryError::BlobUploadUnknown)?;
-        if session.repository_id != repo_id {
-            return Err(RegistryError::BlobUploadUnknown);
-        }
-        let algorithm: Algorithm = session.algorithm.parse()?;
-        let hasher = Hasher::restore(algorithm, &session.hash_state)
-            .map_err(|e| RegistryError::Internal(berth_store::StoreError::Corrupt(e.to_string())))?;
-        Ok((session, hasher))
+        Ok(UploadStatus {
+            id: id.to_owned(),
+            offset: session.size as u64,
+        })
     }
 
-    /// Append one chunk at the session's offset and record the new offset
-    /// Append one chunk at the session's offset. Returns the new offset and
-    /// the hash state after it; the caller decides whether to record them.
-    async fn write_chunk(
+    /// Cancel a session and drop its bytes.
+    pub async fn cancel_upload(&self, repo: &str, id: &str) -> Result<(), RegistryError> {
+        let session = self.claim_session(repo, id).await?;
+        let discarded = self.discard(id, &session.row.store_state).await;
+        if discarded.is_err() {
+            self.release(id, &session.token).await;
+        }
+        discarded
+    }
+
+    /// Stream one chunk into the store at the session's offset, hashing it
+    /// into a copy of the session's hasher. Records nothing.
+    async fn receive_chunk(
         &self,
-        id: &str,
-        offset: i64,
-        hasher: &Hasher,
+        session: &Session,
         declared: BlobRange,
         body: ByteStream<'_>,
-    ) -> Result<(i64, Hasher), RegistryError> {
-        let current = offset as u64;
+    ) -> Result<(Appended, Hasher), RegistryError> {
+        let current = session.row.size as u64;
         if declared.start.is_some_and(|start| start != current) {
             return Err(RegistryError::RangeNotSatisfiable { current });
         }
-        let mut attempt = hasher.clone();
-        let written = self
-            .blobs
-            .append(id, current, hashing(body, &mut attempt))
+        let mut attempt = session.hasher.clone();
+        let checkpoint = SessionCheckpoint {
+            db: &self.db,
+            id: &session.id,
+            token: &session.token,
+        };
+        let append = self.blobs.append(
+            &session.id,
+            current,
+            &session.row.store_state,
+            hashing(body, &mut attempt),
+            &checkpoint,
+        );
+        let appended = self.while_leased(&session.id, &session.token, append).await?;
+        check_length(declared, appended.written)?;
+        Ok((appended, attempt))
+    }
+
+    /// Append one chunk and record the new offset and states, releasing the
+    /// lease. Nothing is recorded if the chunk fails midway.
+    async fn append_chunk(
+        &self,
+        session: &mut Session,
+        declared: BlobRange,
+        body: ByteStream<'_>,
+    ) -> Result<(), RegistryError> {
+        let (appended, hasher) = self.receive_chunk(session, declared, body).await?;
+        let old_size = session.row.size;
+        let new_size = old_size + appended.written as i64;
+        let advanced = self
+            .db
+            .advance_upload(
+                &session.id,
+                &session.token,
+                old_size,
+                new_size,
+                &hasher.save(),
+                &appended.state,
+                self.expiry_ms(),
+            )
             .await?;
-        check_length(declared, written)?;
-        Ok((offset + written as i64, attempt))
-    }
-
-    async fn rehash(&self, id: &str, size: i64, algorithm: Algorithm) -> Result<Digest, RegistryError> {
-        let mut stream = self.blobs.read_upload(id, size as u64).await?;
-        let mut hasher = Hasher::new(algorithm);
-        while let Some(chunk) = stream.next().await {
-            hasher.update(&chunk.map_err(berth_store::StoreError::from)?);
+        if !advanced {
+            return Err(RegistryError::UploadBusy);
         }
-        Ok(hasher.finish())
+        if let Err(e) = self
+            .blobs
+            .superseded(&session.id, &session.row.store_state, &appended.state)
+            .await
+        {
+            tracing::warn!(upload = %session.id, error = %e, "cannot release superseded staging data");
+        }
+        session.row.size = new_size;
+        session.row.store_state = appended.state;
+        session.hasher = hasher;
+        Ok(())
     }
 
-    /// Store verified bytes as `digest` and make the blob visible.
+    /// Append the last chunk if any, verify and commit.
+    async fn finish_claimed(
+        &self,
+        session: &Session,
+        digest: &Digest,
+        declared: BlobRange,
+        body: Option<ByteStream<'_>>,
+    ) -> Result<(), RegistryError> {
+        let (size, state, hasher) = match body {
+            Some(body) => {
+                let (appended, hasher) = self.receive_chunk(session, declared, body).await?;
+                (session.row.size as u64 + appended.written, appended.state, hasher)
+            }
+            None => (
+                session.row.size as u64,
+                session.row.store_state.clone(),
+                session.hasher.clone(),
+            ),
+        };
+        // A session that hashed with another algorithm has the store re-read
+        // its bytes while committing.
+        let verify = hasher.algorithm() != digest.algorithm();
+        if !verify && let Err(e) = check_digest(&hasher.finish(), digest) {
+            self.discard(&session.id, &state).await?;
+            return Err(e);
+        }
+        self.commit(
+            session.row.repository_id,
+            &session.id,
+            &state,
+            size,
+            digest,
+            verify,
+        )
+        .await
+    }
+
+    /// After a failed monolithic upload: drop what it staged (as far as the
+    /// session row knows) and the row. Failures are left to the cleanup
+    /// worker.
+    async fn discard_failed(&self, id: &str) {
+        let state = match self.db.upload(id).await {
+            Ok(row) => row.map(|r| r.store_state).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        if let Err(e) = self.discard(id, &state).await {
+            tracing::warn!(upload = id, error = %e, "cannot discard a failed upload; the cleanup worker will");
+        }
+    }
+
+    /// Store verified bytes as `digest`, make the blob visible and close
+    /// session `id`.
     async fn commit(
         &self,
         repo_id: i64,
         id: &str,
+        state: &[u8],
         size: u64,
         digest: &Digest,
-        session: bool,
+        verify: bool,
     ) -> Result<(), RegistryError> {
         let key = digest.to_string();
-        let known = self.db.blob_size(&key).await?.is_some() && self.blobs.stat(digest).await?.is_some();
-        if known {
-            self.blobs.abort(id).await?;
-        } else {
-            self.blobs.commit(id, size, digest).await?;
+        let existing = self.db.blob(&key).await?;
+        let present = match &existing {
+            Some(row) => {
+                let stored = StoredBlob {
+                    digest: digest.clone(),
+                    key: row.location.clone(),
+                };
+                self.blobs.stat(&stored).await?.is_some()
+            }
+            None => false,
+        };
+        if present && !verify {
+            // Known content, verified by its hash: keep the stored copy.
+            self.blobs.abort(id, state).await?;
+            let location = existing.as_ref().and_then(|r| r.location.as_deref());
+            self.db
+                .commit_blob(&CommitBlob {
+                    repository_id: repo_id,
+                    digest: &key,
+                    size: size as i64,
+                    location,
+                    upload: Some(id),
+                    replace: false,
+                })
+                .await?;
+            return Ok(());
         }
-        self.db
-            .commit_blob(repo_id, &key, size as i64, session.then_some(id))
+        let stored = match self.blobs.commit(id, size, state, digest, verify).await {
+            Ok(stored) => stored,
+            Err(StoreError::DigestMismatch(actual)) => {
+                self.discard(id, state).await?;
+                return Err(RegistryError::DigestInvalid(format!(
+                    "content has digest {actual}, not {digest}"
+                )));
+            }
+            Err(e) => return Err(from_store(e)),
+        };
+        let recorded = self
+            .db
+            .commit_blob(&CommitBlob {
+                repository_id: repo_id,
+                digest: &key,
+                size: size as i64,
+                location: stored.key.as_deref(),
+                upload: Some(id),
+                // The row's bytes are gone: ours take their place.
+                replace: existing.is_some() && !present,
+            })
             .await?;
+        if !recorded && stored.key.is_some() {
+            // A concurrent upload of the same content was recorded first;
+            // this copy is a duplicate under a key of its own.
+            if let Err(e) = self.blobs.delete(&stored).await {
+                tracing::warn!(%digest, error = %e, "cannot delete a duplicate blob copy");
+            }
+        }
         Ok(())
     }
 }

@@ -24,6 +24,15 @@ pub(super) async fn get(ctx: &Ctx, name: &str, digest: &str, head: bool) -> Resu
         Some(spec) => parse_range(spec, size)?,
         None => None,
     };
+    if !head && let Some(url) = ctx.registry.blob_redirect(&blob).await? {
+        // The client fetches the bytes from storage directly (and verifies
+        // them against the digest it asked for).
+        let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+        set_header(&mut response, "location", &url);
+        set_header(&mut response, "docker-content-digest", &digest.to_string());
+        set_header(&mut response, "content-length", "0");
+        return Ok(response);
+    }
     let (status, len) = match &range {
         Some(r) => (StatusCode::PARTIAL_CONTENT, r.end - r.start),
         None => (StatusCode::OK, size),

@@ -53,6 +53,7 @@ impl ApiError {
                 R::BlobUnknown => ("BLOB_UNKNOWN", StatusCode::NOT_FOUND),
                 R::BlobUploadInvalid(_) => ("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST),
                 R::BlobUploadUnknown => ("BLOB_UPLOAD_UNKNOWN", StatusCode::NOT_FOUND),
+                R::UploadBusy => ("BLOB_UPLOAD_INVALID", StatusCode::CONFLICT),
                 R::RangeNotSatisfiable { .. } => ("BLOB_UPLOAD_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
                 R::DigestInvalid(_) => ("DIGEST_INVALID", StatusCode::BAD_REQUEST),
                 R::ManifestBlobUnknown(_) => ("MANIFEST_BLOB_UNKNOWN", StatusCode::BAD_REQUEST),

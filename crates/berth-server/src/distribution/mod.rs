@@ -12,6 +12,7 @@ mod uploads;
 use std::net::SocketAddr;
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
@@ -86,10 +87,14 @@ pub(crate) async fn endpoint(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    Path(path): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     body: Body,
 ) -> Response {
-    handle(state, peer, method, uri, headers, path, body).await
+    match path {
+        Ok(Path(path)) => handle(state, peer, method, uri, headers, path, body).await,
+        // Percent-escapes that do not decode to UTF-8 cannot name anything.
+        Err(e) => ApiError::Registry(berth_core::RegistryError::NameInvalid(e.body_text())).into_response(),
+    }
 }
 
 async fn handle(

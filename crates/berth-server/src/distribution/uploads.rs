@@ -131,7 +131,7 @@ fn declared_range(ctx: &Ctx) -> Result<BlobRange, ApiError> {
         ))
         .into());
     }
-    let range_len = end - start + 1;
+    let range_len = (end - start).saturating_add(1);
     if length.is_some_and(|l| l != range_len) {
         return Err(RegistryError::SizeInvalid(format!(
             "Content-Range covers {range_len} bytes but Content-Length is {}",

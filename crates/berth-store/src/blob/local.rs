@@ -1,24 +1,29 @@
 //! Blobs in a local directory: committed blobs are read through
 //! `object_store`'s local backend; uploads are staged as append-only files
 //! (the local backend has no resumable multipart uploads) and committed by
-//! fsync + rename into the content-addressed layout.
+//! fsync + rename into the content-addressed layout. The directory holds
+//! everything, so the per-upload state is empty.
 
 use std::io;
 use std::io::SeekFrom;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use berth_oci::Digest;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt};
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
-use super::{BlobStore, ByteStream, check_upload_id};
+use super::{
+    Appended, BlobStore, ByteStream, Checkpoint, StoredBlob, canonical_key, check_upload_id, get_options,
+    verify_stream,
+};
 use crate::StoreError;
 
 /// Read buffer for streaming blobs out; large enough to keep syscalls rare.
@@ -39,25 +44,19 @@ impl LocalBlobStore {
     pub fn open(root: &Path) -> Result<LocalBlobStore, StoreError> {
         std::fs::create_dir_all(root.join("blobs"))?;
         std::fs::create_dir_all(root.join("uploads"))?;
-        let objects = LocalFileSystem::new_with_prefix(root.join("blobs"))?;
+        let objects = LocalFileSystem::new_with_prefix(root)?;
         Ok(LocalBlobStore {
             root: root.to_owned(),
             objects: Arc::new(objects),
         })
     }
 
-    fn key(digest: &Digest) -> ObjectPath {
-        let hex = digest.hex();
-        ObjectPath::from(format!("{}/{}/{}", digest.algorithm().as_str(), &hex[..2], hex))
+    fn key(blob: &StoredBlob) -> ObjectPath {
+        ObjectPath::from(blob.object_key())
     }
 
     fn blob_path(&self, digest: &Digest) -> PathBuf {
-        let hex = digest.hex();
-        self.root
-            .join("blobs")
-            .join(digest.algorithm().as_str())
-            .join(&hex[..2])
-            .join(hex)
+        self.root.join(canonical_key(digest))
     }
 
     fn upload_path(&self, id: &str) -> Result<PathBuf, StoreError> {
@@ -81,20 +80,16 @@ fn file_stream(file: tokio::fs::File, len: u64) -> ByteStream<'static> {
 
 #[async_trait]
 impl BlobStore for LocalBlobStore {
-    async fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
-        Ok(not_found_to_none(self.objects.head(&Self::key(digest)).await)?.map(|m| m.size))
+    async fn stat(&self, blob: &StoredBlob) -> Result<Option<u64>, StoreError> {
+        Ok(not_found_to_none(self.objects.head(&Self::key(blob)).await)?.map(|m| m.size))
     }
 
     async fn read(
         &self,
-        digest: &Digest,
+        blob: &StoredBlob,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream<'static>, StoreError> {
-        let opts = GetOptions {
-            range: range.clone().map(GetRange::Bounded),
-            ..Default::default()
-        };
-        let got = not_found_to_none(self.objects.get_opts(&Self::key(digest), opts).await)?
+        let got = not_found_to_none(self.objects.get_opts(&Self::key(blob), get_options(range)).await)?
             .ok_or(StoreError::NotFound)?;
         let span = got.range.clone();
         match got.payload {
@@ -108,12 +103,27 @@ impl BlobStore for LocalBlobStore {
         }
     }
 
-    async fn delete(&self, digest: &Digest) -> Result<(), StoreError> {
-        not_found_to_none(self.objects.delete(&Self::key(digest)).await)?;
+    async fn delete(&self, blob: &StoredBlob) -> Result<(), StoreError> {
+        not_found_to_none(self.objects.delete(&Self::key(blob)).await)?;
         Ok(())
     }
 
-    async fn append(&self, id: &str, offset: u64, mut body: ByteStream<'_>) -> Result<u64, StoreError> {
+    async fn presigned_url(
+        &self,
+        _blob: &StoredBlob,
+        _expires_in: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
+    async fn append(
+        &self,
+        id: &str,
+        offset: u64,
+        _state: &[u8],
+        mut body: ByteStream<'_>,
+        _checkpoint: &dyn Checkpoint,
+    ) -> Result<Appended, StoreError> {
         let path = self.upload_path(id)?;
         let mut file = tokio::fs::OpenOptions::new()
             .create(true)
@@ -142,16 +152,29 @@ impl BlobStore for LocalBlobStore {
         }
         out.flush().await?;
         out.into_inner().sync_data().await?;
-        Ok(written)
+        Ok(Appended {
+            written,
+            state: Vec::new(),
+        })
     }
 
-    async fn read_upload(&self, id: &str, size: u64) -> Result<ByteStream<'static>, StoreError> {
-        let file = tokio::fs::File::open(self.upload_path(id)?).await?;
-        Ok(file_stream(file, size))
+    async fn superseded(&self, _id: &str, _old: &[u8], _new: &[u8]) -> Result<(), StoreError> {
+        Ok(())
     }
 
-    async fn commit(&self, id: &str, size: u64, digest: &Digest) -> Result<(), StoreError> {
+    async fn commit(
+        &self,
+        id: &str,
+        size: u64,
+        _state: &[u8],
+        digest: &Digest,
+        verify: bool,
+    ) -> Result<StoredBlob, StoreError> {
         let staged = self.upload_path(id)?;
+        if verify {
+            let file = tokio::fs::File::open(&staged).await?;
+            verify_stream(file_stream(file, size), digest).await?;
+        }
         let target = self.blob_path(digest);
         let file = tokio::fs::OpenOptions::new().write(true).open(&staged).await?;
         file.set_len(size).await?;
@@ -165,10 +188,13 @@ impl BlobStore for LocalBlobStore {
         // identical bytes, so either winner is correct.
         tokio::fs::rename(&staged, &target).await?;
         tokio::fs::File::open(dir).await?.sync_all().await?;
-        Ok(())
+        Ok(StoredBlob {
+            digest: digest.clone(),
+            key: None,
+        })
     }
 
-    async fn abort(&self, id: &str) -> Result<(), StoreError> {
+    async fn abort(&self, id: &str, _state: &[u8]) -> Result<(), StoreError> {
         match tokio::fs::remove_file(self.upload_path(id)?).await {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
@@ -192,62 +218,70 @@ impl BlobStore for LocalBlobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::blob::test_support::{NoCheckpoint, body, collect};
     use berth_oci::Algorithm;
-    use bytes::Bytes;
-
-    fn body(parts: &[&'static [u8]]) -> ByteStream<'static> {
-        futures_util::stream::iter(
-            parts
-                .iter()
-                .map(|p| Ok(Bytes::from_static(p)))
-                .collect::<Vec<_>>(),
-        )
-        .boxed()
-    }
-
-    async fn collect(s: ByteStream<'static>) -> Vec<u8> {
-        s.try_fold(Vec::new(), |mut v, b| async move {
-            v.extend_from_slice(&b);
-            Ok(v)
-        })
-        .await
-        .unwrap()
-    }
 
     #[tokio::test]
     async fn staged_upload_commits_atomically_and_reads_back() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobStore::open(dir.path()).unwrap();
         let id = "0123abcd";
-        assert_eq!(store.append(id, 0, body(&[b"hello ", b"wor"])).await.unwrap(), 9);
+        let a = store
+            .append(id, 0, &[], body(&[b"hello ", b"wor"]), &NoCheckpoint)
+            .await
+            .unwrap();
+        assert_eq!(a.written, 9);
         // An interrupted request left junk past the session's offset of 9.
-        store.append(id, 9, body(&[b"JUNK"])).await.unwrap();
-        assert_eq!(store.append(id, 9, body(&[b"ld"])).await.unwrap(), 2);
+        store
+            .append(id, 9, &a.state, body(&[b"JUNK"]), &NoCheckpoint)
+            .await
+            .unwrap();
+        let b = store
+            .append(id, 9, &a.state, body(&[b"ld"]), &NoCheckpoint)
+            .await
+            .unwrap();
+        assert_eq!(b.written, 2);
         let digest = Digest::of(Algorithm::Sha256, b"hello world");
-        assert_eq!(store.stat(&digest).await.unwrap(), None);
-        store.commit(id, 11, &digest).await.unwrap();
-        assert_eq!(store.stat(&digest).await.unwrap(), Some(11));
+        let blob = StoredBlob {
+            digest: digest.clone(),
+            key: None,
+        };
+        assert_eq!(store.stat(&blob).await.unwrap(), None);
+        assert!(matches!(
+            store
+                .commit(id, 11, &b.state, &Digest::of(Algorithm::Sha512, b"x"), true)
+                .await,
+            Err(StoreError::DigestMismatch(_))
+        ));
+        assert_eq!(store.commit(id, 11, &b.state, &digest, true).await.unwrap(), blob);
+        assert_eq!(store.stat(&blob).await.unwrap(), Some(11));
         assert_eq!(
-            collect(store.read(&digest, None).await.unwrap()).await,
+            collect(store.read(&blob, None).await.unwrap()).await,
             b"hello world"
         );
         assert_eq!(
-            collect(store.read(&digest, Some(6..9)).await.unwrap()).await,
+            collect(store.read(&blob, Some(6..9)).await.unwrap()).await,
             b"wor"
         );
         assert!(store.staged_uploads().await.unwrap().is_empty());
-        store.delete(&digest).await.unwrap();
-        assert_eq!(store.stat(&digest).await.unwrap(), None);
-        assert!(matches!(
-            store.read(&digest, None).await,
-            Err(StoreError::NotFound)
-        ));
+        assert_eq!(
+            store.presigned_url(&blob, Duration::from_secs(60)).await.unwrap(),
+            None
+        );
+        store.delete(&blob).await.unwrap();
+        assert_eq!(store.stat(&blob).await.unwrap(), None);
+        assert!(matches!(store.read(&blob, None).await, Err(StoreError::NotFound)));
     }
 
     #[tokio::test]
     async fn upload_ids_cannot_escape() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalBlobStore::open(dir.path()).unwrap();
-        assert!(store.append("../x", 0, body(&[b"x"])).await.is_err());
+        assert!(
+            store
+                .append("../x", 0, &[], body(&[b"x"]), &NoCheckpoint)
+                .await
+                .is_err()
+        );
     }
 }

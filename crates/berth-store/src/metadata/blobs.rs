@@ -3,13 +3,40 @@
 
 use crate::{Db, StoreError, now_ms, on_db};
 
+/// A blob's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRow {
+    /// Size in bytes.
+    pub size: i64,
+    /// Object key of the bytes, when not the digest's own.
+    pub location: Option<String>,
+}
+
+/// A verified, stored blob to record.
+#[derive(Debug, Clone)]
+pub struct CommitBlob<'a> {
+    /// Repository that uploaded it.
+    pub repository_id: i64,
+    /// `alg:hex`.
+    pub digest: &'a str,
+    /// Size in bytes.
+    pub size: i64,
+    /// Object key of the bytes, when not the digest's own.
+    pub location: Option<&'a str>,
+    /// Session to close with the commit.
+    pub upload: Option<&'a str>,
+    /// Overwrite the location of an existing row (its bytes were lost).
+    pub replace: bool,
+}
+
 impl Db {
-    /// Size of `digest` if it is linked to the repository named `repo`
-    /// (one query: this is on the hot path of every blob HEAD and GET).
-    pub async fn linked_blob_size(&self, repo: &str, digest: &str) -> Result<Option<i64>, StoreError> {
+    /// Size and stored location (`None`: the digest's own key) of `digest`
+    /// if it is linked to the repository named `repo` (one query: this is on
+    /// the hot path of every blob HEAD and GET).
+    pub async fn linked_blob(&self, repo: &str, digest: &str) -> Result<Option<BlobRow>, StoreError> {
         on_db!(self.reader(), pool => {
-            let row: Option<(i64,)> = sqlx::query_as(
-                "SELECT b.size FROM repositories r \
+            let row: Option<(i64, Option<String>)> = sqlx::query_as(
+                "SELECT b.size, b.location FROM repositories r \
                  JOIN repository_blobs l ON l.repository_id = r.id \
                  JOIN blobs b ON b.digest = l.digest \
                  WHERE r.name = $1 AND l.digest = $2",
@@ -18,56 +45,66 @@ impl Db {
             .bind(digest)
             .fetch_optional(pool)
             .await?;
-            Ok(row.map(|r| r.0))
+            Ok(row.map(|(size, location)| BlobRow { size, location }))
         })
     }
 
-    /// Whether a blob row exists (in any repository).
-    pub async fn blob_size(&self, digest: &str) -> Result<Option<i64>, StoreError> {
+    /// A blob row (in any repository).
+    pub async fn blob(&self, digest: &str) -> Result<Option<BlobRow>, StoreError> {
         on_db!(self.reader(), pool => {
-            let row: Option<(i64,)> = sqlx::query_as("SELECT size FROM blobs WHERE digest = $1")
-                .bind(digest)
-                .fetch_optional(pool)
-                .await?;
-            Ok(row.map(|r| r.0))
+            let row: Option<(i64, Option<String>)> =
+                sqlx::query_as("SELECT size, location FROM blobs WHERE digest = $1")
+                    .bind(digest)
+                    .fetch_optional(pool)
+                    .await?;
+            Ok(row.map(|(size, location)| BlobRow { size, location }))
         })
     }
 
-    /// Record a blob whose bytes are durably stored, link it to the
-    /// repository and close the upload session that produced it, atomically.
-    pub async fn commit_blob(
-        &self,
-        repo: i64,
-        digest: &str,
-        size: i64,
-        upload: Option<&str>,
-    ) -> Result<(), StoreError> {
+    /// Record a blob whose bytes are durably stored at `location`, link it
+    /// to the repository and close the upload session that produced it,
+    /// atomically. An existing row wins unless `replace` (its bytes are
+    /// gone); returns whether `location` is the one recorded.
+    pub async fn commit_blob(&self, commit: &CommitBlob<'_>) -> Result<bool, StoreError> {
         let now = now_ms();
         on_db!(self.writer(), pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO blobs (digest, size, created_ms) VALUES ($1, $2, $3) \
+            let inserted = sqlx::query(
+                "INSERT INTO blobs (digest, size, created_ms, location) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (digest) DO NOTHING",
             )
-            .bind(digest)
-            .bind(size)
+            .bind(commit.digest)
+            .bind(commit.size)
             .bind(now)
+            .bind(commit.location)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected()
+                == 1;
+            let recorded = if !inserted && commit.replace {
+                sqlx::query("UPDATE blobs SET location = $2 WHERE digest = $1")
+                    .bind(commit.digest)
+                    .bind(commit.location)
+                    .execute(&mut *tx)
+                    .await?;
+                true
+            } else {
+                inserted
+            };
             sqlx::query(
                 "INSERT INTO repository_blobs (repository_id, digest, created_ms) VALUES ($1, $2, $3) \
                  ON CONFLICT (repository_id, digest) DO NOTHING",
             )
-            .bind(repo)
-            .bind(digest)
+            .bind(commit.repository_id)
+            .bind(commit.digest)
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            if let Some(id) = upload {
+            if let Some(id) = commit.upload {
                 sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok(())
+            Ok(recorded)
         })
     }
 

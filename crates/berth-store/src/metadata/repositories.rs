@@ -5,6 +5,10 @@ use crate::{Db, StoreError, now_ms, on_db};
 impl Db {
     /// The id of repository `name`, creating it if it does not exist.
     pub async fn ensure_repository(&self, name: &str) -> Result<i64, StoreError> {
+        // Almost always it exists: answer from a reader, keep the writer free.
+        if let Some(id) = self.repository_id(name).await? {
+            return Ok(id);
+        }
         let now = now_ms();
         on_db!(self.writer(), pool => {
             sqlx::query(

@@ -1,39 +1,29 @@
 //! Test harness: starts the real `berth` binary on a free loopback port, on
-//! SQLite or (with `TEST_DB=postgres`) on a fresh PostgreSQL database.
+//! SQLite or (with `TEST_DB=postgres`) on a fresh PostgreSQL database, with
+//! blobs in its data directory or (with `TEST_STORAGE=s3`) in a real
+//! S3-compatible server.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod cli;
+pub mod cluster;
 pub mod layout;
+pub mod storage;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
+use storage::TestStorage;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
-/// `sha256:<hex>` of bytes.
-pub fn sha256(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// Deterministic pseudo-random bytes (xorshift), so tests need no RNG crate.
-pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+/// Content helpers shared with the benchmark's load generator.
+pub use berth_bench::data::{random_bytes, sha256};
 
 /// A unique seed per call, so parallel tests never collide on content.
 pub fn unique_seed() -> u64 {
@@ -41,7 +31,7 @@ pub fn unique_seed() -> u64 {
 }
 
 /// Which metadata database the suite runs against.
-fn pg_base_uri() -> Option<String> {
+pub fn pg_base_uri() -> Option<String> {
     match std::env::var("TEST_DB").as_deref() {
         Ok("postgres") => Some(
             std::env::var("TEST_PG_URI")
@@ -52,7 +42,7 @@ fn pg_base_uri() -> Option<String> {
 }
 
 /// Create an empty PostgreSQL database for one server.
-fn create_pg_database(base: &str) -> String {
+pub fn create_pg_database(base: &str) -> String {
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
     let out = Command::new("psql")
         .args([
@@ -75,7 +65,8 @@ pub struct Server {
     child: Option<Child>,
     pub data_dir: tempfile::TempDir,
     db_uri: Option<String>,
-    extra_args: Vec<String>,
+    config: PathBuf,
+    pub storage: TestStorage,
     pub addr: String,
     pub client: reqwest::Client,
 }
@@ -83,18 +74,32 @@ pub struct Server {
 impl Server {
     /// Start a fresh registry.
     pub async fn start() -> Server {
-        Server::start_with(&[]).await
+        Server::start_with_config("").await
     }
 
-    /// Start a fresh registry with extra `berth serve` flags or env-free config.
-    pub async fn start_with(extra: &[&str]) -> Server {
+    /// Start a fresh registry with extra `config.yaml` lines.
+    pub async fn start_with_config(yaml: &str) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
         let db_uri = pg_base_uri().map(|base| create_pg_database(&base));
+        let storage = TestStorage::for_server(data_dir.path());
+        Server::start_member(data_dir, db_uri, storage, yaml).await
+    }
+
+    /// Start a registry on the given database and storage (for clusters).
+    pub async fn start_member(
+        data_dir: tempfile::TempDir,
+        db_uri: Option<String>,
+        storage: TestStorage,
+        yaml: &str,
+    ) -> Server {
+        let config = data_dir.path().join("config.yaml");
+        std::fs::write(&config, format!("{}{yaml}", storage.config_yaml())).unwrap();
         let mut server = Server {
             child: None,
             data_dir,
             db_uri,
-            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            config,
+            storage,
             addr: String::new(),
             client: reqwest::Client::builder().build().unwrap(),
         };
@@ -114,7 +119,7 @@ impl Server {
         if let Some(uri) = &self.db_uri {
             cmd.arg("--db-uri").arg(uri);
         }
-        cmd.args(&self.extra_args);
+        cmd.arg("--config").arg(&self.config);
         cmd.env(
             "RUST_LOG",
             std::env::var("TEST_SERVER_LOG").unwrap_or_else(|_| "error".into()),
@@ -200,17 +205,66 @@ impl Server {
             .unwrap()
     }
 
-    /// Files under the blob directory (committed blobs).
-    pub fn stored_blob_files(&self) -> Vec<PathBuf> {
-        files_under(&self.data_dir.path().join("blobs"))
+    /// Stored blob objects (files or S3 keys).
+    pub async fn stored_blobs(&self) -> Vec<String> {
+        self.storage.blob_objects().await
     }
 
-    /// Files in the upload staging area.
-    pub fn staged_upload_files(&self) -> Vec<PathBuf> {
-        files_under(&self.data_dir.path().join("uploads"))
+    /// Ids of uploads that have staged data.
+    pub async fn staged_uploads(&self) -> BTreeSet<String> {
+        self.storage.staged().await.0
+    }
+
+    /// Bytes staged by all uploads.
+    pub async fn staged_bytes(&self) -> u64 {
+        self.storage.staged().await.1
     }
 
     // ---- protocol helpers ------------------------------------------------
+
+    /// `GET` a path.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// `GET` a path and parse the JSON body.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
+    /// `HEAD` a path.
+    pub async fn head(&self, path: &str) -> reqwest::Response {
+        self.client.head(self.url(path)).send().await.unwrap()
+    }
+
+    /// `DELETE` a path.
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client.delete(self.url(path)).send().await.unwrap()
+    }
+
+    /// Open an upload session in `repo`; returns its location.
+    pub async fn start_upload(&self, repo: &str) -> String {
+        let r = self
+            .client
+            .post(self.url(&format!("/v2/{repo}/blobs/uploads/")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        r.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    /// Send `bytes` as the chunk at offset `from` of the session at
+    /// `location`.
+    pub async fn patch_chunk(&self, location: &str, from: usize, bytes: &[u8]) -> reqwest::Response {
+        self.client
+            .patch(self.url(location))
+            .header("content-range", format!("{from}-{}", from + bytes.len() - 1))
+            .body(bytes.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
 
     /// Push a blob monolithically; returns its digest.
     pub async fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
@@ -330,4 +384,20 @@ pub fn run(cmd: &mut Command) -> String {
 /// Give background work a moment (used only to let a process settle).
 pub async fn settle() {
     tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// Wait until `check` holds, polling; panics with `what` if it never does
+/// (a generous bound for background work, not a speed check).
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..600 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never happened: {what}");
 }

@@ -26,6 +26,10 @@ struct Args {
     /// The berth binary (release build).
     #[arg(long)]
     berth: PathBuf,
+    /// Extra arguments for `berth serve` (repeat), e.g.
+    /// `--berth-arg=--config --berth-arg=s3.yaml` to measure another backend.
+    #[arg(long, allow_hyphen_values = true)]
+    berth_arg: Vec<String>,
     /// The Distribution registry binary.
     #[arg(long, default_value = "/usr/bin/docker-registry")]
     distribution: PathBuf,
@@ -41,6 +45,10 @@ struct Args {
     /// Runs per figure (the median is reported).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Run only these workloads (numbers as in the report; 1 covers 1-2),
+    /// e.g. `--only 3,4` when profiling one of them.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<u8>,
 }
 
 /// Sizes and durations of one benchmark run.
@@ -115,146 +123,178 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Kind::Distribution => args.distribution.clone(),
     };
     let mut report = Report::default();
+    let wants = |n: u8| args.only.is_empty() || args.only.contains(&n);
+    // Every run pushes content no server has seen: a fresh variant each time.
+    let mut variant = 0u64;
 
     eprintln!("measuring the machine's limits");
     let base = Bytes::from(random_bytes(plan.big_blob, 42));
     let limits = limits::measure(&work, &base, rounds)?;
 
-    eprintln!("start-up time");
-    for r in 0..rounds {
-        for kind in order(r) {
-            let s = Server::start(kind, &binary(kind), &data_dir(&work, kind, "startup")).await?;
-            report.add(
-                "8. start-up",
-                kind,
-                vec![Figure::lower(
-                    "time to first GET /v2/ 200",
-                    "ms",
-                    s.startup.as_secs_f64() * 1000.0,
-                )],
-            );
+    if wants(8) {
+        eprintln!("start-up time");
+        for r in 0..rounds {
+            for kind in order(r) {
+                let s = Server::start(
+                    kind,
+                    &binary(kind),
+                    &args.berth_arg,
+                    &data_dir(&work, kind, "startup"),
+                )
+                .await?;
+                report.add(
+                    "8. start-up",
+                    kind,
+                    vec![Figure::lower(
+                        "time to first GET /v2/ 200",
+                        "ms",
+                        s.startup.as_secs_f64() * 1000.0,
+                    )],
+                );
+            }
         }
     }
 
     let mut servers = Vec::new();
     for kind in [Kind::Berth, Kind::Distribution] {
-        servers.push(Server::start(kind, &binary(kind), &data_dir(&work, kind, "data")).await?);
+        servers.push(
+            Server::start(
+                kind,
+                &binary(kind),
+                &args.berth_arg,
+                &data_dir(&work, kind, "data"),
+            )
+            .await?,
+        );
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle: Vec<f64> = servers.iter().map(Server::rss_mib).collect::<Result<_, _>>()?;
     let server = |k: Kind| servers.iter().find(|s| s.kind == k).context("server missing");
 
-    eprintln!("1-2. one {} MiB blob", plan.big_blob >> 20);
-    let mut variant = 0u64;
-    for r in 0..rounds {
-        for kind in order(r) {
-            let c = &server(kind)?.client;
-            variant += 1;
-            let blob = blob_throughput::BigBlob::new(&base, plan.chunk, variant);
-            let up = blob_throughput::upload_monolithic(c, "bench/big", &blob).await?;
-            report.add_with_limit("1. big blob", kind, up, Some(limits.upload_limit()));
-            let down = blob_throughput::download(c, "bench/big", &blob).await?;
-            report.add("1. big blob", kind, vec![down]);
-            variant += 1;
-            let blob = blob_throughput::BigBlob::new(&base, plan.chunk, variant);
-            let chunked = blob_throughput::upload_chunked(c, "bench/big", &blob).await?;
-            report.add_with_limit("2. big blob chunked", kind, chunked, Some(limits.upload_limit()));
+    if wants(1) {
+        eprintln!("1-2. one {} MiB blob", plan.big_blob >> 20);
+        for r in 0..rounds {
+            for kind in order(r) {
+                let c = &server(kind)?.client;
+                variant += 1;
+                let blob = blob_throughput::BigBlob::new(&base, plan.chunk, variant);
+                let up = blob_throughput::upload_monolithic(c, "bench/big", &blob).await?;
+                report.add_with_limit("1. big blob", kind, up, Some(limits.upload_limit()));
+                let down = blob_throughput::download(c, "bench/big", &blob).await?;
+                report.add("1. big blob", kind, vec![down]);
+                variant += 1;
+                let blob = blob_throughput::BigBlob::new(&base, plan.chunk, variant);
+                let chunked = blob_throughput::upload_chunked(c, "bench/big", &blob).await?;
+                report.add_with_limit("2. big blob chunked", kind, chunked, Some(limits.upload_limit()));
+            }
         }
     }
 
-    eprintln!(
-        "3. {} blobs of 4 KiB-1 MiB, {} clients",
-        plan.many_blobs, plan.concurrency_push
-    );
-    for r in 0..rounds {
-        for kind in order(r) {
-            let blobs = blob_set(plan.many_blobs, 4096, 1 << 20, 1000 + variant);
-            variant += 1;
-            let figures = many_blobs::push_then_pull(
-                &server(kind)?.client,
-                &format!("bench/many{r}"),
-                &blobs,
-                plan.concurrency_push,
-            )
-            .await?;
-            report.add("3. many blobs", kind, figures);
-        }
-    }
-
-    eprintln!("4. manifest GET by tag, {} clients", plan.read_clients);
-    for kind in [Kind::Berth, Kind::Distribution] {
-        manifest_get::setup(&server(kind)?.client, "bench/manifest", "latest", 7).await?;
-    }
-    for r in 0..rounds {
-        for kind in order(r) {
-            let figures = manifest_get::run(
-                &server(kind)?.client,
-                "bench/manifest",
-                "latest",
-                plan.read_clients,
-                plan.manifest_duration,
-            )
-            .await?;
-            report.add("4. manifest GET", kind, figures);
-        }
-    }
-
-    eprintln!("5. blob HEAD, {} clients", plan.read_clients);
-    let head_blob = Bytes::from(random_bytes(10_000, 99));
-    let mut head_digest = String::new();
-    for kind in [Kind::Berth, Kind::Distribution] {
-        head_digest = server(kind)?
-            .client
-            .push_bytes("bench/head", head_blob.clone())
-            .await?;
-    }
-    for r in 0..rounds {
-        for kind in order(r) {
-            let figures = blob_head::run(
-                &server(kind)?.client,
-                "bench/head",
-                &head_digest,
-                plan.read_clients,
-                plan.head_duration,
-            )
-            .await?;
-            report.add("5. blob HEAD", kind, figures);
-        }
-    }
-
-    eprintln!("6. {} tags listed with n=100", plan.tags);
-    for kind in [Kind::Berth, Kind::Distribution] {
-        tag_list::setup(&server(kind)?.client, "bench/tags", plan.tags, 11).await?;
-    }
-    for r in 0..rounds {
-        for kind in order(r) {
-            let figures = tag_list::run(&server(kind)?.client, "bench/tags", plan.tags, 100).await?;
-            report.add(&format!("6. {} tags", plan.tags), kind, figures);
-        }
-    }
-
-    eprintln!("7. skopeo copy of a {} MiB image", plan.image_bytes >> 20);
-    for r in 0..rounds {
-        let layout = work.join(format!("layout-{r}"));
-        copy_image::write_layout(&layout, plan.image_bytes, plan.image_layers, 500 + r as u64)?;
-        for kind in order(r) {
-            let out = work.join(format!("copy-out-{r}-{}", kind.name()));
-            let figures =
-                copy_image::copy_in_out(&layout, &server(kind)?.host, &format!("bench/copy{r}"), &out)
-                    .await?;
-            report.add("7. skopeo copy", kind, figures);
-            std::fs::remove_dir_all(&out)?;
-        }
-        std::fs::remove_dir_all(&layout)?;
-    }
-
-    for (s, idle) in servers.iter().zip(idle) {
-        report.add("8. memory", s.kind, vec![Figure::lower("idle RSS", "MiB", idle)]);
-        report.add(
-            "8. memory",
-            s.kind,
-            vec![Figure::lower("peak RSS over the run", "MiB", s.peak_rss_mib()?)],
+    if wants(3) {
+        eprintln!(
+            "3. {} blobs of 4 KiB-1 MiB, {} clients",
+            plan.many_blobs, plan.concurrency_push
         );
+        for r in 0..rounds {
+            for kind in order(r) {
+                let blobs = blob_set(plan.many_blobs, 4096, 1 << 20, 1000 + variant);
+                variant += 1;
+                let figures = many_blobs::push_then_pull(
+                    &server(kind)?.client,
+                    &format!("bench/many{r}"),
+                    &blobs,
+                    plan.concurrency_push,
+                )
+                .await?;
+                report.add("3. many blobs", kind, figures);
+            }
+        }
+    }
+
+    if wants(4) {
+        eprintln!("4. manifest GET by tag, {} clients", plan.read_clients);
+        for kind in [Kind::Berth, Kind::Distribution] {
+            manifest_get::setup(&server(kind)?.client, "bench/manifest", "latest", 7).await?;
+        }
+        for r in 0..rounds {
+            for kind in order(r) {
+                let figures = manifest_get::run(
+                    &server(kind)?.client,
+                    "bench/manifest",
+                    "latest",
+                    plan.read_clients,
+                    plan.manifest_duration,
+                )
+                .await?;
+                report.add("4. manifest GET", kind, figures);
+            }
+        }
+    }
+
+    if wants(5) {
+        eprintln!("5. blob HEAD, {} clients", plan.read_clients);
+        let head_blob = Bytes::from(random_bytes(10_000, 99));
+        let mut head_digest = String::new();
+        for kind in [Kind::Berth, Kind::Distribution] {
+            head_digest = server(kind)?
+                .client
+                .push_bytes("bench/head", head_blob.clone())
+                .await?;
+        }
+        for r in 0..rounds {
+            for kind in order(r) {
+                let figures = blob_head::run(
+                    &server(kind)?.client,
+                    "bench/head",
+                    &head_digest,
+                    plan.read_clients,
+                    plan.head_duration,
+                )
+                .await?;
+                report.add("5. blob HEAD", kind, figures);
+            }
+        }
+    }
+
+    if wants(6) {
+        eprintln!("6. {} tags listed with n=100", plan.tags);
+        for kind in [Kind::Berth, Kind::Distribution] {
+            tag_list::setup(&server(kind)?.client, "bench/tags", plan.tags, 11).await?;
+        }
+        for r in 0..rounds {
+            for kind in order(r) {
+                let figures = tag_list::run(&server(kind)?.client, "bench/tags", plan.tags, 100).await?;
+                report.add(&format!("6. {} tags", plan.tags), kind, figures);
+            }
+        }
+    }
+
+    if wants(7) {
+        eprintln!("7. skopeo copy of a {} MiB image", plan.image_bytes >> 20);
+        for r in 0..rounds {
+            let layout = work.join(format!("layout-{r}"));
+            copy_image::write_layout(&layout, plan.image_bytes, plan.image_layers, 500 + r as u64)?;
+            for kind in order(r) {
+                let out = work.join(format!("copy-out-{r}-{}", kind.name()));
+                let figures =
+                    copy_image::copy_in_out(&layout, &server(kind)?.host, &format!("bench/copy{r}"), &out)
+                        .await?;
+                report.add("7. skopeo copy", kind, figures);
+                std::fs::remove_dir_all(&out)?;
+            }
+            std::fs::remove_dir_all(&layout)?;
+        }
+    }
+
+    if wants(8) {
+        for (s, idle) in servers.iter().zip(idle) {
+            report.add("8. memory", s.kind, vec![Figure::lower("idle RSS", "MiB", idle)]);
+            report.add(
+                "8. memory",
+                s.kind,
+                vec![Figure::lower("peak RSS over the run", "MiB", s.peak_rss_mib()?)],
+            );
+        }
     }
     drop(servers);
 

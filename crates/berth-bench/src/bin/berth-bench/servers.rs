@@ -43,8 +43,14 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Server {
-    /// Start `kind` with its data under `dir` (created fresh).
-    pub async fn start(kind: Kind, binary: &Path, dir: &Path) -> anyhow::Result<Server> {
+    /// Start `kind` with its data under `dir` (created fresh); Berth also
+    /// gets `berth_args`.
+    pub async fn start(
+        kind: Kind,
+        binary: &Path,
+        berth_args: &[String],
+        dir: &Path,
+    ) -> anyhow::Result<Server> {
         if dir.exists() {
             std::fs::remove_dir_all(dir)?;
         }
@@ -55,6 +61,7 @@ impl Server {
                 let mut child = Command::new(binary)
                     .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
                     .arg(dir)
+                    .args(berth_args)
                     .env("RUST_LOG", "error")
                     .stdout(Stdio::piped())
                     .stderr(Stdio::inherit())

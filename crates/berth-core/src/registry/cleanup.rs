@@ -1,0 +1,69 @@
+//! Background work. Every instance runs it; the database hands each piece
+//! of work to one instance (leases taken with `FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL), and work an instance dies in the middle of is picked up
+//! again once its lease lapses.
+
+use std::time::Duration;
+
+use super::sessions::new_token;
+use super::{Registry, RegistryError};
+
+/// Sessions leased per round trip.
+const BATCH: i64 = 16;
+
+impl Registry {
+    /// Abort and remove upload sessions past their expiry that no request
+    /// holds. Returns how many this call removed.
+    pub async fn clean_abandoned_uploads(&self) -> Result<usize, RegistryError> {
+        let token = new_token();
+        let mut removed = 0;
+        loop {
+            let batch = self.db.claim_expired_uploads(self.lease(&token), BATCH).await?;
+            if batch.is_empty() {
+                return Ok(removed);
+            }
+            for (id, state) in batch {
+                match self.blobs.abort(&id, &state).await {
+                    Ok(()) => {
+                        if self.db.delete_leased_upload(&id, &token).await? {
+                            removed += 1;
+                        }
+                    }
+                    // Stays leased until the lease lapses, then is retried.
+                    Err(e) => tracing::warn!(upload = %id, error = %e, "cannot abort an abandoned upload"),
+                }
+            }
+        }
+    }
+
+    /// Remove staged data that no session owns (call when an instance
+    /// starts). Sessions are created before anything is staged and closed
+    /// after, so this is safe while other instances serve uploads.
+    pub async fn remove_orphaned_uploads(&self) -> Result<usize, RegistryError> {
+        let mut removed = 0;
+        for id in self.blobs.staged_uploads().await? {
+            if !self.db.upload_exists(&id).await? {
+                self.blobs.abort(&id, &[]).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Run the background workers forever: abandoned uploads, periodically.
+    pub async fn run_workers(&self) {
+        // Often enough that a dead request's monolithic upload is cleaned
+        // soon after its lease lapses.
+        let period = (self.config.upload_expiration / 4)
+            .min(self.config.upload_lease)
+            .clamp(Duration::from_millis(100), Duration::from_secs(60));
+        loop {
+            match self.clean_abandoned_uploads().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "removed abandoned uploads"),
+                Err(e) => tracing::warn!(error = %e, "cannot clean abandoned uploads"),
+            }
+            tokio::time::sleep(period).await;
+        }
+    }
+}
