@@ -4,13 +4,20 @@
 # SQLite + local directory, PostgreSQL + local directory, and PostgreSQL + a
 # real S3-compatible server (s3s-fs, which checks signatures), both started
 # here on loopback.
+# The scanner's tests compare it with the ecosystems' own tools on real
+# content: dpkg-query, dpkg --compare-versions, rpm -qa and rpm's own
+# version order (packages built with rpmbuild; the BerkeleyDB backend via
+# db_load), pip/importlib.metadata (packages installed from PyPI), npm ls
+# (a real npm install), go version -m (a Debian Go binary and one built
+# here), gem list (Ruby's own and Debian-packaged gems), Debian's Maven
+# repository for Java archives, and a cargo auditable binary's Cargo.lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- system packages: real clients and the PostgreSQL server ----------------
-apt_packages=(skopeo podman buildah postgresql postgresql-client tar curl)
+apt_packages=(skopeo podman buildah postgresql postgresql-client tar curl dpkg rpm db5.3-util golang-go ruby ruby-rack maven)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,6 +30,21 @@ fi
 
 # --- Python client for artifacts and referrers ------------------------------
 python3 -c 'import oras' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check oras
+
+# --- SBOM validators (SPDX's and CycloneDX's own Python tools) --------------
+if [ ! -d .cache/sbom-validators/spdx_tools ] || [ ! -d .cache/sbom-validators/cyclonedx ]; then
+  python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --root-user-action=ignore \
+    --target .cache/sbom-validators "spdx-tools==0.8.3" "cyclonedx-python-lib[json-validation]==11.12.0"
+fi
+
+# --- cargo auditable, to build a Rust binary the scanner must read -----------
+command -v cargo-auditable >/dev/null || cargo install --quiet --locked cargo-auditable
+
+# --- npm, for the scanner's comparison with npm ls ----------------------------
+if ! command -v npm >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
 
 # --- the S3-compatible test server (built once into the git-ignored .cache) --
 s3s_fs=.cache/tools/bin/s3s-fs

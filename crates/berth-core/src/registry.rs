@@ -33,6 +33,9 @@ pub struct RegistryConfig {
     /// Answer blob `GET`s with a redirect to a presigned URL valid this
     /// long, where the blob store can sign one.
     pub blob_redirect: Option<Duration>,
+    /// Queue every pushed image manifest for indexing (an [`crate::Indexer`]
+    /// must run to work the queue off).
+    pub index_images: bool,
 }
 
 impl Default for RegistryConfig {
@@ -42,6 +45,7 @@ impl Default for RegistryConfig {
             upload_lease: Duration::from_secs(30),
             upload_expiration: Duration::from_secs(24 * 3600),
             blob_redirect: None,
+            index_images: false,
         }
     }
 }
@@ -53,12 +57,19 @@ pub struct Registry {
     db: Db,
     blobs: Arc<dyn BlobStore>,
     config: RegistryConfig,
+    /// Wakes the indexer when a manifest is queued.
+    pub(crate) scan_wakeup: Arc<tokio::sync::Notify>,
 }
 
 impl Registry {
     /// Assemble the service from its stores.
     pub fn new(db: Db, blobs: Arc<dyn BlobStore>, config: RegistryConfig) -> Registry {
-        Registry { db, blobs, config }
+        Registry {
+            db,
+            blobs,
+            config,
+            scan_wakeup: Arc::new(tokio::sync::Notify::new()),
+        }
     }
 
     /// The service's limits.

@@ -8,6 +8,10 @@ pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 /// Docker schema 2 manifest list.
 pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// OCI image configuration (what makes a manifest a container image).
+pub const OCI_IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+/// Docker image configuration.
+pub const DOCKER_IMAGE_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 /// Docker schema 1 (signed) manifest, refused.
 pub const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
 /// Docker schema 1 manifest, refused.

@@ -65,6 +65,8 @@ pub struct Config {
     pub UPLOAD_LEASE_S: u64,
     /// Inactivity after which an upload is abandoned and its data removed.
     pub UPLOAD_EXPIRATION_S: u64,
+    /// Index every pushed image in the background (package inventory).
+    pub FEATURE_SECURITY_SCANNER: bool,
 }
 
 impl Default for Config {
@@ -82,6 +84,7 @@ impl Default for Config {
             BLOB_REDIRECT_EXPIRATION_S: 600,
             UPLOAD_LEASE_S: 30,
             UPLOAD_EXPIRATION_S: 24 * 3600,
+            FEATURE_SECURITY_SCANNER: true,
         }
     }
 }

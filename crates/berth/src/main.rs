@@ -1,7 +1,8 @@
 //! `berth`: the command-line entry point. Thin: parse arguments and config,
-//! open the stores, hand over to the server.
+//! hand over to the server or the scanner.
 
 mod config;
+mod scan;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Run the registry (SQLite + ./berth-data on 127.0.0.1:5000 by default).
     Serve(serve::ServeArgs),
+    /// Index images: list every package with the layer that added it.
+    Scan(scan::ScanArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +35,6 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Scan(args) => runtime.block_on(scan::run(args)),
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use berth_core::{Registry, RegistryConfig};
+use berth_core::{Indexer, Registry, RegistryConfig};
 use berth_server::ServerConfig;
 use berth_store::{BlobStore, Db, LocalBlobStore, PoolSettings, S3BlobStore, S3Settings};
 
@@ -66,6 +66,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             upload_lease: Duration::from_secs(config.UPLOAD_LEASE_S),
             upload_expiration: Duration::from_secs(config.UPLOAD_EXPIRATION_S),
             blob_redirect: redirects,
+            index_images: config.FEATURE_SECURITY_SCANNER,
         },
     );
     // Fails fast on unreachable storage or wrong credentials. Safe while
@@ -86,6 +87,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_concurrent_requests: config.MAX_CONCURRENT_REQUESTS,
         ..ServerConfig::default()
     };
+    // The indexer works the queue of pushed images until the server stops.
+    let (stop_indexer, indexer_stopped) = tokio::sync::oneshot::channel::<()>();
+    let indexer = config.FEATURE_SECURITY_SCANNER.then(|| {
+        let indexer = Indexer::new(registry.clone());
+        tokio::spawn(indexer.run(async {
+            let _ = indexer_stopped.await;
+        }))
+    });
     let router = berth_server::router(registry, &server_config);
     let listener = tokio::net::TcpListener::bind(config.LISTEN_ADDRESS)
         .await
@@ -102,6 +111,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     println!("listening on http://{addr}");
     berth_server::serve(listener, router, shutdown_signal()).await?;
     workers.abort();
+    let _ = stop_indexer.send(());
+    if let Some(task) = indexer {
+        let _ = task.await;
+    }
     db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -1,6 +1,6 @@
 //! Manifests and tags: push with validation, pull by tag or digest, delete.
 
-use berth_oci::{Algorithm, Digest, ParsedManifest, Reference};
+use berth_oci::{Algorithm, Digest, ManifestKind, ParsedManifest, Reference};
 use berth_store::metadata::{NewManifest, PutManifest};
 
 use super::{Registry, RegistryError};
@@ -53,6 +53,14 @@ impl Registry {
             Reference::Tag(tag) => (Digest::of(Algorithm::Sha256, &content), Some(tag.as_str())),
         };
         let parsed = ParsedManifest::parse(&content, content_type)?;
+        // Only container images are indexed, not artifacts or indexes
+        // (each image of an index is pushed, and queued, on its own).
+        let indexable = self.config.index_images
+            && parsed.kind == ManifestKind::Image
+            && matches!(
+                parsed.artifact_type.as_deref(),
+                Some(berth_oci::media_type::OCI_IMAGE_CONFIG | berth_oci::media_type::DOCKER_IMAGE_CONFIG)
+            );
         let repo_id = self.repo_for_push(repo).await?;
         let record = NewManifest {
             digest: digest.to_string(),
@@ -65,10 +73,16 @@ impl Registry {
             children: parsed.children.iter().map(Digest::to_string).collect(),
         };
         match self.db.put_manifest(repo_id, &record, tag).await? {
-            PutManifest::Stored => Ok(PushedManifest {
-                digest,
-                subject: parsed.subject,
-            }),
+            PutManifest::Stored => {
+                if indexable {
+                    self.db.enqueue_scan(repo_id, &digest.to_string()).await?;
+                    self.scan_wakeup.notify_one();
+                }
+                Ok(PushedManifest {
+                    digest,
+                    subject: parsed.subject,
+                })
+            }
             PutManifest::MissingBlob(d) => Err(RegistryError::ManifestBlobUnknown(format!("blob {d}"))),
             PutManifest::MissingChild(d) => Err(RegistryError::ManifestBlobUnknown(format!("manifest {d}"))),
         }

@@ -37,22 +37,35 @@ fn layer(name: &str, size: usize, seed: u64) -> (Vec<u8>, String) {
     header.set_mode(0o644);
     header.set_cksum();
     tar.append_data(&mut header, name, data.as_slice()).unwrap();
-    let raw = tar.into_inner().unwrap();
-    let diff_id = sha256(&raw);
-    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-    gz.write_all(&raw).unwrap();
-    (gz.finish().unwrap(), diff_id)
+    gzip_layer(&tar.into_inner().unwrap())
 }
 
 /// Write an image (config + `layer_sizes.len()` layers) into the layout's
 /// blobs; returns the manifest descriptor.
 pub fn write_image(dir: &Path, arch: &str, layer_sizes: &[usize], seed: u64) -> Written {
-    let mut layers = Vec::new();
+    let layers: Vec<(Vec<u8>, String)> = layer_sizes
+        .iter()
+        .enumerate()
+        .map(|(i, size)| layer(&format!("file{i}.bin"), *size, seed + i as u64))
+        .collect();
+    write_image_layers(dir, arch, &layers)
+}
+
+/// Gzip a tar stream; returns (compressed bytes, uncompressed digest).
+pub fn gzip_layer(raw: &[u8]) -> (Vec<u8>, String) {
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(raw).unwrap();
+    (gz.finish().unwrap(), sha256(raw))
+}
+
+/// Write an image from ready layers (compressed bytes, diff id) into the
+/// layout's blobs; returns the manifest descriptor.
+pub fn write_image_layers(dir: &Path, arch: &str, layers: &[(Vec<u8>, String)]) -> Written {
+    let mut descs = Vec::new();
     let mut diff_ids = Vec::new();
-    for (i, size) in layer_sizes.iter().enumerate() {
-        let (bytes, diff_id) = layer(&format!("file{i}.bin"), *size, seed + i as u64);
-        let digest = write_blob(dir, &bytes);
-        layers.push(format!(
+    for (bytes, diff_id) in layers {
+        let digest = write_blob(dir, bytes);
+        descs.push(format!(
             r#"{{"mediaType":"{OCI_LAYER}","digest":"{digest}","size":{}}}"#,
             bytes.len()
         ));
@@ -66,7 +79,7 @@ pub fn write_image(dir: &Path, arch: &str, layer_sizes: &[usize], seed: u64) -> 
     let manifest = format!(
         r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"{OCI_CONFIG}","digest":"{config_digest}","size":{}}},"layers":[{}]}}"#,
         config.len(),
-        layers.join(",")
+        descs.join(",")
     );
     let digest = write_blob(dir, manifest.as_bytes());
     Written {

@@ -155,6 +155,12 @@ impl Server {
         format!("http://{}{path}", self.addr)
     }
 
+    /// The PostgreSQL database of this server, or `None` for SQLite in
+    /// its data directory.
+    pub fn db_uri(&self) -> Option<&str> {
+        self.db_uri.as_deref()
+    }
+
     /// Registry host for clients, e.g. `127.0.0.1:1234`.
     pub fn host(&self) -> &str {
         &self.addr
