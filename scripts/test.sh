@@ -86,7 +86,7 @@ curl -sf -o /dev/null -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$s3_key:
 
 # --- the tests ----------------------------------------------------------------
 cargo fmt --all -- --check
-cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== unit and integration tests (SQLite) =="
 cargo test --workspace --quiet
 echo "== integration tests (PostgreSQL + local directory) =="
