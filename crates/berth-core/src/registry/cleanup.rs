@@ -36,9 +36,10 @@ impl Registry {
         }
     }
 
-    /// Remove staged data that no session owns (call when an instance
-    /// starts). Sessions are created before anything is staged and closed
-    /// after, so this is safe while other instances serve uploads.
+    /// Remove staged data that no session owns: left by a crash, or by a
+    /// cleanup step that failed after its session closed (e.g. an S3 delete
+    /// refused under load). Sessions are created before anything is staged
+    /// and closed after, so this is safe while any instance serves uploads.
     pub async fn remove_orphaned_uploads(&self) -> Result<usize, RegistryError> {
         let mut removed = 0;
         for id in self.blobs.staged_uploads().await? {
@@ -50,7 +51,8 @@ impl Registry {
         Ok(removed)
     }
 
-    /// Run the background workers forever: abandoned uploads, periodically.
+    /// Run the background workers forever: abandoned uploads and staged
+    /// data without a session, periodically.
     pub async fn run_workers(&self) {
         // Often enough that a dead request's monolithic upload is cleaned
         // soon after its lease lapses.
@@ -62,6 +64,11 @@ impl Registry {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "removed abandoned uploads"),
                 Err(e) => tracing::warn!(error = %e, "cannot clean abandoned uploads"),
+            }
+            match self.remove_orphaned_uploads().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "removed staged data no session owned"),
+                Err(e) => tracing::warn!(error = %e, "cannot sweep staged data"),
             }
             tokio::time::sleep(period).await;
         }
