@@ -63,13 +63,35 @@ pub fn mb_per_s(bytes: u64, elapsed: Duration) -> f64 {
     bytes as f64 / 1e6 / elapsed.as_secs_f64()
 }
 
+/// What a closed loop measured: every request's latency and the wall time.
+pub struct LoopResult {
+    latencies: Vec<f64>,
+    elapsed: Duration,
+}
+
+impl LoopResult {
+    /// Completed requests per second.
+    pub fn rate(&self) -> Figure {
+        Figure::higher(
+            "requests",
+            "req/s",
+            self.latencies.len() as f64 / self.elapsed.as_secs_f64(),
+        )
+    }
+
+    /// The `p`-th percentile latency, reported as `metric`.
+    pub fn latency(&self, metric: &'static str, p: f64) -> Figure {
+        Figure::lower(metric, "ms", crate::stats::percentile(&self.latencies, p))
+    }
+}
+
 /// Run `concurrency` workers calling `op` until `duration` passes; returns
 /// sorted latencies in milliseconds and the wall time.
 pub async fn closed_loop<F, Fut>(
     concurrency: usize,
     duration: Duration,
     op: F,
-) -> Result<(Vec<f64>, Duration), BenchError>
+) -> Result<LoopResult, BenchError>
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Result<(), BenchError>> + Send,
@@ -95,5 +117,8 @@ where
     }
     let elapsed = start.elapsed();
     all.sort_by(f64::total_cmp);
-    Ok((all, elapsed))
+    Ok(LoopResult {
+        latencies: all,
+        elapsed,
+    })
 }

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use super::{Figure, closed_loop};
 use crate::client::{BenchError, RegistryClient};
-use crate::stats::percentile;
 
 /// `HEAD /v2/<repo>/blobs/<digest>` in a closed loop.
 pub async fn run(
@@ -15,17 +14,10 @@ pub async fn run(
     duration: Duration,
 ) -> Result<Vec<Figure>, BenchError> {
     let (client, repo, digest) = (client.clone(), repo.to_owned(), digest.to_owned());
-    let (latencies, elapsed) = closed_loop(concurrency, duration, move || {
+    let l = closed_loop(concurrency, duration, move || {
         let (client, repo, digest) = (client.clone(), repo.clone(), digest.clone());
         async move { client.head_blob(&repo, &digest).await }
     })
     .await?;
-    Ok(vec![
-        Figure::higher(
-            "requests",
-            "req/s",
-            latencies.len() as f64 / elapsed.as_secs_f64(),
-        ),
-        Figure::lower("p99 latency", "ms", percentile(&latencies, 99.0)),
-    ])
+    Ok(vec![l.rate(), l.latency("p99 latency", 99.0)])
 }

@@ -5,7 +5,6 @@ use std::time::Duration;
 use super::{Figure, closed_loop};
 use crate::client::{BenchError, RegistryClient};
 use crate::data::{image_manifest, random_bytes};
-use crate::stats::percentile;
 
 /// Push a small image tagged `tag` to read back.
 pub async fn setup(client: &RegistryClient, repo: &str, tag: &str, seed: u64) -> Result<(), BenchError> {
@@ -31,18 +30,14 @@ pub async fn run(
     duration: Duration,
 ) -> Result<Vec<Figure>, BenchError> {
     let (client, repo, tag) = (client.clone(), repo.to_owned(), tag.to_owned());
-    let (latencies, elapsed) = closed_loop(concurrency, duration, move || {
+    let l = closed_loop(concurrency, duration, move || {
         let (client, repo, tag) = (client.clone(), repo.clone(), tag.clone());
         async move { client.get_manifest(&repo, &tag).await.map(drop) }
     })
     .await?;
     Ok(vec![
-        Figure::higher(
-            "requests",
-            "req/s",
-            latencies.len() as f64 / elapsed.as_secs_f64(),
-        ),
-        Figure::lower("p50 latency", "ms", percentile(&latencies, 50.0)),
-        Figure::lower("p99 latency", "ms", percentile(&latencies, 99.0)),
+        l.rate(),
+        l.latency("p50 latency", 50.0),
+        l.latency("p99 latency", 99.0),
     ])
 }
