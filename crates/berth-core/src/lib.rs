@@ -1,9 +1,13 @@
 //! Domain services of Berth: the registry itself (uploads, blobs,
-//! manifests, tags), built on `berth-store` and `berth-oci`, and the
-//! background indexer of pushed images (with `berth-scan`); nothing of HTTP.
+//! manifests, tags), built on `berth-store` and `berth-oci`; identity and
+//! access (accounts, permissions, tokens, the access policy, the usage log);
+//! and the background indexer of pushed images (with `berth-scan`); nothing
+//! of HTTP.
 
+pub mod identity;
 pub mod indexer;
 pub mod registry;
 
+pub use identity::{Identity, IdentityConfig, IdentityError};
 pub use indexer::{IndexError, Indexer};
 pub use registry::{Registry, RegistryConfig, RegistryError};

@@ -1,37 +1,45 @@
-//! Berth's HTTP front end: the `/v2` distribution API, request admission
-//! (concurrency limit, write policy) and serving with graceful shutdown.
-//! No SQL and no blob files here: everything goes through `berth-core`.
+//! Berth's HTTP front end: the `/v2` distribution API and its token
+//! endpoint, request admission (concurrency limit, the access gate) and
+//! serving with graceful shutdown. No SQL and no blob files here:
+//! everything goes through `berth-core`.
 
 mod access;
+mod api;
+mod auth;
 pub mod distribution;
 mod limit;
+mod token;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::any;
-use berth_core::Registry;
+use axum::routing::get;
+use berth_core::{Identity, Registry};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
-
-pub use access::AccessPolicy;
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Requests handled at once; more get 429 TOOMANYREQUESTS.
     pub max_concurrent_requests: usize,
-    /// Who may write.
-    pub access: AccessPolicy,
+    /// The registry's public host name (`SERVER_HOSTNAME`): the token
+    /// service name and the host of the token realm. Unset: taken from
+    /// each request's `Host`.
+    pub server_hostname: Option<String>,
+    /// `http` or `https` (`PREFERRED_URL_SCHEME`), for the token realm.
+    pub url_scheme: String,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             max_concurrent_requests: 1024,
-            access: AccessPolicy::LoopbackWrites,
+            server_hostname: None,
+            url_scheme: "http".into(),
         }
     }
 }
@@ -40,17 +48,30 @@ impl Default for ServerConfig {
 #[derive(Clone)]
 pub struct AppState {
     registry: Registry,
-    access: AccessPolicy,
+    identity: Identity,
+    server_hostname: Option<Arc<str>>,
+    url_scheme: Arc<str>,
+}
+
+impl AppState {
+    /// The token realm and service for a request.
+    pub(crate) fn realm(&self, headers: &axum::http::HeaderMap) -> auth::Realm {
+        auth::Realm::of(self.server_hostname.as_deref(), &self.url_scheme, headers)
+    }
 }
 
 /// The complete router.
-pub fn router(registry: Registry, config: &ServerConfig) -> Router {
+pub fn router(registry: Registry, identity: Identity, config: &ServerConfig) -> Router {
     let state = AppState {
         registry,
-        access: config.access,
+        identity,
+        server_hostname: config.server_hostname.as_deref().map(Arc::from),
+        url_scheme: Arc::from(config.url_scheme.as_str()),
     };
     let limiter = limit::Limiter::new(config.max_concurrent_requests);
     Router::new()
+        .nest("/api/v1", api::router())
+        .route("/v2/auth", get(token::issue))
         .route("/v2", any(distribution::base))
         .route("/v2/", any(distribution::base))
         .route("/v2/{*path}", any(distribution::endpoint))

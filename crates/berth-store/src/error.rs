@@ -18,6 +18,9 @@ pub enum StoreError {
     /// The requested object does not exist.
     #[error("not found")]
     NotFound,
+    /// A row with this unique name already exists.
+    #[error("{0} already exists")]
+    Exists(String),
     /// The database URI is not one we can use.
     #[error("unsupported database URI: {0}")]
     BadUri(String),

@@ -1,14 +1,27 @@
 //! Metadata queries, one module per concept. Each is an `impl Db` block whose
 //! SQL runs unchanged on SQLite and PostgreSQL.
 
+mod accounts;
+mod audit;
 mod blobs;
+mod logins;
 mod manifests;
+mod permissions;
 mod repositories;
 mod scan;
+mod signing_keys;
 mod tags;
+mod teams;
+mod tokens;
 mod uploads;
 
+pub use accounts::{AccountChange, AccountRow, NewAccount};
+pub use audit::{AuditQuery, AuditRow, NewAuditEntry};
 pub use blobs::{BlobRow, CommitBlob};
 pub use manifests::{ManifestRow, NewManifest, PutManifest, ReferrerRow};
+pub use permissions::{AccessFacts, PermissionRow, RepositoryRow};
 pub use scan::ScanJob;
+pub use signing_keys::SigningKeyRow;
+pub use teams::{MemberRow, TeamRow};
+pub use tokens::{NewToken, OAuthAppFields, OAuthAppRow, TokenRow};
 pub use uploads::{Claim, Lease, UploadRow};

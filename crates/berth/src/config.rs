@@ -1,6 +1,7 @@
 //! `config.yaml`: Quay's field names where they mean the same thing, with
 //! `BERTH_<FIELD>` environment overrides and command-line flags on top.
 
+mod identity;
 mod storage;
 
 use std::collections::BTreeMap;
@@ -67,6 +68,31 @@ pub struct Config {
     pub UPLOAD_EXPIRATION_S: u64,
     /// Index every pushed image in the background (package inventory).
     pub FEATURE_SECURITY_SCANNER: bool,
+    /// The registry's public host name (and port): the token service name
+    /// and the token realm's host. Unset: each request's `Host`.
+    pub SERVER_HOSTNAME: Option<String>,
+    /// `http` or `https`: the scheme of the token realm URL.
+    pub PREFERRED_URL_SCHEME: String,
+    /// Users who are superusers.
+    #[serde(default)]
+    pub SUPER_USERS: Vec<String>,
+    /// Superusers may administer every namespace and repository.
+    pub FEATURE_SUPERUSERS_FULL_ACCESS: bool,
+    /// Anonymous callers may pull public repositories.
+    pub FEATURE_ANONYMOUS_ACCESS: bool,
+    /// A push to a namespace that does not exist creates it as an
+    /// organization owned by the pusher.
+    pub CREATE_NAMESPACE_ON_PUSH: bool,
+    /// Repositories created by a push are private (else public).
+    pub CREATE_PRIVATE_REPO_ON_PUSH: bool,
+    /// Issuer name in registry tokens.
+    pub INSTANCE_SERVICE_KEY_SERVICE: String,
+    /// Lifetime of registry tokens, in seconds (60 to 86400).
+    pub REGISTRY_TOKEN_EXPIRATION_S: u64,
+    /// Time-machine windows an organization or user may choose
+    /// (`0s`, `1d`, `1w`, `2w`, `4w`, ...).
+    #[serde(default)]
+    pub TAG_EXPIRATION_OPTIONS: Vec<String>,
 }
 
 impl Default for Config {
@@ -85,6 +111,16 @@ impl Default for Config {
             UPLOAD_LEASE_S: 30,
             UPLOAD_EXPIRATION_S: 24 * 3600,
             FEATURE_SECURITY_SCANNER: true,
+            SERVER_HOSTNAME: None,
+            PREFERRED_URL_SCHEME: "http".into(),
+            SUPER_USERS: Vec::new(),
+            FEATURE_SUPERUSERS_FULL_ACCESS: false,
+            FEATURE_ANONYMOUS_ACCESS: true,
+            CREATE_NAMESPACE_ON_PUSH: false,
+            CREATE_PRIVATE_REPO_ON_PUSH: true,
+            INSTANCE_SERVICE_KEY_SERVICE: "berth".into(),
+            REGISTRY_TOKEN_EXPIRATION_S: 3600,
+            TAG_EXPIRATION_OPTIONS: ["0s", "1d", "1w", "2w", "4w"].map(String::from).to_vec(),
         }
     }
 }
@@ -126,6 +162,7 @@ impl Config {
         if self.UPLOAD_EXPIRATION_S == 0 {
             return Err("UPLOAD_EXPIRATION_S must be at least 1".into());
         }
+        self.check_identity()?;
         if let Some(StorageDriver::S3(s3)) = self.storage()? {
             if s3.s3_bucket.is_empty() {
                 return Err("S3Storage needs s3_bucket".into());

@@ -1,6 +1,7 @@
 //! `berth`: the command-line entry point. Thin: parse arguments and config,
-//! hand over to the server or the scanner.
+//! hand over to the server, the scanner or administration.
 
+mod admin;
 mod config;
 mod scan;
 mod serve;
@@ -21,6 +22,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Index images: list every package with the layer that added it.
     Scan(scan::ScanArgs),
+    /// Administer users and signing keys, offline (safe while servers run).
+    Admin(admin::AdminArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -36,5 +39,6 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Scan(args) => runtime.block_on(scan::run(args)),
+        Command::Admin(args) => runtime.block_on(admin::run(args)),
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use berth_core::{Indexer, Registry, RegistryConfig};
+use berth_core::{Identity, Indexer, Registry, RegistryConfig};
 use berth_server::ServerConfig;
 use berth_store::{BlobStore, Db, LocalBlobStore, PoolSettings, S3BlobStore, S3Settings};
 
@@ -40,17 +40,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(uri) = args.db_uri {
         config.DB_URI = Some(uri);
     }
-    let pools = PoolSettings {
-        max_connections: config.DB_CONNECTION_ARGS.max_connections,
-    };
-    let db = match &config.DB_URI {
-        Some(uri) => Db::open(uri, pools)
-            .await
-            .context("opening the metadata database")?,
-        None => Db::open_sqlite(&config.DATA_DIR, pools)
-            .await
-            .context("opening the embedded database")?,
-    };
+    let db = open_db(&config).await?;
+    let identity = Identity::start(db.clone(), config.identity())
+        .await
+        .context("starting identity and access")?;
+    first_start_admin(&config, &identity).await?;
     let (blobs, storage) = open_blob_store(&config)?;
     let redirects = config
         .FEATURE_BLOB_REDIRECTS
@@ -85,7 +79,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     });
     let server_config = ServerConfig {
         max_concurrent_requests: config.MAX_CONCURRENT_REQUESTS,
-        ..ServerConfig::default()
+        server_hostname: config.SERVER_HOSTNAME.clone(),
+        url_scheme: config.PREFERRED_URL_SCHEME.clone(),
     };
     // The indexer works the queue of pushed images until the server stops.
     let (stop_indexer, indexer_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -95,7 +90,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let _ = indexer_stopped.await;
         }))
     });
-    let router = berth_server::router(registry, &server_config);
+    let router = berth_server::router(registry, identity.clone(), &server_config);
     let listener = tokio::net::TcpListener::bind(config.LISTEN_ADDRESS)
         .await
         .with_context(|| format!("listening on {}", config.LISTEN_ADDRESS))?;
@@ -106,17 +101,50 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "berth {} ready",
         env!("CARGO_PKG_VERSION")
     );
-    tracing::warn!("authentication is not configured: anonymous pushes are accepted from loopback only");
     // Tests and scripts read this line to learn the port.
     println!("listening on http://{addr}");
     berth_server::serve(listener, router, shutdown_signal()).await?;
     workers.abort();
+    identity.audit().flush().await;
     let _ = stop_indexer.send(());
     if let Some(task) = indexer {
         let _ = task.await;
     }
     db.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// The configured metadata database, migrated.
+pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let pools = PoolSettings {
+        max_connections: config.DB_CONNECTION_ARGS.max_connections,
+    };
+    Ok(match &config.DB_URI {
+        Some(uri) => Db::open(uri, pools)
+            .await
+            .context("opening the metadata database")?,
+        None => Db::open_sqlite(&config.DATA_DIR, pools)
+            .await
+            .context("opening the embedded database")?,
+    })
+}
+
+/// On the first start of the embedded default, with no users yet, create
+/// the `admin` superuser with a random password and print it, once.
+async fn first_start_admin(config: &Config, identity: &Identity) -> anyhow::Result<()> {
+    if config.DB_URI.is_some() || identity.has_users().await? {
+        return Ok(());
+    }
+    let password = berth_core::identity::secrets::random_password();
+    identity
+        .create_user("admin", None, &password, true)
+        .await
+        .context("creating the first superuser")?;
+    // Printed, not logged: it is shown once, to whoever started the server.
+    println!("created superuser \"admin\" with password {password}");
+    println!("log in with: podman login {}", config.LISTEN_ADDRESS);
+    tracing::info!("created the first superuser \"admin\"; its password was printed on standard output");
     Ok(())
 }
 

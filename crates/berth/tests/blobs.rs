@@ -50,7 +50,7 @@ async fn monolithic_push_then_head_get_and_isolation_between_repositories() {
     assert_eq!(r.bytes().await.unwrap().as_ref(), blob.as_slice());
 
     // Another repository cannot read a blob it never linked.
-    let r = s.get(&format!("/v2/other/blobs/{digest}")).await;
+    let r = s.get(&format!("/v2/org/other/blobs/{digest}")).await;
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r).await, "BLOB_UNKNOWN");
     let r = s

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use common::cli::{file_digest, podman_round_trip, skopeo, skopeo_round_trip};
 use common::layout::{write_image, write_index, write_layout_index};
-use common::{OCI_INDEX, Server, run, unique_seed};
+use common::{ADMIN, ADMIN_PASSWORD, OCI_INDEX, Server, run, unique_seed};
 
 #[tokio::test]
 async fn skopeo_copies_a_multi_layer_image_in_and_out_unchanged() {
@@ -27,7 +27,7 @@ async fn skopeo_copies_a_multi_arch_index() {
     let index = write_index(&layout, &[(amd.clone(), "amd64"), (arm.clone(), "arm64")]);
     write_layout_index(&layout, &[("multi", &index)]);
     let dest = format!("docker://{}/skopeo/multi:latest", s.host());
-    run(skopeo()
+    run(skopeo(s.host())
         .args(["copy", "--all", "--dest-tls-verify=false"])
         .arg(format!("oci:{}:multi", layout.display()))
         .arg(&dest));
@@ -52,7 +52,7 @@ async fn skopeo_copies_a_multi_arch_index() {
     }
 
     let out = work.path().join("out");
-    run(skopeo()
+    run(skopeo(s.host())
         .args(["copy", "--all", "--src-tls-verify=false", &dest])
         .arg(format!("oci:{}:back", out.display())));
     let back: serde_json::Value =
@@ -84,10 +84,13 @@ async fn oras_pushes_an_artifact_with_a_subject_and_lists_referrers() {
     let work = tempfile::tempdir().unwrap();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/oras_referrers.py");
     let out = run(Command::new("python3")
+        .env("HOME", work.path())
         .arg(script)
         .arg(s.host())
         .arg("oras/artifacts")
-        .arg(work.path()));
+        .arg(work.path())
+        .arg(ADMIN)
+        .arg(ADMIN_PASSWORD));
     let result: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
     assert_eq!(result["oci_subject_header"], result["subject"]);
     let manifests = result["index"]["manifests"].as_array().unwrap();

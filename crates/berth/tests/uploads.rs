@@ -91,7 +91,9 @@ async fn concurrent_chunks_on_one_session_never_interleave() {
     whole.extend_from_slice(&bodies[winners[0]]);
     let digest = sha256(&whole);
     // A fresh connection: refused requests leave theirs closed unread.
-    let r = reqwest::Client::new()
+    let r = common::admin_client_builder()
+        .build()
+        .unwrap()
         .put(s.url(&format!("{location}?digest={digest}")))
         .send()
         .await
@@ -134,7 +136,7 @@ async fn blob_downloads_redirect_to_presigned_urls_when_enabled() {
     // Big enough to be assembled from S3 parts under a key of its own.
     let big = random_bytes(9 * MIB, unique_seed());
     let big_digest = s.push_blob("redirect", &big).await;
-    let plain = reqwest::Client::builder()
+    let plain = common::admin_client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

@@ -15,7 +15,7 @@ pub struct Page {
 }
 
 impl Page {
-    fn from_probe(mut items: Vec<String>, limit: usize) -> Page {
+    pub(crate) fn from_probe(mut items: Vec<String>, limit: usize) -> Page {
         let more = items.len() > limit;
         items.truncate(limit);
         Page { items, more }

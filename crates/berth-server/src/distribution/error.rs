@@ -3,7 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_core::RegistryError;
+use berth_core::{IdentityError, RegistryError};
 use serde_json::json;
 
 /// A failed `/v2` request.
@@ -21,6 +21,24 @@ pub enum ApiError {
     /// The caller may not do this.
     #[error("{0}")]
     Denied(String),
+    /// Credentials are missing, wrong, or do not cover the request; the
+    /// challenge tells the client where to get a token.
+    #[error("{message}")]
+    Unauthorized {
+        /// Why.
+        message: String,
+        /// The `WWW-Authenticate` value.
+        challenge: String,
+    },
+    /// A malformed request (such as a bad token `scope`).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Too many failed logins from this account or address.
+    #[error("too many failed login attempts; retry in {0} s")]
+    Throttled(u64),
+    /// A failure of the identity service.
+    #[error(transparent)]
+    Identity(IdentityError),
     /// Too many requests in flight.
     #[error("too many requests in flight; retry shortly")]
     TooManyRequests,
@@ -68,6 +86,23 @@ impl ApiError {
             ApiError::Unsupported(_) => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
             ApiError::NoEndpoint(_) => ("UNSUPPORTED", StatusCode::NOT_FOUND),
             ApiError::Denied(_) => ("DENIED", StatusCode::FORBIDDEN),
+            ApiError::Unauthorized { .. } => ("UNAUTHORIZED", StatusCode::UNAUTHORIZED),
+            ApiError::Throttled(_) => ("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
+            ApiError::InvalidRequest(_) => ("INVALID_REQUEST", StatusCode::BAD_REQUEST),
+            ApiError::Identity(e) => match e {
+                IdentityError::Unauthenticated(_) | IdentityError::InvalidToken(_) => {
+                    ("UNAUTHORIZED", StatusCode::UNAUTHORIZED)
+                }
+                IdentityError::Throttled(_) => ("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
+                IdentityError::Denied(_) => ("DENIED", StatusCode::FORBIDDEN),
+                IdentityError::NotFound(_) => ("NAME_UNKNOWN", StatusCode::NOT_FOUND),
+                IdentityError::Invalid(_) | IdentityError::Exists(_) => {
+                    ("NAME_INVALID", StatusCode::BAD_REQUEST)
+                }
+                IdentityError::Store(_) | IdentityError::Internal(_) => {
+                    ("UNKNOWN", StatusCode::INTERNAL_SERVER_ERROR)
+                }
+            },
             ApiError::TooManyRequests => ("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS),
             ApiError::RangeNotSatisfiable { .. } => ("SIZE_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
             ApiError::PaginationInvalid(_) => ("PAGINATION_NUMBER_INVALID", StatusCode::BAD_REQUEST),
@@ -90,6 +125,14 @@ impl IntoResponse for ApiError {
         match &self {
             ApiError::TooManyRequests => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::Throttled(s) | ApiError::Identity(IdentityError::Throttled(s)) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*s));
+            }
+            ApiError::Unauthorized { challenge, .. } => {
+                if let Ok(v) = HeaderValue::from_str(challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, v);
+                }
             }
             ApiError::RangeNotSatisfiable { size } => {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {

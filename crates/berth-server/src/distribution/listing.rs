@@ -44,7 +44,11 @@ pub(super) async fn tags(ctx: &Ctx, name: &str) -> Result<Response, ApiError> {
 
 pub(super) async fn catalog(ctx: &Ctx) -> Result<Response, ApiError> {
     let (n, last) = pagination(ctx, 1000)?;
-    let page = ctx.registry.catalog(&last, n).await?;
+    let page = ctx
+        .identity
+        .visible_repositories(&ctx.principal, &last, n)
+        .await
+        .map_err(ApiError::Identity)?;
     let response = Json(json!({ "repositories": page.items })).into_response();
     Ok(with_link(response, "/v2/_catalog", n, &page))
 }

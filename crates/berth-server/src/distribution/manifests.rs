@@ -10,6 +10,22 @@ use berth_oci::media_type::essence;
 
 use super::{ApiError, Ctx, set_header};
 
+/// Log `kind` on repository `name` with the reference in the metadata.
+fn audit(ctx: &Ctx, kind: &'static str, name: &str, reference: &Reference, digest: Option<&str>) {
+    let mut metadata = match reference {
+        Reference::Tag(tag) => serde_json::json!({ "tag": tag }),
+        Reference::Digest(d) => serde_json::json!({ "manifest_digest": d.to_string() }),
+    };
+    if let Some(d) = digest {
+        metadata["manifest_digest"] = d.into();
+    }
+    ctx.identity.audit().record(
+        berth_core::identity::AuditEvent::new(kind, &ctx.principal, Some(ctx.ip))
+            .repository(name)
+            .metadata(metadata),
+    );
+}
+
 pub(super) async fn get(ctx: &Ctx, name: &str, reference: &str, head: bool) -> Result<Response, ApiError> {
     let reference = Reference::parse(reference).map_err(RegistryError::from)?;
     let manifest = ctx.registry.get_manifest(name, &reference).await?;
@@ -22,6 +38,9 @@ pub(super) async fn get(ctx: &Ctx, name: &str, reference: &str, head: bool) -> R
     } else {
         Body::from(manifest.content)
     };
+    if !head {
+        audit(ctx, "pull_repo", name, &reference, Some(&manifest.digest));
+    }
     let mut response = (StatusCode::OK, body).into_response();
     set_header(&mut response, "content-type", &manifest.media_type);
     set_header(&mut response, "content-length", &len.to_string());
@@ -57,6 +76,13 @@ pub(super) async fn put(ctx: &Ctx, name: &str, reference: &str, body: Body) -> R
         .registry
         .put_manifest(name, &reference, content_type.as_deref(), content.to_vec())
         .await?;
+    audit(
+        ctx,
+        "push_repo",
+        name,
+        &reference,
+        Some(&pushed.digest.to_string()),
+    );
     let mut response = StatusCode::CREATED.into_response();
     set_header(
         &mut response,
@@ -74,5 +100,10 @@ pub(super) async fn put(ctx: &Ctx, name: &str, reference: &str, body: Body) -> R
 pub(super) async fn delete(ctx: &Ctx, name: &str, reference: &str) -> Result<Response, ApiError> {
     let reference = Reference::parse(reference).map_err(RegistryError::from)?;
     ctx.registry.delete_manifest(name, &reference).await?;
+    let kind = match reference {
+        Reference::Tag(_) => "delete_tag",
+        Reference::Digest(_) => "delete_manifest",
+    };
+    audit(ctx, kind, name, &reference, None);
     Ok(StatusCode::ACCEPTED.into_response())
 }

@@ -6,7 +6,7 @@ mod blobs;
 mod error;
 mod listing;
 mod manifests;
-mod route;
+pub(crate) mod route;
 mod uploads;
 
 use std::net::SocketAddr;
@@ -16,7 +16,8 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
-use berth_core::Registry;
+use berth_core::identity::Principal;
+use berth_core::{Identity, Registry};
 use berth_store::ByteStream;
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -24,10 +25,16 @@ pub use error::ApiError;
 use route::Route;
 
 use crate::AppState;
+use crate::access::{Need, admit, refusal};
+use crate::auth::{Realm, registry_caller};
 
-/// What every handler gets: the registry and the request's parts.
+/// What every handler gets: the services, who is calling, and the
+/// request's parts.
 pub(crate) struct Ctx {
     registry: Registry,
+    identity: Identity,
+    principal: Principal,
+    ip: std::net::IpAddr,
     headers: HeaderMap,
     query: Vec<(String, String)>,
 }
@@ -107,12 +114,8 @@ async fn handle(
     body: Body,
 ) -> Response {
     let query = serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
-    let ctx = Ctx {
-        registry: state.registry.clone(),
-        headers,
-        query,
-    };
-    let mut response = match dispatch(&ctx, &state, peer, &method, &path, body).await {
+    let realm = state.realm(&headers);
+    let mut response = match dispatch(&state, peer, &method, &path, headers, query, &realm, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -123,22 +126,44 @@ async fn handle(
     response
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn dispatch(
-    ctx: &Ctx,
     state: &AppState,
     peer: SocketAddr,
     method: &Method,
     path: &str,
+    headers: HeaderMap,
+    query: Vec<(String, String)>,
+    realm: &Realm,
     body: Body,
 ) -> Result<Response, ApiError> {
     let route = Route::parse(path).ok_or_else(|| ApiError::NoEndpoint(format!("no endpoint /v2/{path}")))?;
-    let writes = matches!(
-        *method,
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
-    if writes {
-        state.access.check_write(peer)?;
+    let need = Need::of(&route, method);
+    if let Need::Pull(name) | Need::Push(name) = need {
+        // A malformed name is reported as such, before any access check.
+        berth_oci::validate_repository(name)
+            .map_err(|e| ApiError::Registry(berth_core::RegistryError::NameInvalid(e.to_string())))?;
     }
+    let ip = peer.ip();
+    let caller = registry_caller(&state.identity, &headers, &realm.service, ip)
+        .await
+        .map_err(|e| refusal(e, realm, None))?;
+    let principal = admit(&state.identity, caller, need, method, realm, ip).await?;
+    if let (Route::UploadStart(name), _) | (Route::Manifest(name, _), &Method::PUT) = (&route, method) {
+        state
+            .identity
+            .ensure_repository_for_push(&principal, name, Some(ip))
+            .await
+            .map_err(ApiError::Identity)?;
+    }
+    let ctx = &Ctx {
+        registry: state.registry.clone(),
+        identity: state.identity.clone(),
+        principal,
+        ip,
+        headers,
+        query,
+    };
     let head = *method == Method::HEAD;
     match (route, method.clone()) {
         (Route::Base, Method::GET | Method::HEAD) => Ok(axum::Json(serde_json::json!({})).into_response()),

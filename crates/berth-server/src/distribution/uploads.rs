@@ -39,7 +39,15 @@ fn session(status: StatusCode, name: &str, upload: &UploadStatus) -> Response {
 pub(super) async fn start(ctx: &Ctx, name: &str, body: Body) -> Result<Response, ApiError> {
     if let Some(mount) = ctx.param("mount") {
         let digest = parse_digest(mount)?;
+        // Mounting reads the source repository: only from one the caller
+        // may pull from.
         if let Some(from) = ctx.param("from")
+            && berth_oci::validate_repository(from).is_ok()
+            && ctx
+                .identity
+                .allowed(&ctx.principal, berth_core::identity::Action::Pull(from))
+                .await
+                .map_err(ApiError::Identity)?
             && ctx.registry.mount_blob(name, from, &digest).await?
         {
             return Ok(created(name, &digest));

@@ -1,6 +1,6 @@
 """Push an artifact and a referrer with oras-py, then list the referrers.
 
-Usage: oras_referrers.py HOST:PORT REPO WORKDIR
+Usage: oras_referrers.py HOST:PORT REPO WORKDIR USER PASSWORD
 Prints one JSON object: the subject digest, the referrer digest and the
 referrers index the registry returned.
 """
@@ -11,7 +11,7 @@ import sys
 import oras.client
 import oras.oci
 
-host, repo, workdir = sys.argv[1:4]
+host, repo, workdir, user, password = sys.argv[1:6]
 os.chdir(workdir)
 with open("artifact.txt", "w") as f:
     f.write("an artifact pushed by oras\n")
@@ -19,6 +19,7 @@ with open("signature.json", "w") as f:
     f.write('{"signed": true}\n')
 
 client = oras.client.OrasClient(hostname=host, insecure=True)
+client.login(username=user, password=password, hostname=host, tls_verify=False)
 base = client.push(target=f"{host}/{repo}:base", files=["artifact.txt:text/plain"])
 subject_digest = base.headers["Docker-Content-Digest"]
 

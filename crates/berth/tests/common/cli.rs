@@ -6,12 +6,13 @@ use std::path::Path;
 use std::process::Command;
 
 use super::layout::{Written, write_image, write_layout_index};
-use super::{run, sha256, unique_seed};
+use super::{auth_file, run, sha256, unique_seed};
 
-/// skopeo with a private `HOME`.
-pub fn skopeo() -> Command {
+/// skopeo with a private `HOME`, logged in as the superuser of `host`.
+pub fn skopeo(host: &str) -> Command {
     let mut c = Command::new("skopeo");
-    c.env("HOME", std::env::temp_dir());
+    c.env("HOME", std::env::temp_dir())
+        .env("REGISTRY_AUTH_FILE", super::auth_file(host));
     c
 }
 
@@ -48,12 +49,12 @@ pub fn skopeo_round_trip(host: &str, repo: &str, layer_sizes: &[usize]) -> Writt
     let image = write_image(&layout, "amd64", layer_sizes, unique_seed());
     write_layout_index(&layout, &[("v1", &image)]);
     let dest = format!("docker://{host}/{repo}:v1");
-    run(skopeo()
+    run(skopeo(host)
         .args(["copy", "--dest-tls-verify=false"])
         .arg(format!("oci:{}:v1", layout.display()))
         .arg(&dest));
 
-    let raw = run(skopeo().args(["inspect", "--raw", "--tls-verify=false", &dest]));
+    let raw = run(skopeo(host).args(["inspect", "--raw", "--tls-verify=false", &dest]));
     assert_eq!(
         sha256(raw.as_bytes()),
         image.digest,
@@ -61,7 +62,7 @@ pub fn skopeo_round_trip(host: &str, repo: &str, layer_sizes: &[usize]) -> Writt
     );
 
     let out = work.path().join("out");
-    run(skopeo()
+    run(skopeo(host)
         .args(["copy", "--src-tls-verify=false", &dest])
         .arg(format!("dir:{}", out.display())));
     assert_eq!(file_digest(&out.join("manifest.json")), image.digest);
@@ -113,17 +114,22 @@ pub fn podman_round_trip(host: &str, repo: &str) -> String {
         .arg(&image));
     let digest_file = work.path().join("pushed.digest");
     run(podman(work.path())
+        .env("REGISTRY_AUTH_FILE", auth_file(host))
         .args(["push", "--tls-verify=false", "--digestfile"])
         .arg(&digest_file)
         .arg(&image));
     let pushed = std::fs::read_to_string(&digest_file).unwrap().trim().to_owned();
 
     run(podman(work.path()).args(["rmi", &image]));
-    run(podman(work.path()).args(["pull", "--tls-verify=false", &image]));
+    run(podman(work.path())
+        .env("REGISTRY_AUTH_FILE", auth_file(host))
+        .args(["pull", "--tls-verify=false", &image]));
     let pulled = run(podman(work.path()).args(["inspect", "--format", "{{.Digest}}", &image]));
     assert_eq!(pulled.trim(), pushed);
     // Pull by digest as well, into a fresh store.
     let fresh = tempfile::tempdir().unwrap();
-    run(podman(fresh.path()).args(["pull", "--tls-verify=false", &format!("{host}/{repo}@{pushed}")]));
+    run(podman(fresh.path())
+        .env("REGISTRY_AUTH_FILE", auth_file(host))
+        .args(["pull", "--tls-verify=false", &format!("{host}/{repo}@{pushed}")]));
     pushed
 }

@@ -44,15 +44,16 @@ impl Cluster {
     }
 }
 
-/// Headers that belong to one connection, not to the request.
-const HOP_BY_HOP: [&str; 7] = [
+/// Headers that belong to one connection, not to the request. `Host` is
+/// passed on, as load balancers do, so every instance names the same token
+/// realm and service.
+const HOP_BY_HOP: [&str; 6] = [
     "connection",
     "keep-alive",
     "transfer-encoding",
     "te",
     "trailer",
     "upgrade",
-    "host",
 ];
 
 struct Backends {

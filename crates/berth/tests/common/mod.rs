@@ -22,6 +22,43 @@ pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
+/// The superuser every test server starts with.
+pub const ADMIN: &str = "admin";
+/// Its password.
+pub const ADMIN_PASSWORD: &str = "berth-test-admin-password";
+
+/// `Authorization` value for Basic credentials.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// A client builder that sends the superuser's Basic credentials.
+pub fn admin_client_builder() -> reqwest::ClientBuilder {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        basic_auth(ADMIN, ADMIN_PASSWORD).parse().unwrap(),
+    );
+    reqwest::Client::builder().default_headers(headers)
+}
+
+/// A containers auth file (for skopeo, podman) holding the superuser's
+/// credentials for `host`.
+pub fn auth_file(host: &str) -> PathBuf {
+    use base64::Engine;
+    let path = std::env::temp_dir().join(format!(
+        "berth-test-auth-{}.json",
+        host.replace([':', '[', ']'], "_")
+    ));
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{ADMIN}:{ADMIN_PASSWORD}"));
+    std::fs::write(&path, format!(r#"{{"auths":{{"{host}":{{"auth":"{auth}"}}}}}}"#)).unwrap();
+    path
+}
+
 /// Content helpers shared with the benchmark's load generator.
 pub use berth_bench::data::{random_bytes, sha256};
 
@@ -68,7 +105,10 @@ pub struct Server {
     config: PathBuf,
     pub storage: TestStorage,
     pub addr: String,
+    /// Sends the superuser's Basic credentials with every request.
     pub client: reqwest::Client,
+    /// Sends no credentials.
+    pub anon: reqwest::Client,
 }
 
 impl Server {
@@ -93,7 +133,13 @@ impl Server {
         yaml: &str,
     ) -> Server {
         let config = data_dir.path().join("config.yaml");
-        std::fs::write(&config, format!("{}{yaml}", storage.config_yaml())).unwrap();
+        // Tests push to namespaces of their choosing, as the superuser.
+        let namespaces = if yaml.contains("CREATE_NAMESPACE_ON_PUSH") {
+            ""
+        } else {
+            "CREATE_NAMESPACE_ON_PUSH: true\n"
+        };
+        std::fs::write(&config, format!("{}{namespaces}{yaml}", storage.config_yaml())).unwrap();
         let mut server = Server {
             child: None,
             data_dir,
@@ -101,10 +147,49 @@ impl Server {
             config,
             storage,
             addr: String::new(),
-            client: reqwest::Client::builder().build().unwrap(),
+            client: admin_client_builder().build().unwrap(),
+            anon: reqwest::Client::builder().build().unwrap(),
         };
+        server.create_user(ADMIN, ADMIN_PASSWORD, true);
         server.launch(None).await;
         server
+    }
+
+    /// `berth admin user create` against this server's database; a user
+    /// that already exists (a cluster's shared database) is fine.
+    pub fn create_user(&self, name: &str, password: &str, superuser: bool) {
+        use std::io::Write;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        cmd.args(["admin", "user", "create", name, "--password-stdin"])
+            .arg("--data-dir")
+            .arg(self.data_dir.path())
+            .arg("--config")
+            .arg(&self.config);
+        if superuser {
+            cmd.arg("--superuser");
+        }
+        if let Some(uri) = &self.db_uri {
+            cmd.arg("--db-uri").arg(uri);
+        }
+        let mut child = cmd
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run berth admin");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || stderr.contains("already exists"),
+            "berth admin user create {name}: {stderr}"
+        );
     }
 
     /// Start the process (on `port` if given, else a free one).
@@ -130,12 +215,13 @@ impl Server {
         let stdout = child.stdout.take().unwrap();
         let addr = tokio::task::spawn_blocking(move || {
             let mut lines = BufReader::new(stdout).lines();
-            let line = lines.next().expect("berth exited before listening").unwrap();
-            let addr = line
-                .strip_prefix("listening on http://")
-                .expect("first line names the address");
+            let addr = loop {
+                let line = lines.next().expect("berth exited before listening").unwrap();
+                if let Some(addr) = line.strip_prefix("listening on http://") {
+                    break addr.to_owned();
+                }
+            };
             // Keep draining stdout so the child never blocks on a full pipe.
-            let addr = addr.to_owned();
             std::thread::spawn(move || for _ in lines {});
             addr
         })

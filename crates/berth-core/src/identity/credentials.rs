@@ -1,0 +1,273 @@
+//! Logging in: turning a username and secret (password, robot token, app
+//! token, OAuth token) into a [`Principal`], with failed-login throttling
+//! per account and per client address.
+//!
+//! Checking an argon2 hash costs tens of milliseconds, too much for clients
+//! that send Basic credentials with every request. A verified credential is
+//! therefore remembered (under a salted SHA-256 of the credential, never the
+//! secret) together with the hash it matched; it is accepted again only
+//! while the stored hash is unchanged, so a changed password or a
+//! regenerated or revoked token stops working at once on every instance.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use berth_store::metadata::{AccountRow, TokenRow};
+use sha2::{Digest, Sha256};
+
+use super::principal::{AccountRef, Actor, Credential, Principal, Scope};
+use super::secrets::{split_lookup, verify_against_nothing, verify_secret};
+use super::{AuditEvent, Identity, IdentityError};
+
+/// Remembered verifications at most (the cache is cleared when full).
+const CACHE_ENTRIES: usize = 10_000;
+/// How long a remembered verification is trusted without re-hashing.
+const CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// Failed-login limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleSettings {
+    /// Failures per account within `window` before it is locked.
+    pub account_failures: i64,
+    /// Failures per client address within `window` before it is locked.
+    pub address_failures: i64,
+    /// How long failures are remembered.
+    pub window: Duration,
+    /// First lock; each further failure doubles it, up to `max_lock`.
+    pub lock: Duration,
+    /// Longest lock.
+    pub max_lock: Duration,
+}
+
+impl Default for ThrottleSettings {
+    fn default() -> Self {
+        ThrottleSettings {
+            account_failures: 5,
+            address_failures: 20,
+            window: Duration::from_secs(900),
+            lock: Duration::from_secs(30),
+            max_lock: Duration::from_secs(900),
+        }
+    }
+}
+
+/// Verified credentials, by salted digest.
+pub(crate) struct CredentialCache {
+    salt: [u8; 32],
+    entries: Mutex<HashMap<[u8; 32], (String, Instant)>>,
+}
+
+impl CredentialCache {
+    pub(crate) fn new() -> CredentialCache {
+        let mut salt = [0u8; 32];
+        rand::fill(&mut salt);
+        CredentialCache {
+            salt,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn key(&self, username: &str, secret: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.salt);
+        h.update(username.as_bytes());
+        h.update([0]);
+        h.update(secret.as_bytes());
+        h.finalize().into()
+    }
+
+    /// Whether `secret` matches `hash`, from memory if it did before.
+    fn verify(&self, username: &str, secret: &str, hash: &str) -> bool {
+        let key = self.key(username, secret);
+        if let Ok(entries) = self.entries.lock()
+            && let Some((known, at)) = entries.get(&key)
+            && known == hash
+            && at.elapsed() < CACHE_TTL
+        {
+            return true;
+        }
+        let ok = verify_secret(secret, hash);
+        if ok && let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= CACHE_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(key, (hash.to_owned(), Instant::now()));
+        }
+        ok
+    }
+}
+
+fn refused() -> IdentityError {
+    IdentityError::Unauthenticated("invalid username or password".into())
+}
+
+impl Identity {
+    /// Check Basic credentials. `ip` is the client's address, for
+    /// throttling and the log.
+    pub async fn login(
+        &self,
+        username: &str,
+        secret: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Principal, IdentityError> {
+        let now = berth_store::now_ms();
+        let account_key = format!("account:{username}");
+        let ip_key = ip.map(|ip| format!("ip:{ip}"));
+        let mut failed_before = Vec::new();
+        for key in std::iter::once(&account_key).chain(ip_key.as_ref()) {
+            let (failures, until) = self.db.login_failures(key).await?;
+            if until > now {
+                return Err(IdentityError::Throttled(((until - now) as u64).div_ceil(1000)));
+            }
+            // A success clears the account's count, never the address's:
+            // one valid account must not reset an attacker's budget.
+            if failures > 0 && key == &account_key {
+                failed_before.push(key);
+            }
+        }
+        match self.check_credentials(username, secret).await {
+            Ok(principal) => {
+                for key in failed_before {
+                    self.db.clear_login_failures(key).await?;
+                }
+                Ok(principal)
+            }
+            Err(IdentityError::Unauthenticated(why)) => {
+                self.count_failure(&account_key, self.config.throttle.account_failures, now)
+                    .await?;
+                if let Some(key) = &ip_key {
+                    self.count_failure(key, self.config.throttle.address_failures, now)
+                        .await?;
+                }
+                let mut event = AuditEvent::new("login_failure", &Principal::anonymous(), ip)
+                    .metadata(serde_json::json!({"username": username, "message": why}));
+                if !username.starts_with('$') {
+                    event = event.namespace(username.split('+').next().unwrap_or(username));
+                }
+                self.audit.record(event);
+                Err(IdentityError::Unauthenticated(why))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn count_failure(&self, key: &str, limit: i64, now: i64) -> Result<(), IdentityError> {
+        let t = &self.config.throttle;
+        let failures = self
+            .db
+            .record_login_failure(key, now, t.window.as_millis() as i64)
+            .await?;
+        if failures >= limit {
+            let doublings = (failures - limit).min(16) as u32;
+            let lock = t
+                .lock
+                .saturating_mul(2u32.saturating_pow(doublings))
+                .min(t.max_lock);
+            self.db.lock_login(key, now + lock.as_millis() as i64).await?;
+        }
+        Ok(())
+    }
+
+    async fn check_credentials(&self, username: &str, secret: &str) -> Result<Principal, IdentityError> {
+        match username {
+            "$app" => self.token_login(secret, false).await,
+            "$oauthtoken" => self.token_login(secret, true).await,
+            name => {
+                let Some(account) = self.db.account_by_name(name).await? else {
+                    verify_against_nothing(secret);
+                    return Err(refused());
+                };
+                let robot = name.contains('+');
+                let kind_ok = if robot {
+                    account.kind == "robot"
+                } else {
+                    account.kind == "user"
+                };
+                let Some(hash) = account.secret_hash.as_deref().filter(|_| kind_ok) else {
+                    verify_against_nothing(secret);
+                    return Err(refused());
+                };
+                if !self.cache.verify(name, secret, hash) {
+                    return Err(refused());
+                }
+                if !account.enabled {
+                    return Err(IdentityError::Unauthenticated(
+                        "This user has been disabled. Please contact your administrator.".into(),
+                    ));
+                }
+                let reference = self.account_ref(&account);
+                if robot {
+                    Ok(Principal {
+                        actor: Actor::Robot(reference),
+                        credential: Credential::RobotToken,
+                    })
+                } else {
+                    Ok(Principal {
+                        actor: Actor::User(reference),
+                        credential: Credential::Password,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Check an OAuth access token presented as `Authorization: Bearer`.
+    pub async fn oauth_login(&self, token: &str, ip: Option<IpAddr>) -> Result<Principal, IdentityError> {
+        self.login("$oauthtoken", token, ip).await
+    }
+
+    async fn token_login(&self, token: &str, oauth: bool) -> Result<Principal, IdentityError> {
+        let Some(lookup) = split_lookup(token) else {
+            return Err(refused());
+        };
+        let row: Option<TokenRow> = if oauth {
+            self.db.oauth_token_by_lookup(lookup).await?
+        } else {
+            self.db.app_token_by_lookup(lookup).await?
+        };
+        let Some(row) = row else {
+            verify_against_nothing(token);
+            return Err(refused());
+        };
+        let label = if oauth { "$oauthtoken" } else { "$app" };
+        if !self.cache.verify(label, token, &row.secret_hash) {
+            return Err(refused());
+        }
+        if row.expires_ms.is_some_and(|e| e <= berth_store::now_ms()) {
+            return Err(IdentityError::Unauthenticated("token has expired".into()));
+        }
+        let account = self
+            .db
+            .account_by_id(row.account_id)
+            .await?
+            .filter(|a| a.kind == "user" && a.enabled)
+            .ok_or_else(refused)?;
+        let credential = if oauth {
+            Credential::OAuth(Scope::parse_list(&row.scopes).unwrap_or_default())
+        } else {
+            Credential::AppToken
+        };
+        if row
+            .last_accessed_ms
+            .is_none_or(|t| berth_store::now_ms() - t > 60_000)
+        {
+            self.db.touch_token(row.id, oauth).await?;
+        }
+        Ok(Principal {
+            actor: Actor::User(self.account_ref(&account)),
+            credential,
+        })
+    }
+
+    /// The policy's view of an account row (superusers from config too).
+    pub(crate) fn account_ref(&self, account: &AccountRow) -> AccountRef {
+        AccountRef {
+            id: account.id,
+            name: account.name.clone(),
+            super_user: account.kind == "user"
+                && (account.super_user || self.config.super_users.iter().any(|s| s == &account.name)),
+        }
+    }
+}

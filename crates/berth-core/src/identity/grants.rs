@@ -1,0 +1,65 @@
+//! Issuing registry tokens: each requested action is granted only if the
+//! policy allows it; the rest are silently dropped (down-scoping), as the
+//! Docker token protocol expects.
+
+use super::policy::{Action, namespace_of};
+use super::principal::{Actor, Credential, Principal};
+use super::tokens::{AccessClaim, Claims, RequestedScope, TokenContext};
+use super::{Identity, IdentityError};
+
+impl Identity {
+    /// Sign a registry token for `principal` and audience `service` holding
+    /// what the policy grants of `scopes`.
+    pub async fn issue_registry_token(
+        &self,
+        principal: &Principal,
+        service: &str,
+        scopes: &[RequestedScope],
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(String, Claims), IdentityError> {
+        let mut access = Vec::new();
+        for scope in scopes {
+            if scope.actions.iter().any(|a| a != "pull") {
+                self.ensure_namespace_for_push(namespace_of(&scope.name), principal, ip)
+                    .await?;
+            }
+            let mut granted = Vec::new();
+            for requested in &scope.actions {
+                let action = match requested.as_str() {
+                    "pull" => Action::Pull(&scope.name),
+                    "push" | "delete" => Action::Push(&scope.name),
+                    _ => Action::Administer(&scope.name),
+                };
+                if self.allowed(principal, action).await? {
+                    granted.push(requested.clone());
+                }
+            }
+            access.push(AccessClaim {
+                kind: "repository".into(),
+                name: scope.name.clone(),
+                actions: granted,
+            });
+        }
+        let entity_kind = match (&principal.actor, &principal.credential) {
+            (Actor::Anonymous, _) => "anonymous",
+            (Actor::Robot(_), _) => "robot",
+            (Actor::User(_), Credential::AppToken) => "appspecifictoken",
+            (Actor::User(_), Credential::OAuth(_)) => "oauthtoken",
+            (Actor::User(_), _) => "user",
+        };
+        let context = TokenContext {
+            version: 2,
+            entity_kind: entity_kind.into(),
+            entity_reference: principal.account().map(|a| a.id.to_string()).unwrap_or_default(),
+            kind: if principal.account().is_some() {
+                "user"
+            } else {
+                "anonymous"
+            }
+            .into(),
+            user: principal.name().map(str::to_owned),
+        };
+        let sub = principal.name().unwrap_or("(anonymous)");
+        self.tokens().issue(service, sub, context, access).await
+    }
+}

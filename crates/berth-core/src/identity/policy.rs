@@ -1,0 +1,247 @@
+//! The access policy: one pure function decides every access, from who is
+//! asking ([`Principal`]), what they want ([`Action`]) and what the database
+//! knows about the two ([`AccessFacts`]). Routes never decide by themselves.
+
+use berth_store::metadata::AccessFacts;
+
+use super::principal::{Actor, Principal, Scope};
+
+/// A role on a repository; later variants include the earlier ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Pull and view.
+    Read,
+    /// Push, tag, delete tags.
+    Write,
+    /// Settings, permissions, logs, deletion.
+    Admin,
+}
+
+impl Role {
+    /// Parse `read` / `write` / `admin`.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "read" => Some(Role::Read),
+            "write" => Some(Role::Write),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Write => "write",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// A team's organization-wide role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TeamRole {
+    /// Only what the team is granted.
+    Member,
+    /// May also create repositories in the organization.
+    Creator,
+    /// Administers the organization and all its repositories.
+    Admin,
+}
+
+impl TeamRole {
+    /// Parse `member` / `creator` / `admin`.
+    pub fn parse(s: &str) -> Option<TeamRole> {
+        match s {
+            "member" => Some(TeamRole::Member),
+            "creator" => Some(TeamRole::Creator),
+            "admin" => Some(TeamRole::Admin),
+            _ => None,
+        }
+    }
+
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TeamRole::Member => "member",
+            TeamRole::Creator => "creator",
+            TeamRole::Admin => "admin",
+        }
+    }
+}
+
+/// Something a principal wants to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// Pull from or view a repository (full name).
+    Pull(&'a str),
+    /// Push to, tag in or delete tags of a repository (creating it if it
+    /// does not exist).
+    Push(&'a str),
+    /// Change a repository's permissions, visibility or settings, read its
+    /// logs, delete it.
+    Administer(&'a str),
+    /// Create a repository in a namespace.
+    CreateRepository(&'a str),
+    /// Manage a namespace: its robots, teams, members, applications,
+    /// settings and logs.
+    AdministerNamespace(&'a str),
+    /// Read one's own account.
+    ReadUser,
+    /// Change one's own account: password, app tokens, robots, logs.
+    AdministerUser,
+    /// The superuser panel.
+    SuperUser,
+}
+
+impl Action<'_> {
+    /// The repository the action is on, if any.
+    pub fn repository(&self) -> Option<&str> {
+        match self {
+            Action::Pull(r) | Action::Push(r) | Action::Administer(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The namespace the action is in, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Action::Pull(r) | Action::Push(r) | Action::Administer(r) => Some(namespace_of(r)),
+            Action::CreateRepository(ns) | Action::AdministerNamespace(ns) => Some(ns),
+            _ => None,
+        }
+    }
+}
+
+/// The namespace of a repository: its first path component, or `library`
+/// for a one-component name (as `docker pull alpine` means `library/alpine`).
+pub fn namespace_of(repository: &str) -> &str {
+    match repository.split_once('/') {
+        Some((ns, _)) => ns,
+        None => "library",
+    }
+}
+
+/// Switches of the policy from configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct PolicySettings {
+    /// Superusers administer every namespace and repository
+    /// (`FEATURE_SUPERUSERS_FULL_ACCESS`).
+    pub superusers_full_access: bool,
+    /// Anonymous callers may pull public repositories
+    /// (`FEATURE_ANONYMOUS_ACCESS`).
+    pub anonymous_access: bool,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        PolicySettings {
+            superusers_full_access: false,
+            anonymous_access: true,
+        }
+    }
+}
+
+/// Whether `principal` may do `action`, given the facts about it.
+pub fn decide(
+    principal: &Principal,
+    action: Action<'_>,
+    facts: &AccessFacts,
+    settings: PolicySettings,
+) -> bool {
+    if principal.actor == Actor::Anonymous && !settings.anonymous_access {
+        return false;
+    }
+    let full_superuser =
+        matches!(&principal.actor, Actor::User(u) if u.super_user) && settings.superusers_full_access;
+    match action {
+        Action::Pull(repo) => match facts.repository {
+            Some(_) => repo_role(principal, repo, facts, full_superuser).is_some(),
+            // Who could create it may learn that it does not exist.
+            None => may_create(principal, namespace_of(repo), facts, full_superuser),
+        },
+        Action::Push(repo) => match facts.repository {
+            Some(_) => repo_role(principal, repo, facts, full_superuser) >= Some(Role::Write),
+            None => may_create(principal, namespace_of(repo), facts, full_superuser),
+        },
+        Action::Administer(repo) => {
+            facts.repository.is_some()
+                && repo_role(principal, repo, facts, full_superuser) == Some(Role::Admin)
+        }
+        Action::CreateRepository(ns) => may_create(principal, ns, facts, full_superuser),
+        Action::AdministerNamespace(ns) => administers_namespace(principal, ns, facts, full_superuser),
+        Action::ReadUser => {
+            matches!(principal.actor, Actor::User(_))
+                && (principal.allows(Scope::UserRead) || principal.allows(Scope::UserAdmin))
+        }
+        Action::AdministerUser => {
+            matches!(principal.actor, Actor::User(_)) && principal.allows(Scope::UserAdmin)
+        }
+        Action::SuperUser => {
+            matches!(&principal.actor, Actor::User(u) if u.super_user) && principal.allows(Scope::SuperUser)
+        }
+    }
+}
+
+/// The best role `principal` holds on an existing repository, within the
+/// limits of its scopes.
+fn repo_role(principal: &Principal, repo: &str, facts: &AccessFacts, full_superuser: bool) -> Option<Role> {
+    let public = facts.repository.is_some_and(|(_, public)| public);
+    let mut best = None;
+    match &principal.actor {
+        Actor::Anonymous => {}
+        Actor::User(u) => {
+            if full_superuser || owns_user_namespace(&u.name, namespace_of(repo), facts) {
+                best = Some(Role::Admin);
+            }
+        }
+        Actor::Robot(_) => {}
+    }
+    if !matches!(principal.actor, Actor::Anonymous) {
+        if team_role(facts) == Some(TeamRole::Admin) {
+            best = Some(Role::Admin);
+        }
+        best = best.max(facts.repo_roles.iter().filter_map(|r| Role::parse(r)).max());
+    }
+    let best = best.min(principal.max_repo_role());
+    // Public repositories are readable by anyone, whatever the scopes.
+    if public { best.max(Some(Role::Read)) } else { best }
+}
+
+fn owns_user_namespace(user: &str, ns: &str, facts: &AccessFacts) -> bool {
+    user == ns && matches!(&facts.namespace, Some((_, kind)) if kind == "user")
+}
+
+fn team_role(facts: &AccessFacts) -> Option<TeamRole> {
+    facts.team_roles.iter().filter_map(|r| TeamRole::parse(r)).max()
+}
+
+fn may_create(principal: &Principal, ns: &str, facts: &AccessFacts, full_superuser: bool) -> bool {
+    if facts.namespace.is_none() || !principal.allows(Scope::RepoCreate) {
+        return false;
+    }
+    match &principal.actor {
+        Actor::Anonymous => false,
+        Actor::User(u) => {
+            full_superuser
+                || owns_user_namespace(&u.name, ns, facts)
+                || team_role(facts) >= Some(TeamRole::Creator)
+        }
+        Actor::Robot(_) => team_role(facts) >= Some(TeamRole::Creator),
+    }
+}
+
+fn administers_namespace(principal: &Principal, ns: &str, facts: &AccessFacts, full_superuser: bool) -> bool {
+    let Some((_, kind)) = &facts.namespace else {
+        return false;
+    };
+    let Actor::User(u) = &principal.actor else {
+        return false;
+    };
+    if kind == "user" {
+        principal.allows(Scope::UserAdmin) && (u.name == ns || full_superuser)
+    } else {
+        principal.allows(Scope::OrgAdmin) && (full_superuser || team_role(facts) == Some(TeamRole::Admin))
+    }
+}

@@ -1,0 +1,121 @@
+//! Repositories as identity sees them: creation (explicit or by a push),
+//! visibility, and which ones a caller may see.
+
+use berth_store::metadata::RepositoryRow;
+
+use super::policy::{Action, namespace_of};
+use super::principal::{Actor, Principal};
+use super::{AuditEvent, Identity, IdentityError};
+use crate::registry::Page;
+
+impl Identity {
+    /// Create repository `name` for `principal`, who must be allowed to
+    /// create in its namespace. A creator who does not administer the
+    /// namespace is granted admin on the new repository, as in Quay.
+    pub async fn create_repository(
+        &self,
+        principal: &Principal,
+        name: &str,
+        public: bool,
+        description: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<i64, IdentityError> {
+        berth_oci::validate_repository(name).map_err(|e| IdentityError::Invalid(e.to_string()))?;
+        let ns = namespace_of(name);
+        if !self.allowed(principal, Action::CreateRepository(ns)).await? {
+            return Err(IdentityError::Denied(format!(
+                "you may not create repositories in namespace {ns}"
+            )));
+        }
+        let id = self.db.create_repository(name, public, description).await?;
+        if let Some(account) = principal.account()
+            && !self.allowed(principal, Action::AdministerNamespace(ns)).await?
+        {
+            self.db.set_account_permission(id, account.id, "admin").await?;
+        }
+        let visibility = if public { "public" } else { "private" };
+        self.audit
+            .record_now(
+                AuditEvent::new("create_repo", principal, ip)
+                    .repository(name)
+                    .metadata(serde_json::json!({ "repo": name, "visibility": visibility })),
+            )
+            .await?;
+        Ok(id)
+    }
+
+    /// Before a push: create the repository if it does not exist yet (the
+    /// access gate has already checked the pusher may).
+    pub async fn ensure_repository_for_push(
+        &self,
+        principal: &Principal,
+        name: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(), IdentityError> {
+        if self.db.repository(name).await?.is_some() {
+            return Ok(());
+        }
+        let public = !self.config.create_private_repo_on_push;
+        match self.create_repository(principal, name, public, "", ip).await {
+            Ok(_) | Err(IdentityError::Exists(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The repository named `name`.
+    pub async fn repository(&self, name: &str) -> Result<Option<RepositoryRow>, IdentityError> {
+        Ok(self.db.repository(name).await?)
+    }
+
+    /// Make a repository public or private.
+    pub async fn set_visibility(
+        &self,
+        principal: &Principal,
+        name: &str,
+        public: bool,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(), IdentityError> {
+        let repo = self
+            .db
+            .repository(name)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound(format!("repository {name} not found")))?;
+        self.db.set_repository_visibility(repo.id, public).await?;
+        let visibility = if public { "public" } else { "private" };
+        self.audit
+            .record_now(
+                AuditEvent::new("change_repo_visibility", principal, ip)
+                    .repository(name)
+                    .metadata(serde_json::json!({ "repo": name, "visibility": visibility })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// One page of the repository names `principal` may see, after `last`.
+    pub async fn visible_repositories(
+        &self,
+        principal: &Principal,
+        last: &str,
+        limit: usize,
+    ) -> Result<Page, IdentityError> {
+        let probe = limit.saturating_add(1).min(i64::MAX as usize) as i64;
+        let full = matches!(&principal.actor, Actor::User(u) if u.super_user)
+            && self.config.policy.superusers_full_access;
+        let own = match &principal.actor {
+            Actor::User(u) => Some(u.name.as_str()),
+            _ => None,
+        };
+        let names: Vec<String> = if full {
+            self.db.list_repositories(last, probe).await?
+        } else {
+            self.db
+                .visible_repositories(principal.account().map(|a| a.id), own, last, probe)
+                .await?
+                .into_iter()
+                .map(|r| r.name)
+                .collect()
+        };
+        Ok(Page::from_probe(names, limit))
+    }
+}

@@ -1,0 +1,121 @@
+//! The one place where `/api/v1` failures become HTTP statuses and Quay's
+//! error bodies (`{detail, error_message, error_type, title, type,
+//! status}`).
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use berth_core::{IdentityError, RegistryError};
+
+/// A failed `/api/v1` request.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    error_type: &'static str,
+    detail: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, error_type: &'static str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            error_type,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 400 `invalid_request`.
+    pub(crate) fn invalid(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", detail)
+    }
+
+    /// 404 `not_found`.
+    pub(crate) fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    /// 401 `invalid_token`: the caller must authenticate.
+    pub(crate) fn unauthenticated(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", detail)
+    }
+
+    /// 403 `insufficient_scope`: authenticated, but not allowed.
+    pub(crate) fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope", detail)
+    }
+
+    /// 410 `gone`: a Quay endpoint that is retired there too.
+    pub(crate) fn gone(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::GONE, "gone", detail)
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Unauthenticated(d) => ApiError::unauthenticated(d),
+            IdentityError::InvalidToken(d) => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", d),
+            IdentityError::Throttled(s) => ApiError {
+                retry_after: Some(s),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_requests",
+                    format!("too many failed login attempts; retry in {s} s"),
+                )
+            },
+            IdentityError::Denied(d) => ApiError::forbidden(d),
+            IdentityError::NotFound(d) => ApiError::not_found(d),
+            IdentityError::Invalid(d) => ApiError::invalid(d),
+            e @ IdentityError::Exists(_) => ApiError::invalid(e.to_string()),
+            e @ (IdentityError::Store(_) | IdentityError::Internal(_)) => {
+                tracing::error!(error = %e, "api request failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "internal server error",
+                )
+            }
+        }
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::NameUnknown | RegistryError::ManifestUnknown | RegistryError::BlobUnknown => {
+                ApiError::not_found(e.to_string())
+            }
+            RegistryError::Internal(_) => {
+                tracing::error!(error = %e, "api request failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "internal server error",
+                )
+            }
+            other => ApiError::invalid(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        tracing::debug!(status = %self.status, error_type = self.error_type, detail = %self.detail, "api request refused");
+        let body = serde_json::json!({
+            "detail": self.detail,
+            "error_message": self.detail,
+            "error_type": self.error_type,
+            "title": self.error_type,
+            "type": format!("/api/v1/error/{}", self.error_type),
+            "status": self.status.as_u16(),
+        });
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        response
+    }
+}

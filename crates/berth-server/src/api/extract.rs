@@ -1,0 +1,107 @@
+//! What every `/api/v1` handler extracts: the services and the caller
+//! (Basic credentials or an OAuth Bearer token), and JSON bodies whose
+//! rejections are Quay-style errors.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use berth_core::identity::{Action, Actor, AuditEvent, Principal};
+use berth_core::{Identity, Registry};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::AppState;
+
+/// The services and the authenticated caller of one API request.
+pub(crate) struct Api {
+    /// Identity and access.
+    pub identity: Identity,
+    /// The registry.
+    #[allow(dead_code)]
+    pub registry: Registry,
+    /// Who is calling.
+    pub principal: Principal,
+    /// From where.
+    pub ip: IpAddr,
+}
+
+impl FromRequestParts<AppState> for Api {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let principal = crate::auth::api_caller(&state.identity, &parts.headers, ip).await?;
+        Ok(Api {
+            identity: state.identity.clone(),
+            registry: state.registry.clone(),
+            principal,
+            ip,
+        })
+    }
+}
+
+impl Api {
+    /// Refuse unless the policy allows `action`: 401 for the anonymous
+    /// caller, 403 for others.
+    pub(crate) async fn authorize(&self, action: Action<'_>) -> Result<(), ApiError> {
+        if self.identity.allowed(&self.principal, action).await? {
+            return Ok(());
+        }
+        Err(match self.principal.actor {
+            Actor::Anonymous => ApiError::unauthenticated("Requires authentication"),
+            _ => ApiError::forbidden("Unauthorized"),
+        })
+    }
+
+    /// Whether the policy allows `action` (for fields shown only to some).
+    pub(crate) async fn may(&self, action: Action<'_>) -> Result<bool, ApiError> {
+        Ok(self.identity.allowed(&self.principal, action).await?)
+    }
+
+    /// A usage-log event of `kind` by this caller.
+    pub(crate) fn event(&self, kind: &'static str) -> AuditEvent {
+        AuditEvent::new(kind, &self.principal, Some(self.ip))
+    }
+
+    /// Write `event` to the usage log before answering.
+    pub(crate) async fn log(&self, event: AuditEvent) -> Result<(), ApiError> {
+        self.identity
+            .audit()
+            .record_now(event)
+            .await
+            .map_err(|e| ApiError::from(berth_core::IdentityError::from(e)))
+    }
+}
+
+/// A JSON request body; malformed bodies are 400 `invalid_request`.
+pub(crate) struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(JsonBody(v)),
+            Err(e) => Err(ApiError::invalid(e.body_text())),
+        }
+    }
+}
+
+/// Quay's date format (RFC 2822), e.g. `Tue, 21 May 2024 20:41:09 -0000`.
+pub(crate) fn format_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%a, %d %b %Y %H:%M:%S -0000").to_string())
+        .unwrap_or_default()
+}
+
+/// The avatar object Quay attaches to accounts and teams.
+pub(crate) fn avatar(name: &str, kind: &str) -> serde_json::Value {
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+    serde_json::json!({ "name": name, "hash": hash, "color": format!("#{}", &hash[..6]), "kind": kind })
+}

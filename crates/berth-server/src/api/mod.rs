@@ -1,0 +1,82 @@
+//! The REST API under `/api/v1`, shaped like Quay's: same paths, verbs and
+//! JSON field names where they mean the same thing. Every handler is
+//! annotated for OpenAPI, and `GET /api/v1/discovery` serves the document
+//! generated from those annotations.
+//!
+//! Each handler asks the access policy through [`extract::Api::authorize`];
+//! none decides access by itself.
+
+mod error;
+mod extract;
+mod organizations;
+mod repositories;
+mod users;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Berth", description = "Berth's REST API, shaped like Quay's /api/v1."),
+    servers((url = "/api/v1")),
+    modifiers(&Security),
+)]
+struct ApiDoc;
+
+/// Declares the two ways to authenticate.
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "oauth2_bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An OAuth access token of an application"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some("A user's password or app token ($app), or a robot's token"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every API route, and the OpenAPI document describing them.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(organizations::routes())
+        .merge(repositories::routes())
+        .merge(users::routes())
+}
+
+/// The `/api/v1` router (to be nested there).
+pub(crate) fn router() -> Router<AppState> {
+    let (router, doc) = routes().split_for_parts();
+    let doc = Arc::new(doc);
+    router
+        .route(
+            "/discovery",
+            get(move || {
+                let doc = Arc::clone(&doc);
+                async move { axum::Json(doc.as_ref().clone()).into_response() }
+            }),
+        )
+        .fallback(|| async { error::ApiError::not_found("no such API endpoint") })
+}

@@ -1,0 +1,72 @@
+//! The calling user: `GET /api/v1/user/`.
+
+use axum::Json;
+use berth_core::identity::{Action, Actor};
+use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::ApiError;
+use super::extract::{Api, avatar};
+use crate::AppState;
+
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_logged_in_user))
+}
+
+/// The user the credentials belong to.
+#[utoipa::path(
+    get,
+    path = "/user/",
+    operation_id = "getLoggedInUser",
+    tag = "user",
+    responses((status = 200, description = "The user"), (status = 401, description = "Not authenticated")),
+    security(("basic" = []), ("oauth2_bearer" = ["user:read"]))
+)]
+async fn get_logged_in_user(api: Api) -> Result<Json<Value>, ApiError> {
+    api.authorize(Action::ReadUser).await?;
+    let Actor::User(user) = &api.principal.actor else {
+        return Err(ApiError::unauthenticated("Requires authentication"));
+    };
+    let account = api
+        .identity
+        .account(&user.name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user not found"))?;
+    let organizations = api.identity.organizations_of(user.id).await?;
+    let mut orgs = Vec::new();
+    for org in organizations {
+        let is_admin = api.may(Action::AdministerNamespace(&org)).await?;
+        orgs.push(json!({
+            "name": org,
+            "avatar": avatar(&org, "org"),
+            "can_create_repo": api.may(Action::CreateRepository(&org)).await?,
+            "public": false,
+            "is_org_admin": is_admin,
+            "preferred_namespace": false,
+        }));
+    }
+    Ok(Json(json!({
+        "anonymous": false,
+        "username": account.name,
+        "avatar": avatar(&account.name, "user"),
+        "can_create_repo": true,
+        "is_me": true,
+        "verified": true,
+        "email": account.email,
+        "logins": [],
+        "invoice_email": false,
+        "invoice_email_address": null,
+        "preferred_namespace": false,
+        "tag_expiration_s": account.tag_expiration_s,
+        "prompts": [],
+        "company": null,
+        "family_name": null,
+        "given_name": null,
+        "location": null,
+        "is_free_account": true,
+        "has_password_set": account.secret_hash.is_some(),
+        "organizations": orgs,
+        "super_user": user.super_user,
+    })))
+}

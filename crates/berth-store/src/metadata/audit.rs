@@ -1,0 +1,136 @@
+//! The usage (audit) log.
+
+use crate::{Db, StoreError, on_db};
+
+/// One entry to record.
+#[derive(Debug, Clone, Default)]
+pub struct NewAuditEntry {
+    /// What happened (`push_repo`, `create_robot`, ...).
+    pub kind: String,
+    /// Who did it, if anyone was authenticated.
+    pub performer: Option<String>,
+    /// `user`, `robot`, `oauth` or `app`.
+    pub performer_kind: Option<String>,
+    /// The namespace it happened in.
+    pub namespace: Option<String>,
+    /// The repository's name within the namespace, if any.
+    pub repository: Option<String>,
+    /// The client's address.
+    pub ip: Option<String>,
+    /// Details as a JSON object.
+    pub metadata: String,
+    /// When, in ms since the epoch.
+    pub created_ms: i64,
+}
+
+/// One stored entry.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    /// Row id (entries are ordered by it).
+    pub id: i64,
+    /// What happened.
+    pub kind: String,
+    /// Who did it.
+    pub performer: Option<String>,
+    /// The performer's kind.
+    pub performer_kind: Option<String>,
+    /// Namespace.
+    pub namespace: Option<String>,
+    /// Repository within the namespace.
+    pub repository: Option<String>,
+    /// Client address.
+    pub ip: Option<String>,
+    /// JSON object.
+    pub metadata: String,
+    /// When.
+    pub created_ms: i64,
+}
+
+/// Which entries to read.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Only this namespace.
+    pub namespace: Option<String>,
+    /// Only this repository (within `namespace`).
+    pub repository: Option<String>,
+    /// Only this performer.
+    pub performer: Option<String>,
+    /// From this time (inclusive).
+    pub start_ms: i64,
+    /// Until this time (exclusive).
+    pub end_ms: i64,
+    /// Newest first, starting below this id (for paging).
+    pub before_id: Option<i64>,
+}
+
+const FILTER: &str = "($1 IS NULL OR namespace = $1) AND ($2 IS NULL OR repository = $2) \
+     AND ($3 IS NULL OR performer = $3) AND created_ms >= $4 AND created_ms < $5";
+
+impl Db {
+    /// Append entries.
+    pub async fn record_audit(&self, entries: &[NewAuditEntry]) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        on_db!(self.writer(), pool => {
+            let mut tx = pool.begin().await?;
+            for e in entries {
+                sqlx::query(
+                    "INSERT INTO audit_logs (kind, performer, performer_kind, namespace, repository, ip, metadata, created_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&e.kind)
+                .bind(e.performer.as_deref())
+                .bind(e.performer_kind.as_deref())
+                .bind(e.namespace.as_deref())
+                .bind(e.repository.as_deref())
+                .bind(e.ip.as_deref())
+                .bind(&e.metadata)
+                .bind(e.created_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Up to `limit` entries matching `q`, newest first.
+    pub async fn audit_entries(&self, q: &AuditQuery, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+        let sql = format!(
+            "SELECT id, kind, performer, performer_kind, namespace, repository, ip, metadata, created_ms \
+             FROM audit_logs WHERE {FILTER} AND ($6 IS NULL OR id < $6) ORDER BY id DESC LIMIT $7"
+        );
+        on_db!(self.reader(), pool => {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(q.namespace.as_deref())
+                .bind(q.repository.as_deref())
+                .bind(q.performer.as_deref())
+                .bind(q.start_ms)
+                .bind(q.end_ms)
+                .bind(q.before_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
+    /// Counts of matching entries per kind and UTC day (`day_ms` is the
+    /// day's first millisecond).
+    pub async fn audit_counts(&self, q: &AuditQuery) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let sql = format!(
+            "SELECT kind, (created_ms / 86400000) * 86400000 AS day_ms, COUNT(*) FROM audit_logs \
+             WHERE {FILTER} GROUP BY kind, day_ms ORDER BY day_ms, kind"
+        );
+        on_db!(self.reader(), pool => {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(q.namespace.as_deref())
+                .bind(q.repository.as_deref())
+                .bind(q.performer.as_deref())
+                .bind(q.start_ms)
+                .bind(q.end_ms)
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+}

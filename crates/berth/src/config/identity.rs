@@ -1,0 +1,78 @@
+//! The identity and access part of the configuration.
+
+use std::time::Duration;
+
+use berth_core::IdentityConfig;
+use berth_core::identity::PolicySettings;
+
+use super::Config;
+
+/// A Quay duration such as `30s`, `20h`, `2d`, `3w`, in seconds.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("invalid duration {text:?}"))?;
+    let unit_s = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("invalid duration {text:?}: use s, m, h, d or w")),
+    };
+    n.checked_mul(unit_s)
+        .ok_or_else(|| format!("duration {text:?} is too long"))
+}
+
+impl Config {
+    pub(super) fn check_identity(&self) -> Result<(), String> {
+        if !(60..=86_400).contains(&self.REGISTRY_TOKEN_EXPIRATION_S) {
+            return Err("REGISTRY_TOKEN_EXPIRATION_S must be between 60 and 86400".into());
+        }
+        if !matches!(self.PREFERRED_URL_SCHEME.as_str(), "http" | "https") {
+            return Err("PREFERRED_URL_SCHEME must be http or https".into());
+        }
+        for option in &self.TAG_EXPIRATION_OPTIONS {
+            parse_duration(option).map_err(|e| format!("TAG_EXPIRATION_OPTIONS: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Settings of the identity service.
+    pub fn identity(&self) -> IdentityConfig {
+        IdentityConfig {
+            token_issuer: self.INSTANCE_SERVICE_KEY_SERVICE.clone(),
+            token_lifetime: Duration::from_secs(self.REGISTRY_TOKEN_EXPIRATION_S),
+            super_users: self.SUPER_USERS.clone(),
+            policy: PolicySettings {
+                superusers_full_access: self.FEATURE_SUPERUSERS_FULL_ACCESS,
+                anonymous_access: self.FEATURE_ANONYMOUS_ACCESS,
+            },
+            create_namespace_on_push: self.CREATE_NAMESPACE_ON_PUSH,
+            create_private_repo_on_push: self.CREATE_PRIVATE_REPO_ON_PUSH,
+            tag_expiration_options: self
+                .TAG_EXPIRATION_OPTIONS
+                .iter()
+                .filter_map(|o| parse_duration(o).ok())
+                .collect(),
+            ..IdentityConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_quay() {
+        assert_eq!(parse_duration("0s"), Ok(0));
+        assert_eq!(parse_duration("20h"), Ok(72_000));
+        assert_eq!(parse_duration("2d"), Ok(172_800));
+        assert_eq!(parse_duration("3w"), Ok(1_814_400));
+        for bad in ["", "h", "2x", "-1d", "99999999999999999999w"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
