@@ -38,9 +38,6 @@ pub struct IdentityConfig {
     pub super_users: Vec<String>,
     /// Policy switches.
     pub policy: PolicySettings,
-    /// A push to a namespace that does not exist creates it as an
-    /// organization owned by the pusher (`CREATE_NAMESPACE_ON_PUSH`).
-    pub create_namespace_on_push: bool,
     /// Repositories created by a push are private
     /// (`CREATE_PRIVATE_REPO_ON_PUSH`).
     pub create_private_repo_on_push: bool,
@@ -57,7 +54,6 @@ impl Default for IdentityConfig {
             token_lifetime: Duration::from_secs(3600),
             super_users: Vec::new(),
             policy: PolicySettings::default(),
-            create_namespace_on_push: false,
             create_private_repo_on_push: true,
             throttle: ThrottleSettings::default(),
             tag_expiration_options: vec![0, 86_400, 7 * 86_400, 14 * 86_400, 28 * 86_400],

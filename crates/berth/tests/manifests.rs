@@ -409,6 +409,8 @@ async fn too_many_requests_when_the_budget_is_spent() {
     let client = s.client.clone();
     let url = s.url(&location);
     let slow = tokio::spawn(async move { client.patch(url).body(body).send().await });
+    // Let it reach the server first: a probe that did would take the slot.
+    common::settle().await;
     let mut refused = None;
     for _ in 0..100 {
         let r = s.get("/v2/").await;

@@ -152,8 +152,7 @@ async fn indexes_an_image_in_a_running_registry() {
     let layout = work.path().join("layout");
     write_real_image(&layout);
     let dest = format!("docker://{}/scan/app:v1", s.host());
-    run(Command::new("skopeo")
-        .env("HOME", work.path())
+    run(common::cli::skopeo(s.host())
         .args(["copy", "--dest-tls-verify=false"])
         .arg(format!("oci:{}:v1", layout.display()))
         .arg(&dest));
@@ -162,10 +161,12 @@ async fn indexes_an_image_in_a_running_registry() {
         "--format",
         "json",
     ]));
-    let out =
-        tokio::task::spawn_blocking(move || berth_scan(&[&dest, "--tls-verify=false", "--format", "json"]))
-            .await
-            .unwrap();
+    let creds = format!("{}:{}", common::ADMIN, common::ADMIN_PASSWORD);
+    let out = tokio::task::spawn_blocking(move || {
+        berth_scan(&[&dest, "--tls-verify=false", "--creds", &creds, "--format", "json"])
+    })
+    .await
+    .unwrap();
     let from_registry = json_of(&out);
     assert_eq!(from_registry["packages"], from_layout["packages"]);
     assert_eq!(from_registry["distribution"], from_layout["distribution"]);
@@ -384,8 +385,7 @@ async fn pushed_images_are_indexed_in_the_background() {
         let layout = work.path().join(tag);
         write_real_image_with(&layout, package, version);
         let image = format!("oci:{}:v1", layout.display());
-        run(Command::new("skopeo")
-            .env("HOME", work.path())
+        run(common::cli::skopeo(s.host())
             .args(["copy", "--dest-tls-verify=false", &image])
             .arg(format!("docker://{}/scan/bg:{tag}", s.host())));
         let expected = json_of(&berth_scan(&[&image, "--format", "json"]));

@@ -115,7 +115,7 @@ impl Identity {
         principal: &Principal,
         ip: Option<std::net::IpAddr>,
     ) -> Result<(), IdentityError> {
-        if !self.config.create_namespace_on_push || !matches!(principal.actor, Actor::User(_)) {
+        if !self.config.policy.create_namespace_on_push || !matches!(principal.actor, Actor::User(_)) {
             return Ok(());
         }
         if validate_account_name(ns).is_err() || self.db.account_by_name(ns).await?.is_some() {

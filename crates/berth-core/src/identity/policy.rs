@@ -132,6 +132,9 @@ pub struct PolicySettings {
     /// Anonymous callers may pull public repositories
     /// (`FEATURE_ANONYMOUS_ACCESS`).
     pub anonymous_access: bool,
+    /// A user's push to a namespace that does not exist creates it
+    /// (`CREATE_NAMESPACE_ON_PUSH`), so users may create there.
+    pub create_namespace_on_push: bool,
 }
 
 impl Default for PolicySettings {
@@ -139,6 +142,7 @@ impl Default for PolicySettings {
         PolicySettings {
             superusers_full_access: false,
             anonymous_access: true,
+            create_namespace_on_push: false,
         }
     }
 }
@@ -159,17 +163,17 @@ pub fn decide(
         Action::Pull(repo) => match facts.repository {
             Some(_) => repo_role(principal, repo, facts, full_superuser).is_some(),
             // Who could create it may learn that it does not exist.
-            None => may_create(principal, namespace_of(repo), facts, full_superuser),
+            None => may_create(principal, namespace_of(repo), facts, full_superuser, settings),
         },
         Action::Push(repo) => match facts.repository {
             Some(_) => repo_role(principal, repo, facts, full_superuser) >= Some(Role::Write),
-            None => may_create(principal, namespace_of(repo), facts, full_superuser),
+            None => may_create(principal, namespace_of(repo), facts, full_superuser, settings),
         },
         Action::Administer(repo) => {
             facts.repository.is_some()
                 && repo_role(principal, repo, facts, full_superuser) == Some(Role::Admin)
         }
-        Action::CreateRepository(ns) => may_create(principal, ns, facts, full_superuser),
+        Action::CreateRepository(ns) => may_create(principal, ns, facts, full_superuser, settings),
         Action::AdministerNamespace(ns) => administers_namespace(principal, ns, facts, full_superuser),
         Action::ReadUser => {
             matches!(principal.actor, Actor::User(_))
@@ -217,9 +221,19 @@ fn team_role(facts: &AccessFacts) -> Option<TeamRole> {
     facts.team_roles.iter().filter_map(|r| TeamRole::parse(r)).max()
 }
 
-fn may_create(principal: &Principal, ns: &str, facts: &AccessFacts, full_superuser: bool) -> bool {
-    if facts.namespace.is_none() || !principal.allows(Scope::RepoCreate) {
+fn may_create(
+    principal: &Principal,
+    ns: &str,
+    facts: &AccessFacts,
+    full_superuser: bool,
+    settings: PolicySettings,
+) -> bool {
+    if !principal.allows(Scope::RepoCreate) {
         return false;
+    }
+    if facts.namespace.is_none() {
+        // The push creates the namespace, owned by the pushing user.
+        return settings.create_namespace_on_push && matches!(principal.actor, Actor::User(_));
     }
     match &principal.actor {
         Actor::Anonymous => false,

@@ -160,7 +160,8 @@ impl Db {
 
     /// Up to `limit` repository names after `last` that `account` may read:
     /// public ones, ones granted to it or its teams, its own namespace's
-    /// (`own_namespace`, for users) and those of organizations it administers.
+    /// (`own_namespace`, for users) and those of organizations it administers
+    /// (one-component names belong to the `library` namespace).
     pub async fn visible_repositories(
         &self,
         account: Option<i64>,
@@ -179,7 +180,8 @@ impl Db {
                    OR EXISTS (SELECT 1 FROM teams t JOIN team_members m ON m.team_id = t.id \
                               JOIN accounts o ON o.id = t.org_id \
                               WHERE m.account_id = $1 AND t.role = 'admin' \
-                              AND substr(r.name, 1, length(o.name) + 1) = o.name || '/') \
+                              AND (substr(r.name, 1, length(o.name) + 1) = o.name || '/' \
+                                   OR (o.name = 'library' AND r.name NOT LIKE '%/%'))) \
                  ) ORDER BY r.name LIMIT $4",
             )
             .bind(account.unwrap_or(-1))

@@ -48,8 +48,8 @@ impl Config {
             policy: PolicySettings {
                 superusers_full_access: self.FEATURE_SUPERUSERS_FULL_ACCESS,
                 anonymous_access: self.FEATURE_ANONYMOUS_ACCESS,
+                create_namespace_on_push: self.CREATE_NAMESPACE_ON_PUSH,
             },
-            create_namespace_on_push: self.CREATE_NAMESPACE_ON_PUSH,
             create_private_repo_on_push: self.CREATE_PRIVATE_REPO_ON_PUSH,
             tag_expiration_options: self
                 .TAG_EXPIRATION_OPTIONS

@@ -18,7 +18,7 @@ with open("artifact.txt", "w") as f:
 with open("signature.json", "w") as f:
     f.write('{"signed": true}\n')
 
-client = oras.client.OrasClient(hostname=host, insecure=True)
+client = oras.client.OrasClient(hostname=host, insecure=True, auth_backend="basic")
 client.login(username=user, password=password, hostname=host, tls_verify=False)
 base = client.push(target=f"{host}/{repo}:base", files=["artifact.txt:text/plain"])
 subject_digest = base.headers["Docker-Content-Digest"]

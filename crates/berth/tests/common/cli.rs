@@ -96,6 +96,38 @@ pub fn skopeo_round_trip(host: &str, repo: &str, layer_sizes: &[usize]) -> Writt
 /// it back by tag and by digest into fresh storage. Returns the pushed
 /// manifest digest.
 pub fn podman_round_trip(host: &str, repo: &str) -> String {
+    podman_round_trip_with(host, repo, &auth_file(host))
+}
+
+/// `podman login` to `host` as `user` with `secret` (password or token),
+/// storing the credentials in a new auth file under `dir`; returns it.
+pub fn podman_login(dir: &Path, host: &str, user: &str, secret: &str) -> std::path::PathBuf {
+    let auth = dir.join(format!("auth-{}.json", unique_seed()));
+    run(podman(dir)
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .args([
+            "login",
+            "--tls-verify=false",
+            "--username",
+            user,
+            "--password-stdin",
+            host,
+        ])
+        .stdin(std::process::Stdio::from(
+            std::fs::File::open(write_secret(dir, secret)).unwrap(),
+        )));
+    auth
+}
+
+fn write_secret(dir: &Path, secret: &str) -> std::path::PathBuf {
+    let path = dir.join(format!("secret-{}", unique_seed()));
+    std::fs::write(&path, secret).unwrap();
+    path
+}
+
+/// [`podman_round_trip`] with the credentials in `auth` (a containers auth
+/// file).
+pub fn podman_round_trip_with(host: &str, repo: &str, auth: &Path) -> String {
     let work = tempfile::tempdir().unwrap();
     let ctx = work.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
@@ -114,7 +146,7 @@ pub fn podman_round_trip(host: &str, repo: &str) -> String {
         .arg(&image));
     let digest_file = work.path().join("pushed.digest");
     run(podman(work.path())
-        .env("REGISTRY_AUTH_FILE", auth_file(host))
+        .env("REGISTRY_AUTH_FILE", auth)
         .args(["push", "--tls-verify=false", "--digestfile"])
         .arg(&digest_file)
         .arg(&image));
@@ -122,14 +154,16 @@ pub fn podman_round_trip(host: &str, repo: &str) -> String {
 
     run(podman(work.path()).args(["rmi", &image]));
     run(podman(work.path())
-        .env("REGISTRY_AUTH_FILE", auth_file(host))
+        .env("REGISTRY_AUTH_FILE", auth)
         .args(["pull", "--tls-verify=false", &image]));
     let pulled = run(podman(work.path()).args(["inspect", "--format", "{{.Digest}}", &image]));
     assert_eq!(pulled.trim(), pushed);
     // Pull by digest as well, into a fresh store.
     let fresh = tempfile::tempdir().unwrap();
-    run(podman(fresh.path())
-        .env("REGISTRY_AUTH_FILE", auth_file(host))
-        .args(["pull", "--tls-verify=false", &format!("{host}/{repo}@{pushed}")]));
+    run(podman(fresh.path()).env("REGISTRY_AUTH_FILE", auth).args([
+        "pull",
+        "--tls-verify=false",
+        &format!("{host}/{repo}@{pushed}"),
+    ]));
     pushed
 }
