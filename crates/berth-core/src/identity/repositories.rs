@@ -92,6 +92,30 @@ impl Identity {
         Ok(())
     }
 
+    /// Replace a repository's description.
+    pub async fn set_description(
+        &self,
+        principal: &Principal,
+        name: &str,
+        description: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(), IdentityError> {
+        let repo = self
+            .db
+            .repository(name)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound(format!("repository {name} not found")))?;
+        self.db.set_repository_description(repo.id, description).await?;
+        self.audit
+            .record_now(
+                AuditEvent::new("set_repo_description", principal, ip)
+                    .repository(name)
+                    .metadata(serde_json::json!({ "repo": name, "description": description })),
+            )
+            .await?;
+        Ok(())
+    }
+
     /// One page of the repository names `principal` may see, after `last`.
     pub async fn visible_repositories(
         &self,

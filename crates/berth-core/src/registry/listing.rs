@@ -23,6 +23,23 @@ impl Page {
 }
 
 impl Registry {
+    /// Up to `limit` live tags of a repository with their manifests and
+    /// sizes, most recently set first.
+    pub async fn live_tags(
+        &self,
+        repo: &str,
+        limit: usize,
+    ) -> Result<Vec<berth_store::metadata::LiveTagRow>, RegistryError> {
+        let repo_id = self
+            .existing_repo(repo)
+            .await?
+            .ok_or(RegistryError::NameUnknown)?;
+        Ok(self
+            .db
+            .live_tags(repo_id, limit.min(i64::MAX as usize) as i64)
+            .await?)
+    }
+
     /// Live tags of a repository after `last`, at most `limit`.
     pub async fn list_tags(&self, repo: &str, last: &str, limit: usize) -> Result<Page, RegistryError> {
         let repo_id = self

@@ -44,11 +44,6 @@ impl ApiError {
     pub(crate) fn forbidden(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope", detail)
     }
-
-    /// 410 `gone`: a Quay endpoint that is retired there too.
-    pub(crate) fn gone(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::GONE, "gone", detail)
-    }
 }
 
 impl From<IdentityError> for ApiError {

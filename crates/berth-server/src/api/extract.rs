@@ -18,7 +18,6 @@ pub(crate) struct Api {
     /// Identity and access.
     pub identity: Identity,
     /// The registry.
-    #[allow(dead_code)]
     pub registry: Registry,
     /// Who is calling.
     pub principal: Principal,

@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod organizations;
 mod repositories;
+mod tags;
 mod users;
 
 use std::sync::Arc;
@@ -63,6 +64,7 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(organizations::routes())
         .merge(repositories::routes())
+        .merge(tags::routes())
         .merge(users::routes())
 }
 

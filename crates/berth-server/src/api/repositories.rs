@@ -1,8 +1,9 @@
-//! Repositories: `POST /api/v1/repository` and `POST
-//! /api/v1/repository/{namespace}/{repository}/changevisibility`.
+//! Repositories: `POST /api/v1/repository`, `GET`/`PUT
+//! /api/v1/repository/{namespace}/{repository}` and `POST
+//! .../changevisibility`.
 
 use axum::Json;
-use axum::extract::Path;
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use berth_core::identity::Action;
 use serde::Deserialize;
@@ -12,12 +13,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Api, JsonBody};
+use super::extract::{Api, JsonBody, format_date};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_repo))
+        .routes(routes!(get_repo, update_repo))
         .routes(routes!(change_repo_visibility))
 }
 
@@ -124,6 +126,111 @@ async fn change_repo_visibility(
             body.visibility == Visibility::Public,
             Some(api.ip),
         )
+        .await?;
+    Ok(Json(json!({ "success": true })))
+}
+
+/// Most tags a repository view includes, as Quay.
+const VIEW_TAGS: usize = 500;
+
+/// Query of `GET /repository/{namespace}/{repository}`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(super) struct RepoQuery {
+    /// Include the newest tags (default true, at most 500).
+    #[serde(rename = "includeTags")]
+    include_tags: Option<bool>,
+    /// Accepted for Quay compatibility; no statistics are kept.
+    #[serde(rename = "includeStats")]
+    #[allow(dead_code)]
+    include_stats: Option<bool>,
+}
+
+/// A repository, its newest tags and what the caller may do with it.
+#[utoipa::path(
+    get,
+    path = "/repository/{namespace}/{repository}",
+    operation_id = "getRepo",
+    tag = "repository",
+    params(("namespace" = String, Path), ("repository" = String, Path), RepoQuery),
+    responses((status = 200, description = "The repository"), (status = 403, description = "Not allowed"), (status = 404, description = "No such repository")),
+    security(("basic" = []), ("oauth2_bearer" = ["repo:read"]))
+)]
+async fn get_repo(
+    api: Api,
+    Path((namespace, repository)): Path<(String, String)>,
+    Query(query): Query<RepoQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let full = format!("{namespace}/{repository}");
+    api.authorize(Action::Pull(&full)).await?;
+    let repo = api
+        .identity
+        .repository(&full)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("repository {full} not found")))?;
+    let mut tags = serde_json::Map::new();
+    if query.include_tags.unwrap_or(true) {
+        for t in api.registry.live_tags(&full, VIEW_TAGS).await? {
+            tags.insert(
+                t.name.clone(),
+                json!({
+                    "name": t.name,
+                    "size": t.size,
+                    "last_modified": format_date(t.start_ms),
+                    "expiration": null,
+                    "manifest_digest": t.manifest_digest,
+                }),
+            );
+        }
+    }
+    let is_organization = api.identity.organization(&namespace).await.is_ok();
+    Ok(Json(json!({
+        "namespace": namespace,
+        "name": repository,
+        "kind": "image",
+        "description": repo.description,
+        "is_public": repo.is_public,
+        "is_organization": is_organization,
+        "is_starred": false,
+        "status_token": "",
+        "trust_enabled": false,
+        "is_free_account": true,
+        "state": "NORMAL",
+        "tags": tags,
+        "can_write": api.may(Action::Push(&full)).await?,
+        "can_admin": api.may(Action::Administer(&full)).await?,
+    })))
+}
+
+/// The new description.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(super) struct RepoUpdate {
+    /// Markdown description.
+    description: String,
+}
+
+/// Change a repository's description.
+#[utoipa::path(
+    put,
+    path = "/repository/{namespace}/{repository}",
+    operation_id = "updateRepo",
+    tag = "repository",
+    params(("namespace" = String, Path), ("repository" = String, Path)),
+    request_body = RepoUpdate,
+    responses((status = 200, description = "Changed"), (status = 403, description = "Not allowed")),
+    security(("basic" = []), ("oauth2_bearer" = ["repo:write"]))
+)]
+async fn update_repo(
+    api: Api,
+    Path((namespace, repository)): Path<(String, String)>,
+    JsonBody(body): JsonBody<RepoUpdate>,
+) -> Result<Json<Value>, ApiError> {
+    let full = format!("{namespace}/{repository}");
+    api.authorize(Action::Push(&full)).await?;
+    if api.identity.repository(&full).await?.is_none() {
+        return Err(ApiError::not_found(format!("repository {full} not found")));
+    }
+    api.identity
+        .set_description(&api.principal, &full, &body.description, Some(api.ip))
         .await?;
     Ok(Json(json!({ "success": true })))
 }

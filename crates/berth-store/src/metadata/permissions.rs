@@ -87,6 +87,18 @@ impl Db {
         })
     }
 
+    /// Replace a repository's description.
+    pub async fn set_repository_description(&self, id: i64, description: &str) -> Result<bool, StoreError> {
+        on_db!(self.writer(), pool => {
+            let done = sqlx::query("UPDATE repositories SET description = $2 WHERE id = $1")
+                .bind(id)
+                .bind(description)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
     /// Make a repository public or private.
     pub async fn set_repository_visibility(&self, id: i64, public: bool) -> Result<bool, StoreError> {
         on_db!(self.writer(), pool => {

@@ -352,11 +352,28 @@ impl Server {
             .unwrap()
     }
 
+    /// A client sending `user`'s Basic credentials.
+    pub fn client_as(&self, user: &str, password: &str) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            basic_auth(user, password).parse().unwrap(),
+        );
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
     /// Push a blob monolithically; returns its digest.
     pub async fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
+        self.push_blob_via(&self.client, repo, bytes).await
+    }
+
+    /// [`Server::push_blob`] through `client`.
+    pub async fn push_blob_via(&self, client: &reqwest::Client, repo: &str, bytes: &[u8]) -> String {
         let digest = sha256(bytes);
-        let r = self
-            .client
+        let r = client
             .post(self.url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}")))
             .body(bytes.to_vec())
             .send()
@@ -386,17 +403,34 @@ impl Server {
     /// Push a small random image (config + `layers` layers) tagged `tag`;
     /// returns (manifest bytes, manifest digest).
     pub async fn push_image(&self, repo: &str, tag: &str, layers: usize) -> (Vec<u8>, String) {
+        self.push_image_via(&self.client, repo, tag, layers).await
+    }
+
+    /// [`Server::push_image`] through `client`.
+    pub async fn push_image_via(
+        &self,
+        client: &reqwest::Client,
+        repo: &str,
+        tag: &str,
+        layers: usize,
+    ) -> (Vec<u8>, String) {
         let seed = unique_seed();
         let config = format!(r#"{{"architecture":"amd64","os":"linux","seed":{seed}}}"#).into_bytes();
-        let config_digest = self.push_blob(repo, &config).await;
+        let config_digest = self.push_blob_via(client, repo, &config).await;
         let mut descs = Vec::new();
         for i in 0..layers {
             let layer = random_bytes(1000 + i * 10, seed + i as u64);
-            let d = self.push_blob(repo, &layer).await;
+            let d = self.push_blob_via(client, repo, &layer).await;
             descs.push((d, layer.len()));
         }
         let manifest = image_manifest(&config_digest, config.len(), &descs, None);
-        let r = self.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
+        let r = client
+            .put(self.url(&format!("/v2/{repo}/manifests/{tag}")))
+            .header("content-type", OCI_MANIFEST)
+            .body(manifest.clone())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201, "push manifest: {}", r.text().await.unwrap());
         let digest = sha256(&manifest);
         (manifest, digest)
