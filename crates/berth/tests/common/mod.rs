@@ -104,6 +104,8 @@ pub struct Server {
     db_uri: Option<String>,
     config: PathBuf,
     pub storage: TestStorage,
+    /// Where the server's log goes, when captured.
+    pub log_file: Option<PathBuf>,
     pub addr: String,
     /// Sends the superuser's Basic credentials with every request.
     pub client: reqwest::Client,
@@ -123,6 +125,16 @@ impl Server {
         let db_uri = pg_base_uri().map(|base| create_pg_database(&base));
         let storage = TestStorage::for_server(data_dir.path());
         Server::start_member(data_dir, db_uri, storage, yaml).await
+    }
+
+    /// Start a fresh registry that logs everything (debug level) to
+    /// `log_file`, for tests that read the log.
+    pub async fn start_capturing_logs() -> Server {
+        let mut s = Server::start().await;
+        s.stop();
+        s.log_file = Some(s.data_dir.path().join("server.log"));
+        s.restart().await;
+        s
     }
 
     /// Start a registry on the given database and storage (for clusters).
@@ -146,6 +158,7 @@ impl Server {
             db_uri,
             config,
             storage,
+            log_file: None,
             addr: String::new(),
             client: admin_client_builder().build().unwrap(),
             anon: reqwest::Client::builder().build().unwrap(),
@@ -205,12 +218,24 @@ impl Server {
             cmd.arg("--db-uri").arg(uri);
         }
         cmd.arg("--config").arg(&self.config);
-        cmd.env(
-            "RUST_LOG",
-            std::env::var("TEST_SERVER_LOG").unwrap_or_else(|_| "error".into()),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        match &self.log_file {
+            Some(path) => {
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap();
+                cmd.env("RUST_LOG", "debug").stderr(file);
+            }
+            None => {
+                cmd.env(
+                    "RUST_LOG",
+                    std::env::var("TEST_SERVER_LOG").unwrap_or_else(|_| "error".into()),
+                )
+                .stderr(Stdio::inherit());
+            }
+        }
+        cmd.stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("start berth");
         let stdout = child.stdout.take().unwrap();
         let addr = tokio::task::spawn_blocking(move || {
