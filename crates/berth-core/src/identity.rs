@@ -13,6 +13,7 @@ mod principal;
 mod repositories;
 pub mod secrets;
 pub mod tokens;
+pub mod usage_log;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,6 +8,7 @@
 
 mod error;
 mod extract;
+mod logs;
 mod organizations;
 mod repositories;
 mod tags;
@@ -62,6 +63,7 @@ impl utoipa::Modify for Security {
 /// Every API route, and the OpenAPI document describing them.
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(logs::routes())
         .merge(organizations::routes())
         .merge(repositories::routes())
         .merge(tags::routes())
