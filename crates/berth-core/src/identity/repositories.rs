@@ -11,7 +11,9 @@ use crate::registry::Page;
 /// A repository's name within its namespace, as Quay logs it.
 fn short_name(full: &str) -> &str {
     let ns = namespace_of(full);
-    full.strip_prefix(ns).and_then(|n| n.strip_prefix('/')).unwrap_or(full)
+    full.strip_prefix(ns)
+        .and_then(|n| n.strip_prefix('/'))
+        .unwrap_or(full)
 }
 
 impl Identity {
