@@ -6,10 +6,14 @@
 //! Each handler asks the access policy through [`extract::Api::authorize`];
 //! none decides access by itself.
 
+mod applications;
+mod apptokens;
 mod error;
 mod extract;
 mod organizations;
 mod repositories;
+mod robots;
+mod superuser;
 mod users;
 
 use std::sync::Arc;
@@ -64,6 +68,10 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(organizations::routes())
         .merge(repositories::routes())
         .merge(users::routes())
+        .merge(robots::routes())
+        .merge(apptokens::routes())
+        .merge(applications::routes())
+        .merge(superuser::routes())
 }
 
 /// The `/api/v1` router (to be nested there).
