@@ -3,6 +3,8 @@
 //! and the usage log. Knows nothing of HTTP.
 
 mod accounts;
+pub mod app_tokens;
+pub mod applications;
 mod audit;
 mod credentials;
 mod error;
@@ -11,9 +13,11 @@ mod organizations;
 mod policy;
 mod principal;
 mod repositories;
+pub mod robots;
 pub mod secrets;
 pub mod tokens;
 pub mod usage_log;
+pub mod users;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,6 +8,7 @@ mod logins;
 mod manifests;
 mod permissions;
 mod repositories;
+mod robots;
 mod scan;
 mod signing_keys;
 mod tags;

@@ -6,11 +6,15 @@
 //! Each handler asks the access policy through [`extract::Api::authorize`];
 //! none decides access by itself.
 
+mod applications;
+mod apptokens;
 mod error;
 mod extract;
 mod logs;
 mod organizations;
 mod repositories;
+mod robots;
+mod superuser;
 mod tags;
 mod users;
 
@@ -68,6 +72,10 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(repositories::routes())
         .merge(tags::routes())
         .merge(users::routes())
+        .merge(robots::routes())
+        .merge(apptokens::routes())
+        .merge(applications::routes())
+        .merge(superuser::routes())
 }
 
 /// The `/api/v1` router (to be nested there).
