@@ -130,7 +130,7 @@ pub(crate) async fn log_entries(db: &Db, ns: &str) -> Vec<(String, Value)> {
         ..AuditQuery::default()
     };
     let mut rows: Vec<(String, Value)> = db
-        .audit_entries(&q, 1000)
+        .audit_entries(&q, None, 1000)
         .await
         .unwrap()
         .into_iter()
