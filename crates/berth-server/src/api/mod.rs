@@ -9,7 +9,9 @@
 mod error;
 mod extract;
 mod organizations;
+mod permissions;
 mod repositories;
+mod teams;
 mod users;
 
 use std::sync::Arc;
@@ -62,7 +64,9 @@ impl utoipa::Modify for Security {
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(organizations::routes())
+        .merge(permissions::routes())
         .merge(repositories::routes())
+        .merge(teams::routes())
         .merge(users::routes())
 }
 
