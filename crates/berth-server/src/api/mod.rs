@@ -12,10 +12,12 @@ mod error;
 mod extract;
 mod logs;
 mod organizations;
+mod permissions;
 mod repositories;
 mod robots;
 mod superuser;
 mod tags;
+mod teams;
 mod users;
 
 use std::sync::Arc;
@@ -69,8 +71,10 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(logs::routes())
         .merge(organizations::routes())
+        .merge(permissions::routes())
         .merge(repositories::routes())
         .merge(tags::routes())
+        .merge(teams::routes())
         .merge(users::routes())
         .merge(robots::routes())
         .merge(apptokens::routes())
