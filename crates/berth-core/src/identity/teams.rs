@@ -428,7 +428,7 @@ mod tests {
         };
         let mut kinds: Vec<String> = identity
             .db
-            .audit_entries(&q, 1000)
+            .audit_entries(&q, None, 1000)
             .await
             .unwrap()
             .into_iter()
