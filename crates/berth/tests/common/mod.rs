@@ -67,6 +67,15 @@ pub fn unique_seed() -> u64 {
     uuid::Uuid::new_v4().as_u64_pair().0
 }
 
+/// The `berth` binary under test: `TEST_BERTH_BIN` if set (a build of
+/// this checkout, when several checkouts share one target directory and
+/// its `debug/berth`), else the one Cargo built.
+pub fn berth_bin() -> PathBuf {
+    std::env::var_os("TEST_BERTH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
+}
+
 /// Which metadata database the suite runs against.
 pub fn pg_base_uri() -> Option<String> {
     match std::env::var("TEST_DB").as_deref() {
@@ -172,7 +181,7 @@ impl Server {
     /// that already exists (a cluster's shared database) is fine.
     pub fn create_user(&self, name: &str, password: &str, superuser: bool) {
         use std::io::Write;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        let mut cmd = Command::new(berth_bin());
         cmd.args(["admin", "user", "create", name, "--password-stdin"])
             .arg("--data-dir")
             .arg(self.data_dir.path())
@@ -208,7 +217,7 @@ impl Server {
     /// Start the process (on `port` if given, else a free one).
     async fn launch(&mut self, port: Option<u16>) {
         let listen = format!("127.0.0.1:{}", port.unwrap_or(0));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        let mut cmd = Command::new(berth_bin());
         cmd.arg("serve")
             .arg("--listen")
             .arg(&listen)
