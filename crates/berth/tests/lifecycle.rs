@@ -1,28 +1,20 @@
 //! The tag lifecycle through the real binary: expiry planned by the
 //! `quay.expires-after` label or through the tag API, expired tags no
 //! longer resolving, the time machine (restore within the namespace's
-//! window), tag history with its filters and pages, the repository list
-//! and deletion, and the usage log of every change.
+//! window), tag history with its filters and pages, and the usage log of
+//! every change.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use common::api::{assert_api_error, history, logged, now_s, resolve, tag_list};
 use common::cli::{file_digest, skopeo, skopeo_round_trip};
 use common::{OCI_CONFIG, OCI_LAYER, OCI_MANIFEST, Server, eventually, random_bytes, run, unique_seed};
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-
-/// Seconds since the epoch.
-fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 /// Push an image whose config holds `labels` (OCI, or Docker schema 2 when
 /// `docker`), with manifest `annotations` if given, tagged `tag`; returns
@@ -66,21 +58,6 @@ async fn push_labeled(
     common::sha256(&body)
 }
 
-/// `GET /api/v1/repository/{repo}/tag/?{query}` as the admin.
-async fn tag_list(s: &Server, repo: &str, query: &str) -> Value {
-    let r = s.get(&format!("/api/v1/repository/{repo}/tag/?{query}")).await;
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    r.json().await.unwrap()
-}
-
-/// The history rows of one tag, newest first.
-async fn history(s: &Server, repo: &str, tag: &str) -> Vec<Value> {
-    tag_list(s, repo, &format!("specificTag={tag}")).await["tags"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 /// `PUT .../tag/{tag}` with `body` through `client`.
 async fn put_tag(
     s: &Server,
@@ -111,69 +88,6 @@ async fn restore(
         .send()
         .await
         .unwrap()
-}
-
-/// The digest `GET /v2/{repo}/manifests/{tag}` answers, or `None` on 404.
-async fn resolve(s: &Server, repo: &str, tag: &str) -> Option<String> {
-    let r = s.get(&format!("/v2/{repo}/manifests/{tag}")).await;
-    match r.status() {
-        StatusCode::OK => Some(r.headers()["docker-content-digest"].to_str().unwrap().to_owned()),
-        StatusCode::NOT_FOUND => None,
-        other => panic!("manifest GET answered {other}"),
-    }
-}
-
-/// Check a Quay error body: status, `error_type`, and a detail containing
-/// `detail`.
-async fn assert_api_error(r: reqwest::Response, status: u16, error_type: &str, detail: &str) {
-    assert_eq!(r.status().as_u16(), status);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["status"], status, "{v}");
-    assert_eq!(v["error_type"], error_type, "{v}");
-    assert_eq!(v["type"], format!("/api/v1/error/{error_type}"), "{v}");
-    assert!(v["detail"].as_str().unwrap().contains(detail), "{v}");
-}
-
-/// The usage log of a namespace, oldest first: (kind, metadata).
-async fn usage_log(s: &Server, namespace: &str) -> Vec<(String, Value)> {
-    let sql = "SELECT kind, metadata FROM audit_logs WHERE namespace = $1 ORDER BY id";
-    macro_rules! fetch {
-        ($pool:expr) => {{
-            let pool = $pool;
-            let rows: Vec<(String, String)> = sqlx::query_as(sql)
-                .bind(namespace)
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-            pool.close().await;
-            rows
-        }};
-    }
-    let rows = match s.db_uri() {
-        Some(uri) => fetch!(sqlx::PgPool::connect(uri).await.unwrap()),
-        None => {
-            let opts = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(s.data_dir.path().join("metadata.db"))
-                .read_only(true);
-            fetch!(sqlx::SqlitePool::connect_with(opts).await.unwrap())
-        }
-    };
-    rows.into_iter()
-        .map(|(kind, metadata)| (kind, serde_json::from_str(&metadata).unwrap()))
-        .collect()
-}
-
-/// Whether the usage log of `namespace` has an entry of `kind` whose
-/// metadata contains every field of `fields`.
-async fn logged(s: &Server, namespace: &str, kind: &str, fields: Value) -> bool {
-    usage_log(s, namespace).await.iter().any(|(k, m)| {
-        k == kind
-            && fields
-                .as_object()
-                .unwrap()
-                .iter()
-                .all(|(key, value)| m.get(key) == Some(value))
-    })
 }
 
 #[tokio::test]
@@ -651,137 +565,4 @@ async fn bad_tag_requests_are_refused_with_quay_errors() {
         assert_api_error(r, 401, "invalid_token", "").await;
     }
     assert_eq!(resolve(&s, repo, "v1").await.as_deref(), Some(digest.as_str()));
-}
-
-#[tokio::test]
-async fn repositories_are_listed_a_page_at_a_time_and_deleted() {
-    let s = Server::start().await;
-    for i in 0..102 {
-        let r = s
-            .client
-            .post(s.url("/api/v1/repository"))
-            .json(&json!({
-                "namespace": "acme", "repository": format!("r{i:03}"),
-                "visibility": "private", "description": format!("number {i}"),
-            }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-    }
-    s.push_image("other/app", "v1", 1).await;
-
-    let r = s.get("/api/v1/repository").await;
-    assert_api_error(r, 400, "invalid_request", "namespace, starred or public").await;
-    let first = s
-        .get_json("/api/v1/repository?namespace=acme&last_modified=true&popularity=true")
-        .await;
-    let repos = first["repositories"].as_array().unwrap();
-    assert_eq!(repos.len(), 100);
-    assert_eq!(repos[0]["namespace"], "acme");
-    assert_eq!(repos[0]["name"], "r000");
-    assert_eq!(repos[0]["description"], "number 0");
-    assert_eq!(repos[0]["is_public"], false);
-    assert_eq!(repos[0]["kind"], "image");
-    assert!(repos[0]["last_modified"].is_i64());
-    assert_eq!(repos[0]["popularity"], 0.0);
-    let token = first["next_page"].as_str().unwrap();
-    let second = s
-        .get_json(&format!("/api/v1/repository?namespace=acme&next_page={token}"))
-        .await;
-    let names: Vec<&str> = second["repositories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["r100", "r101"]);
-    assert!(second.get("next_page").is_none());
-    let r = s.get("/api/v1/repository?namespace=acme&next_page=%%%").await;
-    assert_eq!(r.status(), 400);
-    assert_eq!(
-        s.get_json("/api/v1/repository?starred=true").await,
-        json!({ "repositories": [] })
-    );
-    // Anonymous callers see public repositories only.
-    let r = s
-        .client
-        .post(s.url("/api/v1/repository/other/app/changevisibility"))
-        .json(&json!({"visibility": "public"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let anon: Value = s
-        .anon
-        .get(s.url("/api/v1/repository?public=true"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let listed: Vec<String> = anon["repositories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            format!(
-                "{}/{}",
-                r["namespace"].as_str().unwrap(),
-                r["name"].as_str().unwrap()
-            )
-        })
-        .collect();
-    assert_eq!(listed, ["other/app"]);
-
-    // Deleting a repository frees its name at once; nothing of it remains.
-    let (_, old) = s.push_image("acme/r000", "v1", 1).await;
-    assert_eq!(s.delete("/api/v1/repository/acme/r000").await.status(), 204);
-    assert!(logged(&s, "acme", "delete_repo", json!({"repo": "r000"})).await);
-    assert_eq!(s.get("/api/v1/repository/acme/r000").await.status(), 404);
-    assert_eq!(
-        s.get(&format!("/v2/acme/r000/manifests/{old}")).await.status(),
-        404
-    );
-    assert_eq!(s.delete("/api/v1/repository/acme/r000").await.status(), 403);
-    let (_, new) = s.push_image("acme/r000", "v2", 1).await;
-    assert_eq!(
-        s.get(&format!("/v2/acme/r000/manifests/{old}")).await.status(),
-        404
-    );
-    assert_eq!(resolve(&s, "acme/r000", "v1").await, None);
-    assert_eq!(
-        resolve(&s, "acme/r000", "v2").await.as_deref(),
-        Some(new.as_str())
-    );
-    assert_eq!(history(&s, "acme/r000", "v1").await, Vec::<Value>::new());
-}
-
-#[tokio::test]
-async fn the_lifecycle_endpoints_are_in_the_api_document() {
-    let s = Server::start().await;
-    let doc = s.get_json("/api/v1/discovery").await;
-    let mut ids = Vec::new();
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for (method, op) in item.as_object().unwrap() {
-            if let Some(id) = op["operationId"].as_str() {
-                ids.push(format!("{method} {path} {id}"));
-            }
-        }
-    }
-    for expected in [
-        "get /repository listRepos",
-        "delete /repository/{namespace}/{repository} deleteRepository",
-        "get /repository/{namespace}/{repository}/tag/ listRepoTags",
-        "put /repository/{namespace}/{repository}/tag/{tag} changeTag",
-        "delete /repository/{namespace}/{repository}/tag/{tag} deleteFullTag",
-        "post /repository/{namespace}/{repository}/tag/{tag}/restore restoreTag",
-        "put /user/ changeUserDetails",
-    ] {
-        assert!(
-            ids.iter().any(|i| i == expected),
-            "{expected} missing from {ids:?}"
-        );
-    }
 }

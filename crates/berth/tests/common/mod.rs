@@ -4,6 +4,7 @@
 //! S3-compatible server.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod api;
 pub mod cli;
 pub mod cluster;
 pub mod layout;
