@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use berth_store::Db;
 
-pub use accounts::validate_account_name;
+pub use accounts::{UserChange, validate_account_name};
 pub use audit::{AuditEvent, AuditLog};
 pub use credentials::ThrottleSettings;
 pub use error::IdentityError;
@@ -55,6 +55,9 @@ pub struct IdentityConfig {
     pub throttle: ThrottleSettings,
     /// Time-machine windows (seconds) a namespace may choose.
     pub tag_expiration_options: Vec<u64>,
+    /// The window (seconds) of a namespace that chose none
+    /// (`DEFAULT_TAG_EXPIRATION`).
+    pub default_tag_expiration_s: u64,
 }
 
 impl Default for IdentityConfig {
@@ -67,6 +70,7 @@ impl Default for IdentityConfig {
             create_private_repo_on_push: true,
             throttle: ThrottleSettings::default(),
             tag_expiration_options: vec![0, 86_400, 7 * 86_400, 14 * 86_400, 28 * 86_400],
+            default_tag_expiration_s: 14 * 86_400,
         }
     }
 }

@@ -6,6 +6,7 @@ mod error;
 mod listing;
 mod manifests;
 mod sessions;
+mod tags;
 mod uploads;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub use blobs::LinkedBlob;
 pub use error::RegistryError;
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
+pub use tags::{ExpiryChange, TagFilter, TagHistory, TagQuery, TagRecord, parse_expires_after};
 pub use uploads::{BlobRange, UploadStatus};
 
 /// Limits and switches of the registry service.
@@ -36,6 +38,28 @@ pub struct RegistryConfig {
     /// Queue every pushed image manifest for indexing (an [`crate::Indexer`]
     /// must run to work the queue off).
     pub index_images: bool,
+    /// Which writes are accepted (`REGISTRY_STATE`, `DISABLE_PUSHES`).
+    pub write_mode: WriteMode,
+    /// The time-machine window of namespaces that chose none
+    /// (`DEFAULT_TAG_EXPIRATION`).
+    pub default_tag_expiration: Duration,
+    /// Bounds of an expiration set through the API, measured from the
+    /// tag's start (`LABELED_EXPIRATION_MINIMUM`, `_MAXIMUM`).
+    pub tag_expiration_bounds: (Duration, Duration),
+}
+
+/// Which writes the registry accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteMode {
+    /// All of them.
+    #[default]
+    Normal,
+    /// Everything but pushes (`DISABLE_PUSHES: true`): deletes and API
+    /// changes still work.
+    PushesDisabled,
+    /// None (`REGISTRY_STATE: readonly`): pulls and reads work; background
+    /// workers that change content pause.
+    ReadOnly,
 }
 
 impl Default for RegistryConfig {
@@ -46,6 +70,9 @@ impl Default for RegistryConfig {
             upload_expiration: Duration::from_secs(24 * 3600),
             blob_redirect: None,
             index_images: false,
+            write_mode: WriteMode::Normal,
+            default_tag_expiration: Duration::from_secs(14 * 86_400),
+            tag_expiration_bounds: (Duration::from_secs(3600), Duration::from_secs(104 * 7 * 86_400)),
         }
     }
 }
@@ -80,6 +107,13 @@ impl Registry {
     /// The metadata database.
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    /// Whether the registry is read-only (`REGISTRY_STATE: readonly`):
+    /// background work that changes content (tag expiry, garbage
+    /// collection) must not run.
+    pub fn read_only(&self) -> bool {
+        self.config.write_mode == WriteMode::ReadOnly
     }
 
     /// Existing repository id, or `None`.

@@ -8,6 +8,7 @@ mod api;
 mod auth;
 pub mod distribution;
 mod limit;
+mod mode;
 mod token;
 
 use std::net::SocketAddr;
@@ -70,7 +71,7 @@ pub fn router(registry: Registry, identity: Identity, config: &ServerConfig) -> 
     };
     let limiter = limit::Limiter::new(config.max_concurrent_requests);
     Router::new()
-        .nest("/api/v1", api::router())
+        .nest("/api/v1", api::router(state.clone()))
         .route("/v2/auth", get(token::issue))
         .route("/v2", any(distribution::base))
         .route("/v2/", any(distribution::base))

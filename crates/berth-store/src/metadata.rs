@@ -23,7 +23,7 @@ pub use manifests::{ManifestRow, NewManifest, PutManifest, ReferrerRow};
 pub use permissions::{AccessFacts, PermissionRow, RepositoryRow};
 pub use scan::ScanJob;
 pub use signing_keys::SigningKeyRow;
-pub use tags::LiveTagRow;
+pub use tags::{ExpiredTag, LiveTag, LiveTagRow, Retarget, TagHistoryQuery, TagRow};
 pub use teams::{MemberRow, TeamRow};
 pub use tokens::{NewToken, OAuthAppFields, OAuthAppRow, TokenRow};
 pub use uploads::{Claim, Lease, UploadRow};

@@ -2,6 +2,7 @@
 //! `BERTH_<FIELD>` environment overrides and command-line flags on top.
 
 mod identity;
+mod lifecycle;
 mod storage;
 
 use std::collections::BTreeMap;
@@ -93,6 +94,18 @@ pub struct Config {
     /// (`0s`, `1d`, `1w`, `2w`, `4w`, ...).
     #[serde(default)]
     pub TAG_EXPIRATION_OPTIONS: Vec<String>,
+    /// The time-machine window of a namespace that chose none (`2w`).
+    pub DEFAULT_TAG_EXPIRATION: String,
+    /// Shortest expiration the tag API sets, counted from the tag's start
+    /// (`1h`); shorter requests are raised to it.
+    pub LABELED_EXPIRATION_MINIMUM: String,
+    /// Longest expiration the tag API sets (`104w`).
+    pub LABELED_EXPIRATION_MAXIMUM: String,
+    /// `normal`, or `readonly`: every write is refused (pulls and reads
+    /// work) and background work that changes content pauses.
+    pub REGISTRY_STATE: String,
+    /// Refuse pushes (deletes and API changes still work).
+    pub DISABLE_PUSHES: bool,
 }
 
 impl Default for Config {
@@ -121,6 +134,11 @@ impl Default for Config {
             INSTANCE_SERVICE_KEY_SERVICE: "berth".into(),
             REGISTRY_TOKEN_EXPIRATION_S: 3600,
             TAG_EXPIRATION_OPTIONS: ["0s", "1d", "1w", "2w", "4w"].map(String::from).to_vec(),
+            DEFAULT_TAG_EXPIRATION: "2w".into(),
+            LABELED_EXPIRATION_MINIMUM: "1h".into(),
+            LABELED_EXPIRATION_MAXIMUM: "104w".into(),
+            REGISTRY_STATE: "normal".into(),
+            DISABLE_PUSHES: false,
         }
     }
 }
@@ -163,6 +181,7 @@ impl Config {
             return Err("UPLOAD_EXPIRATION_S must be at least 1".into());
         }
         self.check_identity()?;
+        self.check_lifecycle()?;
         if let Some(StorageDriver::S3(s3)) = self.storage()? {
             if s3.s3_bucket.is_empty() {
                 return Err("S3Storage needs s3_bucket".into());

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use berth_core::registry::WriteMode;
 use berth_core::{Identity, Indexer, Registry, RegistryConfig};
 use berth_server::ServerConfig;
 use berth_store::{BlobStore, Db, LocalBlobStore, PoolSettings, S3BlobStore, S3Settings};
@@ -61,8 +62,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             upload_expiration: Duration::from_secs(config.UPLOAD_EXPIRATION_S),
             blob_redirect: redirects,
             index_images: config.FEATURE_SECURITY_SCANNER,
+            write_mode: config.write_mode(),
+            default_tag_expiration: config.default_tag_expiration(),
+            tag_expiration_bounds: config
+                .tag_expiration_bounds()
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
         },
     );
+    match config.write_mode() {
+        WriteMode::ReadOnly => tracing::warn!("REGISTRY_STATE is readonly: every write is refused"),
+        WriteMode::PushesDisabled => tracing::warn!("DISABLE_PUSHES is set: pushes are refused"),
+        WriteMode::Normal => {}
+    }
     // Fails fast on unreachable storage or wrong credentials. Safe while
     // other instances serve: staged data always has a session row first.
     let orphans = registry

@@ -1,6 +1,6 @@
 //! Users and organizations: creation, names, and namespaces made on push.
 
-use berth_store::metadata::{AccountRow, NewAccount};
+use berth_store::metadata::{AccountChange, AccountRow, NewAccount};
 
 use super::principal::{Actor, Principal};
 use super::secrets::hash_secret;
@@ -125,6 +125,112 @@ impl Identity {
             Ok(_) | Err(IdentityError::Exists(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+}
+
+/// A user's change to their own account; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct UserChange {
+    /// New contact address.
+    pub email: Option<String>,
+    /// New time-machine window of the user's namespace, in seconds; must
+    /// be one of the configured options.
+    pub tag_expiration_s: Option<i64>,
+}
+
+impl Identity {
+    /// The time-machine window (seconds) of a namespace's account: its own
+    /// choice, else the configured default.
+    pub fn tag_expiration_s(&self, account: &AccountRow) -> i64 {
+        account
+            .tag_expiration_s
+            .unwrap_or(self.config.default_tag_expiration_s.min(i64::MAX as u64) as i64)
+    }
+
+    /// Refuse a time-machine window that is not one of the configured
+    /// options.
+    pub fn check_tag_expiration(&self, seconds: i64) -> Result<(), IdentityError> {
+        let options = &self.config.tag_expiration_options;
+        if u64::try_from(seconds).is_ok_and(|s| options.contains(&s)) {
+            return Ok(());
+        }
+        let allowed: Vec<String> = options.iter().map(u64::to_string).collect();
+        Err(IdentityError::Invalid(format!(
+            "Invalid tag expiration option: tag_expiration_s must be one of {}",
+            allowed.join(", ")
+        )))
+    }
+
+    /// Change the calling user's own account; returns it as it is now.
+    pub async fn change_user(
+        &self,
+        principal: &Principal,
+        ip: Option<std::net::IpAddr>,
+        change: UserChange,
+    ) -> Result<AccountRow, IdentityError> {
+        let Actor::User(user) = &principal.actor else {
+            return Err(IdentityError::Denied("only users have account details".into()));
+        };
+        if let Some(s) = change.tag_expiration_s {
+            self.check_tag_expiration(s)?;
+        }
+        if let Some(email) = &change.email {
+            validate_email(email)?;
+        }
+        let before = self
+            .db
+            .account_by_id(user.id)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound("user not found".into()))?;
+        self.db
+            .update_account(
+                user.id,
+                &AccountChange {
+                    email: change.email.clone(),
+                    tag_expiration_s: change.tag_expiration_s.map(Some),
+                    ..AccountChange::default()
+                },
+            )
+            .await?;
+        let event = |kind| AuditEvent::new(kind, principal, ip).namespace(&user.name);
+        if let Some(email) = &change.email
+            && before.email.as_deref() != Some(email.as_str())
+        {
+            self.audit
+                .record_now(event("user_change_email").metadata(
+                    serde_json::json!({ "username": user.name, "email": email, "old_email": before.email }),
+                ))
+                .await?;
+        }
+        if let Some(s) = change.tag_expiration_s {
+            self.audit
+                .record_now(
+                    event("user_change_tag_expiration")
+                        .metadata(serde_json::json!({ "username": user.name, "tag_expiration": s })),
+                )
+                .await?;
+        }
+        self.db
+            .account_by_id(user.id)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound("user not found".into()))
+    }
+}
+
+/// An e-mail address: one `@` with text on both sides, no whitespace, at
+/// most 255 characters.
+fn validate_email(email: &str) -> Result<(), IdentityError> {
+    let ok = email.len() <= 255
+        && !email.chars().any(char::is_whitespace)
+        && email
+            .split_once('@')
+            .is_some_and(|(user, host)| !user.is_empty() && !host.is_empty() && !host.contains('@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(IdentityError::Invalid(format!(
+            "invalid e-mail address {email:?}"
+        )))
     }
 }
 

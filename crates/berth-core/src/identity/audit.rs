@@ -79,7 +79,8 @@ impl AuditEvent {
         self
     }
 
-    fn into_entry(self) -> NewAuditEntry {
+    /// The stored form, stamped now.
+    pub(crate) fn into_entry(self) -> NewAuditEntry {
         NewAuditEntry {
             kind: self.kind.to_owned(),
             performer: self.performer,

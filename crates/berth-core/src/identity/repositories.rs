@@ -131,6 +131,22 @@ impl Identity {
         last: &str,
         limit: usize,
     ) -> Result<Page, IdentityError> {
+        let (rows, more) = self.visible_repositories_in(principal, None, last, limit).await?;
+        Ok(Page {
+            items: rows.into_iter().map(|r| r.name).collect(),
+            more,
+        })
+    }
+
+    /// Up to `limit` repositories `principal` may see after `last` (by
+    /// name), only those in `namespace` if given, and whether more follow.
+    pub async fn visible_repositories_in(
+        &self,
+        principal: &Principal,
+        namespace: Option<&str>,
+        last: &str,
+        limit: usize,
+    ) -> Result<(Vec<RepositoryRow>, bool), IdentityError> {
         let probe = limit.saturating_add(1).min(i64::MAX as usize) as i64;
         let full = matches!(&principal.actor, Actor::User(u) if u.super_user)
             && self.config.policy.superusers_full_access;
@@ -138,16 +154,15 @@ impl Identity {
             Actor::User(u) => Some(u.name.as_str()),
             _ => None,
         };
-        let names: Vec<String> = if full {
-            self.db.list_repositories(last, probe).await?
+        let mut rows = if full {
+            self.db.all_repositories(namespace, last, probe).await?
         } else {
             self.db
-                .visible_repositories(principal.account().map(|a| a.id), own, last, probe)
+                .visible_repositories(principal.account().map(|a| a.id), own, namespace, last, probe)
                 .await?
-                .into_iter()
-                .map(|r| r.name)
-                .collect()
         };
-        Ok(Page::from_probe(names, limit))
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        Ok((rows, more))
     }
 }

@@ -51,8 +51,8 @@ impl Registry {
         Ok(removed)
     }
 
-    /// Run the background workers forever: abandoned uploads and staged
-    /// data without a session, periodically.
+    /// Run the background workers forever: abandoned uploads, staged data
+    /// without a session and expired tags, periodically.
     pub async fn run_workers(&self) {
         // Often enough that a dead request's monolithic upload is cleaned
         // soon after its lease lapses.
@@ -69,6 +69,11 @@ impl Registry {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "removed staged data no session owned"),
                 Err(e) => tracing::warn!(error = %e, "cannot sweep staged data"),
+            }
+            match self.end_expired_tags().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(ended = n, "recorded expired tags"),
+                Err(e) => tracing::warn!(error = %e, "cannot record expired tags"),
             }
             tokio::time::sleep(period).await;
         }

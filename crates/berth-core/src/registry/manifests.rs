@@ -62,6 +62,11 @@ impl Registry {
                 Some(berth_oci::media_type::OCI_IMAGE_CONFIG | berth_oci::media_type::DOCKER_IMAGE_CONFIG)
             );
         let repo_id = self.repo_for_push(repo).await?;
+        // Only a tag push starts a tag row that can carry an expiry.
+        let expires_after = match tag {
+            Some(_) => self.label_expiry(repo, &parsed).await,
+            None => None,
+        };
         let record = NewManifest {
             digest: digest.to_string(),
             media_type: parsed.media_type,
@@ -71,6 +76,7 @@ impl Registry {
             content,
             blobs: parsed.blobs.iter().map(Digest::to_string).collect(),
             children: parsed.children.iter().map(Digest::to_string).collect(),
+            tag_expires_after_ms: expires_after.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         };
         match self.db.put_manifest(repo_id, &record, tag).await? {
             PutManifest::Stored => {

@@ -94,6 +94,24 @@ impl From<RegistryError> for ApiError {
     }
 }
 
+impl From<crate::mode::Refusal> for ApiError {
+    fn from(r: crate::mode::Refusal) -> Self {
+        match r {
+            // Quay's ReadOnlyModeException is a 503.
+            crate::mode::Refusal::ReadOnly => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "read_only",
+                crate::mode::READ_ONLY_MESSAGE,
+            ),
+            crate::mode::Refusal::PushesDisabled => ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                crate::mode::PUSHES_DISABLED_MESSAGE,
+            ),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         tracing::debug!(status = %self.status, error_type = self.error_type, detail = %self.detail, "api request refused");

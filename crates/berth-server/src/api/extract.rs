@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use berth_core::identity::{Action, Actor, AuditEvent, Principal};
 use berth_core::{Identity, Registry};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -89,6 +90,43 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
             Err(e) => Err(ApiError::invalid(e.body_text())),
         }
     }
+}
+
+/// Query parameters; malformed ones are 400 `invalid_request`.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => Err(ApiError::invalid(e.body_text())),
+        }
+    }
+}
+
+/// A boolean query parameter as Quay reads one: `true`/`false`, `1`/`0`,
+/// `yes`/`no` (any case).
+pub(crate) fn truthy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(d)? else {
+        return Ok(None);
+    };
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(Some(true)),
+        "false" | "0" | "no" | "off" | "" => Ok(Some(false)),
+        _ => Err(serde::de::Error::custom(format!("{text:?} is not a boolean"))),
+    }
+}
+
+/// A JSON field that may be absent (`None`), `null` (`Some(None)`) or set;
+/// use with `#[serde(default, deserialize_with = "present")]`.
+pub(crate) fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Quay's date format (RFC 2822), e.g. `Tue, 21 May 2024 20:41:09 -0000`.

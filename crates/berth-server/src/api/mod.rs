@@ -82,8 +82,13 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(superuser::routes())
 }
 
-/// The `/api/v1` router (to be nested there).
-pub(crate) fn router() -> Router<AppState> {
+/// A refusal by the write mode, as this API answers it.
+pub(crate) fn refusal(r: crate::mode::Refusal) -> axum::response::Response {
+    error::ApiError::from(r).into_response()
+}
+
+/// The `/api/v1` router (to be nested there), behind the write-mode gate.
+pub(crate) fn router(state: AppState) -> Router<AppState> {
     let (router, doc) = routes().split_for_parts();
     let doc = Arc::new(doc);
     router
@@ -95,4 +100,5 @@ pub(crate) fn router() -> Router<AppState> {
             }),
         )
         .fallback(|| async { error::ApiError::not_found("no such API endpoint") })
+        .layer(axum::middleware::from_fn_with_state(state, crate::mode::api_gate))
 }

@@ -1,23 +1,255 @@
-//! Tags: `DELETE /api/v1/repository/{namespace}/{repository}/tag/{tag}`.
-//! Deleting a tag ends its row; its history stays.
+//! Tags of a repository, as Quay's API shapes them: `GET
+//! /api/v1/repository/{namespace}/{repository}/tag/` (history, filtered and
+//! paged), `PUT .../tag/{tag}` (create or move a tag, plan its expiry),
+//! `DELETE .../tag/{tag}` and `POST .../tag/{tag}/restore` (the time
+//! machine). Deleting or moving a tag ends its row; its history stays.
 
+use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
+use berth_core::RegistryError;
 use berth_core::identity::Action;
-use berth_oci::Reference;
-use serde_json::json;
+use berth_core::registry::{ExpiryChange, TagFilter, TagQuery, TagRecord};
+use berth_oci::{Digest, Reference};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::Api;
+use super::extract::{Api, ApiQuery, JsonBody, format_date, present, truthy};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(delete_full_tag))
+    OpenApiRouter::new()
+        .routes(routes!(list_repo_tags))
+        .routes(routes!(change_tag, delete_full_tag))
+        .routes(routes!(restore_tag))
 }
 
-/// Delete a tag.
+/// A tag history row as Quay shows it (`_tag_dict`).
+fn tag_view(t: &TagRecord) -> Value {
+    let mut v = json!({
+        "name": t.name,
+        "reversion": t.reversion,
+        "manifest_digest": t.manifest_digest,
+        "is_manifest_list": t.is_manifest_list,
+        "size": t.size,
+    });
+    if t.start_ms > 0 {
+        v["start_ts"] = json!(t.start_ms / 1000);
+        v["last_modified"] = json!(format_date(t.start_ms));
+    }
+    if let Some(end) = t.end_ms {
+        v["end_ts"] = json!(end / 1000);
+        v["expiration"] = json!(format_date(end));
+    }
+    v
+}
+
+/// A tag name from the path, or 400.
+fn checked_tag(tag: &str) -> Result<(), ApiError> {
+    berth_oci::validate_tag(tag).map_err(|_| {
+        ApiError::invalid(
+            "Invalid tag: must match [A-Za-z0-9_.-], NOT start with \".\" or \"-\", and can contain 1-128 characters",
+        )
+    })
+}
+
+/// A manifest digest from a request body, or 400.
+fn checked_digest(digest: &str) -> Result<Digest, ApiError> {
+    digest
+        .parse::<Digest>()
+        .map_err(|e| ApiError::invalid(format!("invalid manifest_digest {digest:?}: {e}")))
+}
+
+/// Query of the tag listing.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub(super) struct TagListQuery {
+    /// Only rows of this tag.
+    #[serde(rename = "specificTag")]
+    specific_tag: Option<String>,
+    /// `like:<text>` (names containing it) or `eq:<name>`.
+    filter_tag_name: Option<String>,
+    /// Rows per page, 1 to 100 (default 50).
+    limit: Option<i64>,
+    /// Page, from 1.
+    page: Option<i64>,
+    /// Only tags that resolve now (no history).
+    #[serde(rename = "onlyActiveTags", default, deserialize_with = "truthy")]
+    #[param(value_type = Option<bool>)]
+    only_active_tags: Option<bool>,
+}
+
+/// A repository's tags: live ones and their history (deleted, moved-away
+/// and expired rows), newest first.
+#[utoipa::path(
+    get,
+    path = "/repository/{namespace}/{repository}/tag/",
+    operation_id = "listRepoTags",
+    tag = "tag",
+    params(("namespace" = String, Path), ("repository" = String, Path), TagListQuery),
+    responses((status = 200, description = "`{tags: [...], page, has_additional}`"), (status = 400, description = "Bad filter"), (status = 403, description = "Not allowed"), (status = 404, description = "No such repository")),
+    security(("basic" = []), ("oauth2_bearer" = ["repo:read"]))
+)]
+async fn list_repo_tags(
+    api: Api,
+    Path((namespace, repository)): Path<(String, String)>,
+    ApiQuery(query): ApiQuery<TagListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let full = format!("{namespace}/{repository}");
+    api.authorize(Action::Pull(&full)).await?;
+    let filter = match query.filter_tag_name.as_deref() {
+        None => None,
+        Some(f) => Some(if let Some(text) = f.strip_prefix("like:") {
+            TagFilter::Contains(text.to_owned())
+        } else if let Some(name) = f.strip_prefix("eq:") {
+            TagFilter::Exact(name.to_owned())
+        } else {
+            return Err(ApiError::invalid(
+                "Invalid filter_tag_name: use like:<text> or eq:<name>",
+            ));
+        }),
+    };
+    let page = query.page.unwrap_or(1).clamp(1, i64::from(u32::MAX)) as u32;
+    let limit = query.limit.unwrap_or(50).clamp(1, 100) as u32;
+    let history = api
+        .registry
+        .tag_history(
+            &full,
+            &TagQuery {
+                specific: query.specific_tag,
+                filter,
+                only_active: query.only_active_tags.unwrap_or(false),
+                page,
+                limit,
+            },
+        )
+        .await?;
+    Ok(Json(json!({
+        "tags": history.tags.iter().map(tag_view).collect::<Vec<_>>(),
+        "page": page,
+        "has_additional": history.has_additional,
+    })))
+}
+
+/// A change to a tag (Quay's `ChangeTag`); every field is optional.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(super) struct ChangeTag {
+    /// Point the tag at this manifest of the repository (creating or
+    /// moving it).
+    manifest_digest: Option<String>,
+    /// When the tag expires, in seconds since the epoch (must be in the
+    /// future); `null` cancels a planned expiry.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f64>)]
+    expiration: Option<Option<f64>>,
+    /// Legacy image ids are not supported.
+    image: Option<String>,
+}
+
+/// Create or move a tag, or plan its expiry.
+///
+/// A move is done before an expiration in the same request, so the
+/// expiration applies to the tag as the request leaves it.
+#[utoipa::path(
+    put,
+    path = "/repository/{namespace}/{repository}/tag/{tag}",
+    operation_id = "changeTag",
+    tag = "tag",
+    params(("namespace" = String, Path), ("repository" = String, Path), ("tag" = String, Path)),
+    request_body = ChangeTag,
+    responses((status = 201, description = "\"Updated\""), (status = 400, description = "Bad tag name or expiration"), (status = 403, description = "Not allowed"), (status = 404, description = "No such tag or manifest")),
+    security(("basic" = []), ("oauth2_bearer" = ["repo:write"]))
+)]
+async fn change_tag(
+    api: Api,
+    Path((namespace, repository, tag)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody<ChangeTag>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let full = format!("{namespace}/{repository}");
+    api.authorize(Action::Push(&full)).await?;
+    checked_tag(&tag)?;
+    if body.image.is_some() && body.manifest_digest.is_none() {
+        return Err(ApiError::invalid(
+            "legacy image ids are not supported: use manifest_digest",
+        ));
+    }
+    // Checked before anything changes.
+    let expiration_ms = match body.expiration {
+        None | Some(None) => None,
+        Some(Some(seconds)) => {
+            let ms = seconds * 1000.0;
+            if !ms.is_finite() || ms > i64::MAX as f64 || ms <= berth_store::now_ms() as f64 {
+                return Err(ApiError::invalid("expiration must be a time in the future"));
+            }
+            Some(ms as i64)
+        }
+    };
+    if let Some(digest) = &body.manifest_digest {
+        let digest = checked_digest(digest)?;
+        let previous = api
+            .registry
+            .set_tag(&full, &tag, &digest)
+            .await
+            .map_err(|e| match e {
+                RegistryError::ManifestUnknown => {
+                    ApiError::not_found(format!("manifest {digest} not found in {full}"))
+                }
+                other => other.into(),
+            })?;
+        let kind = if previous.is_some() {
+            "move_tag"
+        } else {
+            "create_tag"
+        };
+        api.log(api.event(kind).repository(&full).metadata(json!({
+            "username": api.principal.name(),
+            "namespace": namespace,
+            "repo": repository,
+            "tag": tag,
+            "manifest_digest": digest.to_string(),
+            "original_manifest_digest": previous,
+        })))
+        .await?;
+    }
+    if body.expiration.is_some() {
+        match api
+            .registry
+            .set_tag_expiration(&full, &tag, expiration_ms)
+            .await?
+        {
+            ExpiryChange::NoTag => return Err(ApiError::not_found(format!("tag {tag} not found"))),
+            ExpiryChange::Raced => {
+                return Err(ApiError::invalid(
+                    "Could not update tag expiration; Tag has probably changed",
+                ));
+            }
+            ExpiryChange::Changed(None, None) => {}
+            ExpiryChange::Changed(old, new) => {
+                api.log(
+                    api.event("change_tag_expiration")
+                        .repository(&full)
+                        .metadata(json!({
+                            "username": api.principal.name(),
+                            "namespace": namespace,
+                            "repo": repository,
+                            "tag": tag,
+                            "expiration_date": expiration_ms.map(|ms| ms / 1000),
+                            "effective_expiration_date": new.map(|ms| ms / 1000),
+                            "old_expiration_date": old.map(|ms| ms / 1000),
+                        })),
+                )
+                .await?;
+            }
+        }
+    }
+    Ok((StatusCode::CREATED, Json(json!("Updated"))))
+}
+
+/// Delete a tag: it stops resolving and stays restorable for the
+/// namespace's time-machine window.
 #[utoipa::path(
     delete,
     path = "/repository/{namespace}/{repository}/tag/{tag}",
@@ -33,19 +265,74 @@ async fn delete_full_tag(
 ) -> Result<StatusCode, ApiError> {
     let full = format!("{namespace}/{repository}");
     api.authorize(Action::Push(&full)).await?;
-    berth_oci::validate_tag(&tag).map_err(|e| ApiError::invalid(e.to_string()))?;
+    checked_tag(&tag)?;
     api.registry
         .delete_manifest(&full, &Reference::Tag(tag.clone()))
         .await
         .map_err(|e| match e {
-            berth_core::RegistryError::ManifestUnknown => ApiError::not_found(format!("tag {tag} not found")),
+            RegistryError::ManifestUnknown => ApiError::not_found(format!("tag {tag} not found")),
             other => other.into(),
         })?;
-    api.log(
-        api.event("delete_tag")
-            .repository(&full)
-            .metadata(json!({ "tag": tag })),
-    )
+    api.log(api.event("delete_tag").repository(&full).metadata(json!({
+        "username": api.principal.name(),
+        "namespace": namespace,
+        "repo": repository,
+        "tag": tag,
+    })))
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Which manifest to restore a tag to.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(super) struct RestoreTag {
+    /// A manifest the tag pointed at within the time-machine window.
+    manifest_digest: Option<String>,
+}
+
+/// Point a tag back at a manifest it pointed at within the namespace's
+/// time-machine window (after a delete, move or expiry).
+#[utoipa::path(
+    post,
+    path = "/repository/{namespace}/{repository}/tag/{tag}/restore",
+    operation_id = "restoreTag",
+    tag = "tag",
+    params(("namespace" = String, Path), ("repository" = String, Path), ("tag" = String, Path)),
+    request_body = RestoreTag,
+    responses((status = 200, description = "`{}`"), (status = 400, description = "Missing or bad manifest_digest"), (status = 403, description = "Not allowed"), (status = 404, description = "Nothing to restore: outside the window, or collected")),
+    security(("basic" = []), ("oauth2_bearer" = ["repo:write"]))
+)]
+async fn restore_tag(
+    api: Api,
+    Path((namespace, repository, tag)): Path<(String, String, String)>,
+    JsonBody(body): JsonBody<RestoreTag>,
+) -> Result<Json<Value>, ApiError> {
+    let full = format!("{namespace}/{repository}");
+    api.authorize(Action::Push(&full)).await?;
+    checked_tag(&tag)?;
+    let digest = body
+        .manifest_digest
+        .as_deref()
+        .ok_or_else(|| ApiError::invalid("Missing manifest_digest"))?;
+    let digest = checked_digest(digest)?;
+    let previous = api
+        .registry
+        .restore_tag(&full, &tag, &digest)
+        .await
+        .map_err(|e| match e {
+            RegistryError::ManifestUnknown => ApiError::not_found(format!(
+                "tag {tag} cannot be restored to {digest}: it did not point there within the time-machine window, or the manifest is gone"
+            )),
+            other => other.into(),
+        })?;
+    api.log(api.event("revert_tag").repository(&full).metadata(json!({
+        "username": api.principal.name(),
+        "namespace": namespace,
+        "repo": repository,
+        "tag": tag,
+        "manifest_digest": digest.to_string(),
+        "original_manifest_digest": previous,
+    })))
+    .await?;
+    Ok(Json(json!({})))
 }

@@ -1,20 +1,24 @@
-//! Users: the calling user (`GET /api/v1/user/`) and any user's public
-//! view (`GET /api/v1/users/{username}`).
+//! Users: the calling user (`GET /api/v1/user/`, and `PUT /api/v1/user/`
+//! for the contact address and the namespace's time-machine window) and
+//! any user's public view (`GET /api/v1/users/{username}`).
 
 use axum::Json;
 use axum::extract::Path;
-use berth_core::identity::{Action, Actor};
+use berth_core::identity::{Action, Actor, UserChange};
+use berth_store::metadata::AccountRow;
+use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Api, avatar};
+use super::extract::{Api, JsonBody, avatar};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(get_logged_in_user))
+        .routes(routes!(get_logged_in_user, change_user_details))
         .routes(routes!(get_user_information))
 }
 
@@ -37,6 +41,54 @@ async fn get_logged_in_user(api: Api) -> Result<Json<Value>, ApiError> {
         .account(&user.name)
         .await?
         .ok_or_else(|| ApiError::not_found("user not found"))?;
+    user_view(&api, &account).await
+}
+
+/// What a user may change about their own account here.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UserDetails {
+    /// New contact address.
+    email: Option<String>,
+    /// The time-machine window of the user's namespace, in seconds: one of
+    /// the configured `TAG_EXPIRATION_OPTIONS`.
+    tag_expiration_s: Option<i64>,
+}
+
+/// Change the calling user's contact address or time-machine window.
+#[utoipa::path(
+    put,
+    path = "/user/",
+    operation_id = "changeUserDetails",
+    tag = "user",
+    request_body = UserDetails,
+    responses((status = 200, description = "The user"), (status = 400, description = "Invalid value"), (status = 401, description = "Not authenticated")),
+    security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
+)]
+async fn change_user_details(
+    api: Api,
+    JsonBody(body): JsonBody<UserDetails>,
+) -> Result<Json<Value>, ApiError> {
+    api.authorize(Action::AdministerUser).await?;
+    let account = api
+        .identity
+        .change_user(
+            &api.principal,
+            Some(api.ip),
+            UserChange {
+                email: body.email,
+                tag_expiration_s: body.tag_expiration_s,
+            },
+        )
+        .await?;
+    user_view(&api, &account).await
+}
+
+/// The view of the calling user (Quay's `user_view` for oneself).
+async fn user_view(api: &Api, account: &AccountRow) -> Result<Json<Value>, ApiError> {
+    let Actor::User(user) = &api.principal.actor else {
+        return Err(ApiError::unauthenticated("Requires authentication"));
+    };
     let organizations = api.identity.organizations_of(user.id).await?;
     let mut orgs = Vec::new();
     for org in organizations {
@@ -62,7 +114,7 @@ async fn get_logged_in_user(api: Api) -> Result<Json<Value>, ApiError> {
         "invoice_email": false,
         "invoice_email_address": null,
         "preferred_namespace": false,
-        "tag_expiration_s": account.tag_expiration_s,
+        "tag_expiration_s": api.identity.tag_expiration_s(account),
         "prompts": [],
         "company": null,
         "family_name": null,

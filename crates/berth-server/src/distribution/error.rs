@@ -51,6 +51,12 @@ pub enum ApiError {
     /// A malformed pagination parameter.
     #[error("{0}")]
     PaginationInvalid(String),
+    /// The registry is read-only (`REGISTRY_STATE: readonly`).
+    #[error("{}", crate::mode::READ_ONLY_MESSAGE)]
+    ReadOnly,
+    /// Pushes are disabled (`DISABLE_PUSHES: true`).
+    #[error("{}", crate::mode::PUSHES_DISABLED_MESSAGE)]
+    PushesDisabled,
     /// An upload session that the request named but will continue at the
     /// given location.
     #[error("chunk must start at offset {current}")]
@@ -107,6 +113,18 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => ("SIZE_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
             ApiError::PaginationInvalid(_) => ("PAGINATION_NUMBER_INVALID", StatusCode::BAD_REQUEST),
             ApiError::ChunkOutOfOrder { .. } => ("BLOB_UPLOAD_INVALID", StatusCode::RANGE_NOT_SATISFIABLE),
+            // Quay's codes: the client shows the message.
+            ApiError::ReadOnly => ("DENIED", StatusCode::METHOD_NOT_ALLOWED),
+            ApiError::PushesDisabled => ("METHOD NOT ALLOWED", StatusCode::METHOD_NOT_ALLOWED),
+        }
+    }
+}
+
+impl From<crate::mode::Refusal> for ApiError {
+    fn from(r: crate::mode::Refusal) -> Self {
+        match r {
+            crate::mode::Refusal::ReadOnly => ApiError::ReadOnly,
+            crate::mode::Refusal::PushesDisabled => ApiError::PushesDisabled,
         }
     }
 }
@@ -119,7 +137,11 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(code, error = %self, "request refused");
         }
-        let body = json!({ "errors": [{ "code": code, "message": self.to_string(), "detail": null }] });
+        let mut error = json!({ "code": code, "message": self.to_string(), "detail": null });
+        if matches!(self, ApiError::ReadOnly) {
+            error["is_readonly"] = json!(true);
+        }
+        let body = json!({ "errors": [error] });
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         match &self {

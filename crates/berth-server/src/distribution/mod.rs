@@ -138,6 +138,7 @@ async fn dispatch(
     body: Body,
 ) -> Result<Response, ApiError> {
     let route = Route::parse(path).ok_or_else(|| ApiError::NoEndpoint(format!("no endpoint /v2/{path}")))?;
+    crate::mode::check_v2(state.registry.config().write_mode, &route, method)?;
     let need = Need::of(&route, method);
     if let Need::Pull(name) | Need::Push(name) = need {
         // A malformed name is reported as such, before any access check.

@@ -3,6 +3,8 @@
 
 use crate::{Db, StoreError, now_ms, on_db};
 
+use super::tags::{END_LIVE_ROW, resolving};
+
 /// A manifest to store.
 #[derive(Debug, Clone)]
 pub struct NewManifest {
@@ -22,6 +24,9 @@ pub struct NewManifest {
     pub blobs: Vec<String>,
     /// Child manifests it references (must exist in the repository).
     pub children: Vec<String>,
+    /// How long a tag row this push starts lives, in ms (the
+    /// `quay.expires-after` label); `None`: until moved or deleted.
+    pub tag_expires_after_ms: Option<i64>,
 }
 
 /// Outcome of storing a manifest.
@@ -144,30 +149,34 @@ impl Db {
                 }
             }
             if let Some(tag) = tag {
-                let live: Option<(String,)> = sqlx::query_as(
-                    "SELECT manifest_digest FROM tags WHERE repository_id = $1 AND name = $2 AND end_ms IS NULL",
-                )
+                let live: Option<(String,)> = sqlx::query_as(concat!(
+                    "SELECT t.manifest_digest FROM tags t WHERE t.repository_id = $1 AND t.name = $2 AND ",
+                    resolving!("$3")
+                ))
                 .bind(repo)
                 .bind(tag)
+                .bind(now)
                 .fetch_optional(&mut *tx)
                 .await?;
                 if live.as_ref().map(|r| r.0.as_str()) != Some(m.digest.as_str()) {
-                    // Moving a tag ends its old row and starts a new one.
+                    // Moving a tag (or re-pushing an expired one) ends its
+                    // old row and starts a new one.
+                    sqlx::query(END_LIVE_ROW)
+                        .bind(repo)
+                        .bind(tag)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    let expires_ms = m.tag_expires_after_ms.and_then(|d| now.checked_add(d));
                     sqlx::query(
-                        "UPDATE tags SET end_ms = $3 WHERE repository_id = $1 AND name = $2 AND end_ms IS NULL",
-                    )
-                    .bind(repo)
-                    .bind(tag)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO tags (repository_id, name, manifest_digest, start_ms) VALUES ($1, $2, $3, $4)",
+                        "INSERT INTO tags (repository_id, name, manifest_digest, start_ms, expires_ms) \
+                         VALUES ($1, $2, $3, $4, $5)",
                     )
                     .bind(repo)
                     .bind(tag)
                     .bind(&m.digest)
                     .bind(now)
+                    .bind(expires_ms)
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -197,19 +206,21 @@ impl Db {
         })
     }
 
-    /// The manifest a live tag of the repository named `repo` points at
-    /// (one query: this is the hot path of every pull).
+    /// The manifest a live, unexpired tag of the repository named `repo`
+    /// points at (one query: this is the hot path of every pull).
     pub async fn manifest_by_tag(&self, repo: &str, tag: &str) -> Result<Option<ManifestRow>, StoreError> {
         on_db!(self.reader(), pool => {
-            let row: Option<ManifestRow> = sqlx::query_as(
-                "SELECT m.digest, m.media_type, m.subject_digest AS subject, m.content \
-                 FROM repositories r \
-                 JOIN tags t ON t.repository_id = r.id AND t.end_ms IS NULL \
-                 JOIN manifests m ON m.repository_id = r.id AND m.digest = t.manifest_digest \
-                 WHERE r.name = $1 AND t.name = $2",
-            )
+            let row: Option<ManifestRow> = sqlx::query_as(concat!(
+                "SELECT m.digest, m.media_type, m.subject_digest AS subject, m.content ",
+                "FROM repositories r ",
+                "JOIN tags t ON t.repository_id = r.id AND ",
+                resolving!("$3"),
+                " JOIN manifests m ON m.repository_id = r.id AND m.digest = t.manifest_digest ",
+                "WHERE r.name = $1 AND t.name = $2"
+            ))
             .bind(repo)
             .bind(tag)
+            .bind(now_ms())
             .fetch_optional(pool)
             .await?;
             Ok(row)

@@ -172,20 +172,24 @@ impl Db {
         })
     }
 
-    /// Up to `limit` repository names after `last` that `account` may read:
-    /// public ones, ones granted to it or its teams, its own namespace's
-    /// (`own_namespace`, for users) and those of organizations it administers
-    /// (one-component names belong to the `library` namespace).
+    /// Up to `limit` repositories after `last` (by name) that `account` may
+    /// read: public ones, ones granted to it or its teams, its own
+    /// namespace's (`own_namespace`, for users) and those of organizations
+    /// it administers (one-component names belong to the `library`
+    /// namespace); only those in `namespace` if given.
     pub async fn visible_repositories(
         &self,
         account: Option<i64>,
         own_namespace: Option<&str>,
+        namespace: Option<&str>,
         last: &str,
         limit: i64,
     ) -> Result<Vec<RepositoryRow>, StoreError> {
         on_db!(self.reader(), pool => {
             Ok(sqlx::query_as(
-                "SELECT r.id, r.name, r.is_public, r.description FROM repositories r WHERE r.name > $3 AND ( \
+                "SELECT r.id, r.name, r.is_public, r.description FROM repositories r WHERE r.name > $3 \
+                 AND ($5 IS NULL OR substr(r.name, 1, length($5) + 1) = $5 || '/' \
+                      OR ($5 = 'library' AND r.name NOT LIKE '%/%')) AND ( \
                    r.is_public \
                    OR EXISTS (SELECT 1 FROM repository_permissions p WHERE p.repository_id = r.id AND p.account_id = $1) \
                    OR EXISTS (SELECT 1 FROM repository_permissions p JOIN team_members m ON m.team_id = p.team_id \
@@ -202,6 +206,29 @@ impl Db {
             .bind(own_namespace)
             .bind(last)
             .bind(limit)
+            .bind(namespace)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// Up to `limit` repositories after `last` (by name), in `namespace` if
+    /// given: the listing of a caller who may see everything.
+    pub async fn all_repositories(
+        &self,
+        namespace: Option<&str>,
+        last: &str,
+        limit: i64,
+    ) -> Result<Vec<RepositoryRow>, StoreError> {
+        on_db!(self.reader(), pool => {
+            Ok(sqlx::query_as(
+                "SELECT r.id, r.name, r.is_public, r.description FROM repositories r WHERE r.name > $1 \
+                 AND ($3 IS NULL OR substr(r.name, 1, length($3) + 1) = $3 || '/' \
+                      OR ($3 = 'library' AND r.name NOT LIKE '%/%')) ORDER BY r.name LIMIT $2",
+            )
+            .bind(last)
+            .bind(limit)
+            .bind(namespace)
             .fetch_all(pool)
             .await?)
         })

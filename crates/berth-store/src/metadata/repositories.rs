@@ -38,6 +38,31 @@ impl Db {
         })
     }
 
+    /// Delete repository `id` with everything that belongs to it (its
+    /// manifests, tags, blob links, uploads and permissions cascade), so its
+    /// name is free at once. Blob rows stay for garbage collection. Returns
+    /// whether it existed.
+    pub async fn delete_repository(&self, id: i64) -> Result<bool, StoreError> {
+        on_db!(self.writer(), pool => {
+            let done = sqlx::query("DELETE FROM repositories WHERE id = $1")
+                .bind(id)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    /// When repository `id` last changed (a tag set, moved or ended).
+    pub async fn repository_updated_ms(&self, id: i64) -> Result<Option<i64>, StoreError> {
+        on_db!(self.reader(), pool => {
+            let row: Option<(i64,)> = sqlx::query_as("SELECT updated_ms FROM repositories WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(|r| r.0))
+        })
+    }
+
     /// Up to `limit` repository names sorting after `last`, in order.
     pub async fn list_repositories(&self, last: &str, limit: i64) -> Result<Vec<String>, StoreError> {
         on_db!(self.reader(), pool => {

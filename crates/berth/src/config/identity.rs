@@ -56,6 +56,7 @@ impl Config {
                 .iter()
                 .filter_map(|o| parse_duration(o).ok())
                 .collect(),
+            default_tag_expiration_s: self.default_tag_expiration().as_secs(),
             ..IdentityConfig::default()
         }
     }

@@ -4,6 +4,7 @@
 //! S3-compatible server.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod api;
 pub mod cli;
 pub mod cluster;
 pub mod layout;
@@ -65,6 +66,15 @@ pub use berth_bench::data::{random_bytes, sha256};
 /// A unique seed per call, so parallel tests never collide on content.
 pub fn unique_seed() -> u64 {
     uuid::Uuid::new_v4().as_u64_pair().0
+}
+
+/// The `berth` binary under test: `TEST_BERTH_BIN` if set (a build of
+/// this checkout, when several checkouts share one target directory and
+/// its `debug/berth`), else the one Cargo built.
+pub fn berth_bin() -> PathBuf {
+    std::env::var_os("TEST_BERTH_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
 }
 
 /// Which metadata database the suite runs against.
@@ -172,7 +182,7 @@ impl Server {
     /// that already exists (a cluster's shared database) is fine.
     pub fn create_user(&self, name: &str, password: &str, superuser: bool) {
         use std::io::Write;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        let mut cmd = Command::new(berth_bin());
         cmd.args(["admin", "user", "create", name, "--password-stdin"])
             .arg("--data-dir")
             .arg(self.data_dir.path())
@@ -208,7 +218,7 @@ impl Server {
     /// Start the process (on `port` if given, else a free one).
     async fn launch(&mut self, port: Option<u16>) {
         let listen = format!("127.0.0.1:{}", port.unwrap_or(0));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        let mut cmd = Command::new(berth_bin());
         cmd.arg("serve")
             .arg("--listen")
             .arg(&listen)

@@ -1,0 +1,414 @@
+//! The tag lifecycle: history, planned expiry (set through the API or by
+//! the `quay.expires-after` label at push time), the time machine that
+//! restores deleted, moved-away and expired tags within the namespace's
+//! window, and the worker that records expired tags as ended.
+
+use std::time::Duration;
+
+use berth_oci::{Digest, ManifestKind, ParsedManifest};
+use berth_store::metadata::{ExpiredTag, NewAuditEntry, Retarget, TagHistoryQuery, TagRow};
+use berth_store::now_ms;
+use futures_util::TryStreamExt;
+
+use super::{Registry, RegistryError};
+use crate::identity::{AuditEvent, namespace_of};
+
+/// The label (or annotation) that plans a pushed tag's expiry.
+pub const EXPIRES_AFTER_LABEL: &str = "quay.expires-after";
+/// Most rows one history page holds.
+pub const MAX_TAG_PAGE: u32 = 100;
+/// Largest image config read for labels; bigger ones are not looked at.
+const CONFIG_READ_LIMIT: u64 = 1024 * 1024;
+/// Expired tag rows ended per transaction.
+const EXPIRY_BATCH: i64 = 100;
+/// The usage-log kind of a tag ended by its planned expiry. Quay logs
+/// nothing here; `delete_tag` (with `"expired": true` in the metadata, and
+/// no performer) keeps the log within Quay's vocabulary.
+pub const TAG_EXPIRED_LOG_KIND: &str = "delete_tag";
+
+/// Parse a `quay.expires-after` value as Quay does: a whole number and a
+/// unit, `s`, `m` (minutes), `h`, `d`, `w` or `y` (365 days). Anything
+/// else is `None` (and ignored by the caller).
+pub fn parse_expires_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    let unit = value.chars().last()?;
+    let digits = &value[..value.len() - unit.len_utf8()];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    let unit_s: u64 = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        'y' => 365 * 86_400,
+        _ => return None,
+    };
+    n.checked_mul(unit_s).map(Duration::from_secs)
+}
+
+/// How a tag listing narrows names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagFilter {
+    /// Names containing this text, case-insensitively (`like:`).
+    Contains(String),
+    /// Exactly this name (`eq:`).
+    Exact(String),
+}
+
+/// One page of a repository's tag history.
+#[derive(Debug, Clone, Default)]
+pub struct TagQuery {
+    /// Only rows of this name (`specificTag`).
+    pub specific: Option<String>,
+    /// A name filter (`filter_tag_name`).
+    pub filter: Option<TagFilter>,
+    /// Only tags that resolve now (`onlyActiveTags`).
+    pub only_active: bool,
+    /// Page number, from 1.
+    pub page: u32,
+    /// Rows per page (clamped to 1..=100).
+    pub limit: u32,
+}
+
+/// One row of a tag's history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRecord {
+    /// Tag name.
+    pub name: String,
+    /// The manifest it points (or pointed) to.
+    pub manifest_digest: String,
+    /// Whether that manifest is an index or manifest list.
+    pub is_manifest_list: bool,
+    /// When the row started.
+    pub start_ms: i64,
+    /// When it ended, or will (or did) expire.
+    pub end_ms: Option<i64>,
+    /// Whether a restore created it.
+    pub reversion: bool,
+    /// The manifest's size plus the blobs it references directly.
+    pub size: i64,
+}
+
+impl From<TagRow> for TagRecord {
+    fn from(r: TagRow) -> Self {
+        TagRecord {
+            is_manifest_list: matches!(
+                r.media_type.as_str(),
+                berth_oci::media_type::OCI_INDEX | berth_oci::media_type::DOCKER_MANIFEST_LIST
+            ),
+            name: r.name,
+            manifest_digest: r.manifest_digest,
+            start_ms: r.start_ms,
+            // An expired row resolves no more whether or not the worker
+            // has ended it yet.
+            end_ms: r.end_ms.or(r.expires_ms),
+            reversion: r.reversion,
+            size: r.size,
+        }
+    }
+}
+
+/// A page of tag history and whether another follows.
+#[derive(Debug, Clone, Default)]
+pub struct TagHistory {
+    /// The rows, newest first.
+    pub tags: Vec<TagRecord>,
+    /// Whether a next page has rows.
+    pub has_additional: bool,
+}
+
+/// What changing a tag's expiry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpiryChange {
+    /// Changed from the first to the second planned expiry (ms).
+    Changed(Option<i64>, Option<i64>),
+    /// No tag of that name resolves.
+    NoTag,
+    /// The tag was moved or ended while it was being changed.
+    Raced,
+}
+
+impl Registry {
+    /// A page of the tag history of `repo`: live and ended rows, newest
+    /// first.
+    pub async fn tag_history(&self, repo: &str, q: &TagQuery) -> Result<TagHistory, RegistryError> {
+        let repo_id = self
+            .existing_repo(repo)
+            .await?
+            .ok_or(RegistryError::NameUnknown)?;
+        let exact = match (&q.specific, &q.filter) {
+            (Some(a), Some(TagFilter::Exact(b))) if a != b => return Ok(TagHistory::default()),
+            (Some(a), _) | (None, Some(TagFilter::Exact(a))) => Some(a.as_str()),
+            _ => None,
+        };
+        let contains = match &q.filter {
+            Some(TagFilter::Contains(s)) => Some(s.as_str()),
+            _ => None,
+        };
+        let limit = q.limit.clamp(1, MAX_TAG_PAGE);
+        let offset = i64::from(q.page.max(1) - 1) * i64::from(limit);
+        let mut rows = self
+            .db
+            .tag_history(
+                repo_id,
+                &TagHistoryQuery {
+                    name: exact,
+                    name_contains: contains,
+                    only_active: q.only_active,
+                    offset,
+                    limit: i64::from(limit) + 1,
+                },
+            )
+            .await?;
+        let has_additional = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok(TagHistory {
+            tags: rows.into_iter().map(TagRecord::from).collect(),
+            has_additional,
+        })
+    }
+
+    /// The time-machine window of the namespace `repo` is in: its own
+    /// setting, else the configured default.
+    pub async fn time_machine_window(&self, repo: &str) -> Result<Duration, RegistryError> {
+        let chosen = self
+            .db
+            .account_by_name(namespace_of(repo))
+            .await?
+            .and_then(|a| a.tag_expiration_s);
+        Ok(match chosen {
+            Some(s) => Duration::from_secs(s.max(0) as u64),
+            None => self.config.default_tag_expiration,
+        })
+    }
+
+    /// Create tag `tag` on manifest `digest`, or move it there. Returns the
+    /// manifest it resolved to before, if any.
+    pub async fn set_tag(
+        &self,
+        repo: &str,
+        tag: &str,
+        digest: &Digest,
+    ) -> Result<Option<String>, RegistryError> {
+        berth_oci::validate_tag(tag)?;
+        let repo_id = self
+            .existing_repo(repo)
+            .await?
+            .ok_or(RegistryError::NameUnknown)?;
+        match self
+            .db
+            .retarget_tag(repo_id, tag, &digest.to_string(), false)
+            .await?
+        {
+            Retarget::Done(previous) => Ok(previous),
+            Retarget::UnknownManifest => Err(RegistryError::ManifestUnknown),
+        }
+    }
+
+    /// Plan (or with `None` cancel) the expiry of live tag `tag` at
+    /// `expires_ms`, kept between the configured bounds from the tag's
+    /// start, as Quay does.
+    pub async fn set_tag_expiration(
+        &self,
+        repo: &str,
+        tag: &str,
+        expires_ms: Option<i64>,
+    ) -> Result<ExpiryChange, RegistryError> {
+        berth_oci::validate_tag(tag)?;
+        let repo_id = self
+            .existing_repo(repo)
+            .await?
+            .ok_or(RegistryError::NameUnknown)?;
+        let Some(live) = self.db.live_tag(repo_id, tag).await? else {
+            return Ok(ExpiryChange::NoTag);
+        };
+        let (min, max) = self.config.tag_expiration_bounds;
+        let (min, max) = (duration_ms(min), duration_ms(max).max(duration_ms(min)));
+        let planned = expires_ms.map(|at| {
+            let offset = at.saturating_sub(live.start_ms).clamp(min, max);
+            live.start_ms.saturating_add(offset)
+        });
+        if self.db.set_tag_expiry(repo_id, live.id, planned).await? {
+            Ok(ExpiryChange::Changed(live.expires_ms, planned))
+        } else {
+            Ok(ExpiryChange::Raced)
+        }
+    }
+
+    /// Point tag `tag` at `digest` again (a new row marked as a reversion),
+    /// if the tag pointed there within the namespace's time-machine window
+    /// and the manifest still exists. Returns the manifest it resolved to
+    /// before, if any.
+    pub async fn restore_tag(
+        &self,
+        repo: &str,
+        tag: &str,
+        digest: &Digest,
+    ) -> Result<Option<String>, RegistryError> {
+        berth_oci::validate_tag(tag)?;
+        let repo_id = self
+            .existing_repo(repo)
+            .await?
+            .ok_or(RegistryError::NameUnknown)?;
+        let window = duration_ms(self.time_machine_window(repo).await?);
+        let since = now_ms().saturating_sub(window);
+        let digest = digest.to_string();
+        if !self.db.tag_restorable(repo_id, tag, &digest, since).await? {
+            return Err(RegistryError::ManifestUnknown);
+        }
+        match self.db.retarget_tag(repo_id, tag, &digest, true).await? {
+            Retarget::Done(previous) => Ok(previous),
+            // Collected meanwhile.
+            Retarget::UnknownManifest => Err(RegistryError::ManifestUnknown),
+        }
+    }
+
+    /// Delete repository `repo` with its manifests, tags and uploads; its
+    /// name is free at once, and garbage collection reclaims blobs nothing
+    /// else uses.
+    pub async fn delete_repository(&self, repo: &str) -> Result<(), RegistryError> {
+        let repo_id = self
+            .existing_repo(repo)
+            .await?
+            .ok_or(RegistryError::NameUnknown)?;
+        if self.db.delete_repository(repo_id).await? {
+            Ok(())
+        } else {
+            Err(RegistryError::NameUnknown)
+        }
+    }
+
+    /// When `repo` last changed (a tag set, moved or ended).
+    pub async fn repository_last_modified(&self, repo_id: i64) -> Result<Option<i64>, RegistryError> {
+        Ok(self.db.repository_updated_ms(repo_id).await?)
+    }
+
+    /// End every live tag row whose planned expiry has passed, logging
+    /// each. Such tags stopped resolving when they expired; this records
+    /// it. Nothing is done in read-only mode. Returns how many were ended.
+    pub async fn end_expired_tags(&self) -> Result<usize, RegistryError> {
+        if self.read_only() {
+            return Ok(0);
+        }
+        let mut total = 0;
+        loop {
+            let ended = self
+                .db
+                .end_expired_tags(now_ms(), EXPIRY_BATCH, &expiry_audit_entry)
+                .await?;
+            total += ended;
+            if ended < EXPIRY_BATCH as usize {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// The planned lifetime of a tag pushed with `parsed`: its
+    /// `quay.expires-after` value from the image config's labels or, for
+    /// OCI manifests, the manifest's annotations (which win). Indexes and
+    /// unreadable configs plan nothing; so does an invalid value.
+    pub(crate) async fn label_expiry(&self, repo: &str, parsed: &ParsedManifest) -> Option<Duration> {
+        if parsed.kind != ManifestKind::Image {
+            return None;
+        }
+        // Docker schema 2 manifests carry no annotations.
+        let annotated = parsed
+            .annotations
+            .as_deref()
+            .filter(|_| parsed.media_type == berth_oci::media_type::OCI_MANIFEST)
+            .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+            .and_then(|a| a.get(EXPIRES_AFTER_LABEL)?.as_str().map(str::to_owned));
+        let value = match annotated {
+            Some(v) => Some(v),
+            None => self.config_label(repo, parsed).await,
+        };
+        value.as_deref().and_then(parse_expires_after)
+    }
+
+    /// The `quay.expires-after` label of an image manifest's config, if it
+    /// is a container image config small enough to read.
+    async fn config_label(&self, repo: &str, parsed: &ParsedManifest) -> Option<String> {
+        let is_image_config = matches!(
+            parsed.artifact_type.as_deref(),
+            Some(berth_oci::media_type::OCI_IMAGE_CONFIG | berth_oci::media_type::DOCKER_IMAGE_CONFIG)
+        );
+        // An image manifest's first blob is its config.
+        let config = parsed.blobs.first().filter(|_| is_image_config)?;
+        let blob = self.open_blob(repo, config).await.ok()?;
+        if blob.size() > CONFIG_READ_LIMIT {
+            return None;
+        }
+        let stream = self.read_blob(&blob, None).await.ok()?;
+        let chunks: Vec<bytes::Bytes> = stream.try_collect().await.ok()?;
+        let bytes = chunks.concat();
+        let config: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        config
+            .get("config")?
+            .get("Labels")?
+            .get(EXPIRES_AFTER_LABEL)?
+            .as_str()
+            .map(str::to_owned)
+    }
+}
+
+/// The usage-log entry of a tag ended by its planned expiry (no performer).
+fn expiry_audit_entry(t: &ExpiredTag) -> NewAuditEntry {
+    let ns = namespace_of(&t.repository);
+    let short = t
+        .repository
+        .strip_prefix(ns)
+        .and_then(|n| n.strip_prefix('/'))
+        .unwrap_or(&t.repository);
+    AuditEvent {
+        kind: TAG_EXPIRED_LOG_KIND,
+        ..AuditEvent::default()
+    }
+    .repository(&t.repository)
+    .metadata(serde_json::json!({
+        "namespace": ns,
+        "repo": short,
+        "tag": t.name,
+        "manifest_digest": t.manifest_digest,
+        "expired": true,
+        "expiration_date": t.expires_ms / 1000,
+    }))
+    .into_entry()
+}
+
+/// A duration in whole milliseconds, saturating.
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_after_values_parse_like_quay() {
+        assert_eq!(parse_expires_after("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_expires_after("20m"), Some(Duration::from_secs(1200)));
+        assert_eq!(
+            parse_expires_after("3w"),
+            Some(Duration::from_secs(3 * 7 * 86_400))
+        );
+        assert_eq!(parse_expires_after("1y"), Some(Duration::from_secs(365 * 86_400)));
+        assert_eq!(parse_expires_after(" 10s "), Some(Duration::from_secs(10)));
+        for bad in [
+            "",
+            "h",
+            "2",
+            "2x",
+            "-1d",
+            "1.5h",
+            "h2",
+            "99999999999999999999y",
+            "2é",
+        ] {
+            assert_eq!(parse_expires_after(bad), None, "{bad}");
+        }
+    }
+}
