@@ -5,6 +5,7 @@ mod cleanup;
 mod error;
 mod listing;
 mod manifests;
+mod quota;
 mod sessions;
 mod uploads;
 
@@ -18,6 +19,9 @@ pub use blobs::LinkedBlob;
 pub use error::RegistryError;
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
+pub use quota::{
+    LimitKind, Quota, QuotaError, QuotaLimit, QuotaSettings, QuotaWarning, format_size, parse_size,
+};
 pub use uploads::{BlobRange, UploadStatus};
 
 /// Limits and switches of the registry service.
@@ -36,6 +40,9 @@ pub struct RegistryConfig {
     /// Queue every pushed image manifest for indexing (an [`crate::Indexer`]
     /// must run to work the queue off).
     pub index_images: bool,
+    /// Namespace quotas: whether they are managed and enforced, and the
+    /// default reject limit.
+    pub quota: QuotaSettings,
 }
 
 impl Default for RegistryConfig {
@@ -46,6 +53,7 @@ impl Default for RegistryConfig {
             upload_expiration: Duration::from_secs(24 * 3600),
             blob_redirect: None,
             index_images: false,
+            quota: QuotaSettings::default(),
         }
     }
 }

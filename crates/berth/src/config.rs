@@ -93,6 +93,12 @@ pub struct Config {
     /// (`0s`, `1d`, `1w`, `2w`, `4w`, ...).
     #[serde(default)]
     pub TAG_EXPIRATION_OPTIONS: Vec<String>,
+    /// Namespace quotas can be configured and are enforced.
+    pub FEATURE_QUOTA_MANAGEMENT: bool,
+    /// Pushes are checked against quotas.
+    pub FEATURE_VERIFY_QUOTA: bool,
+    /// Reject limit in bytes of namespaces without a quota; 0: none.
+    pub DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: u64,
 }
 
 impl Default for Config {
@@ -121,6 +127,11 @@ impl Default for Config {
             INSTANCE_SERVICE_KEY_SERVICE: "berth".into(),
             REGISTRY_TOKEN_EXPIRATION_S: 3600,
             TAG_EXPIRATION_OPTIONS: ["0s", "1d", "1w", "2w", "4w"].map(String::from).to_vec(),
+            // On, unlike Quay: without a configured quota it costs one
+            // indexed lookup per push request.
+            FEATURE_QUOTA_MANAGEMENT: true,
+            FEATURE_VERIFY_QUOTA: true,
+            DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: 0,
         }
     }
 }
@@ -163,6 +174,12 @@ impl Config {
             return Err("UPLOAD_EXPIRATION_S must be at least 1".into());
         }
         self.check_identity()?;
+        if i64::try_from(self.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES).is_err() {
+            return Err(format!(
+                "DEFAULT_SYSTEM_REJECT_QUOTA_BYTES must be at most {}",
+                i64::MAX
+            ));
+        }
         if let Some(StorageDriver::S3(s3)) = self.storage()? {
             if s3.s3_bucket.is_empty() {
                 return Err("S3Storage needs s3_bucket".into());

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use berth_core::registry::QuotaSettings;
 use berth_core::{Identity, Indexer, Registry, RegistryConfig};
 use berth_server::ServerConfig;
 use berth_store::{BlobStore, Db, LocalBlobStore, PoolSettings, S3BlobStore, S3Settings};
@@ -61,6 +62,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             upload_expiration: Duration::from_secs(config.UPLOAD_EXPIRATION_S),
             blob_redirect: redirects,
             index_images: config.FEATURE_SECURITY_SCANNER,
+            quota: QuotaSettings {
+                enabled: config.FEATURE_QUOTA_MANAGEMENT,
+                enforce: config.FEATURE_VERIFY_QUOTA,
+                default_reject_bytes: config.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES,
+            },
         },
     );
     // Fails fast on unreachable storage or wrong credentials. Safe while

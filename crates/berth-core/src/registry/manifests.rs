@@ -25,6 +25,8 @@ pub struct PushedManifest {
     pub digest: Digest,
     /// Its subject, for the `OCI-Subject` header.
     pub subject: Option<Digest>,
+    /// Set when the push took its namespace over a quota warning threshold.
+    pub quota_warning: Option<super::QuotaWarning>,
 }
 
 impl Registry {
@@ -72,6 +74,9 @@ impl Registry {
             blobs: parsed.blobs.iter().map(Digest::to_string).collect(),
             children: parsed.children.iter().map(Digest::to_string).collect(),
         };
+        // Quota: refused if the namespace, with the blobs this manifest
+        // adds to it, reaches a reject threshold.
+        let quota_warning = self.check_quota(repo, &record.blobs).await?;
         match self.db.put_manifest(repo_id, &record, tag).await? {
             PutManifest::Stored => {
                 if indexable {
@@ -81,6 +86,7 @@ impl Registry {
                 Ok(PushedManifest {
                     digest,
                     subject: parsed.subject,
+                    quota_warning,
                 })
             }
             PutManifest::MissingBlob(d) => Err(RegistryError::ManifestBlobUnknown(format!("blob {d}"))),
