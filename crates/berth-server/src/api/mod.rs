@@ -9,6 +9,7 @@
 mod error;
 mod extract;
 mod organizations;
+mod quotas;
 mod repositories;
 mod tags;
 mod users;
@@ -63,6 +64,7 @@ impl utoipa::Modify for Security {
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(organizations::routes())
+        .merge(quotas::routes())
         .merge(repositories::routes())
         .merge(tags::routes())
         .merge(users::routes())
