@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod layout;
+pub mod quota;
 pub mod storage;
 
 use std::collections::BTreeSet;
