@@ -20,8 +20,9 @@ fi
 as_root systemctl disable --now docker-registry >/dev/null 2>&1 || true
 
 cargo build --release --quiet -p berth -p berth-bench
-exec target/release/berth-bench \
-  --berth target/release/berth \
+target="${CARGO_TARGET_DIR:-target}"
+exec "$target/release/berth-bench" \
+  --berth "$target/release/berth" \
   --distribution /usr/bin/docker-registry \
   --work bench/work \
   --out bench/results/latest.json \

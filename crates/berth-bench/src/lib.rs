@@ -2,6 +2,7 @@
 //! of every benchmark workload, usable from the `berth-bench` runner and
 //! from tests.
 
+mod auth;
 pub mod client;
 pub mod data;
 pub mod stats;

@@ -3,16 +3,23 @@
 //! and the usage log. Knows nothing of HTTP.
 
 mod accounts;
+pub mod app_tokens;
+pub mod applications;
 mod audit;
 mod credentials;
 mod error;
 mod grants;
 mod organizations;
+mod permissions;
 mod policy;
 mod principal;
 mod repositories;
+pub mod robots;
 pub mod secrets;
+mod teams;
 pub mod tokens;
+pub mod usage_log;
+pub mod users;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +30,11 @@ pub use accounts::validate_account_name;
 pub use audit::{AuditEvent, AuditLog};
 pub use credentials::ThrottleSettings;
 pub use error::IdentityError;
+pub use organizations::{OrganizationChange, OrganizationMember};
+pub use permissions::{AccountPermission, TeamPermission};
 pub use policy::{Action, PolicySettings, Role, TeamRole, decide, namespace_of};
 pub use principal::{AccountRef, Actor, Credential, Principal, Scope};
+pub use teams::{OWNERS_TEAM, TeamUpdate, validate_team_name};
 pub use tokens::{AccessClaim, Claims, RequestedScope, TokenContext, TokenService};
 
 /// Settings of identity and access, from configuration.

@@ -16,7 +16,7 @@ pub(crate) enum Caller {
     /// Basic credentials (or, on `/api/v1`, an OAuth token), checked.
     Principal(Principal),
     /// A registry token, verified.
-    Token(Claims),
+    Token(std::sync::Arc<Claims>),
 }
 
 /// What the `Authorization` header holds, before checking.

@@ -9,6 +9,7 @@ mod manifests;
 mod permissions;
 mod quotas;
 mod repositories;
+mod robots;
 mod scan;
 mod signing_keys;
 mod tags;

@@ -405,3 +405,64 @@ async fn failed_logins_are_throttled_per_account() {
         .unwrap();
     assert_eq!(r.status(), 429);
 }
+
+#[tokio::test]
+async fn podman_login_then_push_and_pull_as_a_robot_and_with_an_app_token() {
+    let s = Server::start().await;
+    s.create_user("erin", "erin-password", false);
+    let erin = s.client_as("erin", "erin-password");
+    let api = |p: &str| s.url(&format!("/api/v1{p}"));
+    let r = erin
+        .post(api("/organization/"))
+        .json(&json!({"name": "shop"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let robot: Value = erin
+        .put(api("/organization/shop/robots/deployer"))
+        .json(&json!({"description": "CI"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let robot_token = robot["token"].as_str().unwrap().to_owned();
+    // The repository exists (pushed by its owner) and the robot may write.
+    s.push_image_via(&erin, "shop/web", "v0", 1).await;
+    let r = erin
+        .put(api("/repository/shop/web/permissions/user/shop+deployer"))
+        .json(&json!({"role": "write"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+
+    let work = tempfile::tempdir().unwrap();
+    let as_robot = podman_login(work.path(), s.host(), "shop+deployer", &robot_token);
+    podman_round_trip_with(s.host(), "shop/web", &as_robot);
+    // The robot has no rights elsewhere in the organization: it may not
+    // create a repository there.
+    s.push_image_via(&erin, "shop/db", "v0", 1).await;
+    let out = podman(work.path())
+        .env("REGISTRY_AUTH_FILE", &as_robot)
+        .args(["pull", "--tls-verify=false", &format!("{}/shop/db:v0", s.host())])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a robot reads only what it was granted");
+
+    let app: Value = erin
+        .post(api("/user/apptoken"))
+        .json(&json!({"title": "podman on the laptop"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let code = app["token"]["token_code"].as_str().unwrap().to_owned();
+    let with_app_token = podman_login(work.path(), s.host(), "$app", &code);
+    podman_round_trip_with(s.host(), "erin/tools", &with_app_token);
+    podman_round_trip_with(s.host(), "shop/app", &with_app_token);
+}

@@ -1,5 +1,6 @@
 //! Workload 7: `skopeo copy` of a multi-layer image from an OCI layout into
-//! the registry, then back out to a directory.
+//! the registry, then back out to a directory, logged in through a
+//! containers auth file as podman and skopeo users are.
 
 use std::path::Path;
 use std::process::Command;
@@ -59,8 +60,30 @@ pub fn write_layout(dir: &Path, total: usize, layers: usize, seed: u64) -> Resul
     Ok(())
 }
 
-fn skopeo(args: &[&str]) -> Result<(), BenchError> {
-    let out = Command::new("skopeo").args(args).output()?;
+/// Write a containers auth file (`auth.json`, as `podman login` writes)
+/// holding `user`'s password for `host`, readable only by its owner.
+pub fn write_auth_file(path: &Path, host: &str, user: &str, password: &str) -> Result<(), BenchError> {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let json = serde_json::json!({ "auths": { host: { "auth": auth } } });
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(json.to_string().as_bytes())?;
+    Ok(())
+}
+
+fn skopeo(args: &[&str], auth_file: Option<&Path>) -> Result<(), BenchError> {
+    let mut cmd = Command::new("skopeo");
+    if let Some(file) = auth_file {
+        cmd.env("REGISTRY_AUTH_FILE", file);
+    }
+    let out = cmd.args(args).output()?;
     if out.status.success() {
         Ok(())
     } else {
@@ -71,26 +94,37 @@ fn skopeo(args: &[&str]) -> Result<(), BenchError> {
     }
 }
 
-/// Copy the layout's `v1` into `host/repo:v1`, then back out into `out`.
+/// Copy the layout's `v1` into `host/repo:v1`, then back out into `out`,
+/// with the credentials in `auth_file` (see [`write_auth_file`]) if given.
 pub async fn copy_in_out(
     layout: &Path,
     host: &str,
     repo: &str,
     out: &Path,
+    auth_file: Option<&Path>,
 ) -> Result<Vec<Figure>, BenchError> {
+    let auth_file = auth_file.map(Path::to_path_buf);
     let src = format!("oci:{}:v1", layout.display());
     let dest = format!("docker://{host}/{repo}:v1");
     let dir = format!("dir:{}", out.display());
     let t = std::time::Instant::now();
     let copy_in = tokio::task::spawn_blocking({
-        let (src, dest) = (src.clone(), dest.clone());
-        move || skopeo(&["copy", "--quiet", "--dest-tls-verify=false", &src, &dest])
+        let (src, dest, auth_file) = (src.clone(), dest.clone(), auth_file.clone());
+        move || {
+            skopeo(
+                &["copy", "--quiet", "--dest-tls-verify=false", &src, &dest],
+                auth_file.as_deref(),
+            )
+        }
     });
     copy_in.await.map_err(|e| BenchError::Mismatch(e.to_string()))??;
     let push = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let copy_out = tokio::task::spawn_blocking(move || {
-        skopeo(&["copy", "--quiet", "--src-tls-verify=false", &dest, &dir])
+        skopeo(
+            &["copy", "--quiet", "--src-tls-verify=false", &dest, &dir],
+            auth_file.as_deref(),
+        )
     });
     copy_out
         .await

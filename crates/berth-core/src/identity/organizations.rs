@@ -1,8 +1,40 @@
-//! Organizations: lookups shared by the API views.
+//! Organizations: lookups shared by the API views, their settings, their
+//! deletion and their members.
 
-use berth_store::metadata::{AccountRow, TeamRow};
+use std::collections::BTreeMap;
 
-use super::{Identity, IdentityError};
+use berth_store::metadata::{AccountChange, AccountRow, TeamRow};
+
+use super::principal::Principal;
+use super::{AuditEvent, Identity, IdentityError};
+
+/// A change to an organization's settings; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct OrganizationChange {
+    /// New contact address.
+    pub email: Option<String>,
+    /// Send invoices by e-mail or not.
+    pub invoice_email: Option<bool>,
+    /// `Some(None)` clears the invoice address.
+    pub invoice_email_address: Option<Option<String>>,
+    /// New time-machine window; must be one of the configured options.
+    pub tag_expiration_s: Option<i64>,
+}
+
+/// A member of an organization: an account in at least one of its teams
+/// (or one of its robots).
+#[derive(Debug, Clone)]
+pub struct OrganizationMember {
+    /// The account's name.
+    pub name: String,
+    /// Whether it is a robot.
+    pub is_robot: bool,
+    /// The organization's teams it is in, by name.
+    pub teams: Vec<String>,
+    /// The organization's repositories (short names) it holds a role on
+    /// by itself.
+    pub repositories: Vec<String>,
+}
 
 impl Identity {
     /// The organization named `name`, or `NotFound`.
@@ -28,4 +60,222 @@ impl Identity {
     pub async fn teams_of(&self, org_id: i64, account_id: i64) -> Result<Vec<TeamRow>, IdentityError> {
         Ok(self.db.teams_of_member(org_id, account_id).await?)
     }
+
+    /// Change an organization's settings; returns it as it is now.
+    pub async fn change_organization(
+        &self,
+        principal: &Principal,
+        ip: Option<std::net::IpAddr>,
+        org: &AccountRow,
+        change: OrganizationChange,
+    ) -> Result<AccountRow, IdentityError> {
+        if let Some(s) = change.tag_expiration_s {
+            let options = &self.config.tag_expiration_options;
+            if !u64::try_from(s).is_ok_and(|s| options.contains(&s)) {
+                let allowed: Vec<String> = options.iter().map(u64::to_string).collect();
+                return Err(IdentityError::Invalid(format!(
+                    "invalid tag_expiration_s {s}: must be one of {}",
+                    allowed.join(", ")
+                )));
+            }
+        }
+        let email = change.email.filter(|e| org.email.as_deref() != Some(e.as_str()));
+        if let Some(email) = &email
+            && self.db.email_in_use(email, org.id).await?
+        {
+            return Err(IdentityError::Invalid("E-mail address already used".into()));
+        }
+        let invoice_email = change.invoice_email.filter(|i| *i != org.invoice_email);
+        let invoice_email_address = change
+            .invoice_email_address
+            .filter(|a| *a != org.invoice_email_address);
+        self.db
+            .update_account(
+                org.id,
+                &AccountChange {
+                    email: email.clone(),
+                    invoice_email,
+                    invoice_email_address: invoice_email_address.clone(),
+                    tag_expiration_s: change.tag_expiration_s.map(Some),
+                    ..AccountChange::default()
+                },
+            )
+            .await?;
+        let ns = org.name.as_str();
+        let event = |kind| AuditEvent::new(kind, principal, ip).namespace(ns);
+        if let Some(invoice_email) = invoice_email {
+            self.audit
+                .record_now(
+                    event("org_change_invoicing")
+                        .metadata(serde_json::json!({ "invoice_email": invoice_email, "namespace": ns })),
+                )
+                .await?;
+        }
+        if let Some(address) = invoice_email_address {
+            self.audit
+                .record_now(
+                    event("org_change_invoicing")
+                        .metadata(serde_json::json!({ "invoice_email_address": address, "namespace": ns })),
+                )
+                .await?;
+        }
+        if let Some(email) = email {
+            self.audit
+                .record_now(
+                    event("org_change_email").metadata(
+                        serde_json::json!({ "email": email, "namespace": ns, "old_email": org.email }),
+                    ),
+                )
+                .await?;
+        }
+        if let Some(s) = change.tag_expiration_s {
+            self.audit
+                .record_now(
+                    event("org_change_tag_expiration")
+                        .metadata(serde_json::json!({ "tag_expiration": s, "namespace": ns })),
+                )
+                .await?;
+        }
+        self.organization(ns).await
+    }
+
+    /// Delete an organization with its teams, robots and applications.
+    /// Refused while it still holds repositories: they must be deleted
+    /// first.
+    pub async fn delete_organization(
+        &self,
+        principal: &Principal,
+        ip: Option<std::net::IpAddr>,
+        org: &AccountRow,
+    ) -> Result<(), IdentityError> {
+        let still_has_repositories = || {
+            IdentityError::Invalid(format!(
+                "organization {} still has repositories; delete them before deleting the organization",
+                org.name
+            ))
+        };
+        if self.db.namespace_repository_count(&org.name).await? > 0 {
+            return Err(still_has_repositories());
+        }
+        if !self
+            .db
+            .delete_namespace_without_repositories(org.id, &org.name)
+            .await?
+        {
+            // Deleted meanwhile, or a repository appeared.
+            self.organization(&org.name).await?;
+            return Err(still_has_repositories());
+        }
+        self.audit
+            .record_now(
+                AuditEvent::new("org_delete", principal, ip)
+                    .namespace(&org.name)
+                    .metadata(serde_json::json!({ "namespace": org.name })),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The users in the organization's teams, by name (robots left out).
+    pub async fn organization_members(
+        &self,
+        org: &AccountRow,
+    ) -> Result<Vec<OrganizationMember>, IdentityError> {
+        let mut members: BTreeMap<String, OrganizationMember> = BTreeMap::new();
+        for team in self.db.list_teams(org.id).await? {
+            for m in self.db.team_members(team.id).await? {
+                if m.kind != "user" {
+                    continue;
+                }
+                members
+                    .entry(m.name.clone())
+                    .or_insert_with(|| OrganizationMember {
+                        name: m.name.clone(),
+                        is_robot: false,
+                        teams: Vec::new(),
+                        repositories: Vec::new(),
+                    })
+                    .teams
+                    .push(team.name.clone());
+            }
+        }
+        for grant in self.db.namespace_account_permissions(&org.name).await? {
+            if let Some(member) = grant.account.as_ref().and_then(|a| members.get_mut(a)) {
+                member.repositories.push(short_name(&org.name, &grant.repository));
+            }
+        }
+        Ok(members.into_values().collect())
+    }
+
+    /// One member of the organization: a user in one of its teams or one of
+    /// its robots; `NotFound` otherwise.
+    pub async fn organization_member(
+        &self,
+        org: &AccountRow,
+        name: &str,
+    ) -> Result<OrganizationMember, IdentityError> {
+        let not_found =
+            || IdentityError::NotFound(format!("{name} is not a member of organization {}", org.name));
+        let account = self
+            .db
+            .account_by_name(name)
+            .await?
+            .filter(|a| a.kind != "org")
+            .ok_or_else(not_found)?;
+        let teams = self.db.teams_of_member(org.id, account.id).await?;
+        let is_robot = account.kind == "robot";
+        if teams.is_empty() && !(is_robot && account.owner_id == Some(org.id)) {
+            return Err(not_found());
+        }
+        let repositories = self
+            .db
+            .namespace_account_permissions(&org.name)
+            .await?
+            .into_iter()
+            .filter(|g| g.account.as_deref() == Some(name))
+            .map(|g| short_name(&org.name, &g.repository))
+            .collect();
+        Ok(OrganizationMember {
+            name: account.name,
+            is_robot,
+            teams: teams.into_iter().map(|t| t.name).collect(),
+            repositories,
+        })
+    }
+
+    /// Remove user `name` from every team of the organization and every
+    /// role on its repositories. The last user of `owners` stays.
+    pub async fn remove_organization_member(
+        &self,
+        principal: &Principal,
+        ip: Option<std::net::IpAddr>,
+        org: &AccountRow,
+        name: &str,
+    ) -> Result<(), IdentityError> {
+        let account = self
+            .db
+            .account_by_name(name)
+            .await?
+            .filter(|a| a.kind == "user")
+            .ok_or_else(|| IdentityError::NotFound(format!("user {name} not found")))?;
+        self.ensure_owners_keep_a_user(org, &account).await?;
+        if self.db.remove_org_member(org.id, &org.name, account.id).await? {
+            self.audit
+                .record_now(
+                    AuditEvent::new("org_remove_member", principal, ip)
+                        .namespace(&org.name)
+                        .metadata(serde_json::json!({ "member": name, "namespace": org.name })),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// `repo` of `ns/repo`.
+fn short_name(ns: &str, full: &str) -> String {
+    full.strip_prefix(ns)
+        .and_then(|r| r.strip_prefix('/'))
+        .unwrap_or(full)
+        .to_owned()
 }

@@ -87,6 +87,9 @@ pub enum Action<'a> {
     /// Manage a namespace: its robots, teams, members, applications,
     /// settings and logs.
     AdministerNamespace(&'a str),
+    /// See a team of an organization and its members: `(org, team)`. Its
+    /// members may, and the organization's administrators.
+    ViewTeam(&'a str, &'a str),
     /// Read one's own account.
     ReadUser,
     /// Change one's own account: password, app tokens, robots, logs.
@@ -115,9 +118,10 @@ impl Action<'_> {
     pub fn namespace(&self) -> Option<&str> {
         match self {
             Action::Pull(r) | Action::Push(r) | Action::Administer(r) => Some(namespace_of(r)),
-            Action::CreateRepository(ns) | Action::AdministerNamespace(ns) | Action::ViewNamespace(ns) => {
-                Some(ns)
-            }
+            Action::CreateRepository(ns)
+            | Action::AdministerNamespace(ns)
+            | Action::ViewTeam(ns, _)
+            | Action::ViewNamespace(ns) => Some(ns),
             _ => None,
         }
     }
@@ -184,6 +188,13 @@ pub fn decide(
         }
         Action::CreateRepository(ns) => may_create(principal, ns, facts, full_superuser, settings),
         Action::AdministerNamespace(ns) => administers_namespace(principal, ns, facts, full_superuser),
+        Action::ViewTeam(org, team) => {
+            administers_namespace(principal, org, facts, full_superuser)
+                || (matches!(&facts.namespace, Some((_, kind)) if kind == "org")
+                    && matches!(principal.actor, Actor::User(_))
+                    && principal.allows(Scope::OrgAdmin)
+                    && facts.teams.iter().any(|t| t == team))
+        }
         Action::ReadUser => {
             matches!(principal.actor, Actor::User(_))
                 && (principal.allows(Scope::UserRead) || principal.allows(Scope::UserAdmin))

@@ -8,6 +8,14 @@ use super::principal::{Actor, Principal};
 use super::{AuditEvent, Identity, IdentityError};
 use crate::registry::Page;
 
+/// A repository's name within its namespace, as Quay logs it.
+fn short_name(full: &str) -> &str {
+    let ns = namespace_of(full);
+    full.strip_prefix(ns)
+        .and_then(|n| n.strip_prefix('/'))
+        .unwrap_or(full)
+}
+
 impl Identity {
     /// Create repository `name` for `principal`, who must be allowed to
     /// create in its namespace. A creator who does not administer the
@@ -38,7 +46,7 @@ impl Identity {
             .record_now(
                 AuditEvent::new("create_repo", principal, ip)
                     .repository(name)
-                    .metadata(serde_json::json!({ "repo": name, "visibility": visibility })),
+                    .metadata(serde_json::json!({ "repo": short_name(name), "visibility": visibility })),
             )
             .await?;
         Ok(id)
@@ -86,7 +94,7 @@ impl Identity {
             .record_now(
                 AuditEvent::new("change_repo_visibility", principal, ip)
                     .repository(name)
-                    .metadata(serde_json::json!({ "repo": name, "visibility": visibility })),
+                    .metadata(serde_json::json!({ "repo": short_name(name), "visibility": visibility })),
             )
             .await?;
         Ok(())
@@ -110,7 +118,7 @@ impl Identity {
             .record_now(
                 AuditEvent::new("set_repo_description", principal, ip)
                     .repository(name)
-                    .metadata(serde_json::json!({ "repo": name, "description": description })),
+                    .metadata(serde_json::json!({ "repo": short_name(name), "description": description })),
             )
             .await?;
         Ok(())

@@ -18,6 +18,8 @@ use super::IdentityError;
 const LEEWAY_S: u64 = 30;
 /// Unknown key ids trigger a reload at most this often.
 const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
+/// Verified tokens remembered at most (the memory is cleared when full).
+const VERIFIED_ENTRIES: usize = 16_384;
 
 /// One grant in a token: actions on a repository.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -158,6 +160,11 @@ pub struct TokenService {
     lifetime: Duration,
     ring: Arc<RwLock<Arc<KeyRing>>>,
     last_reload: Arc<Mutex<Option<Instant>>>,
+    /// Tokens whose signature was checked, by digest of token and
+    /// audience: clients send the same token with every request, and a
+    /// signature check costs far more than a lookup. Expiry is still
+    /// checked on every use.
+    verified: Arc<Mutex<HashMap<[u8; 32], Arc<Claims>>>>,
 }
 
 impl TokenService {
@@ -172,6 +179,7 @@ impl TokenService {
                 verifying: HashMap::new(),
             }))),
             last_reload: Arc::new(Mutex::new(None)),
+            verified: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -265,7 +273,34 @@ impl TokenService {
 
     /// Verify a token for `audience`: signature by one of our keys,
     /// issuer, audience, time window.
-    pub async fn verify(&self, token: &str, audience: &str) -> Result<Claims, IdentityError> {
+    pub async fn verify(&self, token: &str, audience: &str) -> Result<Arc<Claims>, IdentityError> {
+        let key = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(audience.as_bytes());
+            h.update([0]);
+            h.update(token.as_bytes());
+            <[u8; 32]>::from(h.finalize())
+        };
+        let known = self.verified.lock().ok().and_then(|m| m.get(&key).cloned());
+        if let Some(claims) = known {
+            let now = berth_store::now_ms() / 1000;
+            if claims.exp + LEEWAY_S as i64 >= now {
+                return Ok(claims);
+            }
+            return Err(IdentityError::InvalidToken("token expired".into()));
+        }
+        let claims = Arc::new(self.verify_signed(token, audience).await?);
+        if let Ok(mut m) = self.verified.lock() {
+            if m.len() >= VERIFIED_ENTRIES {
+                m.clear();
+            }
+            m.insert(key, Arc::clone(&claims));
+        }
+        Ok(claims)
+    }
+
+    async fn verify_signed(&self, token: &str, audience: &str) -> Result<Claims, IdentityError> {
         let invalid = |why: &str| IdentityError::InvalidToken(why.to_owned());
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
         if header.alg != Algorithm::EdDSA {

@@ -6,12 +6,19 @@
 //! Each handler asks the access policy through [`extract::Api::authorize`];
 //! none decides access by itself.
 
+mod applications;
+mod apptokens;
 mod error;
 mod extract;
+mod logs;
 mod organizations;
+mod permissions;
 mod quotas;
 mod repositories;
+mod robots;
+mod superuser;
 mod tags;
+mod teams;
 mod users;
 
 use std::sync::Arc;
@@ -63,11 +70,18 @@ impl utoipa::Modify for Security {
 /// Every API route, and the OpenAPI document describing them.
 fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(logs::routes())
         .merge(organizations::routes())
+        .merge(permissions::routes())
         .merge(quotas::routes())
         .merge(repositories::routes())
         .merge(tags::routes())
+        .merge(teams::routes())
         .merge(users::routes())
+        .merge(robots::routes())
+        .merge(apptokens::routes())
+        .merge(applications::routes())
+        .merge(superuser::routes())
 }
 
 /// The `/api/v1` router (to be nested there).

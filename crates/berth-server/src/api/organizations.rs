@@ -1,11 +1,13 @@
-//! Organizations: `POST /api/v1/organization/`, `GET
-//! /api/v1/organization/{orgname}`.
+//! Organizations: `POST /api/v1/organization/`, `GET`/`PUT`/`DELETE
+//! /api/v1/organization/{orgname}`, and its members under
+//! `/organization/{orgname}/members`.
 
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use berth_core::identity::Action;
-use serde::Deserialize;
+use berth_core::identity::{Action, OrganizationChange, OrganizationMember};
+use berth_store::metadata::AccountRow;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -18,7 +20,13 @@ use crate::AppState;
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_organization))
-        .routes(routes!(get_organization))
+        .routes(routes!(
+            get_organization,
+            change_organization_details,
+            delete_admined_organization
+        ))
+        .routes(routes!(get_organization_members))
+        .routes(routes!(get_organization_member, remove_organization_member))
 }
 
 /// A new organization.
@@ -66,7 +74,13 @@ async fn create_organization(
 )]
 async fn get_organization(api: Api, Path(orgname): Path<String>) -> Result<Json<Value>, ApiError> {
     let org = api.identity.organization(&orgname).await?;
-    let is_admin = api.may(Action::AdministerNamespace(&orgname)).await?;
+    Ok(Json(org_view(&api, &org).await?))
+}
+
+/// Quay's view of an organization for this caller: members see its teams,
+/// admins its settings.
+async fn org_view(api: &Api, org: &AccountRow) -> Result<Value, ApiError> {
+    let is_admin = api.may(Action::AdministerNamespace(&org.name)).await?;
     let member_of = match api.principal.account() {
         Some(a) => api.identity.teams_of(org.id, a.id).await?,
         None => Vec::new(),
@@ -101,10 +115,185 @@ async fn get_organization(api: Api, Path(orgname): Path<String>) -> Result<Json<
     }
     if is_admin {
         view["email"] = json!(org.email);
-        view["invoice_email"] = json!(false);
-        view["invoice_email_address"] = Value::Null;
+        view["invoice_email"] = json!(org.invoice_email);
+        view["invoice_email_address"] = json!(org.invoice_email_address);
         view["tag_expiration_s"] = json!(org.tag_expiration_s);
         view["is_free_account"] = json!(true);
     }
-    Ok(Json(view))
+    Ok(view)
+}
+
+/// Changes to an organization (Quay's `UpdateOrg`); absent fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(super) struct UpdateOrg {
+    /// Contact address.
+    email: Option<String>,
+    /// Whether invoices are sent by e-mail.
+    invoice_email: Option<bool>,
+    /// Where invoices are sent; `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    invoice_email_address: Option<Option<String>>,
+    /// Time-machine window in seconds; one of the configured options.
+    #[schema(minimum = 0)]
+    tag_expiration_s: Option<i64>,
+}
+
+/// A field that may be present with `null`: `Some(None)`, unlike absent.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Change an organization's settings.
+#[utoipa::path(
+    put,
+    path = "/organization/{orgname}",
+    operation_id = "changeOrganizationDetails",
+    tag = "organization",
+    params(("orgname" = String, Path, description = "The organization")),
+    request_body = UpdateOrg,
+    responses(
+        (status = 200, description = "The organization as it is now"),
+        (status = 400, description = "Invalid settings"),
+        (status = 403, description = "Not an administrator of the organization"),
+        (status = 404, description = "No such organization"),
+    ),
+    security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
+)]
+async fn change_organization_details(
+    api: Api,
+    Path(orgname): Path<String>,
+    JsonBody(body): JsonBody<UpdateOrg>,
+) -> Result<Json<Value>, ApiError> {
+    let org = api.identity.organization(&orgname).await?;
+    api.authorize(Action::AdministerNamespace(&orgname)).await?;
+    let change = OrganizationChange {
+        email: body.email,
+        invoice_email: body.invoice_email,
+        invoice_email_address: body.invoice_email_address,
+        tag_expiration_s: body.tag_expiration_s,
+    };
+    let org = api
+        .identity
+        .change_organization(&api.principal, Some(api.ip), &org, change)
+        .await?;
+    Ok(Json(org_view(&api, &org).await?))
+}
+
+/// Delete an organization; refused while it holds repositories.
+#[utoipa::path(
+    delete,
+    path = "/organization/{orgname}",
+    operation_id = "deleteAdminedOrganization",
+    tag = "organization",
+    params(("orgname" = String, Path, description = "The organization")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The organization still has repositories"),
+        (status = 403, description = "Not an administrator of the organization"),
+        (status = 404, description = "No such organization"),
+    ),
+    security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
+)]
+async fn delete_admined_organization(api: Api, Path(orgname): Path<String>) -> Result<StatusCode, ApiError> {
+    let org = api.identity.organization(&orgname).await?;
+    api.authorize(Action::AdministerNamespace(&orgname)).await?;
+    api.identity
+        .delete_organization(&api.principal, Some(api.ip), &org)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A member as Quay shows it.
+fn member_view(m: &OrganizationMember) -> Value {
+    let kind = if m.is_robot { "robot" } else { "user" };
+    json!({
+        "name": m.name,
+        "kind": kind,
+        "avatar": avatar(&m.name, kind),
+        "teams": m.teams.iter().map(|t| json!({ "name": t, "avatar": avatar(t, "team") })).collect::<Vec<_>>(),
+        "repositories": m.repositories,
+    })
+}
+
+/// The users in the organization's teams, with their teams and their own
+/// repository roles.
+#[utoipa::path(
+    get,
+    path = "/organization/{orgname}/members",
+    operation_id = "getOrganizationMembers",
+    tag = "organization",
+    params(("orgname" = String, Path, description = "The organization")),
+    responses(
+        (status = 200, description = "`{members: [...]}`"),
+        (status = 403, description = "Not an administrator of the organization"),
+        (status = 404, description = "No such organization"),
+    ),
+    security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
+)]
+async fn get_organization_members(api: Api, Path(orgname): Path<String>) -> Result<Json<Value>, ApiError> {
+    let org = api.identity.organization(&orgname).await?;
+    api.authorize(Action::AdministerNamespace(&orgname)).await?;
+    let members = api.identity.organization_members(&org).await?;
+    Ok(Json(
+        json!({ "members": members.iter().map(member_view).collect::<Vec<_>>() }),
+    ))
+}
+
+/// One member (user or robot) of the organization.
+#[utoipa::path(
+    get,
+    path = "/organization/{orgname}/members/{membername}",
+    operation_id = "getOrganizationMember",
+    tag = "organization",
+    params(
+        ("orgname" = String, Path, description = "The organization"),
+        ("membername" = String, Path, description = "The member's name"),
+    ),
+    responses(
+        (status = 200, description = "The member"),
+        (status = 403, description = "Not an administrator of the organization"),
+        (status = 404, description = "No such organization or member"),
+    ),
+    security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
+)]
+async fn get_organization_member(
+    api: Api,
+    Path((orgname, membername)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let org = api.identity.organization(&orgname).await?;
+    api.authorize(Action::AdministerNamespace(&orgname)).await?;
+    let member = api.identity.organization_member(&org, &membername).await?;
+    Ok(Json(member_view(&member)))
+}
+
+/// Remove a user from every team of the organization and every role on its
+/// repositories.
+#[utoipa::path(
+    delete,
+    path = "/organization/{orgname}/members/{membername}",
+    operation_id = "removeOrganizationMember",
+    tag = "organization",
+    params(
+        ("orgname" = String, Path, description = "The organization"),
+        ("membername" = String, Path, description = "The user's name"),
+    ),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "The user is the organization's last owner"),
+        (status = 403, description = "Not an administrator of the organization"),
+        (status = 404, description = "No such organization or user"),
+    ),
+    security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
+)]
+async fn remove_organization_member(
+    api: Api,
+    Path((orgname, membername)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let org = api.identity.organization(&orgname).await?;
+    api.authorize(Action::AdministerNamespace(&orgname)).await?;
+    api.identity
+        .remove_organization_member(&api.principal, Some(api.ip), &org, &membername)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,8 @@
-//! The calling user: `GET /api/v1/user/`.
+//! Users: the calling user (`GET /api/v1/user/`) and any user's public
+//! view (`GET /api/v1/users/{username}`).
 
 use axum::Json;
+use axum::extract::Path;
 use berth_core::identity::{Action, Actor};
 use serde_json::{Value, json};
 use utoipa_axum::router::OpenApiRouter;
@@ -11,7 +13,9 @@ use super::extract::{Api, avatar};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_logged_in_user))
+    OpenApiRouter::new()
+        .routes(routes!(get_logged_in_user))
+        .routes(routes!(get_user_information))
 }
 
 /// The user the credentials belong to.
@@ -68,5 +72,23 @@ async fn get_logged_in_user(api: Api) -> Result<Json<Value>, ApiError> {
         "has_password_set": account.secret_hash.is_some(),
         "organizations": orgs,
         "super_user": user.super_user,
+    })))
+}
+
+/// The public view of a user (not of an organization or robot).
+#[utoipa::path(
+    get,
+    path = "/users/{username}",
+    operation_id = "getUserInformation",
+    tag = "user",
+    params(("username" = String, Path, description = "The user")),
+    responses((status = 200, description = "`{anonymous, username, avatar}`"), (status = 404, description = "No such user")),
+)]
+async fn get_user_information(api: Api, Path(username): Path<String>) -> Result<Json<Value>, ApiError> {
+    let user = api.identity.user(&username).await?;
+    Ok(Json(json!({
+        "anonymous": false,
+        "username": user.name,
+        "avatar": avatar(&user.name, "user"),
     })))
 }

@@ -26,6 +26,10 @@ pub struct AccountRow {
     pub description: String,
     /// The namespace's time-machine window, if set.
     pub tag_expiration_s: Option<i64>,
+    /// Whether invoices go by e-mail.
+    pub invoice_email: bool,
+    /// Where invoices go, if not to `email`.
+    pub invoice_email_address: Option<String>,
     /// Creation time.
     pub created_ms: i64,
     /// Last successful login.
@@ -52,7 +56,7 @@ pub struct NewAccount<'a> {
 }
 
 const COLUMNS: &str = "id, name, kind, email, secret_hash, super_user, enabled, owner_id, description, \
-                       tag_expiration_s, created_ms, last_accessed_ms";
+                       tag_expiration_s, invoice_email, invoice_email_address, created_ms, last_accessed_ms";
 
 /// Whether a database error is a unique-constraint violation.
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -158,6 +162,18 @@ impl Db {
         })
     }
 
+    /// Whether an account other than `except_id` has contact address `email`.
+    pub async fn email_in_use(&self, email: &str, except_id: i64) -> Result<bool, StoreError> {
+        on_db!(self.reader(), pool => {
+            let row: Option<(i64,)> = sqlx::query_as("SELECT id FROM accounts WHERE email = $1 AND id <> $2 LIMIT 1")
+                .bind(email)
+                .bind(except_id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.is_some())
+        })
+    }
+
     /// Whether any user exists.
     pub async fn has_users(&self) -> Result<bool, StoreError> {
         on_db!(self.reader(), pool => {
@@ -186,7 +202,9 @@ impl Db {
             let done = sqlx::query(
                 "UPDATE accounts SET email = COALESCE($2, email), enabled = COALESCE($3, enabled), \
                  super_user = COALESCE($4, super_user), description = COALESCE($5, description), \
-                 tag_expiration_s = CASE WHEN $6 THEN $7 ELSE tag_expiration_s END WHERE id = $1",
+                 tag_expiration_s = CASE WHEN $6 THEN $7 ELSE tag_expiration_s END, \
+                 invoice_email = COALESCE($8, invoice_email), \
+                 invoice_email_address = CASE WHEN $9 THEN $10 ELSE invoice_email_address END WHERE id = $1",
             )
             .bind(id)
             .bind(change.email.as_deref())
@@ -195,6 +213,9 @@ impl Db {
             .bind(change.description.as_deref())
             .bind(change.tag_expiration_s.is_some())
             .bind(change.tag_expiration_s.flatten())
+            .bind(change.invoice_email)
+            .bind(change.invoice_email_address.is_some())
+            .bind(change.invoice_email_address.as_ref().and_then(Option::as_deref))
             .execute(pool)
             .await?;
             Ok(done.rows_affected() > 0)
@@ -210,6 +231,28 @@ impl Db {
                 .execute(pool)
                 .await?;
             Ok(())
+        })
+    }
+
+    /// Delete namespace account `id` named `name` unless a repository is
+    /// still in its namespace (checked in the same statement, so a
+    /// repository created meanwhile is never orphaned). False if nothing
+    /// was deleted.
+    pub async fn delete_namespace_without_repositories(
+        &self,
+        id: i64,
+        name: &str,
+    ) -> Result<bool, StoreError> {
+        on_db!(self.writer(), pool => {
+            let done = sqlx::query(
+                "DELETE FROM accounts WHERE id = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM repositories r WHERE substr(r.name, 1, length($2) + 1) = $2 || '/')",
+            )
+            .bind(id)
+            .bind(name)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
         })
     }
 
@@ -239,4 +282,8 @@ pub struct AccountChange {
     pub description: Option<String>,
     /// `Some(None)` clears the window back to the default.
     pub tag_expiration_s: Option<Option<i64>>,
+    /// Send invoices by e-mail or not.
+    pub invoice_email: Option<bool>,
+    /// `Some(None)` clears the invoice address.
+    pub invoice_email_address: Option<Option<String>>,
 }

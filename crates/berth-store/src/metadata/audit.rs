@@ -36,6 +36,9 @@ pub struct AuditRow {
     pub performer_kind: Option<String>,
     /// Namespace.
     pub namespace: Option<String>,
+    /// The namespace account's kind (`user` or `org`) if it still exists
+    /// under that name.
+    pub namespace_kind: Option<String>,
     /// Repository within the namespace.
     pub repository: Option<String>,
     /// Client address.
@@ -59,12 +62,23 @@ pub struct AuditQuery {
     pub start_ms: i64,
     /// Until this time (exclusive).
     pub end_ms: i64,
-    /// Newest first, starting below this id (for paging).
-    pub before_id: Option<i64>,
+    /// Only entries up to this id: a snapshot, so entries written while a
+    /// range is read page by page do not shift it (see
+    /// [`Db::audit_max_id`]).
+    pub max_id: Option<i64>,
 }
 
+/// A position in the log's order (`created_ms`, then `id`).
+pub type AuditCursor = (i64, i64);
+
+/// The columns of an [`AuditRow`], the namespace's kind looked up by name.
+const COLUMNS: &str = "id, kind, performer, performer_kind, namespace, \
+     (SELECT accounts.kind FROM accounts WHERE accounts.name = audit_logs.namespace) AS namespace_kind, \
+     repository, ip, metadata, created_ms";
+
 const FILTER: &str = "($1 IS NULL OR namespace = $1) AND ($2 IS NULL OR repository = $2) \
-     AND ($3 IS NULL OR performer = $3) AND created_ms >= $4 AND created_ms < $5";
+     AND ($3 IS NULL OR performer = $3) AND created_ms >= $4 AND created_ms < $5 \
+     AND ($6 IS NULL OR id <= $6)";
 
 impl Db {
     /// Append entries.
@@ -95,12 +109,55 @@ impl Db {
         })
     }
 
-    /// Up to `limit` entries matching `q`, newest first.
-    pub async fn audit_entries(&self, q: &AuditQuery, limit: i64) -> Result<Vec<AuditRow>, StoreError> {
+    /// The newest entry's id (0 if there is none).
+    pub async fn audit_max_id(&self) -> Result<i64, StoreError> {
+        on_db!(self.reader(), pool => {
+            let (max,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM audit_logs")
+                .fetch_one(pool)
+                .await?;
+            Ok(max.unwrap_or(0))
+        })
+    }
+
+    /// Up to `limit` entries matching `q`, newest first (by time, then
+    /// id), after `cursor` in that order if given.
+    pub async fn audit_entries(
+        &self,
+        q: &AuditQuery,
+        cursor: Option<AuditCursor>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
         let sql = format!(
-            "SELECT id, kind, performer, performer_kind, namespace, repository, ip, metadata, created_ms \
-             FROM audit_logs WHERE {FILTER} AND ($6 IS NULL OR id < $6) ORDER BY id DESC LIMIT $7"
+            "SELECT {COLUMNS} FROM audit_logs WHERE {FILTER} \
+             AND ($7 IS NULL OR created_ms < $7 OR (created_ms = $7 AND id < $8)) \
+             ORDER BY created_ms DESC, id DESC LIMIT $9"
         );
+        self.audit_page(sql, q, cursor, limit).await
+    }
+
+    /// Up to `limit` entries matching `q`, oldest first (by time, then
+    /// id), after `cursor` in that order if given.
+    pub async fn audit_entries_oldest_first(
+        &self,
+        q: &AuditQuery,
+        cursor: Option<AuditCursor>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM audit_logs WHERE {FILTER} \
+             AND ($7 IS NULL OR created_ms > $7 OR (created_ms = $7 AND id > $8)) \
+             ORDER BY created_ms ASC, id ASC LIMIT $9"
+        );
+        self.audit_page(sql, q, cursor, limit).await
+    }
+
+    async fn audit_page(
+        &self,
+        sql: String,
+        q: &AuditQuery,
+        cursor: Option<AuditCursor>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
         on_db!(self.reader(), pool => {
             Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(q.namespace.as_deref())
@@ -108,7 +165,9 @@ impl Db {
                 .bind(q.performer.as_deref())
                 .bind(q.start_ms)
                 .bind(q.end_ms)
-                .bind(q.before_id)
+                .bind(q.max_id)
+                .bind(cursor.map(|c| c.0))
+                .bind(cursor.map(|c| c.1))
                 .bind(limit)
                 .fetch_all(pool)
                 .await?)
@@ -129,6 +188,7 @@ impl Db {
                 .bind(q.performer.as_deref())
                 .bind(q.start_ms)
                 .bind(q.end_ms)
+                .bind(q.max_id)
                 .fetch_all(pool)
                 .await?)
         })

@@ -45,6 +45,8 @@ pub struct AccessFacts {
     pub repo_roles: Vec<String>,
     /// Roles of the account's teams in the namespace's organization.
     pub team_roles: Vec<String>,
+    /// Names of those teams.
+    pub teams: Vec<String>,
 }
 
 const PERMISSION_COLUMNS: &str = "r.name AS repository, r.is_public, a.name AS account, a.kind AS account_kind, \
@@ -156,15 +158,15 @@ impl Db {
             if let Some((ns_id, kind)) = &facts.namespace
                 && kind == "org"
             {
-                let roles: Vec<(String,)> = sqlx::query_as(
-                    "SELECT t.role FROM teams t JOIN team_members m ON m.team_id = t.id \
+                let teams: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT t.name, t.role FROM teams t JOIN team_members m ON m.team_id = t.id \
                      WHERE t.org_id = $1 AND m.account_id = $2",
                 )
                 .bind(*ns_id)
                 .bind(account)
                 .fetch_all(&mut *conn)
                 .await?;
-                facts.team_roles = roles.into_iter().map(|r| r.0).collect();
+                (facts.teams, facts.team_roles) = teams.into_iter().unzip();
             }
             Ok(facts)
         })
@@ -300,6 +302,31 @@ impl Db {
         );
         on_db!(self.reader(), pool => {
             Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(team_id).fetch_all(pool).await?)
+        })
+    }
+
+    /// Every grant to an account (user or robot) on the repositories of
+    /// namespace `ns`, by repository.
+    pub async fn namespace_account_permissions(&self, ns: &str) -> Result<Vec<PermissionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {PERMISSION_COLUMNS} FROM {PERMISSION_FROM} WHERE p.account_id IS NOT NULL \
+             AND substr(r.name, 1, length($1) + 1) = $1 || '/' ORDER BY r.name"
+        );
+        on_db!(self.reader(), pool => {
+            Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(ns).fetch_all(pool).await?)
+        })
+    }
+
+    /// How many repositories namespace `ns` holds.
+    pub async fn namespace_repository_count(&self, ns: &str) -> Result<i64, StoreError> {
+        on_db!(self.reader(), pool => {
+            let (n,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM repositories WHERE substr(name, 1, length($1) + 1) = $1 || '/'",
+            )
+            .bind(ns)
+            .fetch_one(pool)
+            .await?;
+            Ok(n)
         })
     }
 }

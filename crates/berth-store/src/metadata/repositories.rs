@@ -51,4 +51,17 @@ impl Db {
             Ok(rows.into_iter().map(|r| r.0).collect())
         })
     }
+
+    /// Whether any repository lives in namespace `namespace`.
+    pub async fn namespace_has_repositories(&self, namespace: &str) -> Result<bool, StoreError> {
+        on_db!(self.reader(), pool => {
+            let row: Option<(i64,)> = sqlx::query_as(
+                "SELECT id FROM repositories WHERE substr(name, 1, length($1) + 1) = $1 || '/' LIMIT 1",
+            )
+            .bind(namespace)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.is_some())
+        })
+    }
 }

@@ -167,7 +167,7 @@ pub async fn audit(s: &Server, ns: &str) -> Vec<(String, Value)> {
         end_ms: i64::MAX,
         ..Default::default()
     };
-    let rows = db.audit_entries(&query, 1000).await.unwrap();
+    let rows = db.audit_entries(&query, None, 1000).await.unwrap();
     db.close().await;
     rows.into_iter()
         .rev()

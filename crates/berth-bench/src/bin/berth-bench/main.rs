@@ -18,7 +18,7 @@ use bytes::Bytes;
 use clap::Parser;
 
 use report::Report;
-use servers::{Kind, Server, data_dir};
+use servers::{Kind, Login, Server, data_dir};
 
 /// Benchmark Berth against the CNCF Distribution registry.
 #[derive(Parser)]
@@ -126,6 +126,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let wants = |n: u8| args.only.is_empty() || args.only.contains(&n);
     // Every run pushes content no server has seen: a fresh variant each time.
     let mut variant = 0u64;
+    let login = Login::generate();
 
     eprintln!("measuring the machine's limits");
     let base = Bytes::from(random_bytes(plan.big_blob, 42));
@@ -140,13 +141,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     &binary(kind),
                     &args.berth_arg,
                     &data_dir(&work, kind, "startup"),
+                    &login,
                 )
                 .await?;
                 report.add(
                     "8. start-up",
                     kind,
                     vec![Figure::lower(
-                        "time to first GET /v2/ 200",
+                        "time to first GET /v2/ answer",
                         "ms",
                         s.startup.as_secs_f64() * 1000.0,
                     )],
@@ -163,6 +165,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 &binary(kind),
                 &args.berth_arg,
                 &data_dir(&work, kind, "data"),
+                &login,
             )
             .await?,
         );
@@ -276,9 +279,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             copy_image::write_layout(&layout, plan.image_bytes, plan.image_layers, 500 + r as u64)?;
             for kind in order(r) {
                 let out = work.join(format!("copy-out-{r}-{}", kind.name()));
+                let s = server(kind)?;
+                let repo = format!("bench/copy{r}");
                 let figures =
-                    copy_image::copy_in_out(&layout, &server(kind)?.host, &format!("bench/copy{r}"), &out)
-                        .await?;
+                    copy_image::copy_in_out(&layout, &s.host, &repo, &out, Some(&s.auth_file)).await?;
                 report.add("7. skopeo copy", kind, figures);
                 std::fs::remove_dir_all(&out)?;
             }
@@ -304,6 +308,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
          Durability: Berth fsyncs each blob file and its directory before the blob becomes visible and commits \
          metadata with SQLite WAL synchronous=FULL; Distribution (filesystem driver) fsyncs every file it writes \
          (blob data and link files, seen with strace) and does not fsync directories.\n\
+         Authentication: Berth requires it, so the client does what podman does (one Bearer token per repository \
+         from Berth's token endpoint, sent on every request, which Berth verifies); Distribution runs without \
+         authentication.\n\
          Distribution 2.8 ignores `n` and `last` on tags/list and answers every tag in one unsorted page, so \
          workload 6 compares Berth's paginated walk with one unpaginated response.",
         if args.quick { "(quick)" } else { "(full)" },

@@ -1,13 +1,35 @@
-//! Starting the two registries under test, each on a fresh data directory,
-//! and reading their memory use.
+//! Starting the two registries under test, each on a fresh data directory
+//! and with the benchmark's login, and reading their memory use.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use berth_bench::RegistryClient;
+use berth_bench::workloads::copy_image;
+
+/// The user the benchmark pushes and pulls as: a Berth superuser, so it
+/// may push to any repository. Distribution has no users and never asks.
+pub struct Login {
+    pub user: String,
+    pub password: String,
+}
+
+impl Login {
+    /// User `bench` with a fresh random password.
+    pub fn generate() -> Login {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let seed = nanos ^ u64::from(std::process::id()).rotate_left(32);
+        Login {
+            user: "bench".to_owned(),
+            password: hex::encode(berth_bench::data::random_bytes(16, seed)),
+        }
+    }
+}
 
 /// Which registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +55,12 @@ pub struct Server {
     pub kind: Kind,
     child: Child,
     pub host: String,
+    /// Sends the login's credentials when the registry asks for them.
     pub client: RegistryClient,
-    /// Time from spawn to the first `GET /v2/` answered 200.
+    /// A containers auth file with the login for `host`, for skopeo.
+    pub auth_file: PathBuf,
+    /// Time from spawn to the first answer to `GET /v2/` (200, or Berth's
+    /// 401 naming its token realm).
     pub startup: Duration,
 }
 
@@ -42,19 +68,76 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// `berth admin user create` of the login as a superuser, on the database
+/// `berth serve` will use (same data directory and arguments).
+fn create_superuser(binary: &Path, berth_args: &[String], dir: &Path, login: &Login) -> anyhow::Result<()> {
+    let mut child = Command::new(binary)
+        .args([
+            "admin",
+            "user",
+            "create",
+            &login.user,
+            "--superuser",
+            "--password-stdin",
+        ])
+        .arg("--data-dir")
+        .arg(dir)
+        .args(berth_args)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("running {} admin user create", binary.display()))?;
+    // Passwords go on stdin, never on a command line `ps` shows.
+    child
+        .stdin
+        .take()
+        .context("admin stdin")?
+        .write_all(login.password.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "berth admin user create {}: {}",
+            login.user,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Read `berth serve`'s stdout up to its `listening on` line (a first start
+/// may print other lines before it); returns the address and keeps
+/// draining the rest so the server never blocks on a full pipe.
+fn listening_address(stdout: std::process::ChildStdout) -> anyhow::Result<String> {
+    let mut lines = BufReader::new(stdout).lines();
+    let host = loop {
+        let line = lines.next().context("berth exited before listening")??;
+        if let Some(host) = line.strip_prefix("listening on http://") {
+            break host.to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Ok(host)
+}
+
 impl Server {
     /// Start `kind` with its data under `dir` (created fresh); Berth also
-    /// gets `berth_args`.
+    /// gets `berth_args`, and `login` as a superuser before it starts.
     pub async fn start(
         kind: Kind,
         binary: &Path,
         berth_args: &[String],
         dir: &Path,
+        login: &Login,
     ) -> anyhow::Result<Server> {
         if dir.exists() {
             std::fs::remove_dir_all(dir)?;
         }
         std::fs::create_dir_all(dir)?;
+        if kind == Kind::Berth {
+            create_superuser(binary, berth_args, dir, login)?;
+        }
         let started = Instant::now();
         let (mut child, host) = match kind {
             Kind::Berth => {
@@ -66,23 +149,22 @@ impl Server {
                     // Measure the registry, as Distribution has no scanner;
                     // bench/scan-index.sh measures indexing on its own.
                     .env("BERTH_FEATURE_SECURITY_SCANNER", "false")
+                    // The workloads push to namespaces nobody created.
+                    .env("BERTH_CREATE_NAMESPACE_ON_PUSH", "true")
                     .stdout(Stdio::piped())
                     .stderr(Stdio::inherit())
                     .spawn()
                     .with_context(|| format!("starting {}", binary.display()))?;
                 let stdout = child.stdout.take().context("berth stdout")?;
-                let line = tokio::task::spawn_blocking(move || {
-                    let mut lines = BufReader::new(stdout).lines();
-                    let first = lines.next();
-                    std::thread::spawn(move || for _ in lines {});
-                    first
-                })
-                .await?
-                .context("berth exited before listening")??;
-                let host = line
-                    .strip_prefix("listening on http://")
-                    .context("unexpected first line")?
-                    .to_owned();
+                let listening = tokio::task::spawn_blocking(move || listening_address(stdout)).await;
+                let host = match listening.map_err(anyhow::Error::from).and_then(|r| r) {
+                    Ok(host) => host,
+                    Err(e) => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Err(e);
+                    }
+                };
                 (child, host)
             }
             Kind::Distribution => {
@@ -110,7 +192,8 @@ impl Server {
                 (child, host)
             }
         };
-        let client = RegistryClient::new(&format!("http://{host}"))?;
+        let client =
+            RegistryClient::with_credentials(&format!("http://{host}"), &login.user, &login.password)?;
         let deadline = started + Duration::from_secs(30);
         loop {
             if client.ping().await.is_ok() {
@@ -122,13 +205,16 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        Ok(Server {
+        let server = Server {
             kind,
             startup: started.elapsed(),
             child,
             host,
             client,
-        })
+            auth_file: dir.join("auth.json"),
+        };
+        copy_image::write_auth_file(&server.auth_file, &server.host, &login.user, &login.password)?;
+        Ok(server)
     }
 
     fn status_field(&self, field: &str) -> anyhow::Result<f64> {

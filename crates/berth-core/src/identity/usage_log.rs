@@ -1,0 +1,400 @@
+//! Reading the usage log: the entries of a repository, a namespace or the
+//! whole registry, newest first a page at a time, counted per kind and day,
+//! or exported in full, oldest first. The writer is in `audit.rs`.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use berth_store::Db;
+use berth_store::metadata::{AuditQuery, AuditRow};
+
+/// A position in the log's order: (`created_ms`, `id`).
+type Cursor = (i64, i64);
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+
+use super::{AuditEvent, AuditLog, Identity, IdentityError};
+
+/// Entries per page of a listing (and per database read of an export).
+pub const LOG_PAGE_SIZE: usize = 100;
+
+/// Whose entries to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogScope {
+    /// One repository, by full name `namespace/name`.
+    Repository(String),
+    /// One namespace (user or organization), its repositories included.
+    Namespace(String),
+    /// Every entry.
+    All,
+}
+
+/// Which entries to read.
+#[derive(Debug, Clone)]
+pub struct LogFilter {
+    /// Whose.
+    pub scope: LogScope,
+    /// Only those done by this account.
+    pub performer: Option<String>,
+    /// From this time, in ms since the epoch (inclusive).
+    pub start_ms: i64,
+    /// Until this time, in ms since the epoch (exclusive).
+    pub end_ms: i64,
+}
+
+impl LogFilter {
+    fn query(&self) -> AuditQuery {
+        let (namespace, repository) = match &self.scope {
+            LogScope::Repository(full) => {
+                let ns = super::policy::namespace_of(full);
+                let name = full
+                    .strip_prefix(ns)
+                    .and_then(|n| n.strip_prefix('/'))
+                    .unwrap_or(full);
+                (Some(ns.to_owned()), Some(name.to_owned()))
+            }
+            LogScope::Namespace(ns) => (Some(ns.clone()), None),
+            LogScope::All => (None, None),
+        };
+        AuditQuery {
+            namespace,
+            repository,
+            performer: self.performer.clone(),
+            start_ms: self.start_ms,
+            end_ms: self.end_ms,
+            max_id: None,
+        }
+    }
+
+    /// What a page token is bound to: the scope and the performer, so a
+    /// token is not silently reused for another listing.
+    fn fingerprint(&self) -> String {
+        let scope = match &self.scope {
+            LogScope::Repository(r) => format!("repo:{r}"),
+            LogScope::Namespace(n) => format!("ns:{n}"),
+            LogScope::All => "all".to_owned(),
+        };
+        let performer = self.performer.as_deref().unwrap_or("");
+        let digest = sha2::Sha256::digest(format!("{scope}\n{performer}").as_bytes());
+        hex::encode(&digest[..8])
+    }
+}
+
+/// One usage-log entry.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// Row id; larger is newer.
+    pub id: i64,
+    /// What happened (Quay's log kind).
+    pub kind: String,
+    /// Who did it.
+    pub performer: Option<String>,
+    /// Whether the performer is a robot.
+    pub performer_is_robot: bool,
+    /// The namespace it happened in.
+    pub namespace: Option<String>,
+    /// `user` or `org`, if the namespace still exists.
+    pub namespace_kind: Option<String>,
+    /// The repository within the namespace.
+    pub repository: Option<String>,
+    /// The client's address.
+    pub ip: Option<String>,
+    /// Details; on repository events they include `namespace` and `repo`,
+    /// as Quay's do.
+    pub metadata: serde_json::Value,
+    /// When, in ms since the epoch.
+    pub created_ms: i64,
+}
+
+impl From<AuditRow> for LogEntry {
+    fn from(row: AuditRow) -> Self {
+        let mut metadata = match serde_json::from_str::<serde_json::Value>(&row.metadata) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            _ => serde_json::json!({}),
+        };
+        if let (Some(ns), Some(repo), Some(obj)) = (&row.namespace, &row.repository, metadata.as_object_mut())
+        {
+            obj.entry("namespace").or_insert_with(|| ns.clone().into());
+            obj.entry("repo").or_insert_with(|| repo.clone().into());
+        }
+        LogEntry {
+            id: row.id,
+            kind: row.kind,
+            performer_is_robot: row.performer_kind.as_deref() == Some("robot"),
+            performer: row.performer,
+            namespace: row.namespace,
+            namespace_kind: row.namespace_kind.filter(|k| k == "user" || k == "org"),
+            repository: row.repository,
+            ip: row.ip,
+            metadata,
+            created_ms: row.created_ms,
+        }
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct LogPage {
+    /// Up to [`LOG_PAGE_SIZE`] entries, newest first.
+    pub entries: Vec<LogEntry>,
+    /// The token for the next page, if there is one.
+    pub next_page: Option<String>,
+    /// The range listed (a page token carries its listing's range).
+    pub start_ms: i64,
+    /// End of the range (exclusive).
+    pub end_ms: i64,
+}
+
+/// How many entries of one kind were made on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogCount {
+    /// The log kind.
+    pub kind: String,
+    /// The UTC day's first millisecond.
+    pub day_ms: i64,
+    /// How many.
+    pub count: i64,
+}
+
+/// Where the next page of a listing starts; handed to clients opaquely as
+/// base64url JSON. It pins the listing to the entries that existed when
+/// its first page was read, so pages neither repeat nor skip entries.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageToken {
+    /// Continue after this entry (time, id) in newest-first order.
+    t: i64,
+    i: i64,
+    /// The newest id when the listing started.
+    m: i64,
+    /// The listing's range.
+    s: i64,
+    e: i64,
+    /// The listing's [`LogFilter::fingerprint`].
+    f: String,
+}
+
+impl PageToken {
+    fn encode(&self) -> Result<String, IdentityError> {
+        let json = serde_json::to_vec(self).map_err(|e| IdentityError::Internal(e.to_string()))?;
+        Ok(URL_SAFE_NO_PAD.encode(json))
+    }
+
+    fn decode(token: &str, filter: &LogFilter) -> Result<PageToken, IdentityError> {
+        let invalid = || IdentityError::Invalid("invalid next_page token".into());
+        let json = URL_SAFE_NO_PAD
+            .decode(token.trim_end_matches('='))
+            .map_err(|_| invalid())?;
+        let t: PageToken = serde_json::from_slice(&json).map_err(|_| invalid())?;
+        let sane = t.i > 0 && t.i <= t.m && t.s <= t.t && t.t < t.e;
+        if !sane || t.f != filter.fingerprint() {
+            return Err(invalid());
+        }
+        Ok(t)
+    }
+}
+
+impl Identity {
+    /// One page of the entries matching `filter`, newest first; with a
+    /// `next_page` token from the previous page, the page after it (over
+    /// the token's range). Entries queued so far are written first, so a
+    /// caller sees what they just did.
+    pub async fn usage_logs(
+        &self,
+        filter: &LogFilter,
+        next_page: Option<&str>,
+    ) -> Result<LogPage, IdentityError> {
+        let mut filter = filter.clone();
+        let mut q = filter.query();
+        let mut cursor: Option<Cursor> = None;
+        if let Some(token) = next_page {
+            let t = PageToken::decode(token, &filter)?;
+            (filter.start_ms, filter.end_ms) = (t.s, t.e);
+            (q.start_ms, q.end_ms, q.max_id) = (t.s, t.e, Some(t.m));
+            cursor = Some((t.t, t.i));
+        } else {
+            self.audit.flush().await;
+            q.max_id = Some(self.db.audit_max_id().await?);
+        }
+        let mut rows = self
+            .db
+            .audit_entries(&q, cursor, LOG_PAGE_SIZE as i64 + 1)
+            .await?;
+        let next_page = if rows.len() > LOG_PAGE_SIZE {
+            rows.truncate(LOG_PAGE_SIZE);
+            let (t, i) = rows.last().map(|r| (r.created_ms, r.id)).unwrap_or_default();
+            let token = PageToken {
+                t,
+                i,
+                m: q.max_id.unwrap_or_default(),
+                s: filter.start_ms,
+                e: filter.end_ms,
+                f: filter.fingerprint(),
+            };
+            Some(token.encode()?)
+        } else {
+            None
+        };
+        Ok(LogPage {
+            entries: rows.into_iter().map(LogEntry::from).collect(),
+            next_page,
+            start_ms: filter.start_ms,
+            end_ms: filter.end_ms,
+        })
+    }
+
+    /// How many entries matching `filter` there are per kind and UTC day,
+    /// oldest day first.
+    pub async fn usage_log_counts(&self, filter: &LogFilter) -> Result<Vec<LogCount>, IdentityError> {
+        self.audit.flush().await;
+        let counts = self.db.audit_counts(&filter.query()).await?;
+        Ok(counts
+            .into_iter()
+            .map(|(kind, day_ms, count)| LogCount { kind, day_ms, count })
+            .collect())
+    }
+
+    /// Start exporting every entry matching `filter`, oldest first, as
+    /// the log stands now (entries written later are not included). `done`
+    /// is logged when the export completes (with the count of entries
+    /// exported), as `export_logs_failure` if reading fails.
+    pub async fn export_usage_logs(
+        &self,
+        filter: &LogFilter,
+        done: AuditEvent,
+    ) -> Result<LogExport, IdentityError> {
+        self.audit.flush().await;
+        let mut query = filter.query();
+        query.max_id = Some(self.db.audit_max_id().await?);
+        Ok(LogExport {
+            db: self.db.clone(),
+            audit: self.audit.clone(),
+            finished: false,
+            query,
+            cursor: None,
+            exported: 0,
+            done: Some(done),
+        })
+    }
+}
+
+/// An export in progress: read it page by page with [`LogExport::next_page`].
+pub struct LogExport {
+    db: Db,
+    audit: AuditLog,
+    query: AuditQuery,
+    cursor: Option<Cursor>,
+    finished: bool,
+    exported: u64,
+    done: Option<AuditEvent>,
+}
+
+impl LogExport {
+    /// The next up to [`LOG_PAGE_SIZE`] entries, or `None` at the end.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<LogEntry>>, IdentityError> {
+        if self.finished {
+            self.log_outcome(true);
+            return Ok(None);
+        }
+        let rows = match self
+            .db
+            .audit_entries_oldest_first(&self.query, self.cursor, LOG_PAGE_SIZE as i64)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                self.finished = true;
+                self.log_outcome(false);
+                return Err(e.into());
+            }
+        };
+        if rows.len() < LOG_PAGE_SIZE {
+            self.finished = true;
+        }
+        let Some(last) = rows.last() else {
+            self.log_outcome(true);
+            return Ok(None);
+        };
+        self.cursor = Some((last.created_ms, last.id));
+        self.exported += rows.len() as u64;
+        Ok(Some(rows.into_iter().map(LogEntry::from).collect()))
+    }
+
+    /// Log how the export ended, once.
+    fn log_outcome(&mut self, success: bool) {
+        if let Some(mut event) = self.done.take() {
+            if !success {
+                event.kind = "export_logs_failure";
+            }
+            if let Some(obj) = event.metadata.as_object_mut() {
+                obj.insert("exported".into(), self.exported.into());
+            }
+            self.audit.record(event);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(scope: LogScope) -> LogFilter {
+        LogFilter {
+            scope,
+            performer: None,
+            start_ms: 1_000,
+            end_ms: 90_000_000,
+        }
+    }
+
+    #[test]
+    fn tokens_round_trip_and_bind_to_their_listing() {
+        let repo = filter(LogScope::Repository("acme/app".into()));
+        let token = PageToken {
+            t: 5_000,
+            i: 42,
+            m: 99,
+            s: repo.start_ms,
+            e: repo.end_ms,
+            f: repo.fingerprint(),
+        }
+        .encode()
+        .unwrap();
+        let t = PageToken::decode(&token, &repo).unwrap();
+        assert_eq!((t.t, t.i, t.m), (5_000, 42, 99));
+        assert!(PageToken::decode(&token, &filter(LogScope::Namespace("acme".into()))).is_err());
+        let mut by_bob = repo.clone();
+        by_bob.performer = Some("bob".into());
+        assert!(PageToken::decode(&token, &by_bob).is_err());
+    }
+
+    #[test]
+    fn garbled_tokens_are_invalid() {
+        let all = filter(LogScope::All);
+        let f = all.fingerprint();
+        let forged = |json: String| URL_SAFE_NO_PAD.encode(json);
+        for token in [
+            String::new(),
+            "!!!".into(),
+            "a".into(),
+            forged("null".into()),
+            forged("[1,2,3,4,5,\"x\"]".into()),
+            forged(format!(
+                r#"{{"t":5000,"i":0,"m":9,"s":1000,"e":90000000,"f":"{f}"}}"#
+            )),
+            forged(format!(
+                r#"{{"t":5000,"i":10,"m":9,"s":1000,"e":90000000,"f":"{f}"}}"#
+            )),
+            forged(format!(
+                r#"{{"t":1,"i":1,"m":9,"s":1000,"e":90000000,"f":"{f}"}}"#
+            )),
+            forged(format!(
+                r#"{{"t":5000,"i":1,"m":9,"s":1000,"e":90000000,"f":"{f}","x":1}}"#
+            )),
+        ] {
+            assert!(
+                matches!(PageToken::decode(&token, &all), Err(IdentityError::Invalid(_))),
+                "{token}"
+            );
+        }
+    }
+}
