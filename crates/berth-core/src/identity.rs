@@ -143,11 +143,11 @@ impl Identity {
         let account = |id| AccountRef {
             id,
             name: claims.sub.clone(),
-            super_user: false,
+            super_user: claims.context.super_user,
         };
         let actor = match (claims.context.entity_kind.as_str(), id) {
             ("robot", Some(id)) => Actor::Robot(account(id)),
-            ("user" | "appspecifictoken", Some(id)) => Actor::User(account(id)),
+            ("user" | "appspecifictoken" | "oauthtoken", Some(id)) => Actor::User(account(id)),
             _ => Actor::Anonymous,
         };
         Principal {

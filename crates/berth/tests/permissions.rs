@@ -376,6 +376,26 @@ async fn every_actor_against_every_action() {
         cred: Cred::Basic(ADMIN.into(), ADMIN_PASSWORD.into()),
         performer: Some(ADMIN.into()),
     });
+    // super:user may only be granted by a superuser who also administers
+    // the application's organization: the superuser's own organization.
+    let su = w.s.client.clone();
+    let r = su
+        .post(w.s.url("/api/v1/organization/"))
+        .json(&json!({"name": "sys"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let sys_app: Value = su
+        .post(w.s.url("/api/v1/organization/sys/applications"))
+        .json(&json!({"name": "admin-tools"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sys_client = sys_app["client_id"].as_str().unwrap().to_owned();
     for scope in [
         "repo:read",
         "repo:write",
@@ -386,16 +406,13 @@ async fn every_actor_against_every_action() {
         "org:admin",
         "super:user",
     ] {
-        // super:user may only be granted by a superuser; the owner is none,
-        // so that token is made by the superuser for itself.
-        let (maker, performer) = if scope == "super:user" {
-            (w.s.client.clone(), ADMIN)
+        let (maker, org, app, performer) = if scope == "super:user" {
+            (&su, "sys", &sys_client, ADMIN)
         } else {
-            (w.owner.clone(), "owner")
+            (&w.owner, "acme", &client_id, "owner")
         };
-        let url = w.s.url(&format!(
-            "/api/v1/organization/acme/applications/{client_id}/tokens"
-        ));
+        let url =
+            w.s.url(&format!("/api/v1/organization/{org}/applications/{app}/tokens"));
         let r = maker
             .post(url)
             .json(&json!({"scope": scope}))

@@ -58,6 +58,7 @@ impl Identity {
             }
             .into(),
             user: principal.name().map(str::to_owned),
+            super_user: principal.account().is_some_and(|a| a.super_user),
         };
         let sub = principal.name().unwrap_or("(anonymous)");
         self.tokens().issue(service, sub, context, access).await

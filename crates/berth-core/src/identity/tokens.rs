@@ -47,6 +47,11 @@ pub struct TokenContext {
     /// The account's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Whether the account was a superuser when the token was issued (our
+    /// addition: decisions made later from the token, such as creating a
+    /// repository on push, need it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub super_user: bool,
 }
 
 /// The claims of a registry token.
