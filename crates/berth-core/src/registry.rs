@@ -5,6 +5,7 @@ mod cleanup;
 mod error;
 mod listing;
 mod manifests;
+mod quota;
 mod sessions;
 mod tags;
 mod uploads;
@@ -20,6 +21,9 @@ pub use error::RegistryError;
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
 pub use tags::{ExpiryChange, TagFilter, TagHistory, TagQuery, TagRecord, parse_expires_after};
+pub use quota::{
+    LimitKind, Quota, QuotaError, QuotaLimit, QuotaSettings, QuotaWarning, format_size, parse_size,
+};
 pub use uploads::{BlobRange, UploadStatus};
 
 /// Limits and switches of the registry service.
@@ -46,6 +50,9 @@ pub struct RegistryConfig {
     /// Bounds of an expiration set through the API, measured from the
     /// tag's start (`LABELED_EXPIRATION_MINIMUM`, `_MAXIMUM`).
     pub tag_expiration_bounds: (Duration, Duration),
+    /// Namespace quotas: whether they are managed and enforced, and the
+    /// default reject limit.
+    pub quota: QuotaSettings,
 }
 
 /// Which writes the registry accepts.
@@ -73,6 +80,7 @@ impl Default for RegistryConfig {
             write_mode: WriteMode::Normal,
             default_tag_expiration: Duration::from_secs(14 * 86_400),
             tag_expiration_bounds: (Duration::from_secs(3600), Duration::from_secs(104 * 7 * 86_400)),
+            quota: QuotaSettings::default(),
         }
     }
 }

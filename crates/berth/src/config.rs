@@ -106,6 +106,12 @@ pub struct Config {
     pub REGISTRY_STATE: String,
     /// Refuse pushes (deletes and API changes still work).
     pub DISABLE_PUSHES: bool,
+    /// Namespace quotas can be configured and are enforced.
+    pub FEATURE_QUOTA_MANAGEMENT: bool,
+    /// Pushes are checked against quotas.
+    pub FEATURE_VERIFY_QUOTA: bool,
+    /// Reject limit in bytes of namespaces without a quota; 0: none.
+    pub DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: u64,
 }
 
 impl Default for Config {
@@ -139,6 +145,11 @@ impl Default for Config {
             LABELED_EXPIRATION_MAXIMUM: "104w".into(),
             REGISTRY_STATE: "normal".into(),
             DISABLE_PUSHES: false,
+            // On, unlike Quay: without a configured quota it costs one
+            // indexed lookup per push request.
+            FEATURE_QUOTA_MANAGEMENT: true,
+            FEATURE_VERIFY_QUOTA: true,
+            DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: 0,
         }
     }
 }
@@ -182,6 +193,12 @@ impl Config {
         }
         self.check_identity()?;
         self.check_lifecycle()?;
+        if i64::try_from(self.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES).is_err() {
+            return Err(format!(
+                "DEFAULT_SYSTEM_REJECT_QUOTA_BYTES must be at most {}",
+                i64::MAX
+            ));
+        }
         if let Some(StorageDriver::S3(s3)) = self.storage()? {
             if s3.s3_bucket.is_empty() {
                 return Err("S3Storage needs s3_bucket".into());

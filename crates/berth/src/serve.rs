@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_core::registry::WriteMode;
+use berth_core::registry::QuotaSettings;
 use berth_core::{Identity, Indexer, Registry, RegistryConfig};
 use berth_server::ServerConfig;
 use berth_store::{BlobStore, Db, LocalBlobStore, PoolSettings, S3BlobStore, S3Settings};
@@ -67,6 +68,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             tag_expiration_bounds: config
                 .tag_expiration_bounds()
                 .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
+            quota: QuotaSettings {
+                enabled: config.FEATURE_QUOTA_MANAGEMENT,
+                enforce: config.FEATURE_VERIFY_QUOTA,
+                default_reject_bytes: config.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES,
+            },
         },
     );
     match config.write_mode() {

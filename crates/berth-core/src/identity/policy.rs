@@ -96,6 +96,13 @@ pub enum Action<'a> {
     AdministerUser,
     /// The superuser panel.
     SuperUser,
+    /// See a namespace's settings shown to its members (its quota): its
+    /// organization's members, the user it is, superusers.
+    ViewNamespace(&'a str),
+    /// Change what only a superuser may change in any namespace (its
+    /// quota): a superuser when `FEATURE_SUPERUSERS_FULL_ACCESS` is on
+    /// (Quay's `allow_if_superuser_with_full_access`).
+    SuperUserFullAccess,
 }
 
 impl Action<'_> {
@@ -111,9 +118,10 @@ impl Action<'_> {
     pub fn namespace(&self) -> Option<&str> {
         match self {
             Action::Pull(r) | Action::Push(r) | Action::Administer(r) => Some(namespace_of(r)),
-            Action::CreateRepository(ns) | Action::AdministerNamespace(ns) | Action::ViewTeam(ns, _) => {
-                Some(ns)
-            }
+            Action::CreateRepository(ns)
+            | Action::AdministerNamespace(ns)
+            | Action::ViewTeam(ns, _)
+            | Action::ViewNamespace(ns) => Some(ns),
             _ => None,
         }
     }
@@ -197,6 +205,34 @@ pub fn decide(
         Action::SuperUser => {
             matches!(&principal.actor, Actor::User(u) if u.super_user) && principal.allows(Scope::SuperUser)
         }
+        Action::ViewNamespace(ns) => views_namespace(principal, ns, facts),
+        Action::SuperUserFullAccess => {
+            settings.superusers_full_access
+                && matches!(&principal.actor, Actor::User(u) if u.super_user)
+                && principal.allows(Scope::SuperUser)
+        }
+    }
+}
+
+/// Quay's `OrganizationMemberPermission` (any team of the organization,
+/// robots included) or the user namespace's own user; superusers see every
+/// namespace, as Quay's `SuperUserPermission` reads do.
+fn views_namespace(principal: &Principal, ns: &str, facts: &AccessFacts) -> bool {
+    if matches!(&principal.actor, Actor::User(u) if u.super_user) && principal.allows(Scope::SuperUser) {
+        // Even a namespace that does not exist: they learn it is missing.
+        return true;
+    }
+    let Some((_, kind)) = &facts.namespace else {
+        return false;
+    };
+    match &principal.actor {
+        Actor::Anonymous => false,
+        Actor::User(u) if kind == "user" => u.name == ns && principal.allows(Scope::UserRead),
+        Actor::User(_) | Actor::Robot(_) => {
+            kind == "org"
+                && !facts.team_roles.is_empty()
+                && (principal.allows(Scope::UserRead) || principal.allows(Scope::OrgAdmin))
+        }
     }
 }
 
@@ -269,5 +305,94 @@ fn administers_namespace(principal: &Principal, ns: &str, facts: &AccessFacts, f
         principal.allows(Scope::UserAdmin) && (u.name == ns || full_superuser)
     } else {
         principal.allows(Scope::OrgAdmin) && (full_superuser || team_role(facts) == Some(TeamRole::Admin))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::principal::{AccountRef, Credential};
+
+    fn user(name: &str, super_user: bool, credential: Credential) -> Principal {
+        Principal {
+            actor: Actor::User(AccountRef {
+                id: 1,
+                name: name.into(),
+                super_user,
+            }),
+            credential,
+        }
+    }
+
+    fn facts(kind: &str, team_roles: &[&str]) -> AccessFacts {
+        AccessFacts {
+            namespace: Some((7, kind.into())),
+            team_roles: team_roles.iter().map(|r| r.to_string()).collect(),
+            ..AccessFacts::default()
+        }
+    }
+
+    #[test]
+    fn namespace_members_and_superusers_view_a_namespace() {
+        let on = PolicySettings::default();
+        let view = Action::ViewNamespace("acme");
+        let alice = user("alice", false, Credential::Password);
+        assert!(decide(&alice, view, &facts("org", &["member"]), on));
+        assert!(!decide(&alice, view, &facts("org", &[]), on));
+        assert!(
+            !decide(&alice, view, &AccessFacts::default(), on),
+            "no such namespace"
+        );
+        let robot = Principal {
+            actor: Actor::Robot(AccountRef {
+                id: 2,
+                name: "acme+ci".into(),
+                super_user: false,
+            }),
+            credential: Credential::RobotToken,
+        };
+        assert!(decide(&robot, view, &facts("org", &["member"]), on));
+        assert!(!decide(
+            &Principal::anonymous(),
+            view,
+            &facts("org", &["member"]),
+            on
+        ));
+        // A user namespace: its own user only.
+        let own = Action::ViewNamespace("alice");
+        assert!(decide(&alice, own, &facts("user", &[]), on));
+        assert!(!decide(
+            &user("bob", false, Credential::Password),
+            own,
+            &facts("user", &[]),
+            on
+        ));
+        // Superusers, without full access too; not through a token lacking
+        // super:user.
+        let admin = user("admin", true, Credential::Password);
+        assert!(decide(&admin, view, &facts("org", &[]), on));
+        assert!(decide(&admin, view, &AccessFacts::default(), on));
+        let narrow = user("admin", true, Credential::OAuth(vec![Scope::RepoRead]));
+        assert!(!decide(&narrow, view, &facts("org", &[]), on));
+        let member_oauth = user("alice", false, Credential::OAuth(vec![Scope::RepoRead]));
+        assert!(!decide(&member_oauth, view, &facts("org", &["member"]), on));
+    }
+
+    #[test]
+    fn full_superuser_access_needs_the_setting() {
+        let off = PolicySettings::default();
+        let on = PolicySettings {
+            superusers_full_access: true,
+            ..off
+        };
+        let none = AccessFacts::default();
+        let admin = user("admin", true, Credential::Password);
+        assert!(!decide(&admin, Action::SuperUserFullAccess, &none, off));
+        assert!(decide(&admin, Action::SuperUserFullAccess, &none, on));
+        assert!(decide(&admin, Action::SuperUser, &none, off));
+        let alice = user("alice", false, Credential::Password);
+        assert!(!decide(&alice, Action::SuperUserFullAccess, &none, on));
+        let scoped = user("admin", true, Credential::OAuth(vec![Scope::OrgAdmin]));
+        assert!(!decide(&scoped, Action::SuperUserFullAccess, &none, on));
     }
 }

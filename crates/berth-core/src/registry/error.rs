@@ -49,6 +49,16 @@ pub enum RegistryError {
     /// A length did not match the content.
     #[error("size invalid: {0}")]
     SizeInvalid(String),
+    /// The push would take the namespace over its quota's reject limit.
+    #[error("Quota has been exceeded on namespace {namespace}: {usage} of {limit} bytes used")]
+    QuotaExceeded {
+        /// The namespace.
+        namespace: String,
+        /// Its usage with the push, in bytes.
+        usage: u64,
+        /// The reject limit reached, in bytes.
+        limit: u64,
+    },
     /// A storage failure: the client is not at fault.
     #[error("internal storage error: {0}")]
     Internal(#[from] StoreError),

@@ -25,6 +25,8 @@ pub struct PushedManifest {
     pub digest: Digest,
     /// Its subject, for the `OCI-Subject` header.
     pub subject: Option<Digest>,
+    /// Set when the push took its namespace over a quota warning threshold.
+    pub quota_warning: Option<super::QuotaWarning>,
 }
 
 impl Registry {
@@ -78,6 +80,9 @@ impl Registry {
             children: parsed.children.iter().map(Digest::to_string).collect(),
             tag_expires_after_ms: expires_after.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         };
+        // Quota: refused if the namespace, with the blobs this manifest
+        // adds to it, reaches a reject threshold.
+        let quota_warning = self.check_quota(repo, &record.blobs).await?;
         match self.db.put_manifest(repo_id, &record, tag).await? {
             PutManifest::Stored => {
                 if indexable {
@@ -87,6 +92,7 @@ impl Registry {
                 Ok(PushedManifest {
                     digest,
                     subject: parsed.subject,
+                    quota_warning,
                 })
             }
             PutManifest::MissingBlob(d) => Err(RegistryError::ManifestBlobUnknown(format!("blob {d}"))),

@@ -48,6 +48,8 @@ impl Registry {
         algorithm: Algorithm,
     ) -> Result<UploadStatus, RegistryError> {
         let repo_id = self.repo_for_push(repo).await?;
+        // Quota: refused at upload start when the namespace is full.
+        self.check_quota(repo, &[]).await?;
         let id = new_token();
         self.db
             .create_upload(
@@ -71,6 +73,8 @@ impl Registry {
         body: ByteStream<'_>,
     ) -> Result<(), RegistryError> {
         let repo_id = self.repo_for_push(repo).await?;
+        // Quota: refused at upload start when the namespace is full.
+        self.check_quota(repo, &[]).await?;
         let id = new_token();
         let token = new_token();
         let mut hasher = Hasher::new(digest.algorithm());
@@ -121,6 +125,8 @@ impl Registry {
             return Ok(false);
         };
         let repo_id = self.repo_for_push(repo).await?;
+        // Quota: a mount starts an upload too.
+        self.check_quota(repo, &[]).await?;
         Ok(self
             .db
             .mount_blob(repo_id, from_id, &digest.to_string())

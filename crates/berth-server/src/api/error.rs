@@ -4,6 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use berth_core::registry::QuotaError;
 use berth_core::{IdentityError, RegistryError};
 
 /// A failed `/api/v1` request.
@@ -108,6 +109,23 @@ impl From<crate::mode::Refusal> for ApiError {
                 "invalid_request",
                 crate::mode::PUSHES_DISABLED_MESSAGE,
             ),
+        }
+    }
+}
+
+impl From<QuotaError> for ApiError {
+    fn from(e: QuotaError) -> Self {
+        match e {
+            QuotaError::NotFound(d) => ApiError::not_found(d),
+            QuotaError::Invalid(d) => ApiError::invalid(d),
+            e @ QuotaError::Store(_) => {
+                tracing::error!(error = %e, "api request failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "internal server error",
+                )
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ mod extract;
 mod logs;
 mod organizations;
 mod permissions;
+mod quotas;
 mod repositories;
 mod robots;
 mod superuser;
@@ -72,6 +73,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(logs::routes())
         .merge(organizations::routes())
         .merge(permissions::routes())
+        .merge(quotas::routes())
         .merge(repositories::routes())
         .merge(tags::routes())
         .merge(teams::routes())

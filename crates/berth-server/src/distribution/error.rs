@@ -87,6 +87,9 @@ impl ApiError {
                 R::NameInvalid(_) => ("NAME_INVALID", StatusCode::BAD_REQUEST),
                 R::NameUnknown => ("NAME_UNKNOWN", StatusCode::NOT_FOUND),
                 R::SizeInvalid(_) => ("SIZE_INVALID", StatusCode::BAD_REQUEST),
+                // Quay's answer; the message names the quota, and clients
+                // (skopeo, podman) print it.
+                R::QuotaExceeded { .. } => ("DENIED", StatusCode::FORBIDDEN),
                 R::Internal(_) => ("UNKNOWN", StatusCode::INTERNAL_SERVER_ERROR),
             },
             ApiError::Unsupported(_) => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),

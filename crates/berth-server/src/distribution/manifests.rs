@@ -26,6 +26,43 @@ fn audit(ctx: &Ctx, kind: &'static str, name: &str, reference: &Reference, diges
     );
 }
 
+/// A manifest push took its namespace over a quota warning threshold: log
+/// it (Quay notifies with `quota_warning`).
+fn quota_warned(ctx: &Ctx, name: &str, w: &berth_core::registry::QuotaWarning) {
+    tracing::info!(namespace = %w.namespace, usage = w.usage, limit_bytes = w.limit_bytes,
+        threshold_percent = w.threshold_percent, "quota_warning: namespace over a warning threshold");
+    let metadata = serde_json::json!({
+        "usage_bytes": w.usage,
+        "limit_bytes": w.limit_bytes,
+        "threshold_percent": w.threshold_percent,
+    });
+    ctx.identity.audit().record(
+        berth_core::identity::AuditEvent::new("quota_warning", &ctx.principal, Some(ctx.ip))
+            .repository(name)
+            .metadata(metadata),
+    );
+}
+
+/// A manifest push was refused for quota: log it (Quay notifies with
+/// `quota_error`).
+fn quota_refused(ctx: &Ctx, name: &str, e: &RegistryError) {
+    let RegistryError::QuotaExceeded {
+        namespace,
+        usage,
+        limit,
+    } = e
+    else {
+        return;
+    };
+    tracing::info!(%namespace, usage, limit, "quota_error: push refused, namespace over its reject limit");
+    let metadata = serde_json::json!({ "usage_bytes": usage, "limit_bytes": limit });
+    ctx.identity.audit().record(
+        berth_core::identity::AuditEvent::new("quota_error", &ctx.principal, Some(ctx.ip))
+            .repository(name)
+            .metadata(metadata),
+    );
+}
+
 pub(super) async fn get(ctx: &Ctx, name: &str, reference: &str, head: bool) -> Result<Response, ApiError> {
     let reference = Reference::parse(reference).map_err(RegistryError::from)?;
     let manifest = ctx.registry.get_manifest(name, &reference).await?;
@@ -75,7 +112,11 @@ pub(super) async fn put(ctx: &Ctx, name: &str, reference: &str, body: Body) -> R
     let pushed = ctx
         .registry
         .put_manifest(name, &reference, content_type.as_deref(), content.to_vec())
-        .await?;
+        .await
+        .inspect_err(|e| quota_refused(ctx, name, e))?;
+    if let Some(warning) = &pushed.quota_warning {
+        quota_warned(ctx, name, warning);
+    }
     audit(
         ctx,
         "push_repo",

@@ -8,6 +8,7 @@ pub mod api;
 pub mod cli;
 pub mod cluster;
 pub mod layout;
+pub mod quota;
 pub mod storage;
 
 use std::collections::BTreeSet;
