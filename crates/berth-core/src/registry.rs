@@ -3,6 +3,7 @@
 mod blobs;
 mod cleanup;
 mod error;
+mod gc;
 mod listing;
 mod manifests;
 mod sessions;
@@ -16,6 +17,7 @@ use berth_store::{BlobStore, Db};
 
 pub use blobs::LinkedBlob;
 pub use error::RegistryError;
+pub use gc::{GcConfig, GcReport};
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
 pub use uploads::{BlobRange, UploadStatus};
@@ -36,6 +38,8 @@ pub struct RegistryConfig {
     /// Queue every pushed image manifest for indexing (an [`crate::Indexer`]
     /// must run to work the queue off).
     pub index_images: bool,
+    /// Garbage collection: time-machine default, push grace, worker.
+    pub gc: GcConfig,
 }
 
 impl Default for RegistryConfig {
@@ -46,6 +50,7 @@ impl Default for RegistryConfig {
             upload_expiration: Duration::from_secs(24 * 3600),
             blob_redirect: None,
             index_images: false,
+            gc: GcConfig::default(),
         }
     }
 }

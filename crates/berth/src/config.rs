@@ -1,6 +1,7 @@
 //! `config.yaml`: Quay's field names where they mean the same thing, with
 //! `BERTH_<FIELD>` environment overrides and command-line flags on top.
 
+mod gc;
 mod identity;
 mod storage;
 
@@ -93,6 +94,15 @@ pub struct Config {
     /// (`0s`, `1d`, `1w`, `2w`, `4w`, ...).
     #[serde(default)]
     pub TAG_EXPIRATION_OPTIONS: Vec<String>,
+    /// Run garbage collection in the background on every instance.
+    pub FEATURE_GARBAGE_COLLECTION: bool,
+    /// Seconds between two garbage collection passes of an instance.
+    pub GARBAGE_COLLECTION_FREQUENCY: u64,
+    /// The time-machine window of namespaces that set none (`2w`, `0s`, ...).
+    pub DEFAULT_TAG_EXPIRATION: String,
+    /// Seconds an untagged manifest or an unreferenced uploaded blob is
+    /// kept for the push it may belong to.
+    pub PUSH_TEMP_TAG_EXPIRATION_SEC: u64,
 }
 
 impl Default for Config {
@@ -121,6 +131,10 @@ impl Default for Config {
             INSTANCE_SERVICE_KEY_SERVICE: "berth".into(),
             REGISTRY_TOKEN_EXPIRATION_S: 3600,
             TAG_EXPIRATION_OPTIONS: ["0s", "1d", "1w", "2w", "4w"].map(String::from).to_vec(),
+            FEATURE_GARBAGE_COLLECTION: true,
+            GARBAGE_COLLECTION_FREQUENCY: 30,
+            DEFAULT_TAG_EXPIRATION: "2w".into(),
+            PUSH_TEMP_TAG_EXPIRATION_SEC: 3600,
         }
     }
 }
@@ -163,6 +177,7 @@ impl Config {
             return Err("UPLOAD_EXPIRATION_S must be at least 1".into());
         }
         self.check_identity()?;
+        self.gc()?;
         if let Some(StorageDriver::S3(s3)) = self.storage()? {
             if s3.s3_bucket.is_empty() {
                 return Err("S3Storage needs s3_bucket".into());

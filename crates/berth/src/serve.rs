@@ -61,6 +61,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             upload_expiration: Duration::from_secs(config.UPLOAD_EXPIRATION_S),
             blob_redirect: redirects,
             index_images: config.FEATURE_SECURITY_SCANNER,
+            gc: config
+                .gc()
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
         },
     );
     // Fails fast on unreachable storage or wrong credentials. Safe while
@@ -150,7 +153,7 @@ async fn first_start_admin(config: &Config, identity: &Identity) -> anyhow::Resu
 
 /// The configured blob store, and a description of it for logs (no
 /// secrets).
-fn open_blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, String)> {
+pub fn open_blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, String)> {
     let storage = config
         .storage()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
