@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod gc;
 pub mod layout;
 pub mod storage;
 
@@ -270,6 +271,11 @@ impl Server {
     /// its data directory.
     pub fn db_uri(&self) -> Option<&str> {
         self.db_uri.as_deref()
+    }
+
+    /// The server's `config.yaml`.
+    pub fn config_path(&self) -> &Path {
+        &self.config
     }
 
     /// Registry host for clients, e.g. `127.0.0.1:1234`.
