@@ -3,6 +3,7 @@
 mod blobs;
 mod cleanup;
 mod error;
+mod gc;
 mod listing;
 mod manifests;
 mod quota;
@@ -18,6 +19,7 @@ use berth_store::{BlobStore, Db};
 
 pub use blobs::LinkedBlob;
 pub use error::RegistryError;
+pub use gc::{GcConfig, GcReport};
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
 pub use tags::{ExpiryChange, TagFilter, TagHistory, TagQuery, TagRecord, parse_expires_after};
@@ -53,6 +55,8 @@ pub struct RegistryConfig {
     /// Namespace quotas: whether they are managed and enforced, and the
     /// default reject limit.
     pub quota: QuotaSettings,
+    /// Garbage collection: time-machine default, push grace, worker.
+    pub gc: GcConfig,
 }
 
 /// Which writes the registry accepts.
@@ -81,6 +85,7 @@ impl Default for RegistryConfig {
             default_tag_expiration: Duration::from_secs(14 * 86_400),
             tag_expiration_bounds: (Duration::from_secs(3600), Duration::from_secs(104 * 7 * 86_400)),
             quota: QuotaSettings::default(),
+            gc: GcConfig::default(),
         }
     }
 }

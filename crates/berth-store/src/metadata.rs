@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod blobs;
+mod gc;
 mod logins;
 mod manifests;
 mod permissions;
@@ -20,6 +21,7 @@ mod uploads;
 pub use accounts::{AccountChange, AccountRow, NewAccount};
 pub use audit::{AuditQuery, AuditRow, NewAuditEntry};
 pub use blobs::{BlobRow, CommitBlob};
+pub use gc::{DeletionClaim, ManifestNode, RepositoryCollected, RepositorySweep};
 pub use manifests::{ManifestRow, NewManifest, PutManifest, ReferrerRow};
 pub use permissions::{AccessFacts, PermissionRow, RepositoryRow};
 pub use quotas::{QuotaLimitRow, QuotaRow};

@@ -1,6 +1,7 @@
 //! `config.yaml`: Quay's field names where they mean the same thing, with
 //! `BERTH_<FIELD>` environment overrides and command-line flags on top.
 
+mod gc;
 mod identity;
 mod lifecycle;
 mod storage;
@@ -112,6 +113,13 @@ pub struct Config {
     pub FEATURE_VERIFY_QUOTA: bool,
     /// Reject limit in bytes of namespaces without a quota; 0: none.
     pub DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: u64,
+    /// Run garbage collection in the background on every instance.
+    pub FEATURE_GARBAGE_COLLECTION: bool,
+    /// Seconds between two garbage collection passes of an instance.
+    pub GARBAGE_COLLECTION_FREQUENCY: u64,
+    /// Seconds an untagged manifest or an unreferenced uploaded blob is
+    /// kept for the push it may belong to.
+    pub PUSH_TEMP_TAG_EXPIRATION_SEC: u64,
 }
 
 impl Default for Config {
@@ -150,6 +158,9 @@ impl Default for Config {
             FEATURE_QUOTA_MANAGEMENT: true,
             FEATURE_VERIFY_QUOTA: true,
             DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: 0,
+            FEATURE_GARBAGE_COLLECTION: true,
+            GARBAGE_COLLECTION_FREQUENCY: 30,
+            PUSH_TEMP_TAG_EXPIRATION_SEC: 3600,
         }
     }
 }
@@ -199,6 +210,7 @@ impl Config {
                 i64::MAX
             ));
         }
+        self.gc()?;
         if let Some(StorageDriver::S3(s3)) = self.storage()? {
             if s3.s3_bucket.is_empty() {
                 return Err("S3Storage needs s3_bucket".into());

@@ -3,6 +3,7 @@
 
 mod admin;
 mod config;
+mod gc;
 mod scan;
 mod serve;
 
@@ -24,6 +25,8 @@ enum Command {
     Scan(scan::ScanArgs),
     /// Administer users and signing keys, offline (safe while servers run).
     Admin(admin::AdminArgs),
+    /// Collect garbage once: everything collectable now (safe while servers run).
+    Gc(gc::GcArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,5 +43,6 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Scan(args) => runtime.block_on(scan::run(args)),
         Command::Admin(args) => runtime.block_on(admin::run(args)),
+        Command::Gc(args) => runtime.block_on(gc::run(args)),
     }
 }

@@ -46,7 +46,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let identity = Identity::start(db.clone(), config.identity())
         .await
         .context("starting identity and access")?;
-    first_start_admin(&config, &identity).await?;
     let (blobs, storage) = open_blob_store(&config)?;
     let redirects = config
         .FEATURE_BLOB_REDIRECTS
@@ -73,6 +72,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 enforce: config.FEATURE_VERIFY_QUOTA,
                 default_reject_bytes: config.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES,
             },
+            gc: config
+                .gc()
+                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
         },
     );
     match config.write_mode() {
@@ -89,6 +91,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if orphans > 0 {
         tracing::info!(orphans, "removed staged upload data no session owned");
     }
+    // Only once storage is known to work: a start that fails prints nothing.
+    first_start_admin(&config, &identity).await?;
     // Every instance runs the workers; the database shares the work out.
     let workers = tokio::spawn({
         let registry = registry.clone();
@@ -167,7 +171,7 @@ async fn first_start_admin(config: &Config, identity: &Identity) -> anyhow::Resu
 
 /// The configured blob store, and a description of it for logs (no
 /// secrets).
-fn open_blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, String)> {
+pub fn open_blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, String)> {
     let storage = config
         .storage()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;

@@ -31,8 +31,20 @@ impl Registry {
     /// Look up a blob linked to the repository.
     pub async fn open_blob(&self, repo: &str, digest: &Digest) -> Result<LinkedBlob, RegistryError> {
         berth_oci::validate_repository(repo)?;
-        let row = self.db.linked_blob(repo, &digest.to_string()).await?;
+        let key = digest.to_string();
+        let row = self.db.linked_blob(repo, &key).await?;
         let row = row.ok_or(RegistryError::BlobUnknown)?;
+        // A client checking a blob before pushing a manifest that uses it
+        // skips the upload: keep the link for at least half a grace period
+        // more (a write only every half period per link). If garbage
+        // collection removed it meanwhile, the blob is unknown after all.
+        let grace = i64::try_from(self.config.gc.push_grace.as_millis()).unwrap_or(i64::MAX);
+        if grace > 0
+            && berth_store::now_ms().saturating_sub(row.linked_ms) > grace / 2
+            && !self.db.touch_blob_link(repo, &key).await?
+        {
+            return Err(RegistryError::BlobUnknown);
+        }
         Ok(LinkedBlob {
             stored: StoredBlob {
                 digest: digest.clone(),

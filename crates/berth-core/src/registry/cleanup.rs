@@ -52,8 +52,19 @@ impl Registry {
     }
 
     /// Run the background workers forever: abandoned uploads, staged data
-    /// without a session and expired tags, periodically.
+    /// without a session and expired tags, periodically, and garbage
+    /// collection if configured.
     pub async fn run_workers(&self) {
+        match self.config.gc.interval {
+            Some(interval) => {
+                tokio::join!(self.run_upload_cleanup(), self.run_gc(interval));
+            }
+            None => self.run_upload_cleanup().await,
+        }
+    }
+
+    /// Abandoned uploads and staged data without a session, periodically.
+    async fn run_upload_cleanup(&self) {
         // Often enough that a dead request's monolithic upload is cleaned
         // soon after its lease lapses.
         let period = (self.config.upload_expiration / 4)

@@ -321,7 +321,9 @@ impl Registry {
     }
 
     /// Store verified bytes as `digest`, make the blob visible and close
-    /// session `id`.
+    /// session `id`. The digest is pinned from before the stored row is
+    /// looked at until the row is committed, so garbage collection cannot
+    /// delete the object this commit writes or relies on.
     async fn commit(
         &self,
         repo_id: i64,
@@ -332,63 +334,76 @@ impl Registry {
         verify: bool,
     ) -> Result<(), RegistryError> {
         let key = digest.to_string();
-        let existing = self.db.blob(&key).await?;
-        let present = match &existing {
-            Some(row) => {
-                let stored = StoredBlob {
-                    digest: digest.clone(),
-                    key: row.location.clone(),
-                };
-                self.blobs.stat(&stored).await?.is_some()
+        let pin = self.pin_blob(&key).await?;
+        let work = async {
+            let existing = self.db.blob(&key).await?;
+            let present = match &existing {
+                Some(row) => {
+                    let stored = StoredBlob {
+                        digest: digest.clone(),
+                        key: row.location.clone(),
+                    };
+                    self.blobs.stat(&stored).await?.is_some()
+                }
+                None => false,
+            };
+            if present && !verify {
+                // Known content, verified by its hash: keep the stored copy.
+                self.blobs.abort(id, state).await?;
+                let location = existing.as_ref().and_then(|r| r.location.as_deref());
+                self.db
+                    .commit_blob(&CommitBlob {
+                        repository_id: repo_id,
+                        digest: &key,
+                        size: size as i64,
+                        location,
+                        upload: Some(id),
+                        replace: false,
+                        pin: &pin.token,
+                    })
+                    .await
+                    .map_err(from_store)?;
+                return Ok(());
             }
-            None => false,
-        };
-        if present && !verify {
-            // Known content, verified by its hash: keep the stored copy.
-            self.blobs.abort(id, state).await?;
-            let location = existing.as_ref().and_then(|r| r.location.as_deref());
-            self.db
+            let stored = match self.blobs.commit(id, size, state, digest, verify).await {
+                Ok(stored) => stored,
+                Err(StoreError::DigestMismatch(actual)) => {
+                    self.discard(id, state).await?;
+                    return Err(RegistryError::DigestInvalid(format!(
+                        "content has digest {actual}, not {digest}"
+                    )));
+                }
+                Err(e) => return Err(from_store(e)),
+            };
+            let recorded = self
+                .db
                 .commit_blob(&CommitBlob {
                     repository_id: repo_id,
                     digest: &key,
                     size: size as i64,
-                    location,
+                    location: stored.key.as_deref(),
                     upload: Some(id),
-                    replace: false,
+                    // The row's bytes are gone: ours take their place.
+                    replace: existing.is_some() && !present,
+                    pin: &pin.token,
                 })
-                .await?;
-            return Ok(());
-        }
-        let stored = match self.blobs.commit(id, size, state, digest, verify).await {
-            Ok(stored) => stored,
-            Err(StoreError::DigestMismatch(actual)) => {
-                self.discard(id, state).await?;
-                return Err(RegistryError::DigestInvalid(format!(
-                    "content has digest {actual}, not {digest}"
-                )));
+                .await
+                .map_err(from_store)?;
+            if !recorded && stored.key.is_some() {
+                // A concurrent upload of the same content was recorded
+                // first; this copy is a duplicate under a key of its own
+                // (also queued for garbage collection, should this fail).
+                if let Err(e) = self.blobs.delete(&stored).await {
+                    tracing::warn!(%digest, error = %e, "cannot delete a duplicate blob copy");
+                }
             }
-            Err(e) => return Err(from_store(e)),
+            Ok(())
         };
-        let recorded = self
-            .db
-            .commit_blob(&CommitBlob {
-                repository_id: repo_id,
-                digest: &key,
-                size: size as i64,
-                location: stored.key.as_deref(),
-                upload: Some(id),
-                // The row's bytes are gone: ours take their place.
-                replace: existing.is_some() && !present,
-            })
-            .await?;
-        if !recorded && stored.key.is_some() {
-            // A concurrent upload of the same content was recorded first;
-            // this copy is a duplicate under a key of its own.
-            if let Err(e) = self.blobs.delete(&stored).await {
-                tracing::warn!(%digest, error = %e, "cannot delete a duplicate blob copy");
-            }
+        let committed = self.while_pinned(&pin, work).await;
+        if committed.is_err() {
+            self.unpin_blob(&pin).await;
         }
-        Ok(())
+        committed
     }
 }
 

@@ -147,6 +147,15 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
                 }
+            } else {
+                // Pushed again (e.g. an index's child before the index):
+                // garbage collection's grace period starts over.
+                sqlx::query("UPDATE manifests SET created_ms = $3 WHERE repository_id = $1 AND digest = $2")
+                    .bind(repo)
+                    .bind(&m.digest)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
             }
             if let Some(tag) = tag {
                 let live: Option<(String,)> = sqlx::query_as(concat!(

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod cli;
 pub mod cluster;
+pub mod gc;
 pub mod layout;
 pub mod quota;
 pub mod storage;
@@ -281,6 +282,11 @@ impl Server {
     /// its data directory.
     pub fn db_uri(&self) -> Option<&str> {
         self.db_uri.as_deref()
+    }
+
+    /// The server's `config.yaml`.
+    pub fn config_path(&self) -> &Path {
+        &self.config
     }
 
     /// Registry host for clients, e.g. `127.0.0.1:1234`.
