@@ -22,10 +22,10 @@ pub use error::RegistryError;
 pub use gc::{GcConfig, GcReport};
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
-pub use tags::{ExpiryChange, TagFilter, TagHistory, TagQuery, TagRecord, parse_expires_after};
 pub use quota::{
     LimitKind, Quota, QuotaError, QuotaLimit, QuotaSettings, QuotaWarning, format_size, parse_size,
 };
+pub use tags::{ExpiryChange, TagFilter, TagHistory, TagQuery, TagRecord, parse_expires_after};
 pub use uploads::{BlobRange, UploadStatus};
 
 /// Limits and switches of the registry service.

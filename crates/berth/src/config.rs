@@ -4,6 +4,7 @@
 mod gc;
 mod identity;
 mod lifecycle;
+mod registry;
 mod storage;
 
 use std::collections::BTreeMap;

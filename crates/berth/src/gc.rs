@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use berth_core::{Registry, RegistryConfig};
+use berth_core::Registry;
 
 use crate::config::Config;
 use crate::serve::{open_blob_store, open_db};
@@ -32,19 +32,10 @@ pub async fn run(args: GcArgs) -> anyhow::Result<()> {
     if let Some(uri) = args.db_uri {
         config.DB_URI = Some(uri);
     }
-    let gc = config
-        .gc()
-        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let registry_config = config.registry()?;
     let db = open_db(&config).await?;
     let (blobs, storage) = open_blob_store(&config)?;
-    let registry = Registry::new(
-        db.clone(),
-        blobs,
-        RegistryConfig {
-            gc,
-            ..RegistryConfig::default()
-        },
-    );
+    let registry = Registry::new(db.clone(), blobs, registry_config);
     let report = registry
         .collect_garbage()
         .await

@@ -3,12 +3,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use berth_core::registry::WriteMode;
-use berth_core::registry::QuotaSettings;
-use berth_core::{Identity, Indexer, Registry, RegistryConfig};
+use berth_core::{Identity, Indexer, Registry};
 use berth_server::ServerConfig;
 use berth_store::{BlobStore, Db, LocalBlobStore, PoolSettings, S3BlobStore, S3Settings};
 
@@ -47,36 +45,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("starting identity and access")?;
     let (blobs, storage) = open_blob_store(&config)?;
-    let redirects = config
-        .FEATURE_BLOB_REDIRECTS
-        .then(|| Duration::from_secs(config.BLOB_REDIRECT_EXPIRATION_S));
-    if redirects.is_some() && !storage.starts_with("s3://") {
+    let registry_config = config.registry()?;
+    if registry_config.blob_redirect.is_some() && !storage.starts_with("s3://") {
         tracing::warn!("FEATURE_BLOB_REDIRECTS has no effect on local storage: blobs are served directly");
     }
-    let registry = Registry::new(
-        db.clone(),
-        blobs,
-        RegistryConfig {
-            manifest_size_limit: config.MANIFEST_SIZE_LIMIT,
-            upload_lease: Duration::from_secs(config.UPLOAD_LEASE_S),
-            upload_expiration: Duration::from_secs(config.UPLOAD_EXPIRATION_S),
-            blob_redirect: redirects,
-            index_images: config.FEATURE_SECURITY_SCANNER,
-            write_mode: config.write_mode(),
-            default_tag_expiration: config.default_tag_expiration(),
-            tag_expiration_bounds: config
-                .tag_expiration_bounds()
-                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
-            quota: QuotaSettings {
-                enabled: config.FEATURE_QUOTA_MANAGEMENT,
-                enforce: config.FEATURE_VERIFY_QUOTA,
-                default_reject_bytes: config.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES,
-            },
-            gc: config
-                .gc()
-                .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?,
-        },
-    );
+    let registry = Registry::new(db.clone(), blobs, registry_config);
     match config.write_mode() {
         WriteMode::ReadOnly => tracing::warn!("REGISTRY_STATE is readonly: every write is refused"),
         WriteMode::PushesDisabled => tracing::warn!("DISABLE_PUSHES is set: pushes are refused"),
