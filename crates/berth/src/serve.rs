@@ -95,9 +95,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "berth {} ready",
         env!("CARGO_PKG_VERSION")
     );
+    // Listen for SIGTERM before announcing the address, so a stop right
+    // after the announcement is a graceful one.
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
     // Tests and scripts read this line to learn the port.
     println!("listening on http://{addr}");
-    berth_server::serve(listener, router, shutdown_signal()).await?;
+    berth_server::serve(listener, router, shutdown_signal(term)).await?;
     workers.abort();
     identity.audit().flush().await;
     let _ = stop_indexer.send(());
@@ -175,7 +179,7 @@ pub fn open_blob_store(config: &Config) -> anyhow::Result<(Arc<dyn BlobStore>, S
     }
 }
 
-async fn shutdown_signal() {
+async fn shutdown_signal(mut term: tokio::signal::unix::Signal) {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(%e, "cannot listen for SIGINT");
@@ -183,15 +187,7 @@ async fn shutdown_signal() {
         }
     };
     let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(%e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
+        term.recv().await;
     };
     tokio::select! {
         () = ctrl_c => {},
