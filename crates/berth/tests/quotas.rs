@@ -277,3 +277,30 @@ async fn the_system_default_rejects_namespaces_without_a_quota() {
     let (status, _) = Caller::admin(&off).get("/organization/dflt/quota").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn usage_drops_when_garbage_collection_removes_content() {
+    let s = Server::start_with_config(&format!(
+        "{FULL_ACCESS}FEATURE_GARBAGE_COLLECTION: false\nDEFAULT_TAG_EXPIRATION: 0s\nPUSH_TEMP_TAG_EXPIRATION_SEC: 0\n"
+    ))
+    .await;
+    create_org(&s, "acme").await;
+    set_quota(&s, "acme", 100 << 20, &[]).await;
+    let (config_a, config_b) = (config(), config());
+    let (shared, own) = (layer(40_000), layer(70_000));
+    pushed(&s, "acme/app", "v1", &[&config_a, &shared, &own]).await;
+    pushed(&s, "acme/other", "v1", &[&config_b, &shared]).await;
+    let all = (config_a.len() + config_b.len() + shared.len() + own.len()) as u64;
+    assert_eq!(usage(&s, "acme").await, all);
+
+    // A deleted tag's manifest is kept for the time machine until GC runs
+    // (a zero window here), and counts until then, as in Quay.
+    let r = s.delete("/v2/acme/app/manifests/v1").await;
+    assert_eq!(r.status(), 202);
+    assert_eq!(usage(&s, "acme").await, all);
+    let removed = common::gc::run_gc(&s);
+    assert_eq!(removed.manifests, 1, "{removed:?}");
+    // Its own config and layer are gone; the layer the other repository
+    // uses still counts, once.
+    assert_eq!(usage(&s, "acme").await, (config_b.len() + shared.len()) as u64);
+}
