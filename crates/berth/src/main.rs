@@ -39,10 +39,16 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match cli.command {
+    let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),
         Command::Scan(args) => runtime.block_on(scan::run(args)),
         Command::Admin(args) => runtime.block_on(admin::run(args)),
         Command::Gc(args) => runtime.block_on(gc::run(args)),
-    }
+    };
+    // Each command finishes its own work before returning (a server its
+    // requests, the usage log and the database). A blocking task still
+    // reading a layer for the background indexer is abandoned, not waited
+    // for: waiting would let it find its runtime gone.
+    runtime.shutdown_background();
+    result
 }
