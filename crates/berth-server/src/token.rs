@@ -65,7 +65,7 @@ async fn respond(
             if let Some(name) = p.name() {
                 event = event.namespace(name.split('+').next().unwrap_or(name));
             }
-            state.identity.audit().record(event);
+            state.identity.audit().record(event).await;
             p
         }
         Presented::Bearer(_) => {

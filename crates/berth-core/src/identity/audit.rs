@@ -14,7 +14,7 @@ use super::principal::{Credential, Principal};
 const BATCH: usize = 512;
 /// How long a queued entry waits for company.
 const LINGER: Duration = Duration::from_millis(200);
-/// Queued entries at most; beyond that, entries are written directly.
+/// Queued entries at most; beyond that, recording waits for room.
 const QUEUE: usize = 65_536;
 
 /// One event to log.
@@ -114,19 +114,25 @@ impl AuditLog {
         AuditLog { db, queue }
     }
 
-    /// Queue an event; it is written within a fraction of a second.
-    pub fn record(&self, event: AuditEvent) {
+    /// Queue an event; it is written within a fraction of a second. When
+    /// the queue is full this waits for room: callers are slowed to the
+    /// pace the log is written at rather than piling entries up in memory.
+    pub async fn record(&self, event: AuditEvent) {
         let entry = event.into_entry();
-        if let Err(mpsc::error::TrySendError::Full(Msg::Entry(entry))) =
-            self.queue.try_send(Msg::Entry(entry))
-        {
-            let db = self.db.clone();
-            tokio::spawn(async move {
-                if let Err(e) = db.record_audit(&[entry]).await {
-                    tracing::error!(%e, "writing an audit entry failed");
-                }
-            });
+        if let Err(mpsc::error::SendError(Msg::Entry(entry))) = self.queue.send(Msg::Entry(entry)).await {
+            // The writer is gone (shutting down): write it ourselves.
+            if let Err(e) = self.db.record_audit(&[entry]).await {
+                tracing::error!(%e, "writing an audit entry failed");
+            }
         }
+    }
+
+    /// [`AuditLog::record`] from code that cannot wait (the end of a
+    /// stream): the entry is queued by a task of its own. For rare events
+    /// only.
+    pub fn record_detached(&self, event: AuditEvent) {
+        let log = self.clone();
+        tokio::spawn(async move { log.record(event).await });
     }
 
     /// Write an event now.

@@ -146,7 +146,7 @@ impl Identity {
                 if !username.starts_with('$') {
                     event = event.namespace(username.split('+').next().unwrap_or(username));
                 }
-                self.audit.record(event);
+                self.audit.record(event).await;
                 Err(IdentityError::Unauthenticated(why))
             }
             Err(e) => Err(e),

@@ -328,7 +328,7 @@ impl LogExport {
             if let Some(obj) = event.metadata.as_object_mut() {
                 obj.insert("exported".into(), self.exported.into());
             }
-            self.audit.record(event);
+            self.audit.record_detached(event);
         }
     }
 }

@@ -11,7 +11,7 @@ use berth_oci::media_type::essence;
 use super::{ApiError, Ctx, set_header};
 
 /// Log `kind` on repository `name` with the reference in the metadata.
-fn audit(ctx: &Ctx, kind: &'static str, name: &str, reference: &Reference, digest: Option<&str>) {
+async fn audit(ctx: &Ctx, kind: &'static str, name: &str, reference: &Reference, digest: Option<&str>) {
     let mut metadata = match reference {
         Reference::Tag(tag) => serde_json::json!({ "tag": tag }),
         Reference::Digest(d) => serde_json::json!({ "manifest_digest": d.to_string() }),
@@ -19,16 +19,19 @@ fn audit(ctx: &Ctx, kind: &'static str, name: &str, reference: &Reference, diges
     if let Some(d) = digest {
         metadata["manifest_digest"] = d.into();
     }
-    ctx.identity.audit().record(
-        berth_core::identity::AuditEvent::new(kind, &ctx.principal, Some(ctx.ip))
-            .repository(name)
-            .metadata(metadata),
-    );
+    ctx.identity
+        .audit()
+        .record(
+            berth_core::identity::AuditEvent::new(kind, &ctx.principal, Some(ctx.ip))
+                .repository(name)
+                .metadata(metadata),
+        )
+        .await;
 }
 
 /// A manifest push took its namespace over a quota warning threshold: log
 /// it (Quay notifies with `quota_warning`).
-fn quota_warned(ctx: &Ctx, name: &str, w: &berth_core::registry::QuotaWarning) {
+async fn quota_warned(ctx: &Ctx, name: &str, w: &berth_core::registry::QuotaWarning) {
     tracing::info!(namespace = %w.namespace, usage = w.usage, limit_bytes = w.limit_bytes,
         threshold_percent = w.threshold_percent, "quota_warning: namespace over a warning threshold");
     let metadata = serde_json::json!({
@@ -36,16 +39,19 @@ fn quota_warned(ctx: &Ctx, name: &str, w: &berth_core::registry::QuotaWarning) {
         "limit_bytes": w.limit_bytes,
         "threshold_percent": w.threshold_percent,
     });
-    ctx.identity.audit().record(
-        berth_core::identity::AuditEvent::new("quota_warning", &ctx.principal, Some(ctx.ip))
-            .repository(name)
-            .metadata(metadata),
-    );
+    ctx.identity
+        .audit()
+        .record(
+            berth_core::identity::AuditEvent::new("quota_warning", &ctx.principal, Some(ctx.ip))
+                .repository(name)
+                .metadata(metadata),
+        )
+        .await;
 }
 
 /// A manifest push was refused for quota: log it (Quay notifies with
 /// `quota_error`).
-fn quota_refused(ctx: &Ctx, name: &str, e: &RegistryError) {
+async fn quota_refused(ctx: &Ctx, name: &str, e: &RegistryError) {
     let RegistryError::QuotaExceeded {
         namespace,
         usage,
@@ -56,11 +62,14 @@ fn quota_refused(ctx: &Ctx, name: &str, e: &RegistryError) {
     };
     tracing::info!(%namespace, usage, limit, "quota_error: push refused, namespace over its reject limit");
     let metadata = serde_json::json!({ "usage_bytes": usage, "limit_bytes": limit });
-    ctx.identity.audit().record(
-        berth_core::identity::AuditEvent::new("quota_error", &ctx.principal, Some(ctx.ip))
-            .repository(name)
-            .metadata(metadata),
-    );
+    ctx.identity
+        .audit()
+        .record(
+            berth_core::identity::AuditEvent::new("quota_error", &ctx.principal, Some(ctx.ip))
+                .repository(name)
+                .metadata(metadata),
+        )
+        .await;
 }
 
 pub(super) async fn get(ctx: &Ctx, name: &str, reference: &str, head: bool) -> Result<Response, ApiError> {
@@ -76,7 +85,7 @@ pub(super) async fn get(ctx: &Ctx, name: &str, reference: &str, head: bool) -> R
         Body::from(manifest.content)
     };
     if !head {
-        audit(ctx, "pull_repo", name, &reference, Some(&manifest.digest));
+        audit(ctx, "pull_repo", name, &reference, Some(&manifest.digest)).await;
     }
     let mut response = (StatusCode::OK, body).into_response();
     set_header(&mut response, "content-type", &manifest.media_type);
@@ -109,13 +118,19 @@ pub(super) async fn put(ctx: &Ctx, name: &str, reference: &str, body: Body) -> R
         .await
         .map_err(|_| RegistryError::ManifestTooLarge(limit))?;
     let content_type = ctx.header(header::CONTENT_TYPE).map(str::to_owned);
-    let pushed = ctx
+    let pushed = match ctx
         .registry
         .put_manifest(name, &reference, content_type.as_deref(), content.to_vec())
         .await
-        .inspect_err(|e| quota_refused(ctx, name, e))?;
+    {
+        Ok(pushed) => pushed,
+        Err(e) => {
+            quota_refused(ctx, name, &e).await;
+            return Err(e.into());
+        }
+    };
     if let Some(warning) = &pushed.quota_warning {
-        quota_warned(ctx, name, warning);
+        quota_warned(ctx, name, warning).await;
     }
     audit(
         ctx,
@@ -123,7 +138,8 @@ pub(super) async fn put(ctx: &Ctx, name: &str, reference: &str, body: Body) -> R
         name,
         &reference,
         Some(&pushed.digest.to_string()),
-    );
+    )
+    .await;
     let mut response = StatusCode::CREATED.into_response();
     set_header(
         &mut response,
@@ -145,6 +161,6 @@ pub(super) async fn delete(ctx: &Ctx, name: &str, reference: &str) -> Result<Res
         Reference::Tag(_) => "delete_tag",
         Reference::Digest(_) => "delete_manifest",
     };
-    audit(ctx, kind, name, &reference, None);
+    audit(ctx, kind, name, &reference, None).await;
     Ok(StatusCode::ACCEPTED.into_response())
 }
