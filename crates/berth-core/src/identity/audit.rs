@@ -15,7 +15,7 @@ const BATCH: usize = 512;
 /// How long a queued entry waits for company.
 const LINGER: Duration = Duration::from_millis(200);
 /// Queued entries at most; beyond that, recording waits for room.
-const QUEUE: usize = 65_536;
+const QUEUE: usize = 8_192;
 
 /// One event to log.
 #[derive(Debug, Clone, Default)]

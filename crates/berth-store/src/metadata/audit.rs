@@ -76,6 +76,10 @@ const COLUMNS: &str = "id, kind, performer, performer_kind, namespace, \
      (SELECT accounts.kind FROM accounts WHERE accounts.name = audit_logs.namespace) AS namespace_kind, \
      repository, ip, metadata, created_ms";
 
+/// Rows per INSERT statement (8 parameters each, well within both
+/// databases' limits).
+const AUDIT_ROWS_PER_INSERT: usize = 256;
+
 const FILTER: &str = "($1 IS NULL OR namespace = $1) AND ($2 IS NULL OR repository = $2) \
      AND ($3 IS NULL OR performer = $3) AND created_ms >= $4 AND created_ms < $5 \
      AND ($6 IS NULL OR id <= $6)";
@@ -86,23 +90,25 @@ impl Db {
         if entries.is_empty() {
             return Ok(());
         }
+        // One multi-row INSERT per chunk: entries come in batches of
+        // hundreds, and one statement costs far less than hundreds.
         on_db!(self.writer(), pool => {
             let mut tx = pool.begin().await?;
-            for e in entries {
-                sqlx::query(
-                    "INSERT INTO audit_logs (kind, performer, performer_kind, namespace, repository, ip, metadata, created_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&e.kind)
-                .bind(e.performer.as_deref())
-                .bind(e.performer_kind.as_deref())
-                .bind(e.namespace.as_deref())
-                .bind(e.repository.as_deref())
-                .bind(e.ip.as_deref())
-                .bind(&e.metadata)
-                .bind(e.created_ms)
-                .execute(&mut *tx)
-                .await?;
+            for chunk in entries.chunks(AUDIT_ROWS_PER_INSERT) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO audit_logs (kind, performer, performer_kind, namespace, repository, ip, metadata, created_ms) ",
+                );
+                insert.push_values(chunk, |mut row, e| {
+                    row.push_bind(e.kind.as_str())
+                        .push_bind(e.performer.as_deref())
+                        .push_bind(e.performer_kind.as_deref())
+                        .push_bind(e.namespace.as_deref())
+                        .push_bind(e.repository.as_deref())
+                        .push_bind(e.ip.as_deref())
+                        .push_bind(e.metadata.as_str())
+                        .push_bind(e.created_ms);
+                });
+                insert.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(())
