@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use berth_store::Db;
 
-pub use accounts::{UserChange, validate_account_name};
+pub use accounts::{Account, UserChange, validate_account_name};
 pub use audit::{AuditEvent, AuditLog};
 pub use credentials::ThrottleSettings;
 pub use error::IdentityError;

@@ -4,10 +4,14 @@
 //! and the background indexer of pushed images (with `berth-scan`); nothing
 //! of HTTP.
 
+pub mod caller;
 pub mod identity;
 pub mod indexer;
+pub mod names;
 pub mod registry;
 
+pub use caller::Caller;
 pub use identity::{Identity, IdentityConfig, IdentityError};
 pub use indexer::{IndexError, Indexer};
+pub use names::{AccountKind, InvalidName, Namespace, RepositoryName, TagName, Visibility};
 pub use registry::{Registry, RegistryConfig, RegistryError};

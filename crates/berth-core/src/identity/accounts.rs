@@ -2,9 +2,79 @@
 
 use berth_store::metadata::{AccountChange, AccountRow, NewAccount};
 
+use crate::Caller;
+use crate::names::AccountKind;
+
 use super::principal::{Actor, Principal};
 use super::secrets::hash_secret;
 use super::{AuditEvent, Identity, IdentityError};
+
+/// An account as it leaves the core: a user, an organization or a robot.
+/// Its secret hash never does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Row id.
+    pub id: i64,
+    /// Name (`namespace+short` for robots).
+    pub name: String,
+    /// User, organization or robot.
+    pub kind: AccountKind,
+    /// Contact address.
+    pub email: Option<String>,
+    /// Superuser flag in the database (users; `SUPER_USERS` adds more).
+    pub super_user: bool,
+    /// Whether the account may log in (users) or be used (robots).
+    pub enabled: bool,
+    /// The namespace owning a robot.
+    pub owner_id: Option<i64>,
+    /// Free text.
+    pub description: String,
+    /// The namespace's own time-machine window, if it chose one.
+    pub tag_expiration_s: Option<i64>,
+    /// Organizations: whether invoices are e-mailed.
+    pub invoice_email: bool,
+    /// Organizations: where invoices go.
+    pub invoice_email_address: Option<String>,
+    /// When it was made (ms since the epoch).
+    pub created_ms: i64,
+    /// When it last logged in or was used, if ever.
+    pub last_accessed_ms: Option<i64>,
+    /// Whether a password (users) or token (robots) is set; the secret
+    /// itself stays in the core.
+    pub has_secret: bool,
+}
+
+impl Account {
+    /// Whether this account is an organization.
+    pub fn is_organization(&self) -> bool {
+        self.kind == AccountKind::Organization
+    }
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = IdentityError;
+
+    fn try_from(row: AccountRow) -> Result<Account, IdentityError> {
+        let kind = AccountKind::parse(&row.kind)
+            .ok_or_else(|| IdentityError::Internal(format!("account {} has kind {:?}", row.id, row.kind)))?;
+        Ok(Account {
+            id: row.id,
+            name: row.name,
+            kind,
+            email: row.email,
+            super_user: row.super_user,
+            enabled: row.enabled,
+            owner_id: row.owner_id,
+            description: row.description,
+            tag_expiration_s: row.tag_expiration_s,
+            invoice_email: row.invoice_email,
+            invoice_email_address: row.invoice_email_address,
+            created_ms: row.created_ms,
+            last_accessed_ms: row.last_accessed_ms,
+            has_secret: row.secret_hash.is_some(),
+        })
+    }
+}
 
 /// Names of users, organizations and robot short names: Quay's rule,
 /// `^[a-z0-9]+(?:[._-][a-z0-9]+)*$`, 2 to 255 characters.
@@ -40,7 +110,7 @@ impl Identity {
         email: Option<&str>,
         password: &str,
         super_user: bool,
-    ) -> Result<AccountRow, IdentityError> {
+    ) -> Result<Account, IdentityError> {
         validate_account_name(name)?;
         validate_password(password)?;
         let hash = hash_secret(password)?;
@@ -65,7 +135,8 @@ impl Identity {
         self.db
             .account_by_id(id)
             .await?
-            .ok_or_else(|| IdentityError::Internal("created user vanished".into()))
+            .ok_or_else(|| IdentityError::Internal("created user vanished".into()))?
+            .try_into()
     }
 
     /// Whether any user exists (first start creates one if not).
@@ -74,21 +145,24 @@ impl Identity {
     }
 
     /// The account named `name`.
-    pub async fn account(&self, name: &str) -> Result<Option<AccountRow>, IdentityError> {
-        Ok(self.db.account_by_name(name).await?)
+    pub async fn account(&self, name: &str) -> Result<Option<Account>, IdentityError> {
+        self.db
+            .account_by_name(name)
+            .await?
+            .map(Account::try_from)
+            .transpose()
     }
 
-    /// Create an organization owned by `creator`: an `owners` team with the
-    /// admin role and the creator in it.
+    /// Create an organization owned by the calling user: an `owners` team
+    /// with the admin role and the creator in it.
     pub async fn create_organization(
         &self,
+        caller: &Caller,
         name: &str,
         email: Option<&str>,
-        creator: &Principal,
-        ip: Option<std::net::IpAddr>,
-    ) -> Result<AccountRow, IdentityError> {
+    ) -> Result<Account, IdentityError> {
         validate_account_name(name)?;
-        let Actor::User(user) = &creator.actor else {
+        let Actor::User(user) = &caller.principal.actor else {
             return Err(IdentityError::Denied(
                 "only users can create organizations".into(),
             ));
@@ -96,7 +170,7 @@ impl Identity {
         let id = self.db.create_organization(name, email, user.id).await?;
         self.audit
             .record_now(
-                AuditEvent::new("org_create", creator, ip)
+                AuditEvent::by("org_create", caller)
                     .namespace(name)
                     .metadata(serde_json::json!({"email": email})),
             )
@@ -104,7 +178,8 @@ impl Identity {
         self.db
             .account_by_id(id)
             .await?
-            .ok_or_else(|| IdentityError::Internal("created organization vanished".into()))
+            .ok_or_else(|| IdentityError::Internal("created organization vanished".into()))?
+            .try_into()
     }
 
     /// With `CREATE_NAMESPACE_ON_PUSH`, create namespace `ns` as an
@@ -121,7 +196,8 @@ impl Identity {
         if validate_account_name(ns).is_err() || self.db.account_by_name(ns).await?.is_some() {
             return Ok(());
         }
-        match self.create_organization(ns, None, principal, ip).await {
+        let caller = Caller::new(principal.clone(), ip);
+        match self.create_organization(&caller, ns, None).await {
             Ok(_) | Err(IdentityError::Exists(_)) => Ok(()),
             Err(e) => Err(e),
         }
@@ -141,7 +217,7 @@ pub struct UserChange {
 impl Identity {
     /// The time-machine window (seconds) of a namespace's account: its own
     /// choice, else the configured default.
-    pub fn tag_expiration_s(&self, account: &AccountRow) -> i64 {
+    pub fn tag_expiration_s(&self, account: &Account) -> i64 {
         account
             .tag_expiration_s
             .unwrap_or(self.config.default_tag_expiration_s.min(i64::MAX as u64) as i64)
@@ -162,13 +238,8 @@ impl Identity {
     }
 
     /// Change the calling user's own account; returns it as it is now.
-    pub async fn change_user(
-        &self,
-        principal: &Principal,
-        ip: Option<std::net::IpAddr>,
-        change: UserChange,
-    ) -> Result<AccountRow, IdentityError> {
-        let Actor::User(user) = &principal.actor else {
+    pub async fn change_user(&self, caller: &Caller, change: UserChange) -> Result<Account, IdentityError> {
+        let Actor::User(user) = &caller.principal.actor else {
             return Err(IdentityError::Denied("only users have account details".into()));
         };
         if let Some(s) = change.tag_expiration_s {
@@ -192,7 +263,7 @@ impl Identity {
                 },
             )
             .await?;
-        let event = |kind| AuditEvent::new(kind, principal, ip).namespace(&user.name);
+        let event = |kind| AuditEvent::by(kind, caller).namespace(&user.name);
         if let Some(email) = &change.email
             && before.email.as_deref() != Some(email.as_str())
         {
@@ -213,7 +284,8 @@ impl Identity {
         self.db
             .account_by_id(user.id)
             .await?
-            .ok_or_else(|| IdentityError::NotFound("user not found".into()))
+            .ok_or_else(|| IdentityError::NotFound("user not found".into()))?
+            .try_into()
     }
 }
 

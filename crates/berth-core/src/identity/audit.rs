@@ -55,6 +55,11 @@ impl AuditEvent {
         }
     }
 
+    /// An event of `kind` done by `caller`.
+    pub fn by(kind: &'static str, caller: &crate::Caller) -> AuditEvent {
+        AuditEvent::new(kind, &caller.principal, caller.ip)
+    }
+
     /// In a namespace.
     pub fn namespace(mut self, ns: &str) -> AuditEvent {
         self.namespace = Some(ns.to_owned());

@@ -268,7 +268,12 @@ mod tests {
             })
             .await
             .unwrap();
-        identity.account(&name).await.unwrap().unwrap()
+        identity.db.account_by_name(&name).await.unwrap().unwrap()
+    }
+
+    /// The store row of a domain account, for operations still taking rows.
+    async fn row(identity: &Identity, account: &crate::identity::Account) -> AccountRow {
+        identity.db.account_by_id(account.id).await.unwrap().unwrap()
     }
 
     #[tokio::test]
@@ -278,11 +283,13 @@ mod tests {
             .create_user("alice", None, "alice-password", false)
             .await
             .unwrap();
+        let alice = row(&identity, &alice).await;
         let me = user(&alice);
         let acme = identity
-            .create_organization("acme", None, &me, None)
+            .create_organization(&crate::Caller::new(me.clone(), None), "acme", None)
             .await
             .unwrap();
+        let acme = row(&identity, &acme).await;
         let org_bot = robot(&identity, &acme, "bot").await;
         robot(&identity, &alice, "bot").await;
         identity
@@ -383,6 +390,7 @@ mod tests {
             .create_user("bob", None, "bob-password", false)
             .await
             .unwrap();
+        let bob = row(&identity, &bob).await;
         identity
             .add_team_member(&me, None, &acme, "devs", "bob")
             .await
@@ -446,15 +454,17 @@ mod tests {
             .create_user("alice", None, "alice-password", false)
             .await
             .unwrap();
+        let alice = row(&identity, &alice).await;
         identity
             .create_user("bob", None, "bob-password", false)
             .await
             .unwrap();
         let me = user(&alice);
         let acme = identity
-            .create_organization("acme", None, &me, None)
+            .create_organization(&crate::Caller::new(me.clone(), None), "acme", None)
             .await
             .unwrap();
+        let acme = row(&identity, &acme).await;
         let change = OrganizationChange {
             email: Some("ops@acme.example".into()),
             invoice_email: Some(true),
@@ -515,9 +525,10 @@ mod tests {
             .unwrap();
         identity.delete_team(&me, None, &acme, "devs").await.unwrap();
         let gone = identity
-            .create_organization("gone", None, &me, None)
+            .create_organization(&crate::Caller::new(me.clone(), None), "gone", None)
             .await
             .unwrap();
+        let gone = row(&identity, &gone).await;
         identity.delete_organization(&me, None, &gone).await.unwrap();
 
         assert_eq!(

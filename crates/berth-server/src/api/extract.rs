@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use berth_core::identity::{Action, Actor, AuditEvent, Principal};
-use berth_core::{Identity, Registry};
+use berth_core::{Caller, Identity, Registry};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -24,6 +24,8 @@ pub(crate) struct Api {
     pub principal: Principal,
     /// From where.
     pub ip: IpAddr,
+    /// Who is calling and from where, as core operations take it.
+    pub caller: Caller,
 }
 
 impl FromRequestParts<AppState> for Api {
@@ -39,6 +41,7 @@ impl FromRequestParts<AppState> for Api {
         Ok(Api {
             identity: state.identity.clone(),
             registry: state.registry.clone(),
+            caller: Caller::new(principal.clone(), Some(ip)),
             principal,
             ip,
         })
@@ -78,7 +81,9 @@ impl Api {
     }
 }
 
-/// A JSON request body; malformed bodies are 400 `invalid_request`.
+/// A JSON request body; malformed bodies are 400 `invalid_request`, and
+/// so are unknown fields (request structs use `deny_unknown_fields`),
+/// with serde's message naming the field.
 pub(crate) struct JsonBody<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {

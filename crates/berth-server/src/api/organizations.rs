@@ -58,7 +58,7 @@ async fn create_organization(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     api.authorize(Action::AdministerUser).await?;
     api.identity
-        .create_organization(&body.name, body.email.as_deref(), &api.principal, Some(api.ip))
+        .create_organization(&api.caller, &body.name, body.email.as_deref())
         .await?;
     Ok((StatusCode::CREATED, Json(json!("Created"))))
 }

@@ -4,8 +4,7 @@
 
 use axum::Json;
 use axum::extract::Path;
-use berth_core::identity::{Action, Actor, UserChange};
-use berth_store::metadata::AccountRow;
+use berth_core::identity::{Account, Action, Actor, UserChange};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -73,8 +72,7 @@ async fn change_user_details(
     let account = api
         .identity
         .change_user(
-            &api.principal,
-            Some(api.ip),
+            &api.caller,
             UserChange {
                 email: body.email,
                 tag_expiration_s: body.tag_expiration_s,
@@ -85,7 +83,7 @@ async fn change_user_details(
 }
 
 /// The view of the calling user (Quay's `user_view` for oneself).
-async fn user_view(api: &Api, account: &AccountRow) -> Result<Json<Value>, ApiError> {
+async fn user_view(api: &Api, account: &Account) -> Result<Json<Value>, ApiError> {
     let Actor::User(user) = &api.principal.actor else {
         return Err(ApiError::unauthenticated("Requires authentication"));
     };
@@ -121,7 +119,7 @@ async fn user_view(api: &Api, account: &AccountRow) -> Result<Json<Value>, ApiEr
         "given_name": null,
         "location": null,
         "is_free_account": true,
-        "has_password_set": account.secret_hash.is_some(),
+        "has_password_set": account.has_secret,
         "organizations": orgs,
         "super_user": user.super_user,
     })))

@@ -39,7 +39,7 @@ async fn authorize(api: &Api, ns: &str) -> Result<(), ApiError> {
     enabled(api)?;
     api.authorize(Action::SuperUser).await?;
     match api.identity.account(ns).await? {
-        Some(a) if a.kind == "user" || a.kind == "org" => Ok(()),
+        Some(a) if a.kind.is_namespace() => Ok(()),
         _ => Err(ApiError::not_found(format!("namespace {ns} not found"))),
     }
 }
