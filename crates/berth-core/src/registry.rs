@@ -95,6 +95,9 @@ impl Default for RegistryConfig {
 #[derive(Clone)]
 pub struct Registry {
     db: Db,
+    /// Identity and access: the policy every client operation asks and the
+    /// usage log every client operation writes.
+    pub(crate) identity: crate::Identity,
     blobs: Arc<dyn BlobStore>,
     config: RegistryConfig,
     /// Wakes the indexer when a manifest is queued.
@@ -102,14 +105,26 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Assemble the service from its stores.
-    pub fn new(db: Db, blobs: Arc<dyn BlobStore>, config: RegistryConfig) -> Registry {
+    /// Assemble the service from its stores and the identity service that
+    /// authorizes and logs its callers.
+    pub fn new(
+        db: Db,
+        blobs: Arc<dyn BlobStore>,
+        config: RegistryConfig,
+        identity: crate::Identity,
+    ) -> Registry {
         Registry {
             db,
+            identity,
             blobs,
             config,
             scan_wakeup: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// The identity service this registry authorizes and logs through.
+    pub fn identity(&self) -> &crate::Identity {
+        &self.identity
     }
 
     /// The service's limits.

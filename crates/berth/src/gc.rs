@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use berth_core::Registry;
+use berth_core::{Identity, Registry};
 
 use crate::config::Config;
 use crate::serve::{open_blob_store, open_db};
@@ -35,7 +35,10 @@ pub async fn run(args: GcArgs) -> anyhow::Result<()> {
     let registry_config = config.registry()?;
     let db = open_db(&config).await?;
     let (blobs, storage) = open_blob_store(&config)?;
-    let registry = Registry::new(db.clone(), blobs, registry_config);
+    let identity = Identity::start(db.clone(), config.identity())
+        .await
+        .context("starting identity and access")?;
+    let registry = Registry::new(db.clone(), blobs, registry_config, identity);
     let report = registry
         .collect_garbage()
         .await

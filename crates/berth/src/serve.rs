@@ -49,7 +49,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if registry_config.blob_redirect.is_some() && !storage.starts_with("s3://") {
         tracing::warn!("FEATURE_BLOB_REDIRECTS has no effect on local storage: blobs are served directly");
     }
-    let registry = Registry::new(db.clone(), blobs, registry_config);
+    let registry = Registry::new(db.clone(), blobs, registry_config, identity.clone());
     match config.write_mode() {
         WriteMode::ReadOnly => tracing::warn!("REGISTRY_STATE is readonly: every write is refused"),
         WriteMode::PushesDisabled => tracing::warn!("DISABLE_PUSHES is set: pushes are refused"),
