@@ -10,6 +10,7 @@ mod quota;
 mod sessions;
 mod tags;
 mod uploads;
+mod usage;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
+use berth_core::identity::Principal;
 use berth_core::identity::tokens::parse_scope;
-use berth_core::identity::{AuditEvent, Principal};
 
 use crate::AppState;
 use crate::access::refusal;
@@ -54,20 +54,11 @@ async fn respond(
     }
     let ip = peer.ip();
     let principal = match presented(headers).map_err(|e| refusal(e, &realm, None))? {
-        Presented::Basic(user, secret) => {
-            let p = state
-                .identity
-                .login(&user, &secret, Some(ip))
-                .await
-                .map_err(|e| refusal(e, &realm, None))?;
-            let mut event = AuditEvent::new("login_success", &p, Some(ip))
-                .metadata(serde_json::json!({ "kind": p.kind(), "type": "v2auth" }));
-            if let Some(name) = p.name() {
-                event = event.namespace(name.split('+').next().unwrap_or(name));
-            }
-            state.identity.audit().record(event).await;
-            p
-        }
+        Presented::Basic(user, secret) => state
+            .identity
+            .login_for_registry_token(&user, &secret, Some(ip))
+            .await
+            .map_err(|e| refusal(e, &realm, None))?,
         Presented::Bearer(_) => {
             return Err(ApiError::Unauthorized {
                 message: "use Basic credentials to obtain a token".into(),

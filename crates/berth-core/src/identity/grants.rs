@@ -64,3 +64,23 @@ impl Identity {
         self.tokens().issue(service, sub, context, access).await
     }
 }
+
+impl Identity {
+    /// Log in for a registry token (`GET /v2/auth` with Basic
+    /// credentials) and log `login_success` in the account's namespace.
+    pub async fn login_for_registry_token(
+        &self,
+        user: &str,
+        secret: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<Principal, IdentityError> {
+        let principal = self.login(user, secret, ip).await?;
+        let mut event = super::AuditEvent::new("login_success", &principal, ip)
+            .metadata(serde_json::json!({ "kind": principal.kind(), "type": "v2auth" }));
+        if let Some(name) = principal.name() {
+            event = event.namespace(name.split('+').next().unwrap_or(name));
+        }
+        self.audit.record(event).await;
+        Ok(principal)
+    }
+}

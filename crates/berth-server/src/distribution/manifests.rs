@@ -10,83 +10,25 @@ use berth_oci::media_type::essence;
 
 use super::{ApiError, Ctx, set_header};
 
-/// Log `kind` on repository `name` with the reference in the metadata.
-async fn audit(ctx: &Ctx, kind: &'static str, name: &str, reference: &Reference, digest: Option<&str>) {
-    let mut metadata = match reference {
-        Reference::Tag(tag) => serde_json::json!({ "tag": tag }),
-        Reference::Digest(d) => serde_json::json!({ "manifest_digest": d.to_string() }),
-    };
-    if let Some(d) = digest {
-        metadata["manifest_digest"] = d.into();
-    }
-    ctx.identity
-        .audit()
-        .record(
-            berth_core::identity::AuditEvent::new(kind, &ctx.principal, Some(ctx.ip))
-                .repository(name)
-                .metadata(metadata),
-        )
-        .await;
-}
-
-/// A manifest push took its namespace over a quota warning threshold: log
-/// it (Quay notifies with `quota_warning`).
-async fn quota_warned(ctx: &Ctx, name: &str, w: &berth_core::registry::QuotaWarning) {
-    tracing::info!(namespace = %w.namespace, usage = w.usage, limit_bytes = w.limit_bytes,
-        threshold_percent = w.threshold_percent, "quota_warning: namespace over a warning threshold");
-    let metadata = serde_json::json!({
-        "usage_bytes": w.usage,
-        "limit_bytes": w.limit_bytes,
-        "threshold_percent": w.threshold_percent,
-    });
-    ctx.identity
-        .audit()
-        .record(
-            berth_core::identity::AuditEvent::new("quota_warning", &ctx.principal, Some(ctx.ip))
-                .repository(name)
-                .metadata(metadata),
-        )
-        .await;
-}
-
-/// A manifest push was refused for quota: log it (Quay notifies with
-/// `quota_error`).
-async fn quota_refused(ctx: &Ctx, name: &str, e: &RegistryError) {
-    let RegistryError::QuotaExceeded {
-        namespace,
-        usage,
-        limit,
-    } = e
-    else {
-        return;
-    };
-    tracing::info!(%namespace, usage, limit, "quota_error: push refused, namespace over its reject limit");
-    let metadata = serde_json::json!({ "usage_bytes": usage, "limit_bytes": limit });
-    ctx.identity
-        .audit()
-        .record(
-            berth_core::identity::AuditEvent::new("quota_error", &ctx.principal, Some(ctx.ip))
-                .repository(name)
-                .metadata(metadata),
-        )
-        .await;
-}
-
 pub(super) async fn get(ctx: &Ctx, name: &str, reference: &str, head: bool) -> Result<Response, ApiError> {
     let reference = Reference::parse(reference).map_err(RegistryError::from)?;
-    let manifest = ctx.registry.get_manifest(name, &reference).await?;
-    if !accepts(ctx, &manifest.media_type) {
-        return Err(RegistryError::ManifestUnknown.into());
-    }
+    let manifest = if head {
+        let manifest = ctx.registry.get_manifest(name, &reference).await?;
+        if !accepts(ctx, &manifest.media_type) {
+            return Err(RegistryError::ManifestUnknown.into());
+        }
+        manifest
+    } else {
+        ctx.registry
+            .pull_manifest(&ctx.caller(), name, &reference, |t| accepts(ctx, t))
+            .await?
+    };
     let len = manifest.content.len();
     let body = if head {
         Body::empty()
     } else {
         Body::from(manifest.content)
     };
-    if !head {
-        audit(ctx, "pull_repo", name, &reference, Some(&manifest.digest)).await;
-    }
     let mut response = (StatusCode::OK, body).into_response();
     set_header(&mut response, "content-type", &manifest.media_type);
     set_header(&mut response, "content-length", &len.to_string());
@@ -118,28 +60,16 @@ pub(super) async fn put(ctx: &Ctx, name: &str, reference: &str, body: Body) -> R
         .await
         .map_err(|_| RegistryError::ManifestTooLarge(limit))?;
     let content_type = ctx.header(header::CONTENT_TYPE).map(str::to_owned);
-    let pushed = match ctx
+    let pushed = ctx
         .registry
-        .put_manifest(name, &reference, content_type.as_deref(), content.to_vec())
-        .await
-    {
-        Ok(pushed) => pushed,
-        Err(e) => {
-            quota_refused(ctx, name, &e).await;
-            return Err(e.into());
-        }
-    };
-    if let Some(warning) = &pushed.quota_warning {
-        quota_warned(ctx, name, warning).await;
-    }
-    audit(
-        ctx,
-        "push_repo",
-        name,
-        &reference,
-        Some(&pushed.digest.to_string()),
-    )
-    .await;
+        .push_manifest(
+            &ctx.caller(),
+            name,
+            &reference,
+            content_type.as_deref(),
+            content.to_vec(),
+        )
+        .await?;
     let mut response = StatusCode::CREATED.into_response();
     set_header(
         &mut response,
@@ -156,11 +86,8 @@ pub(super) async fn put(ctx: &Ctx, name: &str, reference: &str, body: Body) -> R
 
 pub(super) async fn delete(ctx: &Ctx, name: &str, reference: &str) -> Result<Response, ApiError> {
     let reference = Reference::parse(reference).map_err(RegistryError::from)?;
-    ctx.registry.delete_manifest(name, &reference).await?;
-    let kind = match reference {
-        Reference::Tag(_) => "delete_tag",
-        Reference::Digest(_) => "delete_manifest",
-    };
-    audit(ctx, kind, name, &reference, None).await;
+    ctx.registry
+        .remove_manifest(&ctx.caller(), name, &reference)
+        .await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }

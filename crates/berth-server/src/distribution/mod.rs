@@ -50,6 +50,11 @@ impl Ctx {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The caller, as core operations take it.
+    fn caller(&self) -> berth_core::Caller {
+        berth_core::Caller::new(self.principal.clone(), Some(self.ip))
+    }
+
     /// `Content-Length`, if present and numeric.
     fn content_length(&self) -> Option<u64> {
         self.header(header::CONTENT_LENGTH)

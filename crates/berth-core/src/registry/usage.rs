@@ -1,0 +1,122 @@
+//! The registry's client operations on manifests, with their usage-log
+//! entries (Quay's kinds: `pull_repo`, `push_repo`, `delete_tag`,
+//! `delete_manifest`, `quota_warning`, `quota_error`). They are here, not in
+//! a front end, so every caller of these operations (the `/v2` API, the
+//! console, a CLI command) is logged the same way.
+//!
+//! Access to `/v2` is decided before these run, by the gate that checks the
+//! registry token's grants (which the policy made when it issued them).
+
+use berth_oci::Reference;
+
+use super::{ManifestContent, PushedManifest, Registry, RegistryError};
+use crate::Caller;
+use crate::identity::AuditEvent;
+
+/// The metadata Quay logs for a manifest reference.
+fn reference_metadata(reference: &Reference, digest: Option<&str>) -> serde_json::Value {
+    let mut metadata = match reference {
+        Reference::Tag(tag) => serde_json::json!({ "tag": tag }),
+        Reference::Digest(d) => serde_json::json!({ "manifest_digest": d.to_string() }),
+    };
+    if let Some(d) = digest {
+        metadata["manifest_digest"] = d.into();
+    }
+    metadata
+}
+
+impl Registry {
+    /// Queue a usage-log entry of `kind` by `caller` on `repo`.
+    async fn log_repo_event(
+        &self,
+        caller: &Caller,
+        kind: &'static str,
+        repo: &str,
+        metadata: serde_json::Value,
+    ) {
+        self.identity
+            .audit()
+            .record(AuditEvent::by(kind, caller).repository(repo).metadata(metadata))
+            .await;
+    }
+
+    /// Pull a manifest: fetch it by tag or digest, refuse it as unknown
+    /// unless `accept` takes its media type (the client's `Accept`), and
+    /// log `pull_repo`.
+    pub async fn pull_manifest(
+        &self,
+        caller: &Caller,
+        repo: &str,
+        reference: &Reference,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<ManifestContent, RegistryError> {
+        let manifest = self.get_manifest(repo, reference).await?;
+        if !accept(&manifest.media_type) {
+            return Err(RegistryError::ManifestUnknown);
+        }
+        let metadata = reference_metadata(reference, Some(&manifest.digest));
+        self.log_repo_event(caller, "pull_repo", repo, metadata).await;
+        Ok(manifest)
+    }
+
+    /// Push a manifest (see [`Registry::put_manifest`]) and log it:
+    /// `push_repo`, with `quota_warning` when the push crossed a warning
+    /// threshold, or `quota_error` when a quota refused it.
+    pub async fn push_manifest(
+        &self,
+        caller: &Caller,
+        repo: &str,
+        reference: &Reference,
+        content_type: Option<&str>,
+        content: Vec<u8>,
+    ) -> Result<PushedManifest, RegistryError> {
+        let pushed = match self.put_manifest(repo, reference, content_type, content).await {
+            Ok(pushed) => pushed,
+            Err(e) => {
+                if let RegistryError::QuotaExceeded {
+                    namespace,
+                    usage,
+                    limit,
+                } = &e
+                {
+                    tracing::info!(%namespace, usage, limit,
+                        "quota_error: push refused, namespace over its reject limit");
+                    let metadata = serde_json::json!({ "usage_bytes": usage, "limit_bytes": limit });
+                    self.log_repo_event(caller, "quota_error", repo, metadata).await;
+                }
+                return Err(e);
+            }
+        };
+        if let Some(w) = &pushed.quota_warning {
+            tracing::info!(namespace = %w.namespace, usage = w.usage, limit_bytes = w.limit_bytes,
+                threshold_percent = w.threshold_percent, "quota_warning: namespace over a warning threshold");
+            let metadata = serde_json::json!({
+                "usage_bytes": w.usage,
+                "limit_bytes": w.limit_bytes,
+                "threshold_percent": w.threshold_percent,
+            });
+            self.log_repo_event(caller, "quota_warning", repo, metadata).await;
+        }
+        let metadata = reference_metadata(reference, Some(&pushed.digest.to_string()));
+        self.log_repo_event(caller, "push_repo", repo, metadata).await;
+        Ok(pushed)
+    }
+
+    /// Delete a tag or a manifest (see [`Registry::delete_manifest`]) and
+    /// log `delete_tag` or `delete_manifest`.
+    pub async fn remove_manifest(
+        &self,
+        caller: &Caller,
+        repo: &str,
+        reference: &Reference,
+    ) -> Result<(), RegistryError> {
+        self.delete_manifest(repo, reference).await?;
+        let kind = match reference {
+            Reference::Tag(_) => "delete_tag",
+            Reference::Digest(_) => "delete_manifest",
+        };
+        self.log_repo_event(caller, kind, repo, reference_metadata(reference, None))
+            .await;
+        Ok(())
+    }
+}
