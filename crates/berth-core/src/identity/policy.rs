@@ -309,6 +309,9 @@ fn administers_namespace(principal: &Principal, ns: &str, facts: &AccessFacts, f
 }
 
 #[cfg(test)]
+mod table;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::identity::principal::{AccountRef, Credential};
