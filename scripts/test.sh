@@ -31,6 +31,10 @@ fi
 # --- Python client for artifacts and referrers ------------------------------
 python3 -c 'import oras' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check oras
 
+# --- schemathesis, to check the REST API against its OpenAPI document -------
+command -v schemathesis >/dev/null || python3 -m pip install --quiet --disable-pip-version-check \
+  --root-user-action=ignore "schemathesis==4.32.5"
+
 # --- SBOM validators (SPDX's and CycloneDX's own Python tools) --------------
 if [ ! -d .cache/sbom-validators/spdx_tools ] || [ ! -d .cache/sbom-validators/cyclonedx ]; then
   python3 -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --root-user-action=ignore \
@@ -89,6 +93,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== unit and integration tests (SQLite) =="
 cargo test --workspace --quiet
+echo "== the REST API against its OpenAPI document (schemathesis) =="
+./scripts/api-check.sh target/debug/berth
 echo "== integration tests (PostgreSQL + local directory) =="
 TEST_DB=postgres TEST_PG_URI="postgresql://postgres@127.0.0.1:$pg_port" \
   cargo test -p berth -p berth-store --test '*' --quiet

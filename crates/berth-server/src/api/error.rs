@@ -130,17 +130,53 @@ impl From<QuotaError> for ApiError {
     }
 }
 
+/// Quay's error body, as every failed `/api/v1` request answers.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ApiErrorBody {
+    /// What went wrong, for people.
+    detail: String,
+    /// The same text (Quay sends both).
+    error_message: String,
+    /// A stable code: `invalid_request`, `not_found`, `invalid_token`,
+    /// `insufficient_scope`, `too_many_requests`, `read_only`, `server_error`.
+    error_type: &'static str,
+    /// The code again.
+    title: &'static str,
+    /// `/api/v1/error/<code>`.
+    #[serde(rename = "type")]
+    type_uri: String,
+    /// The HTTP status.
+    status: u16,
+}
+
+/// The statuses any operation may answer with Quay's error body, and why.
+pub(crate) const ERROR_STATUSES: [(u16, &str); 7] = [
+    (
+        400,
+        "Invalid request: a malformed or unknown field, a broken rule",
+    ),
+    (401, "Credentials missing or wrong"),
+    (403, "Not allowed"),
+    (404, "No such thing, or not visible to the caller"),
+    (
+        429,
+        "Too many failed logins from this address or for this account; see Retry-After",
+    ),
+    (500, "Internal error"),
+    (503, "Read-only mode (REGISTRY_STATE: readonly)"),
+];
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         tracing::debug!(status = %self.status, error_type = self.error_type, detail = %self.detail, "api request refused");
-        let body = serde_json::json!({
-            "detail": self.detail,
-            "error_message": self.detail,
-            "error_type": self.error_type,
-            "title": self.error_type,
-            "type": format!("/api/v1/error/{}", self.error_type),
-            "status": self.status.as_u16(),
-        });
+        let body = ApiErrorBody {
+            error_message: self.detail.clone(),
+            detail: self.detail,
+            error_type: self.error_type,
+            title: self.error_type,
+            type_uri: format!("/api/v1/error/{}", self.error_type),
+            status: self.status.as_u16(),
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(s) = self.retry_after {
             response

@@ -36,8 +36,58 @@ use crate::AppState;
     info(title = "Berth", description = "Berth's REST API, shaped like Quay's /api/v1."),
     servers((url = "/api/v1")),
     modifiers(&Security),
+    components(schemas(error::ApiErrorBody)),
 )]
 struct ApiDoc;
+
+/// Documents Quay's error body on every operation, for every status an
+/// operation can fail with (access, throttling and input checks apply to
+/// all of them), unless the operation documents that status itself.
+struct ErrorResponses;
+
+impl utoipa::Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                for (status, why) in error::ERROR_STATUSES {
+                    let content = ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ApiErrorBody")))
+                        .build();
+                    let response = ResponseBuilder::new()
+                        .description(why)
+                        .content("application/json", content)
+                        .build();
+                    let entry = op.responses.responses.entry(status.to_string());
+                    match entry {
+                        std::collections::btree_map::Entry::Vacant(v) => {
+                            v.insert(response.into());
+                        }
+                        // A status the operation documents in prose gets the
+                        // body's schema too.
+                        std::collections::btree_map::Entry::Occupied(mut o) => {
+                            if let utoipa::openapi::RefOr::T(r) = o.get_mut()
+                                && r.content.is_empty()
+                                && status >= 400
+                            {
+                                let description = r.description.clone();
+                                *r = response;
+                                r.description = description;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// Declares the two ways to authenticate.
 struct Security;
@@ -91,7 +141,9 @@ pub(crate) fn refusal(r: crate::mode::Refusal) -> axum::response::Response {
 
 /// The `/api/v1` router (to be nested there), behind the write-mode gate.
 pub(crate) fn router(state: AppState) -> Router<AppState> {
-    let (router, doc) = routes().split_for_parts();
+    let (router, mut doc) = routes().split_for_parts();
+    // After the routes are merged in: modifiers of `ApiDoc` see none.
+    utoipa::Modify::modify(&ErrorResponses, &mut doc);
     let doc = Arc::new(doc);
     router
         .route(
