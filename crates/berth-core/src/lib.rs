@@ -10,6 +10,8 @@ pub mod indexer;
 pub mod names;
 pub mod registry;
 
+/// A stream of body bytes, as uploads take them and blob reads give them.
+pub use berth_store::ByteStream;
 pub use caller::Caller;
 pub use identity::{Identity, IdentityConfig, IdentityError};
 pub use indexer::{IndexError, Indexer};

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
 use berth_core::identity::Principal;
 use berth_core::{Identity, Registry};
-use berth_store::ByteStream;
+use berth_core::ByteStream;
 use futures_util::{StreamExt, TryStreamExt};
 
 pub use error::ApiError;
