@@ -4,6 +4,7 @@ mod blobs;
 mod cleanup;
 mod error;
 mod gc;
+mod health;
 mod listing;
 mod manifests;
 mod quota;
@@ -21,6 +22,7 @@ use berth_store::{BlobStore, Db};
 pub use blobs::LinkedBlob;
 pub use error::RegistryError;
 pub use gc::{GcConfig, GcReport};
+pub use health::{Health, HealthScope, ServiceHealth};
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
 pub use quota::{

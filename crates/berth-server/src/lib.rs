@@ -7,6 +7,7 @@ mod access;
 mod api;
 mod auth;
 pub mod distribution;
+mod health;
 mod limit;
 mod mode;
 mod token;
@@ -72,6 +73,10 @@ pub fn router(registry: Registry, identity: Identity, config: &ServerConfig) -> 
     let limiter = limit::Limiter::new(config.max_concurrent_requests);
     Router::new()
         .nest("/api/v1", api::router(state.clone()))
+        .route("/health", get(health::instance))
+        .route("/health/instance", get(health::instance))
+        .route("/status", get(health::endtoend))
+        .route("/health/endtoend", get(health::endtoend))
         .route("/v2/auth", get(token::issue))
         .route("/v2", any(distribution::base))
         .route("/v2/", any(distribution::base))

@@ -134,7 +134,14 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Ids of every upload with staged bytes, to find those no session owns.
     async fn staged_uploads(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Write a small object, read it back and delete it: whether the store
+    /// works end to end (the health check).
+    async fn probe(&self) -> Result<(), StoreError>;
 }
+
+/// What [`BlobStore::probe`] writes, under a fresh name each time.
+pub(crate) const PROBE_CONTENT: &[u8] = b"berth storage probe";
 
 /// `object_store` options reading a whole object or one byte range.
 pub(crate) fn get_options(range: Option<Range<u64>>) -> object_store::GetOptions {

@@ -5,6 +5,7 @@ mod accounts;
 mod audit;
 mod blobs;
 mod gc;
+mod health;
 mod logins;
 mod manifests;
 mod permissions;

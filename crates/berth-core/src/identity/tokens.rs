@@ -233,6 +233,26 @@ impl TokenService {
         Ok(())
     }
 
+    /// Sign a token for nobody and verify it: whether tokens can be issued
+    /// and checked (the health check's `auth`).
+    pub async fn self_test(&self) -> Result<(), IdentityError> {
+        let context = TokenContext {
+            version: 2,
+            entity_kind: "anonymous".into(),
+            entity_reference: String::new(),
+            kind: "anonymous".into(),
+            user: None,
+            super_user: false,
+        };
+        let (token, _) = self.issue("berth-health", "", context, Vec::new()).await?;
+        self.verify(&token, "berth-health").await.map(drop)
+    }
+
+    /// Whether a signing key is loaded (the health check's `service_key`).
+    pub fn has_signing_key(&self) -> bool {
+        self.current().is_some_and(|r| r.signing.is_some())
+    }
+
     fn current(&self) -> Option<Arc<KeyRing>> {
         self.ring.read().ok().map(|g| Arc::clone(&g))
     }

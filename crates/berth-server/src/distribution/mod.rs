@@ -16,9 +16,9 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use axum::response::{IntoResponse, Response};
+use berth_core::ByteStream;
 use berth_core::identity::Principal;
 use berth_core::{Identity, Registry};
-use berth_core::ByteStream;
 use futures_util::{StreamExt, TryStreamExt};
 
 pub use error::ApiError;

@@ -213,6 +213,24 @@ impl BlobStore for LocalBlobStore {
         }
         Ok(ids)
     }
+
+    async fn probe(&self) -> Result<(), StoreError> {
+        // Beside the staged uploads, under a name no upload id can have.
+        let path = self
+            .root
+            .join("uploads")
+            .join(format!(".probe-{}", uuid::Uuid::new_v4().simple()));
+        tokio::fs::write(&path, super::PROBE_CONTENT).await?;
+        let read = tokio::fs::read(&path).await;
+        let removed = tokio::fs::remove_file(&path).await;
+        if read? != super::PROBE_CONTENT {
+            return Err(StoreError::Corrupt(
+                "the storage probe read back other bytes".into(),
+            ));
+        }
+        removed?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -513,6 +513,25 @@ impl BlobStore for S3BlobStore {
             .filter(|id| check_upload_id(id).is_ok())
             .collect())
     }
+
+    async fn probe(&self) -> Result<(), StoreError> {
+        let path = self.path(&format!("health/{}", uuid::Uuid::new_v4().simple()));
+        self.s3
+            .put(&path, PutPayload::from_static(super::PROBE_CONTENT))
+            .await?;
+        let read = self.s3.get(&path).await;
+        let read = match read {
+            Ok(r) => r.bytes().await,
+            Err(e) => Err(e),
+        };
+        not_found_ok(self.s3.delete(&path).await)?;
+        if read?.as_ref() != super::PROBE_CONTENT {
+            return Err(StoreError::Corrupt(
+                "the storage probe read back other bytes".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
