@@ -433,3 +433,19 @@ fn tokio_stream_from(
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+#[tokio::test]
+async fn malformed_chunked_manifest_body_is_refused() {
+    let s = Server::start().await;
+    let r = common::raw::send_chunked(
+        s.host(),
+        "PUT",
+        "/v2/admin/chunked/manifests/v1",
+        OCI_MANIFEST,
+        b"zz\r\nabc\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("\"MANIFEST_INVALID\""), "{}", r.body);
+    assert_eq!(s.get("/v2/admin/chunked/manifests/v1").await.status(), 404);
+}

@@ -1,11 +1,13 @@
 //! Upload sessions on every storage: chunks of any size assemble exactly
 //! (across S3 part boundaries), concurrent requests on one session never
-//! interleave, abandoned uploads are aborted and removed, and blob
-//! downloads can be redirected to presigned storage URLs.
+//! interleave, abandoned uploads are aborted and removed, blob downloads
+//! can be redirected to presigned storage URLs, and bodies that cannot be
+//! read record nothing.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use common::raw::send_chunked;
 use common::storage::on_s3;
 use common::{Server, error_code, eventually, random_bytes, sha256, unique_seed};
 
@@ -229,4 +231,65 @@ async fn unusable_storage_stops_the_start_with_a_reason_and_no_secret() {
         "the secret key is never printed: {stderr}"
     );
     assert!(out.stdout.is_empty(), "nothing listened");
+}
+
+/// A chunked body whose first chunk size is not hexadecimal.
+const MALFORMED_CHUNKED: &[u8] = b"zz\r\nabc\r\n0\r\n\r\n";
+
+#[tokio::test]
+async fn malformed_chunked_bodies_are_refused_and_record_nothing() {
+    let s = Server::start().await;
+    let repo = "admin/malformed";
+    let location = s.start_upload(repo).await;
+    assert_eq!(s.patch_chunk(&location, 0, b"first").await.status(), 202);
+    let whole = sha256(b"firstabc");
+    for (method, path) in [
+        ("PATCH", location.clone()),
+        ("PUT", format!("{location}?digest={whole}")),
+    ] {
+        let r = send_chunked(
+            s.host(),
+            method,
+            &path,
+            "application/octet-stream",
+            MALFORMED_CHUNKED,
+        )
+        .await;
+        assert_eq!(r.status, 400, "{method}: {}", r.body);
+        assert!(r.body.contains("\"BLOB_UPLOAD_INVALID\""), "{method}: {}", r.body);
+        // The session still holds exactly the bytes it had.
+        let r = s.get(&location).await;
+        assert_eq!(r.status(), 204, "{method}");
+        assert_eq!(r.headers()["range"], "0-4", "{method}");
+    }
+    // The same session finishes with a well-formed chunked body.
+    let r = send_chunked(
+        s.host(),
+        "PUT",
+        &format!("{location}?digest={whole}"),
+        "application/octet-stream",
+        b"3\r\nabc\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // A monolithic upload with a malformed body stores nothing.
+    let abc = sha256(b"abc");
+    let r = send_chunked(
+        s.host(),
+        "POST",
+        &format!("/v2/{repo}/blobs/uploads/?digest={abc}"),
+        "application/octet-stream",
+        MALFORMED_CHUNKED,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("\"BLOB_UPLOAD_INVALID\""), "{}", r.body);
+    assert_eq!(s.head(&format!("/v2/{repo}/blobs/{abc}")).await.status(), 404);
+    assert_eq!(
+        s.stored_blobs().await.len(),
+        1,
+        "only the finished blob is stored"
+    );
+    assert!(s.staged_uploads().await.is_empty(), "nothing stays staged");
 }

@@ -49,6 +49,10 @@ pub enum RegistryError {
     /// A length did not match the content.
     #[error("size invalid: {0}")]
     SizeInvalid(String),
+    /// The request body could not be read (malformed chunked encoding, a
+    /// connection closed early): the client's fault, not the storage's.
+    #[error("blob upload invalid: the request body could not be read: {0}")]
+    BodyUnreadable(String),
     /// The push would take the namespace over its quota's reject limit.
     #[error("Quota has been exceeded on namespace {namespace}: {usage} of {limit} bytes used")]
     QuotaExceeded {

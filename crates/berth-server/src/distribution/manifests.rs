@@ -7,6 +7,7 @@ use berth_core::RegistryError;
 use berth_oci::Reference;
 use berth_oci::manifest::is_manifest_type;
 use berth_oci::media_type::essence;
+use futures_util::StreamExt;
 
 use super::{ApiError, Ctx, set_header};
 
@@ -72,6 +73,23 @@ async fn quota_refused(ctx: &Ctx, name: &str, e: &RegistryError) {
         .await;
 }
 
+/// Read a manifest body of at most `limit` bytes. A body that cannot be
+/// read (such as a malformed chunked encoding) is the client's error.
+async fn read_manifest(body: Body, limit: usize) -> Result<Vec<u8>, RegistryError> {
+    let mut frames = body.into_data_stream();
+    let mut content = Vec::new();
+    while let Some(frame) = frames.next().await {
+        let frame = frame.map_err(|e| {
+            RegistryError::ManifestInvalid(format!("the request body could not be read: {e}"))
+        })?;
+        if content.len() + frame.len() > limit {
+            return Err(RegistryError::ManifestTooLarge(limit));
+        }
+        content.extend_from_slice(&frame);
+    }
+    Ok(content)
+}
+
 pub(super) async fn get(ctx: &Ctx, name: &str, reference: &str, head: bool) -> Result<Response, ApiError> {
     let reference = Reference::parse(reference).map_err(RegistryError::from)?;
     let manifest = ctx.registry.get_manifest(name, &reference).await?;
@@ -113,14 +131,11 @@ fn accepts(ctx: &Ctx, media_type: &str) -> bool {
 
 pub(super) async fn put(ctx: &Ctx, name: &str, reference: &str, body: Body) -> Result<Response, ApiError> {
     let reference = Reference::parse(reference).map_err(RegistryError::from)?;
-    let limit = ctx.registry.config().manifest_size_limit;
-    let content = axum::body::to_bytes(body, limit + 1)
-        .await
-        .map_err(|_| RegistryError::ManifestTooLarge(limit))?;
+    let content = read_manifest(body, ctx.registry.config().manifest_size_limit).await?;
     let content_type = ctx.header(header::CONTENT_TYPE).map(str::to_owned);
     let pushed = match ctx
         .registry
-        .put_manifest(name, &reference, content_type.as_deref(), content.to_vec())
+        .put_manifest(name, &reference, content_type.as_deref(), content)
         .await
     {
         Ok(pushed) => pushed,

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod gc;
 pub mod layout;
 pub mod quota;
+pub mod raw;
 pub mod storage;
 
 use std::collections::BTreeSet;
