@@ -92,7 +92,7 @@ async fn manifest_validation_errors() {
 
     let r = s.put_manifest("val", "bad!tag", OCI_MANIFEST, &good).await;
     assert_eq!(r.status(), 400);
-    assert_eq!(error_code(r).await, "NAME_INVALID");
+    assert_eq!(error_code(r).await, "TAG_INVALID");
 
     let r = s.get("/v2/val/manifests/nosuchtag").await;
     assert_eq!(r.status(), 404);
@@ -448,4 +448,34 @@ async fn malformed_chunked_manifest_body_is_refused() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("\"MANIFEST_INVALID\""), "{}", r.body);
     assert_eq!(s.get("/v2/admin/chunked/manifests/v1").await.status(), 404);
+}
+
+#[tokio::test]
+async fn invalid_tags_name_no_manifest() {
+    let s = Server::start().await;
+    let repo = "admin/badtags";
+    let (manifest, _) = s.push_image(repo, "v1", 1).await;
+    let long = "a".repeat(129);
+    // The conformance suite's name for a manifest that does not exist.
+    for tag in [".INVALID_MANIFEST_NAME", "-lead", "bad!tag", long.as_str()] {
+        let path = format!("/v2/{repo}/manifests/{tag}");
+        let r = s.get(&path).await;
+        assert_eq!(r.status(), 404, "GET {tag}");
+        assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN", "GET {tag}");
+        assert_eq!(s.head(&path).await.status(), 404, "HEAD {tag}");
+        let r = s.delete(&path).await;
+        assert_eq!(r.status(), 404, "DELETE {tag}");
+        assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN", "DELETE {tag}");
+        // A tag cannot be created under such a name.
+        let r = s.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
+        assert_eq!(r.status(), 400, "PUT {tag}");
+        assert_eq!(error_code(r).await, "TAG_INVALID", "PUT {tag}");
+    }
+    // A malformed digest is still reported as such (the conformance suite
+    // accepts 400 with a spec code, or 404).
+    let r = s.get(&format!("/v2/{repo}/manifests/sha256:totallywrong")).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r).await, "DIGEST_INVALID");
+    let tags: serde_json::Value = s.get_json(&format!("/v2/{repo}/tags/list")).await;
+    assert_eq!(tags["tags"], serde_json::json!(["v1"]));
 }

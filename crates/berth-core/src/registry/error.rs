@@ -40,9 +40,12 @@ pub enum RegistryError {
     /// No such manifest or tag.
     #[error("manifest unknown")]
     ManifestUnknown,
-    /// The repository name or tag is malformed.
+    /// The repository name is malformed.
     #[error("{0}")]
     NameInvalid(String),
+    /// A tag to push is outside the tag grammar.
+    #[error("{0}")]
+    TagInvalid(String),
     /// No such repository.
     #[error("repository name not known to registry")]
     NameUnknown,
@@ -72,6 +75,7 @@ impl From<NameError> for RegistryError {
     fn from(e: NameError) -> Self {
         match e {
             NameError::Digest(d) => RegistryError::DigestInvalid(d.to_string()),
+            NameError::Tag => RegistryError::TagInvalid(e.to_string()),
             other => RegistryError::NameInvalid(other.to_string()),
         }
     }

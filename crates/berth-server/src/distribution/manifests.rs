@@ -4,9 +4,9 @@ use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_core::RegistryError;
-use berth_oci::Reference;
 use berth_oci::manifest::is_manifest_type;
 use berth_oci::media_type::essence;
+use berth_oci::{NameError, Reference};
 use futures_util::StreamExt;
 
 use super::{ApiError, Ctx, set_header};
@@ -73,6 +73,16 @@ async fn quota_refused(ctx: &Ctx, name: &str, e: &RegistryError) {
         .await;
 }
 
+/// The reference of a manifest to read or delete. A tag outside the tag
+/// grammar names no manifest, so it is unknown (404, as the conformance
+/// suite requires); only a push refuses it as invalid.
+fn existing_reference(reference: &str) -> Result<Reference, RegistryError> {
+    match Reference::parse(reference) {
+        Err(NameError::Tag) => Err(RegistryError::ManifestUnknown),
+        parsed => parsed.map_err(RegistryError::from),
+    }
+}
+
 /// Read a manifest body of at most `limit` bytes. A body that cannot be
 /// read (such as a malformed chunked encoding) is the client's error.
 async fn read_manifest(body: Body, limit: usize) -> Result<Vec<u8>, RegistryError> {
@@ -91,7 +101,7 @@ async fn read_manifest(body: Body, limit: usize) -> Result<Vec<u8>, RegistryErro
 }
 
 pub(super) async fn get(ctx: &Ctx, name: &str, reference: &str, head: bool) -> Result<Response, ApiError> {
-    let reference = Reference::parse(reference).map_err(RegistryError::from)?;
+    let reference = existing_reference(reference)?;
     let manifest = ctx.registry.get_manifest(name, &reference).await?;
     if !accepts(ctx, &manifest.media_type) {
         return Err(RegistryError::ManifestUnknown.into());
@@ -170,7 +180,7 @@ pub(super) async fn put(ctx: &Ctx, name: &str, reference: &str, body: Body) -> R
 }
 
 pub(super) async fn delete(ctx: &Ctx, name: &str, reference: &str) -> Result<Response, ApiError> {
-    let reference = Reference::parse(reference).map_err(RegistryError::from)?;
+    let reference = existing_reference(reference)?;
     ctx.registry.delete_manifest(name, &reference).await?;
     let kind = match reference {
         Reference::Tag(_) => "delete_tag",
