@@ -1,8 +1,8 @@
 //! Upload sessions on every storage: chunks of any size assemble exactly
 //! (across S3 part boundaries), concurrent requests on one session never
 //! interleave, abandoned uploads are aborted and removed, blob downloads
-//! can be redirected to presigned storage URLs, and bodies that cannot be
-//! read record nothing.
+//! can be redirected to presigned storage URLs, bodies that cannot be read
+//! record nothing, and the empty blob uploads through every path.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -291,5 +291,66 @@ async fn malformed_chunked_bodies_are_refused_and_record_nothing() {
         1,
         "only the finished blob is stored"
     );
+    assert!(s.staged_uploads().await.is_empty(), "nothing stays staged");
+}
+
+/// The digest of zero bytes.
+const EMPTY_SHA256: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+#[tokio::test]
+async fn empty_blobs_upload_through_every_path_and_read_back() {
+    let s = Server::start().await;
+    assert_eq!(sha256(b""), EMPTY_SHA256);
+    // A session finished by a PUT with no body and no PATCH before it:
+    // with `Content-Length: 0`, with an empty chunked body, and with no
+    // body at all once the blob is stored.
+    for repo in ["admin/empty-a", "admin/empty-b", "admin/empty-c"] {
+        let location = s.start_upload(repo).await;
+        let url = format!("{location}?digest={EMPTY_SHA256}");
+        let status = match repo {
+            "admin/empty-a" => s
+                .client
+                .put(s.url(&url))
+                .header("content-type", "application/octet-stream")
+                .header("content-length", "0")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            "admin/empty-b" => {
+                send_chunked(s.host(), "PUT", &url, "application/octet-stream", b"0\r\n\r\n")
+                    .await
+                    .status
+            }
+            _ => s.client.put(s.url(&url)).send().await.unwrap().status().as_u16(),
+        };
+        assert_eq!(status, 201, "{repo}");
+    }
+    // Monolithic.
+    let r = s
+        .client
+        .post(s.url(&format!("/v2/admin/empty-d/blobs/uploads/?digest={EMPTY_SHA256}")))
+        .header("content-length", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        r.headers()["location"],
+        format!("/v2/admin/empty-d/blobs/{EMPTY_SHA256}").as_str()
+    );
+    for repo in ["admin/empty-a", "admin/empty-b", "admin/empty-c", "admin/empty-d"] {
+        let path = format!("/v2/{repo}/blobs/{EMPTY_SHA256}");
+        let r = s.head(&path).await;
+        assert_eq!(r.status(), 200, "{repo}");
+        assert_eq!(r.headers()["content-length"], "0");
+        let r = s.get(&path).await;
+        assert_eq!(r.status(), 200, "{repo}");
+        assert_eq!(r.headers()["docker-content-digest"], EMPTY_SHA256);
+        assert_eq!(r.headers()["content-length"], "0");
+        assert!(r.bytes().await.unwrap().is_empty());
+    }
+    assert_eq!(s.stored_blobs().await.len(), 1, "one stored copy");
     assert!(s.staged_uploads().await.is_empty(), "nothing stays staged");
 }
