@@ -2,7 +2,8 @@
 //! (across S3 part boundaries), concurrent requests on one session never
 //! interleave, abandoned uploads are aborted and removed, blob downloads
 //! can be redirected to presigned storage URLs, bodies that cannot be read
-//! record nothing, and the empty blob uploads through every path.
+//! record nothing, the empty blob uploads through every path, and uploads
+//! answer as the OCI conformance suite checks.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -353,4 +354,96 @@ async fn empty_blobs_upload_through_every_path_and_read_back() {
     }
     assert_eq!(s.stored_blobs().await.len(), 1, "one stored copy");
     assert!(s.staged_uploads().await.is_empty(), "nothing stays staged");
+}
+
+#[tokio::test]
+async fn uploads_as_the_conformance_suite_sends_them() {
+    let s = Server::start().await;
+    let repo = "admin/uploads";
+    let location_of = |r: &reqwest::Response| r.headers()["location"].to_str().unwrap().to_owned();
+
+    // A whole blob in the PUT that closes a fresh session.
+    let blob = random_bytes(300, unique_seed());
+    let digest = sha256(&blob);
+    let location = s.start_upload(repo).await;
+    let r = s
+        .client
+        .put(s.url(&format!("{location}?digest={digest}")))
+        .header("content-type", "application/octet-stream")
+        .body(blob.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(location_of(&r), format!("/v2/{repo}/blobs/{digest}"));
+    assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
+    assert_eq!(s.get(&format!("/v2/{repo}/blobs/{digest}")).await.status(), 200);
+
+    // Chunked: 42 bytes in two chunks, the second sent first.
+    let blob = random_bytes(42, unique_seed());
+    let digest = sha256(&blob);
+    let (first, second) = blob.split_at(22);
+    let r = s
+        .client
+        .post(s.url(&format!("/v2/{repo}/blobs/uploads/")))
+        .header("content-length", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["oci-chunk-min-length"], "0");
+    let location = location_of(&r);
+    let r = s.patch_chunk(&location, 22, second).await;
+    assert_eq!(r.status(), 416);
+    assert_eq!(location_of(&r), location);
+    assert_eq!(r.headers()["range"], "0-0");
+    let r = s.patch_chunk(&location, 0, first).await;
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["range"], "0-21");
+    assert_eq!(location_of(&r), location);
+    let r = s.patch_chunk(&location, 0, first).await;
+    assert_eq!(r.status(), 416);
+    assert_eq!(r.headers()["range"], "0-21");
+    let r = s.get(&location).await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["range"], "0-21");
+    assert_eq!(location_of(&r), location);
+    let r = s.patch_chunk(&location, 22, second).await;
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["range"], "0-41");
+    let r = s
+        .client
+        .put(s.url(&format!("{location}?digest={digest}")))
+        .header("content-length", "0")
+        .header("content-type", "application/octet-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(location_of(&r), format!("/v2/{repo}/blobs/{digest}"));
+
+    // Cross-mounting: without `from` a session, with it the blob.
+    let target = "admin/uploads-mounted";
+    let r = s
+        .client
+        .post(s.url(&format!(
+            "/v2/{target}/blobs/uploads/?mount={}",
+            sha256(b"hello world")
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert!(location_of(&r).starts_with(&format!("/v2/{target}/blobs/uploads/")));
+    let r = s
+        .client
+        .post(s.url(&format!("/v2/{target}/blobs/uploads/?mount={digest}&from={repo}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(location_of(&r), format!("/v2/{target}/blobs/{digest}"));
+    let r = s.get(&location_of(&r)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), blob.as_slice());
 }
