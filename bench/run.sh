@@ -21,7 +21,10 @@ as_root systemctl disable --now docker-registry >/dev/null 2>&1 || true
 
 cargo build --release --quiet -p berth -p berth-bench
 target="${CARGO_TARGET_DIR:-target}"
-exec "$target/release/berth-bench" \
+# The registries' data lives in bench/work, which a failed or interrupted run
+# would leave behind; the results are written elsewhere.
+trap 'rm -rf bench/work' EXIT
+"$target/release/berth-bench" \
   --berth "$target/release/berth" \
   --distribution /usr/bin/docker-registry \
   --work bench/work \

@@ -1,4 +1,4 @@
-//! Protocol tests for manifests, tags, listings and referrers.
+//! Protocol tests for manifests and tags (listings are in `listing.rs`).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -92,7 +92,7 @@ async fn manifest_validation_errors() {
 
     let r = s.put_manifest("val", "bad!tag", OCI_MANIFEST, &good).await;
     assert_eq!(r.status(), 400);
-    assert_eq!(error_code(r).await, "NAME_INVALID");
+    assert_eq!(error_code(r).await, "TAG_INVALID");
 
     let r = s.get("/v2/val/manifests/nosuchtag").await;
     assert_eq!(r.status(), 404);
@@ -258,141 +258,6 @@ async fn moving_and_deleting_tags() {
 }
 
 #[tokio::test]
-async fn tag_list_pagination_and_link_header() {
-    let s = Server::start().await;
-    let (manifest, _) = s.push_image("org/team/app", "a", 1).await;
-    for tag in ["b", "c", "d", "e"] {
-        assert_eq!(
-            s.put_manifest("org/team/app", tag, OCI_MANIFEST, &manifest)
-                .await
-                .status(),
-            201
-        );
-    }
-    let all: serde_json::Value = s.get_json("/v2/org/team/app/tags/list").await;
-    assert_eq!(
-        all,
-        serde_json::json!({"name":"org/team/app","tags":["a","b","c","d","e"]})
-    );
-
-    // Follow Link headers with n=2.
-    let mut next = Some("/v2/org/team/app/tags/list?n=2".to_owned());
-    let mut seen = Vec::new();
-    let mut pages = 0;
-    while let Some(path) = next.take() {
-        let r = s.get(&path).await;
-        next = r.headers().get("link").map(|l| {
-            let l = l.to_str().unwrap();
-            assert!(l.ends_with("rel=\"next\""), "{l}");
-            l[1..l.find('>').unwrap()].to_owned()
-        });
-        let page: serde_json::Value = r.json().await.unwrap();
-        let tags = page["tags"].as_array().unwrap();
-        assert!(tags.len() <= 2);
-        seen.extend(tags.iter().map(|t| t.as_str().unwrap().to_owned()));
-        pages += 1;
-    }
-    assert_eq!(seen, ["a", "b", "c", "d", "e"]);
-    assert_eq!(pages, 3);
-
-    let after: serde_json::Value = s.get_json("/v2/org/team/app/tags/list?last=c").await;
-    assert_eq!(after["tags"], serde_json::json!(["d", "e"]));
-    let none: serde_json::Value = s.get_json("/v2/org/team/app/tags/list?n=0").await;
-    assert_eq!(none["tags"], serde_json::json!([]));
-    let r = s.get("/v2/org/team/app/tags/list?n=-1").await;
-    assert_eq!(r.status(), 400);
-    assert_eq!(error_code(r).await, "PAGINATION_NUMBER_INVALID");
-    let r = s.get("/v2/no/such/repo/tags/list").await;
-    assert_eq!(r.status(), 404);
-    assert_eq!(error_code(r).await, "NAME_UNKNOWN");
-}
-
-#[tokio::test]
-async fn catalog_pagination() {
-    let s = Server::start().await;
-    for repo in ["zeta", "alpha/one", "alpha/two", "mid"] {
-        s.push_blob(repo, b"x").await;
-    }
-    let all: serde_json::Value = s.get_json("/v2/_catalog").await;
-    assert_eq!(
-        all["repositories"],
-        serde_json::json!(["alpha/one", "alpha/two", "mid", "zeta"])
-    );
-    let r = s.get("/v2/_catalog?n=3").await;
-    assert_eq!(r.headers()["link"], "</v2/_catalog?n=3&last=mid>; rel=\"next\"");
-    let page: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(
-        page["repositories"],
-        serde_json::json!(["alpha/one", "alpha/two", "mid"])
-    );
-    let r = s.get("/v2/_catalog?n=3&last=mid").await;
-    assert!(r.headers().get("link").is_none());
-    let page: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(page["repositories"], serde_json::json!(["zeta"]));
-}
-
-#[tokio::test]
-async fn referrers_with_subject_and_artifact_type_filter() {
-    let s = Server::start().await;
-    let (subject, subject_digest) = s.push_image("ref", "v1", 1).await;
-    let empty = s.push_blob("ref", b"{}").await;
-    let sig = s.push_blob("ref", b"signature").await;
-    let artifact = |artifact_type: &str| {
-        format!(
-            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","artifactType":"{artifact_type}","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"{empty}","size":2}},"layers":[{{"mediaType":"application/octet-stream","digest":"{sig}","size":9}}],"subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{subject_digest}","size":{}}},"annotations":{{"org.example.kind":"{artifact_type}"}}}}"#,
-            subject.len()
-        )
-    };
-    let signature = artifact("application/vnd.example.signature");
-    let sbom = artifact("application/vnd.example.sbom");
-    for m in [&signature, &sbom] {
-        let r = s
-            .put_manifest("ref", &sha256(m.as_bytes()), OCI_MANIFEST, m.as_bytes())
-            .await;
-        assert_eq!(r.status(), 201);
-        assert_eq!(r.headers()["oci-subject"], subject_digest.as_str());
-    }
-    let r = s.get(&format!("/v2/ref/referrers/{subject_digest}")).await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], OCI_INDEX);
-    assert!(r.headers().get("oci-filters-applied").is_none());
-    let index: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(index["schemaVersion"], 2);
-    let entries = index["manifests"].as_array().unwrap();
-    assert_eq!(entries.len(), 2);
-    let sig_entry = entries
-        .iter()
-        .find(|e| e["digest"] == sha256(signature.as_bytes()).as_str())
-        .unwrap();
-    assert_eq!(sig_entry["artifactType"], "application/vnd.example.signature");
-    assert_eq!(sig_entry["size"], signature.len());
-    assert_eq!(sig_entry["mediaType"], OCI_MANIFEST);
-    assert_eq!(
-        sig_entry["annotations"]["org.example.kind"],
-        "application/vnd.example.signature"
-    );
-
-    let r = s
-        .get(&format!(
-            "/v2/ref/referrers/{subject_digest}?artifactType=application/vnd.example.sbom"
-        ))
-        .await;
-    assert_eq!(r.headers()["oci-filters-applied"], "artifactType");
-    let index: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
-    assert_eq!(index["manifests"][0]["digest"], sha256(sbom.as_bytes()).as_str());
-
-    // A subject that does not exist (yet) is allowed, and listing it is empty.
-    let nothing = sha256(b"no such subject");
-    let r = s.get(&format!("/v2/ref/referrers/{nothing}")).await;
-    assert_eq!(r.status(), 200);
-    let index: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(index["manifests"], serde_json::json!([]));
-    let r = s.get("/v2/ref/referrers/sha256:zz").await;
-    assert_eq!(error_code(r).await, "DIGEST_INVALID");
-}
-
-#[tokio::test]
 async fn too_many_requests_when_the_budget_is_spent() {
     let s = Server::start_with_config("MAX_CONCURRENT_REQUESTS: 1\n").await;
     let r = s
@@ -432,4 +297,128 @@ fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[tokio::test]
+async fn invalid_tags_name_no_manifest() {
+    let s = Server::start().await;
+    let repo = "admin/badtags";
+    let (manifest, _) = s.push_image(repo, "v1", 1).await;
+    let long = "a".repeat(129);
+    // The conformance suite's name for a manifest that does not exist.
+    for tag in [".INVALID_MANIFEST_NAME", "-lead", "bad!tag", long.as_str()] {
+        let path = format!("/v2/{repo}/manifests/{tag}");
+        let r = s.get(&path).await;
+        assert_eq!(r.status(), 404, "GET {tag}");
+        assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN", "GET {tag}");
+        assert_eq!(s.head(&path).await.status(), 404, "HEAD {tag}");
+        let r = s.delete(&path).await;
+        assert_eq!(r.status(), 404, "DELETE {tag}");
+        assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN", "DELETE {tag}");
+        // A tag cannot be created under such a name.
+        let r = s.put_manifest(repo, tag, OCI_MANIFEST, &manifest).await;
+        assert_eq!(r.status(), 400, "PUT {tag}");
+        assert_eq!(error_code(r).await, "TAG_INVALID", "PUT {tag}");
+    }
+    // A malformed digest is still reported as such (the conformance suite
+    // accepts 400 with a spec code, or 404).
+    let r = s.get(&format!("/v2/{repo}/manifests/sha256:totallywrong")).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r).await, "DIGEST_INVALID");
+    let tags: serde_json::Value = s.get_json(&format!("/v2/{repo}/tags/list")).await;
+    assert_eq!(tags["tags"], serde_json::json!(["v1"]));
+}
+
+#[tokio::test]
+async fn malformed_chunked_manifest_body_is_refused() {
+    let s = Server::start().await;
+    let r = common::raw::send_chunked(
+        s.host(),
+        "PUT",
+        "/v2/admin/chunked/manifests/v1",
+        OCI_MANIFEST,
+        b"zz\r\nabc\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("\"MANIFEST_INVALID\""), "{}", r.body);
+    assert_eq!(s.get("/v2/admin/chunked/manifests/v1").await.status(), 404);
+}
+
+#[tokio::test]
+async fn manifests_as_the_conformance_suite_pushes_them() {
+    use base64::Engine;
+    let s = Server::start().await;
+    let repo = "admin/conformance";
+    let config = b"{\n\t\"architecture\": \"amd64\",\n\t\"os\": \"linux\",\n\t\"author\": \"x1Y-2\"\n}";
+    let config_digest = s.push_blob(repo, config).await;
+    let layer = random_bytes(123, unique_seed());
+    let layer_digest = s.push_blob(repo, &layer).await;
+    // Indented with tabs, the config embedded as `data`, and a field no
+    // spec defines: all accepted and served back byte for byte.
+    let data = base64::engine::general_purpose::STANDARD.encode(config);
+    let manifest = format!(
+        "{{\n\t\"schemaVersion\": 2,\n\t\"mediaType\": \"{OCI_MANIFEST}\",\n\t\"config\": {{\n\t\t\"mediaType\": \"application/vnd.oci.image.config.v1+json\",\n\t\t\"digest\": \"{config_digest}\",\n\t\t\"size\": {},\n\t\t\"data\": \"{data}\",\n\t\t\"newUnspecifiedField\": \"aGVsbG8gd29ybGQ=\"\n\t}},\n\t\"layers\": [\n\t\t{{\n\t\t\t\"mediaType\": \"application/vnd.oci.image.layer.v1.tar+gzip\",\n\t\t\t\"digest\": \"{layer_digest}\",\n\t\t\t\"size\": 123\n\t\t}}\n\t]\n}}",
+        config.len()
+    );
+    let digest = sha256(manifest.as_bytes());
+    for i in 0..4 {
+        let r = s
+            .put_manifest(repo, &format!("test{i}"), OCI_MANIFEST, manifest.as_bytes())
+            .await;
+        assert_eq!(r.status(), 201);
+        assert_eq!(
+            r.headers()["location"],
+            format!("/v2/{repo}/manifests/{digest}").as_str()
+        );
+    }
+    // No `mediaType` in the body and no layers.
+    let no_layers = format!(
+        "{{\n\t\"schemaVersion\": 2,\n\t\"config\": {{\n\t\t\"mediaType\": \"application/vnd.oci.image.config.v1+json\",\n\t\t\"digest\": \"{config_digest}\",\n\t\t\"size\": {}\n\t}},\n\t\"layers\": []\n}}",
+        config.len()
+    );
+    let r = s
+        .put_manifest(repo, "emptylayer", OCI_MANIFEST, no_layers.as_bytes())
+        .await;
+    assert_eq!(r.status(), 201);
+    for reference in [digest.as_str(), "test0"] {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        for head in [true, false] {
+            let request = if head {
+                s.client.head(s.url(&path))
+            } else {
+                s.client.get(s.url(&path))
+            };
+            let r = request.header("accept", OCI_MANIFEST).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{reference}");
+            assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
+            if !head {
+                assert_eq!(r.bytes().await.unwrap().as_ref(), manifest.as_bytes());
+            }
+        }
+    }
+    // Content management: a tag, then the manifest by digest, then blobs.
+    assert_eq!(
+        s.delete(&format!("/v2/{repo}/manifests/test0")).await.status(),
+        202
+    );
+    assert_eq!(
+        s.delete(&format!("/v2/{repo}/manifests/{digest}")).await.status(),
+        202
+    );
+    let r = s.get(&format!("/v2/{repo}/manifests/{digest}")).await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(error_code(r).await, "MANIFEST_UNKNOWN");
+    let tags: serde_json::Value = s.get_json(&format!("/v2/{repo}/tags/list")).await;
+    assert_eq!(tags["tags"], serde_json::json!(["emptylayer"]));
+    let r = s
+        .delete(&format!("/v2/{repo}/manifests/{}", sha256(no_layers.as_bytes())))
+        .await;
+    assert_eq!(r.status(), 202);
+    for blob in [&config_digest, &layer_digest] {
+        assert_eq!(s.delete(&format!("/v2/{repo}/blobs/{blob}")).await.status(), 202);
+        let r = s.get(&format!("/v2/{repo}/blobs/{blob}")).await;
+        assert_eq!(r.status(), 404);
+        assert_eq!(error_code(r).await, "BLOB_UNKNOWN");
+    }
 }

@@ -1,11 +1,14 @@
 //! Upload sessions on every storage: chunks of any size assemble exactly
 //! (across S3 part boundaries), concurrent requests on one session never
-//! interleave, abandoned uploads are aborted and removed, and blob
-//! downloads can be redirected to presigned storage URLs.
+//! interleave, abandoned uploads are aborted and removed, blob downloads
+//! can be redirected to presigned storage URLs, bodies that cannot be read
+//! record nothing, the empty blob uploads through every path, and uploads
+//! answer as the OCI conformance suite checks.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+use common::raw::send_chunked;
 use common::storage::on_s3;
 use common::{Server, error_code, eventually, random_bytes, sha256, unique_seed};
 
@@ -229,4 +232,218 @@ async fn unusable_storage_stops_the_start_with_a_reason_and_no_secret() {
         "the secret key is never printed: {stderr}"
     );
     assert!(out.stdout.is_empty(), "nothing listened");
+}
+
+/// A chunked body whose first chunk size is not hexadecimal.
+const MALFORMED_CHUNKED: &[u8] = b"zz\r\nabc\r\n0\r\n\r\n";
+
+#[tokio::test]
+async fn malformed_chunked_bodies_are_refused_and_record_nothing() {
+    let s = Server::start().await;
+    let repo = "admin/malformed";
+    let location = s.start_upload(repo).await;
+    assert_eq!(s.patch_chunk(&location, 0, b"first").await.status(), 202);
+    let whole = sha256(b"firstabc");
+    for (method, path) in [
+        ("PATCH", location.clone()),
+        ("PUT", format!("{location}?digest={whole}")),
+    ] {
+        let r = send_chunked(
+            s.host(),
+            method,
+            &path,
+            "application/octet-stream",
+            MALFORMED_CHUNKED,
+        )
+        .await;
+        assert_eq!(r.status, 400, "{method}: {}", r.body);
+        assert!(r.body.contains("\"BLOB_UPLOAD_INVALID\""), "{method}: {}", r.body);
+        // The session still holds exactly the bytes it had.
+        let r = s.get(&location).await;
+        assert_eq!(r.status(), 204, "{method}");
+        assert_eq!(r.headers()["range"], "0-4", "{method}");
+    }
+    // The same session finishes with a well-formed chunked body.
+    let r = send_chunked(
+        s.host(),
+        "PUT",
+        &format!("{location}?digest={whole}"),
+        "application/octet-stream",
+        b"3\r\nabc\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    // A monolithic upload with a malformed body stores nothing.
+    let abc = sha256(b"abc");
+    let r = send_chunked(
+        s.host(),
+        "POST",
+        &format!("/v2/{repo}/blobs/uploads/?digest={abc}"),
+        "application/octet-stream",
+        MALFORMED_CHUNKED,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("\"BLOB_UPLOAD_INVALID\""), "{}", r.body);
+    assert_eq!(s.head(&format!("/v2/{repo}/blobs/{abc}")).await.status(), 404);
+    assert_eq!(
+        s.stored_blobs().await.len(),
+        1,
+        "only the finished blob is stored"
+    );
+    assert!(s.staged_uploads().await.is_empty(), "nothing stays staged");
+}
+
+/// The digest of zero bytes.
+const EMPTY_SHA256: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+#[tokio::test]
+async fn empty_blobs_upload_through_every_path_and_read_back() {
+    let s = Server::start().await;
+    assert_eq!(sha256(b""), EMPTY_SHA256);
+    // A session finished by a PUT with no body and no PATCH before it:
+    // with `Content-Length: 0`, with an empty chunked body, and with no
+    // body at all once the blob is stored.
+    for repo in ["admin/empty-a", "admin/empty-b", "admin/empty-c"] {
+        let location = s.start_upload(repo).await;
+        let url = format!("{location}?digest={EMPTY_SHA256}");
+        let status = match repo {
+            "admin/empty-a" => s
+                .client
+                .put(s.url(&url))
+                .header("content-type", "application/octet-stream")
+                .header("content-length", "0")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16(),
+            "admin/empty-b" => {
+                send_chunked(s.host(), "PUT", &url, "application/octet-stream", b"0\r\n\r\n")
+                    .await
+                    .status
+            }
+            _ => s.client.put(s.url(&url)).send().await.unwrap().status().as_u16(),
+        };
+        assert_eq!(status, 201, "{repo}");
+    }
+    // Monolithic.
+    let r = s
+        .client
+        .post(s.url(&format!("/v2/admin/empty-d/blobs/uploads/?digest={EMPTY_SHA256}")))
+        .header("content-length", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(
+        r.headers()["location"],
+        format!("/v2/admin/empty-d/blobs/{EMPTY_SHA256}").as_str()
+    );
+    for repo in ["admin/empty-a", "admin/empty-b", "admin/empty-c", "admin/empty-d"] {
+        let path = format!("/v2/{repo}/blobs/{EMPTY_SHA256}");
+        let r = s.head(&path).await;
+        assert_eq!(r.status(), 200, "{repo}");
+        assert_eq!(r.headers()["content-length"], "0");
+        let r = s.get(&path).await;
+        assert_eq!(r.status(), 200, "{repo}");
+        assert_eq!(r.headers()["docker-content-digest"], EMPTY_SHA256);
+        assert_eq!(r.headers()["content-length"], "0");
+        assert!(r.bytes().await.unwrap().is_empty());
+    }
+    assert_eq!(s.stored_blobs().await.len(), 1, "one stored copy");
+    assert!(s.staged_uploads().await.is_empty(), "nothing stays staged");
+}
+
+#[tokio::test]
+async fn uploads_as_the_conformance_suite_sends_them() {
+    let s = Server::start().await;
+    let repo = "admin/uploads";
+    let location_of = |r: &reqwest::Response| r.headers()["location"].to_str().unwrap().to_owned();
+
+    // A whole blob in the PUT that closes a fresh session.
+    let blob = random_bytes(300, unique_seed());
+    let digest = sha256(&blob);
+    let location = s.start_upload(repo).await;
+    let r = s
+        .client
+        .put(s.url(&format!("{location}?digest={digest}")))
+        .header("content-type", "application/octet-stream")
+        .body(blob.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(location_of(&r), format!("/v2/{repo}/blobs/{digest}"));
+    assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
+    assert_eq!(s.get(&format!("/v2/{repo}/blobs/{digest}")).await.status(), 200);
+
+    // Chunked: 42 bytes in two chunks, the second sent first.
+    let blob = random_bytes(42, unique_seed());
+    let digest = sha256(&blob);
+    let (first, second) = blob.split_at(22);
+    let r = s
+        .client
+        .post(s.url(&format!("/v2/{repo}/blobs/uploads/")))
+        .header("content-length", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["oci-chunk-min-length"], "0");
+    let location = location_of(&r);
+    let r = s.patch_chunk(&location, 22, second).await;
+    assert_eq!(r.status(), 416);
+    assert_eq!(location_of(&r), location);
+    assert_eq!(r.headers()["range"], "0-0");
+    let r = s.patch_chunk(&location, 0, first).await;
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["range"], "0-21");
+    assert_eq!(location_of(&r), location);
+    let r = s.patch_chunk(&location, 0, first).await;
+    assert_eq!(r.status(), 416);
+    assert_eq!(r.headers()["range"], "0-21");
+    let r = s.get(&location).await;
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["range"], "0-21");
+    assert_eq!(location_of(&r), location);
+    let r = s.patch_chunk(&location, 22, second).await;
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["range"], "0-41");
+    let r = s
+        .client
+        .put(s.url(&format!("{location}?digest={digest}")))
+        .header("content-length", "0")
+        .header("content-type", "application/octet-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(location_of(&r), format!("/v2/{repo}/blobs/{digest}"));
+
+    // Cross-mounting: without `from` a session, with it the blob.
+    let target = "admin/uploads-mounted";
+    let r = s
+        .client
+        .post(s.url(&format!(
+            "/v2/{target}/blobs/uploads/?mount={}",
+            sha256(b"hello world")
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    assert!(location_of(&r).starts_with(&format!("/v2/{target}/blobs/uploads/")));
+    let r = s
+        .client
+        .post(s.url(&format!("/v2/{target}/blobs/uploads/?mount={digest}&from={repo}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(location_of(&r), format!("/v2/{target}/blobs/{digest}"));
+    let r = s.get(&location_of(&r)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().as_ref(), blob.as_slice());
 }

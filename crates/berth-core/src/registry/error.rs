@@ -40,15 +40,22 @@ pub enum RegistryError {
     /// No such manifest or tag.
     #[error("manifest unknown")]
     ManifestUnknown,
-    /// The repository name or tag is malformed.
+    /// The repository name is malformed.
     #[error("{0}")]
     NameInvalid(String),
+    /// A tag to push is outside the tag grammar.
+    #[error("{0}")]
+    TagInvalid(String),
     /// No such repository.
     #[error("repository name not known to registry")]
     NameUnknown,
     /// A length did not match the content.
     #[error("size invalid: {0}")]
     SizeInvalid(String),
+    /// The request body could not be read (malformed chunked encoding, a
+    /// connection closed early): the client's fault, not the storage's.
+    #[error("blob upload invalid: the request body could not be read: {0}")]
+    BodyUnreadable(String),
     /// The push would take the namespace over its quota's reject limit.
     #[error("Quota has been exceeded on namespace {namespace}: {usage} of {limit} bytes used")]
     QuotaExceeded {
@@ -68,6 +75,7 @@ impl From<NameError> for RegistryError {
     fn from(e: NameError) -> Self {
         match e {
             NameError::Digest(d) => RegistryError::DigestInvalid(d.to_string()),
+            NameError::Tag => RegistryError::TagInvalid(e.to_string()),
             other => RegistryError::NameInvalid(other.to_string()),
         }
     }

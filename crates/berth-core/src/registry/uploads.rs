@@ -29,15 +29,30 @@ pub struct BlobRange {
     pub length: Option<u64>,
 }
 
-/// Feed every chunk of `body` through `hasher` as it streams past.
-fn hashing<'a>(body: ByteStream<'a>, hasher: &'a mut Hasher) -> ByteStream<'a> {
+/// Feed every chunk of `body` through `hasher` as it streams past, noting
+/// in `unreadable` why the body itself failed, if it did.
+fn hashing<'a>(
+    body: ByteStream<'a>,
+    hasher: &'a mut Hasher,
+    unreadable: &'a mut Option<String>,
+) -> ByteStream<'a> {
     body.map(move |chunk| {
-        if let Ok(bytes) = &chunk {
-            hasher.update(bytes);
+        match &chunk {
+            Ok(bytes) => hasher.update(bytes),
+            Err(e) => *unreadable = Some(e.to_string()),
         }
         chunk
     })
     .boxed()
+}
+
+/// What streaming a body into the store came to: if the body itself failed,
+/// the client is at fault, whatever the store made of the failure.
+fn blame_body<T>(result: Result<T, RegistryError>, unreadable: Option<String>) -> Result<T, RegistryError> {
+    match (result, unreadable) {
+        (Err(_), Some(why)) => Err(RegistryError::BodyUnreadable(why)),
+        (result, _) => result,
+    }
 }
 
 impl Registry {
@@ -95,11 +110,17 @@ impl Registry {
             id: &id,
             token: &token,
         };
+        let mut unreadable = None;
         let received = async {
-            let append = self
-                .blobs
-                .append(&id, 0, &[], hashing(body, &mut hasher), &checkpoint);
-            let appended = self.while_leased(&id, &token, append).await?;
+            let append = self.blobs.append(
+                &id,
+                0,
+                &[],
+                hashing(body, &mut hasher, &mut unreadable),
+                &checkpoint,
+            );
+            let appended = self.while_leased(&id, &token, append).await;
+            let appended = blame_body(appended, unreadable)?;
             check_length(declared, appended.written)?;
             check_digest(&hasher.finish(), digest)?;
             Ok(appended)
@@ -214,6 +235,7 @@ impl Registry {
             return Err(RegistryError::RangeNotSatisfiable { current });
         }
         let mut attempt = session.hasher.clone();
+        let mut unreadable = None;
         let checkpoint = SessionCheckpoint {
             db: &self.db,
             id: &session.id,
@@ -223,10 +245,11 @@ impl Registry {
             &session.id,
             current,
             &session.row.store_state,
-            hashing(body, &mut attempt),
+            hashing(body, &mut attempt, &mut unreadable),
             &checkpoint,
         );
-        let appended = self.while_leased(&session.id, &session.token, append).await?;
+        let appended = self.while_leased(&session.id, &session.token, append).await;
+        let appended = blame_body(appended, unreadable)?;
         check_length(declared, appended.written)?;
         Ok((appended, attempt))
     }

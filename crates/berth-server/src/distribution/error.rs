@@ -85,8 +85,11 @@ impl ApiError {
                 R::ManifestTooLarge(_) => ("MANIFEST_INVALID", StatusCode::PAYLOAD_TOO_LARGE),
                 R::ManifestUnknown => ("MANIFEST_UNKNOWN", StatusCode::NOT_FOUND),
                 R::NameInvalid(_) => ("NAME_INVALID", StatusCode::BAD_REQUEST),
+                R::TagInvalid(_) => ("TAG_INVALID", StatusCode::BAD_REQUEST),
                 R::NameUnknown => ("NAME_UNKNOWN", StatusCode::NOT_FOUND),
                 R::SizeInvalid(_) => ("SIZE_INVALID", StatusCode::BAD_REQUEST),
+                // Only upload bodies are streamed into the registry.
+                R::BodyUnreadable(_) => ("BLOB_UPLOAD_INVALID", StatusCode::BAD_REQUEST),
                 // Quay's answer; the message names the quota, and clients
                 // (skopeo, podman) print it.
                 R::QuotaExceeded { .. } => ("DENIED", StatusCode::FORBIDDEN),

@@ -4,14 +4,42 @@ use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_core::RegistryError;
-use berth_oci::Reference;
 use berth_oci::manifest::is_manifest_type;
 use berth_oci::media_type::essence;
+use berth_oci::{NameError, Reference};
+use futures_util::StreamExt;
 
 use super::{ApiError, Ctx, set_header};
 
+/// The reference of a manifest to read or delete. A tag outside the tag
+/// grammar names no manifest, so it is unknown (404, as the conformance
+/// suite requires); only a push refuses it as invalid.
+fn existing_reference(reference: &str) -> Result<Reference, RegistryError> {
+    match Reference::parse(reference) {
+        Err(NameError::Tag) => Err(RegistryError::ManifestUnknown),
+        parsed => parsed.map_err(RegistryError::from),
+    }
+}
+
+/// Read a manifest body of at most `limit` bytes. A body that cannot be
+/// read (such as a malformed chunked encoding) is the client's error.
+async fn read_manifest(body: Body, limit: usize) -> Result<Vec<u8>, RegistryError> {
+    let mut frames = body.into_data_stream();
+    let mut content = Vec::new();
+    while let Some(frame) = frames.next().await {
+        let frame = frame.map_err(|e| {
+            RegistryError::ManifestInvalid(format!("the request body could not be read: {e}"))
+        })?;
+        if content.len() + frame.len() > limit {
+            return Err(RegistryError::ManifestTooLarge(limit));
+        }
+        content.extend_from_slice(&frame);
+    }
+    Ok(content)
+}
+
 pub(super) async fn get(ctx: &Ctx, name: &str, reference: &str, head: bool) -> Result<Response, ApiError> {
-    let reference = Reference::parse(reference).map_err(RegistryError::from)?;
+    let reference = existing_reference(reference)?;
     let manifest = if head {
         let manifest = ctx.registry.get_manifest(name, &reference).await?;
         if !accepts(ctx, &manifest.media_type) {
@@ -55,20 +83,11 @@ fn accepts(ctx: &Ctx, media_type: &str) -> bool {
 
 pub(super) async fn put(ctx: &Ctx, name: &str, reference: &str, body: Body) -> Result<Response, ApiError> {
     let reference = Reference::parse(reference).map_err(RegistryError::from)?;
-    let limit = ctx.registry.config().manifest_size_limit;
-    let content = axum::body::to_bytes(body, limit + 1)
-        .await
-        .map_err(|_| RegistryError::ManifestTooLarge(limit))?;
+    let content = read_manifest(body, ctx.registry.config().manifest_size_limit).await?;
     let content_type = ctx.header(header::CONTENT_TYPE).map(str::to_owned);
     let pushed = ctx
         .registry
-        .push_manifest(
-            &ctx.caller(),
-            name,
-            &reference,
-            content_type.as_deref(),
-            content.to_vec(),
-        )
+        .push_manifest(&ctx.caller(), name, &reference, content_type.as_deref(), content)
         .await?;
     let mut response = StatusCode::CREATED.into_response();
     set_header(
@@ -85,7 +104,7 @@ pub(super) async fn put(ctx: &Ctx, name: &str, reference: &str, body: Body) -> R
 }
 
 pub(super) async fn delete(ctx: &Ctx, name: &str, reference: &str) -> Result<Response, ApiError> {
-    let reference = Reference::parse(reference).map_err(RegistryError::from)?;
+    let reference = existing_reference(reference)?;
     ctx.registry
         .remove_manifest(&ctx.caller(), name, &reference)
         .await?;

@@ -171,6 +171,15 @@ impl BlobStore for LocalBlobStore {
         verify: bool,
     ) -> Result<StoredBlob, StoreError> {
         let staged = self.upload_path(id)?;
+        if size == 0 {
+            // A session that never received a byte staged no file yet.
+            tokio::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(false)
+                .open(&staged)
+                .await?;
+        }
         if verify {
             let file = tokio::fs::File::open(&staged).await?;
             verify_stream(file_stream(file, size), digest).await?;
@@ -289,6 +298,19 @@ mod tests {
         store.delete(&blob).await.unwrap();
         assert_eq!(store.stat(&blob).await.unwrap(), None);
         assert!(matches!(store.read(&blob, None).await, Err(StoreError::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn an_upload_that_staged_nothing_commits_the_empty_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path()).unwrap();
+        let empty = Digest::of(Algorithm::Sha256, b"");
+        for verify in [false, true] {
+            let blob = store.commit("0123abcd", 0, &[], &empty, verify).await.unwrap();
+            assert_eq!(store.stat(&blob).await.unwrap(), Some(0));
+            assert!(collect(store.read(&blob, None).await.unwrap()).await.is_empty());
+        }
+        assert!(store.staged_uploads().await.unwrap().is_empty());
     }
 
     #[tokio::test]

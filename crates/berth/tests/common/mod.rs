@@ -9,15 +9,19 @@ pub mod cli;
 pub mod cluster;
 pub mod gc;
 pub mod layout;
+pub mod pg;
 pub mod quota;
+pub mod raw;
 pub mod storage;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
+pub use pg::{PgDatabase, create_pg_database, pg_base_uri};
 use storage::TestStorage;
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -79,41 +83,12 @@ pub fn berth_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")))
 }
 
-/// Which metadata database the suite runs against.
-pub fn pg_base_uri() -> Option<String> {
-    match std::env::var("TEST_DB").as_deref() {
-        Ok("postgres") => Some(
-            std::env::var("TEST_PG_URI")
-                .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:55432".to_owned()),
-        ),
-        _ => None,
-    }
-}
-
-/// Create an empty PostgreSQL database for one server.
-pub fn create_pg_database(base: &str) -> String {
-    let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let out = Command::new("psql")
-        .args([
-            &format!("{base}/postgres"),
-            "-qc",
-            &format!("CREATE DATABASE {name}"),
-        ])
-        .output()
-        .expect("psql must be installed to run the PostgreSQL suite");
-    assert!(
-        out.status.success(),
-        "create database: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    format!("{base}/{name}")
-}
-
 /// A running registry process and the state it keeps across restarts.
 pub struct Server {
     child: Option<Child>,
     pub data_dir: tempfile::TempDir,
-    db_uri: Option<String>,
+    /// Dropped after the process is killed (fields drop after `drop`).
+    db: Option<Arc<PgDatabase>>,
     config: PathBuf,
     pub storage: TestStorage,
     /// Where the server's log goes, when captured.
@@ -134,9 +109,9 @@ impl Server {
     /// Start a fresh registry with extra `config.yaml` lines.
     pub async fn start_with_config(yaml: &str) -> Server {
         let data_dir = tempfile::tempdir().unwrap();
-        let db_uri = pg_base_uri().map(|base| create_pg_database(&base));
+        let db = pg_base_uri().map(|base| create_pg_database(&base));
         let storage = TestStorage::for_server(data_dir.path());
-        Server::start_member(data_dir, db_uri, storage, yaml).await
+        Server::start_member(data_dir, db, storage, yaml).await
     }
 
     /// Start a fresh registry that logs everything (debug level) to
@@ -152,7 +127,7 @@ impl Server {
     /// Start a registry on the given database and storage (for clusters).
     pub async fn start_member(
         data_dir: tempfile::TempDir,
-        db_uri: Option<String>,
+        db: Option<Arc<PgDatabase>>,
         storage: TestStorage,
         yaml: &str,
     ) -> Server {
@@ -167,7 +142,7 @@ impl Server {
         let mut server = Server {
             child: None,
             data_dir,
-            db_uri,
+            db,
             config,
             storage,
             log_file: None,
@@ -193,7 +168,7 @@ impl Server {
         if superuser {
             cmd.arg("--superuser");
         }
-        if let Some(uri) = &self.db_uri {
+        if let Some(uri) = self.db_uri() {
             cmd.arg("--db-uri").arg(uri);
         }
         let mut child = cmd
@@ -226,7 +201,7 @@ impl Server {
             .arg(&listen)
             .arg("--data-dir")
             .arg(self.data_dir.path());
-        if let Some(uri) = &self.db_uri {
+        if let Some(uri) = self.db_uri() {
             cmd.arg("--db-uri").arg(uri);
         }
         cmd.arg("--config").arg(&self.config);
@@ -281,7 +256,7 @@ impl Server {
     /// The PostgreSQL database of this server, or `None` for SQLite in
     /// its data directory.
     pub fn db_uri(&self) -> Option<&str> {
-        self.db_uri.as_deref()
+        self.db.as_deref().map(PgDatabase::uri)
     }
 
     /// The server's `config.yaml`.
