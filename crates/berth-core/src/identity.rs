@@ -27,6 +27,7 @@ use std::time::Duration;
 use berth_store::Db;
 
 pub use accounts::{Account, UserChange, validate_account_name};
+pub use accounts::{UserOrganization, UserProfile};
 pub use audit::{AuditEvent, AuditLog};
 pub use credentials::ThrottleSettings;
 pub use error::IdentityError;

@@ -5,7 +5,8 @@ use berth_store::metadata::{AccountChange, AccountRow, NewAccount};
 use crate::Caller;
 use crate::names::AccountKind;
 
-use super::principal::{Actor, Principal};
+use super::policy::Action;
+use super::principal::{AccountRef, Actor, Principal};
 use super::secrets::hash_secret;
 use super::{AuditEvent, Identity, IdentityError};
 
@@ -214,6 +215,32 @@ pub struct UserChange {
     pub tag_expiration_s: Option<i64>,
 }
 
+/// An organization the calling user belongs to, with what they may do
+/// there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserOrganization {
+    /// The organization's name.
+    pub name: String,
+    /// Whether the user may create repositories in it.
+    pub can_create_repo: bool,
+    /// Whether the user administers it.
+    pub is_admin: bool,
+}
+
+/// The calling user's own view of their account.
+#[derive(Debug, Clone)]
+pub struct UserProfile {
+    /// The account.
+    pub account: Account,
+    /// Whether the user is a superuser (by flag or configuration).
+    pub super_user: bool,
+    /// The namespace's time-machine window in seconds: its own choice,
+    /// else the configured default.
+    pub tag_expiration_s: i64,
+    /// The organizations the user is in (through teams).
+    pub organizations: Vec<UserOrganization>,
+}
+
 impl Identity {
     /// The time-machine window (seconds) of a namespace's account: its own
     /// choice, else the configured default.
@@ -237,11 +264,50 @@ impl Identity {
         )))
     }
 
-    /// Change the calling user's own account; returns it as it is now.
-    pub async fn change_user(&self, caller: &Caller, change: UserChange) -> Result<Account, IdentityError> {
-        let Actor::User(user) = &caller.principal.actor else {
-            return Err(IdentityError::Denied("only users have account details".into()));
-        };
+    /// The calling user's own view of their account.
+    pub async fn logged_in_user(&self, caller: &Caller) -> Result<UserProfile, IdentityError> {
+        self.authorize(&caller.principal, Action::ReadUser).await?;
+        let user = calling_user(caller)?;
+        let account = self
+            .account(&user.name)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound("user not found".into()))?;
+        self.profile(caller, account).await
+    }
+
+    /// The profile of the calling user's `account`, with what the policy
+    /// lets them do in each of their organizations.
+    async fn profile(&self, caller: &Caller, account: Account) -> Result<UserProfile, IdentityError> {
+        let user = calling_user(caller)?;
+        let mut organizations = Vec::new();
+        for name in self.organizations_of(user.id).await? {
+            organizations.push(UserOrganization {
+                can_create_repo: self
+                    .allowed(&caller.principal, Action::CreateRepository(&name))
+                    .await?,
+                is_admin: self
+                    .allowed(&caller.principal, Action::AdministerNamespace(&name))
+                    .await?,
+                name,
+            });
+        }
+        Ok(UserProfile {
+            tag_expiration_s: self.tag_expiration_s(&account),
+            super_user: user.super_user,
+            account,
+            organizations,
+        })
+    }
+
+    /// Change the calling user's own account; returns their profile as it
+    /// is now.
+    pub async fn change_user(
+        &self,
+        caller: &Caller,
+        change: UserChange,
+    ) -> Result<UserProfile, IdentityError> {
+        self.authorize(&caller.principal, Action::AdministerUser).await?;
+        let user = calling_user(caller)?;
         if let Some(s) = change.tag_expiration_s {
             self.check_tag_expiration(s)?;
         }
@@ -281,11 +347,22 @@ impl Identity {
                 )
                 .await?;
         }
-        self.db
+        let account = self
+            .db
             .account_by_id(user.id)
             .await?
             .ok_or_else(|| IdentityError::NotFound("user not found".into()))?
-            .try_into()
+            .try_into()?;
+        self.profile(caller, account).await
+    }
+}
+
+/// The calling user; robots and the anonymous caller have no account
+/// details (401, as Quay answers them).
+fn calling_user(caller: &Caller) -> Result<&AccountRef, IdentityError> {
+    match &caller.principal.actor {
+        Actor::User(user) => Ok(user),
+        _ => Err(IdentityError::Unauthenticated("authentication required".into())),
     }
 }
 

@@ -1,19 +1,22 @@
 //! Managing users from the superuser panel: listing, creating with a
 //! generated password, changing password, email, enabled and superuser
-//! flags, and deleting.
+//! flags, and deleting; and any user's public view.
 
-use berth_store::metadata::{AccountChange, AccountRow, NewAccount};
+use berth_store::metadata::{AccountChange, NewAccount};
 
-use super::accounts::{validate_account_name, validate_password};
+use super::accounts::{Account, validate_password};
+use super::policy::Action;
 use super::principal::Principal;
 use super::secrets::{hash_secret, random_password};
 use super::{AuditEvent, Identity, IdentityError};
+use crate::Caller;
+use crate::names::{AccountKind, Namespace};
 
 /// A user that was just created, with its generated password.
 #[derive(Debug, Clone)]
 pub struct NewUser {
     /// The account.
-    pub account: AccountRow,
+    pub account: Account,
     /// The generated password, to be shown once.
     pub password: String,
 }
@@ -45,44 +48,54 @@ fn validate_email(email: &str) -> Result<(), IdentityError> {
     }
 }
 
-fn is_self(principal: &Principal, account: &AccountRow) -> bool {
+fn is_self(principal: &Principal, account: &Account) -> bool {
     principal.account().is_some_and(|a| a.id == account.id)
 }
 
 impl Identity {
-    /// Every user, by name.
-    pub async fn users(&self) -> Result<Vec<AccountRow>, IdentityError> {
-        Ok(self.db.list_accounts("user", None).await?)
+    /// Every user, by name; disabled ones too if `with_disabled`.
+    pub async fn users(&self, caller: &Caller, with_disabled: bool) -> Result<Vec<Account>, IdentityError> {
+        self.authorize(&caller.principal, Action::SuperUser).await?;
+        self.db
+            .list_accounts(AccountKind::User.as_str(), None)
+            .await?
+            .into_iter()
+            .filter(|a| with_disabled || a.enabled)
+            .map(Account::try_from)
+            .collect()
     }
 
-    /// The user named `name` (not an organization or robot).
-    pub async fn user(&self, name: &str) -> Result<AccountRow, IdentityError> {
-        self.db
-            .account_by_name(name)
+    /// The user named `name` (not an organization or robot): public
+    /// information, for anyone.
+    pub async fn user(&self, name: &Namespace) -> Result<Account, IdentityError> {
+        self.account(name.as_str())
             .await?
-            .filter(|a| a.kind == "user")
+            .filter(|a| a.kind == AccountKind::User)
             .ok_or_else(|| IdentityError::NotFound(format!("user {name} not found")))
     }
 
-    /// The name of the account with id `id`, if it exists.
-    pub async fn account_name(&self, id: i64) -> Result<Option<String>, IdentityError> {
-        Ok(self.db.account_by_id(id).await?.map(|a| a.name))
+    /// The user named `name`, for the superuser panel.
+    pub async fn install_user(&self, caller: &Caller, name: &Namespace) -> Result<Account, IdentityError> {
+        self.authorize(&caller.principal, Action::SuperUser).await?;
+        self.user(name).await
     }
 
     /// Whether a user is a superuser, by flag or by configuration.
-    pub fn is_super_user(&self, account: &AccountRow) -> bool {
-        self.account_ref(account).super_user
+    pub fn is_super_user(&self, account: &Account) -> bool {
+        account.kind == AccountKind::User
+            && (account.super_user || self.config.super_users.iter().any(|s| s == &account.name))
     }
 
     /// Create a user with a generated password.
     pub async fn create_user_with_password(
         &self,
-        principal: &Principal,
-        name: &str,
+        caller: &Caller,
+        name: &Namespace,
         email: Option<&str>,
-        ip: Option<std::net::IpAddr>,
     ) -> Result<NewUser, IdentityError> {
-        validate_account_name(name)?;
+        self.authorize(&caller.principal, Action::SuperUser).await?;
+        // The name was validated as a `Namespace` where it entered.
+        let name = name.as_str();
         if let Some(email) = email {
             validate_email(email)?;
         }
@@ -92,7 +105,7 @@ impl Identity {
             .db
             .create_account(&NewAccount {
                 name,
-                kind: "user",
+                kind: AccountKind::User.as_str(),
                 email,
                 secret_hash: Some(&hash),
                 ..NewAccount::default()
@@ -100,7 +113,7 @@ impl Identity {
             .await?;
         self.audit
             .record_now(
-                AuditEvent::new("user_create", principal, ip)
+                AuditEvent::by("user_create", caller)
                     .namespace(name)
                     .metadata(serde_json::json!({ "username": name, "email": email })),
             )
@@ -109,19 +122,22 @@ impl Identity {
             .db
             .account_by_id(id)
             .await?
-            .ok_or_else(|| IdentityError::Internal("created user vanished".into()))?;
+            .ok_or_else(|| IdentityError::Internal("created user vanished".into()))?
+            .try_into()?;
         Ok(NewUser { account, password })
     }
 
     /// Change a user. A superuser cannot disable or demote themselves.
     pub async fn update_user(
         &self,
-        principal: &Principal,
-        name: &str,
+        caller: &Caller,
+        ns: &Namespace,
         update: &UserUpdate,
-        ip: Option<std::net::IpAddr>,
-    ) -> Result<AccountRow, IdentityError> {
-        let account = self.user(name).await?;
+    ) -> Result<Account, IdentityError> {
+        self.authorize(&caller.principal, Action::SuperUser).await?;
+        let principal = &caller.principal;
+        let account = self.user(ns).await?;
+        let name = ns.as_str();
         if let Some(password) = &update.password {
             validate_password(password)?;
         }
@@ -179,27 +195,20 @@ impl Identity {
         }
         for (kind, metadata) in events {
             self.audit
-                .record_now(
-                    AuditEvent::new(kind, principal, ip)
-                        .namespace(name)
-                        .metadata(metadata),
-                )
+                .record_now(AuditEvent::by(kind, caller).namespace(name).metadata(metadata))
                 .await?;
         }
-        self.user(name).await
+        self.user(ns).await
     }
 
     /// Delete a user with their robots, tokens and memberships. Refused for
     /// oneself, and while repositories remain in the user's namespace (so
     /// a later user of the same name cannot inherit them).
-    pub async fn delete_user(
-        &self,
-        principal: &Principal,
-        name: &str,
-        ip: Option<std::net::IpAddr>,
-    ) -> Result<(), IdentityError> {
+    pub async fn delete_user(&self, caller: &Caller, name: &Namespace) -> Result<(), IdentityError> {
+        self.authorize(&caller.principal, Action::SuperUser).await?;
         let account = self.user(name).await?;
-        if is_self(principal, &account) {
+        let name = name.as_str();
+        if is_self(&caller.principal, &account) {
             return Err(IdentityError::Invalid(
                 "you cannot delete your own account".into(),
             ));
@@ -212,7 +221,7 @@ impl Identity {
         self.db.delete_account(account.id).await?;
         self.audit
             .record_now(
-                AuditEvent::new("user_delete", principal, ip)
+                AuditEvent::by("user_delete", caller)
                     .namespace(name)
                     .metadata(serde_json::json!({ "username": name })),
             )

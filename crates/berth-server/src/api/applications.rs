@@ -9,16 +9,15 @@
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use berth_core::identity::Action;
-use berth_store::metadata::{AccountRow, OAuthAppFields, OAuthAppRow, TokenRow};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use berth_core::Namespace;
+use berth_core::identity::applications::{ApplicationFields, OAuthApplication, OAuthToken};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Api, JsonBody, avatar};
+use super::extract::{Api, Avatar, JsonBody, avatar};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -41,26 +40,50 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_application_information))
 }
 
-/// Authorize the caller as an administrator of `orgname` and find it.
-async fn org(api: &Api, orgname: &str) -> Result<AccountRow, ApiError> {
-    api.authorize(Action::AdministerNamespace(orgname)).await?;
-    Ok(api.identity.organization(orgname).await?)
+/// An organization named by the path; an invalid name names none (404).
+fn org_name(orgname: String) -> Result<Namespace, ApiError> {
+    Namespace::new(orgname).map_err(|e| ApiError::not_found(e.to_string()))
 }
 
 /// Quay's application view; `client_secret` only right after it was made.
-fn app_view(app: &OAuthAppRow, client_secret: Option<&str>) -> Value {
-    let mut view = json!({
-        "name": app.name,
-        "description": app.description,
-        "application_uri": app.application_uri,
-        "client_id": app.client_id,
-        "redirect_uri": app.redirect_uri,
-        "avatar_email": app.avatar_email,
-    });
-    if let Some(secret) = client_secret {
-        view["client_secret"] = json!(secret);
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ApplicationView {
+    /// Display name.
+    name: String,
+    /// Free text.
+    description: String,
+    /// Home page.
+    application_uri: String,
+    /// Public client id.
+    client_id: String,
+    /// Where the OAuth flow returns to.
+    redirect_uri: String,
+    /// Address whose avatar the application shows.
+    avatar_email: Option<String>,
+    /// The client secret, only in the answer that made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+}
+
+impl ApplicationView {
+    fn new(app: OAuthApplication, client_secret: Option<String>) -> ApplicationView {
+        ApplicationView {
+            name: app.name,
+            description: app.description,
+            application_uri: app.application_uri,
+            client_id: app.client_id,
+            redirect_uri: app.redirect_uri,
+            avatar_email: app.avatar_email,
+            client_secret,
+        }
     }
-    view
+}
+
+/// The applications of an organization.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ApplicationListView {
+    /// By name, without client secrets.
+    applications: Vec<ApplicationView>,
 }
 
 /// ISO 8601 time, as Quay's token views show it.
@@ -69,19 +92,95 @@ fn iso(ms: i64) -> Option<String> {
 }
 
 /// An access token as Quay shows it, without its secret.
-fn token_view(t: &TokenRow, created_by: Option<&str>) -> Value {
-    json!({
-        "uuid": t.uuid,
-        "scope": t.scopes,
-        "expires_at": t.expires_ms.and_then(iso),
-        "created": iso(t.created_ms),
-        "created_by": created_by,
-        "last_accessed": t.last_accessed_ms.and_then(iso),
-    })
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ApplicationTokenView {
+    /// Public identifier.
+    uuid: String,
+    /// Scopes, space-separated.
+    scope: String,
+    /// When it expires.
+    expires_at: Option<String>,
+    /// When it was made.
+    created: Option<String>,
+    /// The user it acts for.
+    created_by: Option<String>,
+    /// When it was last used, if ever.
+    last_accessed: Option<String>,
+}
+
+impl From<OAuthToken> for ApplicationTokenView {
+    fn from(t: OAuthToken) -> ApplicationTokenView {
+        ApplicationTokenView {
+            uuid: t.uuid,
+            scope: t.scope,
+            expires_at: t.expires_ms.and_then(iso),
+            created: iso(t.created_ms),
+            created_by: t.created_by,
+            last_accessed: t.last_accessed_ms.and_then(iso),
+        }
+    }
+}
+
+/// The access tokens of an application.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ApplicationTokenListView {
+    /// Newest first, without their secrets.
+    tokens: Vec<ApplicationTokenView>,
+}
+
+/// An access token that was just made: the token view with the secret,
+/// shown only here, and the OAuth token response's fields.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct NewApplicationTokenView {
+    /// Public identifier.
+    uuid: String,
+    /// Scopes, space-separated.
+    scope: String,
+    /// When it expires.
+    expires_at: Option<String>,
+    /// When it was made.
+    created: Option<String>,
+    /// The user it acts for.
+    created_by: Option<String>,
+    /// When it was last used, if ever.
+    last_accessed: Option<String>,
+    /// The token.
+    token: String,
+    /// The token again, as OAuth names it.
+    access_token: String,
+    /// Always `Bearer`.
+    token_type: &'static str,
+    /// Its lifetime in seconds.
+    expires_in: u64,
+}
+
+/// An organization as the public application view shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ApplicationOrganizationView {
+    /// The organization's name.
+    name: String,
+    /// Its avatar.
+    avatar: Avatar,
+}
+
+/// Public information about an application.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct ApplicationInformationView {
+    /// Display name.
+    name: String,
+    /// Free text.
+    description: String,
+    /// Home page.
+    uri: String,
+    /// The application's avatar.
+    avatar: Avatar,
+    /// The organization owning it.
+    organization: ApplicationOrganizationView,
 }
 
 /// A new application.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct NewApplication {
     /// Display name.
     name: String,
@@ -97,6 +196,7 @@ pub(super) struct NewApplication {
 
 /// New values of an application (Quay requires the first three).
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct UpdateApplication {
     /// Display name.
     name: String,
@@ -117,22 +217,18 @@ pub(super) struct UpdateApplication {
     operation_id = "getOrganizationApplications",
     tag = "organization",
     params(("orgname" = String, Path, description = "The organization")),
-    responses((status = 200, description = "`{applications: [...]}`, without client secrets")),
+    responses((status = 200, description = "The applications, without client secrets", body = ApplicationListView)),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn get_organization_applications(
     api: Api,
     Path(orgname): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let org = org(&api, &orgname).await?;
-    let apps: Vec<Value> = api
-        .identity
-        .applications(&org)
-        .await?
-        .iter()
-        .map(|a| app_view(a, None))
-        .collect();
-    Ok(Json(json!({ "applications": apps })))
+) -> Result<Json<ApplicationListView>, ApiError> {
+    let org = org_name(orgname)?;
+    let apps = api.identity.applications(&api.caller, &org).await?;
+    Ok(Json(ApplicationListView {
+        applications: apps.into_iter().map(|a| ApplicationView::new(a, None)).collect(),
+    }))
 }
 
 /// Register an application; the answer holds its client secret, shown
@@ -144,16 +240,16 @@ async fn get_organization_applications(
     tag = "organization",
     params(("orgname" = String, Path, description = "The organization")),
     request_body = NewApplication,
-    responses((status = 200, description = "The application, with `client_secret`"), (status = 400, description = "Invalid")),
+    responses((status = 200, description = "The application, with `client_secret`", body = ApplicationView), (status = 400, description = "Invalid")),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn create_organization_application(
     api: Api,
     Path(orgname): Path<String>,
     JsonBody(body): JsonBody<NewApplication>,
-) -> Result<Json<Value>, ApiError> {
-    let org = org(&api, &orgname).await?;
-    let fields = OAuthAppFields {
+) -> Result<Json<ApplicationView>, ApiError> {
+    let org = org_name(orgname)?;
+    let fields = ApplicationFields {
         name: body.name,
         description: body.description.unwrap_or_default(),
         application_uri: body.application_uri.unwrap_or_default(),
@@ -162,9 +258,9 @@ async fn create_organization_application(
     };
     let made = api
         .identity
-        .create_application(&api.principal, &org, &fields, Some(api.ip))
+        .create_application(&api.caller, &org, &fields)
         .await?;
-    Ok(Json(app_view(&made.app, Some(&made.client_secret))))
+    Ok(Json(ApplicationView::new(made.app, Some(made.client_secret))))
 }
 
 /// One application (without its client secret).
@@ -174,16 +270,16 @@ async fn create_organization_application(
     operation_id = "getOrganizationApplication",
     tag = "organization",
     params(("orgname" = String, Path), ("client_id" = String, Path)),
-    responses((status = 200, description = "The application"), (status = 404, description = "No such application")),
+    responses((status = 200, description = "The application", body = ApplicationView), (status = 404, description = "No such application")),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn get_organization_application(
     api: Api,
     Path((orgname, client_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let org = org(&api, &orgname).await?;
-    let app = api.identity.application(&org, &client_id).await?;
-    Ok(Json(app_view(&app, None)))
+) -> Result<Json<ApplicationView>, ApiError> {
+    let org = org_name(orgname)?;
+    let app = api.identity.application(&api.caller, &org, &client_id).await?;
+    Ok(Json(ApplicationView::new(app, None)))
 }
 
 /// Change an application.
@@ -194,16 +290,16 @@ async fn get_organization_application(
     tag = "organization",
     params(("orgname" = String, Path), ("client_id" = String, Path)),
     request_body = UpdateApplication,
-    responses((status = 200, description = "The application"), (status = 400, description = "Invalid")),
+    responses((status = 200, description = "The application", body = ApplicationView), (status = 400, description = "Invalid")),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn update_organization_application(
     api: Api,
     Path((orgname, client_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<UpdateApplication>,
-) -> Result<Json<Value>, ApiError> {
-    let org = org(&api, &orgname).await?;
-    let fields = OAuthAppFields {
+) -> Result<Json<ApplicationView>, ApiError> {
+    let org = org_name(orgname)?;
+    let fields = ApplicationFields {
         name: body.name,
         description: body.description.unwrap_or_default(),
         application_uri: body.application_uri,
@@ -212,9 +308,9 @@ async fn update_organization_application(
     };
     let app = api
         .identity
-        .update_application(&api.principal, &org, &client_id, &fields, Some(api.ip))
+        .update_application(&api.caller, &org, &client_id, &fields)
         .await?;
-    Ok(Json(app_view(&app, None)))
+    Ok(Json(ApplicationView::new(app, None)))
 }
 
 /// Delete an application and revoke its tokens.
@@ -231,9 +327,9 @@ async fn delete_organization_application(
     api: Api,
     Path((orgname, client_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let org = org(&api, &orgname).await?;
+    let org = org_name(orgname)?;
     api.identity
-        .delete_application(&api.principal, &org, &client_id, Some(api.ip))
+        .delete_application(&api.caller, &org, &client_id)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -245,19 +341,19 @@ async fn delete_organization_application(
     operation_id = "resetOrganizationApplicationClientSecret",
     tag = "organization",
     params(("orgname" = String, Path), ("client_id" = String, Path)),
-    responses((status = 200, description = "The application, with its new `client_secret`")),
+    responses((status = 200, description = "The application, with its new `client_secret`", body = ApplicationView)),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn reset_organization_application_client_secret(
     api: Api,
     Path((orgname, client_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let org = org(&api, &orgname).await?;
+) -> Result<Json<ApplicationView>, ApiError> {
+    let org = org_name(orgname)?;
     let made = api
         .identity
-        .reset_client_secret(&api.principal, &org, &client_id, Some(api.ip))
+        .reset_client_secret(&api.caller, &org, &client_id)
         .await?;
-    Ok(Json(app_view(&made.app, Some(&made.client_secret))))
+    Ok(Json(ApplicationView::new(made.app, Some(made.client_secret))))
 }
 
 /// The access tokens of an application (without their secrets).
@@ -267,25 +363,26 @@ async fn reset_organization_application_client_secret(
     operation_id = "listOrganizationApplicationTokens",
     tag = "organization",
     params(("orgname" = String, Path), ("client_id" = String, Path)),
-    responses((status = 200, description = "`{tokens: [{uuid, scope, expires_at, created, created_by, last_accessed}]}`")),
+    responses((status = 200, description = "The tokens", body = ApplicationTokenListView)),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn get_organization_application_tokens(
     api: Api,
     Path((orgname, client_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let org = org(&api, &orgname).await?;
-    let app = api.identity.application(&org, &client_id).await?;
-    let mut out = Vec::new();
-    for t in api.identity.application_tokens(&app).await? {
-        let user = api.identity.account_name(t.account_id).await?;
-        out.push(token_view(&t, user.as_deref()));
-    }
-    Ok(Json(json!({ "tokens": out })))
+) -> Result<Json<ApplicationTokenListView>, ApiError> {
+    let org = org_name(orgname)?;
+    let tokens = api
+        .identity
+        .application_tokens(&api.caller, &org, &client_id)
+        .await?;
+    Ok(Json(ApplicationTokenListView {
+        tokens: tokens.into_iter().map(ApplicationTokenView::from).collect(),
+    }))
 }
 
 /// A new access token.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct NewToken {
     /// Scopes, space- or comma-separated (`repo:read repo:write ...`).
     scope: String,
@@ -305,7 +402,7 @@ pub(super) struct NewToken {
     params(("orgname" = String, Path), ("client_id" = String, Path)),
     request_body = NewToken,
     responses(
-        (status = 200, description = "The token view with the secret as `token` and `access_token`, `token_type`, `expires_in`"),
+        (status = 200, description = "The token view with the secret as `token` and `access_token`, `token_type`, `expires_in`", body = NewApplicationTokenView),
         (status = 400, description = "Unknown scope"),
         (status = 403, description = "A scope the caller may not grant")
     ),
@@ -315,25 +412,25 @@ async fn create_organization_application_token(
     api: Api,
     Path((orgname, client_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<NewToken>,
-) -> Result<Json<Value>, ApiError> {
-    let org = org(&api, &orgname).await?;
+) -> Result<Json<NewApplicationTokenView>, ApiError> {
+    let org = org_name(orgname)?;
     let made = api
         .identity
-        .create_application_token(
-            &api.principal,
-            &org,
-            &client_id,
-            &body.scope,
-            body.expires_in,
-            Some(api.ip),
-        )
+        .create_application_token(&api.caller, &org, &client_id, &body.scope, body.expires_in)
         .await?;
-    let mut view = token_view(&made.row, api.principal.name());
-    view["token"] = json!(made.access_token);
-    view["access_token"] = json!(made.access_token);
-    view["token_type"] = json!("Bearer");
-    view["expires_in"] = json!(made.expires_in);
-    Ok(Json(view))
+    let view = ApplicationTokenView::from(made.token);
+    Ok(Json(NewApplicationTokenView {
+        uuid: view.uuid,
+        scope: view.scope,
+        expires_at: view.expires_at,
+        created: view.created,
+        created_by: view.created_by,
+        last_accessed: view.last_accessed,
+        token: made.access_token.clone(),
+        access_token: made.access_token,
+        token_type: "Bearer",
+        expires_in: made.expires_in,
+    }))
 }
 
 /// Revoke one access token of an application.
@@ -350,9 +447,9 @@ async fn delete_organization_application_token(
     api: Api,
     Path((orgname, client_id, uuid)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let org = org(&api, &orgname).await?;
+    let org = org_name(orgname)?;
     api.identity
-        .revoke_application_token(&api.principal, &org, &client_id, &uuid, Some(api.ip))
+        .revoke_application_token(&api.caller, &org, &client_id, &uuid)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -364,18 +461,22 @@ async fn delete_organization_application_token(
     operation_id = "getApplicationInformation",
     tag = "organization",
     params(("client_id" = String, Path)),
-    responses((status = 200, description = "`{name, description, uri, avatar, organization}`"), (status = 404, description = "No such application")),
+    responses((status = 200, description = "The application", body = ApplicationInformationView), (status = 404, description = "No such application")),
 )]
 async fn get_application_information(
     api: Api,
     Path(client_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let (app, org) = api.identity.application_with_owner(&client_id).await?;
-    Ok(Json(json!({
-        "name": app.name,
-        "description": app.description,
-        "uri": app.application_uri,
-        "avatar": avatar(&app.name, "app"),
-        "organization": { "name": org.name, "avatar": avatar(&org.name, "org") },
-    })))
+) -> Result<Json<ApplicationInformationView>, ApiError> {
+    let info = api.identity.application_information(&client_id).await?;
+    let app = info.application;
+    Ok(Json(ApplicationInformationView {
+        avatar: avatar(&app.name, "app"),
+        name: app.name,
+        description: app.description,
+        uri: app.application_uri,
+        organization: ApplicationOrganizationView {
+            avatar: avatar(&info.organization, "org"),
+            name: info.organization,
+        },
+    }))
 }

@@ -3,19 +3,16 @@
 //! stored hashed. Clients log in with user name `$app` and the token.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
-use berth_core::identity::{Action, Actor};
-use berth_store::metadata::TokenRow;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use berth_core::identity::app_tokens::AppToken;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Api, JsonBody, format_date};
+use super::extract::{Api, ApiQuery, JsonBody, format_date};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -24,24 +21,51 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_app_token, revoke_app_token))
 }
 
-/// Quay's token view, without the secret.
-fn token_view(t: &TokenRow) -> Value {
-    json!({
-        "uuid": t.uuid,
-        "title": t.title,
-        "last_accessed": t.last_accessed_ms.map(format_date),
-        "created": format_date(t.created_ms),
-        "expiration": t.expires_ms.map(format_date),
-    })
+/// Quay's token view; `token_code` only right after it was made.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct AppTokenView {
+    /// Public identifier.
+    uuid: String,
+    /// What the token is for.
+    title: String,
+    /// When it was last used, if ever.
+    last_accessed: Option<String>,
+    /// When it was made.
+    created: String,
+    /// When it expires, if it does.
+    expiration: Option<String>,
+    /// The token, only in the answer that made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_code: Option<String>,
 }
 
-/// The calling user's account id, once the policy allowed the action.
-async fn caller(api: &Api) -> Result<i64, ApiError> {
-    api.authorize(Action::AdministerUser).await?;
-    match &api.principal.actor {
-        Actor::User(u) => Ok(u.id),
-        _ => Err(ApiError::forbidden("Unauthorized")),
+impl AppTokenView {
+    fn new(t: AppToken, token_code: Option<String>) -> AppTokenView {
+        AppTokenView {
+            uuid: t.uuid,
+            title: t.title,
+            last_accessed: t.last_accessed_ms.map(format_date),
+            created: format_date(t.created_ms),
+            expiration: t.expires_ms.map(format_date),
+            token_code,
+        }
     }
+}
+
+/// One token.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct AppTokenEnvelope {
+    /// The token.
+    token: AppTokenView,
+}
+
+/// The token list.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct AppTokenListView {
+    /// The tokens, newest first, without their secrets.
+    tokens: Vec<AppTokenView>,
+    /// The `expiring` query parameter as given.
+    only_expiring: Option<bool>,
 }
 
 /// Query of the token list.
@@ -59,29 +83,26 @@ pub(super) struct ListQuery {
     operation_id = "listAppTokens",
     tag = "appspecifictokens",
     params(ListQuery),
-    responses((status = 200, description = "`{tokens: [...], only_expiring}`")),
+    responses((status = 200, description = "The tokens", body = AppTokenListView)),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
 async fn list_app_tokens(
     api: Api,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let account = caller(&api).await?;
-    let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
-    let expiring = query.expiring.unwrap_or(false);
-    let tokens: Vec<Value> = api
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<AppTokenListView>, ApiError> {
+    let tokens = api
         .identity
-        .app_tokens(account)
-        .await?
-        .iter()
-        .filter(|t| !expiring || t.expires_ms.is_some())
-        .map(token_view)
-        .collect();
-    Ok(Json(json!({ "tokens": tokens, "only_expiring": query.expiring })))
+        .app_tokens(&api.caller, query.expiring.unwrap_or(false))
+        .await?;
+    Ok(Json(AppTokenListView {
+        tokens: tokens.into_iter().map(|t| AppTokenView::new(t, None)).collect(),
+        only_expiring: query.expiring,
+    }))
 }
 
 /// A new app token.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct NewAppToken {
     /// What the token is for.
     title: String,
@@ -94,18 +115,17 @@ pub(super) struct NewAppToken {
     operation_id = "createAppToken",
     tag = "appspecifictokens",
     request_body = NewAppToken,
-    responses((status = 200, description = "`{token: {uuid, title, last_accessed, created, expiration, token_code}}`"), (status = 400, description = "Missing title")),
+    responses((status = 200, description = "The token, with `token_code`", body = AppTokenEnvelope), (status = 400, description = "Missing title")),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
-async fn create_app_token(api: Api, JsonBody(body): JsonBody<NewAppToken>) -> Result<Json<Value>, ApiError> {
-    caller(&api).await?;
-    let made = api
-        .identity
-        .create_app_token(&api.principal, &body.title, Some(api.ip))
-        .await?;
-    let mut view = token_view(&made.row);
-    view["token_code"] = json!(made.token_code);
-    Ok(Json(json!({ "token": view })))
+async fn create_app_token(
+    api: Api,
+    JsonBody(body): JsonBody<NewAppToken>,
+) -> Result<Json<AppTokenEnvelope>, ApiError> {
+    let made = api.identity.create_app_token(&api.caller, &body.title).await?;
+    Ok(Json(AppTokenEnvelope {
+        token: AppTokenView::new(made.token, Some(made.token_code)),
+    }))
 }
 
 /// One app token of the calling user (without its secret).
@@ -115,13 +135,14 @@ async fn create_app_token(api: Api, JsonBody(body): JsonBody<NewAppToken>) -> Re
     operation_id = "getAppToken",
     tag = "appspecifictokens",
     params(("token_uuid" = String, Path, description = "The token's uuid")),
-    responses((status = 200, description = "`{token: {...}}`"), (status = 404, description = "No such token")),
+    responses((status = 200, description = "The token", body = AppTokenEnvelope), (status = 404, description = "No such token")),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
-async fn get_app_token(api: Api, Path(uuid): Path<String>) -> Result<Json<Value>, ApiError> {
-    let account = caller(&api).await?;
-    let token = api.identity.app_token(account, &uuid).await?;
-    Ok(Json(json!({ "token": token_view(&token) })))
+async fn get_app_token(api: Api, Path(uuid): Path<String>) -> Result<Json<AppTokenEnvelope>, ApiError> {
+    let token = api.identity.app_token(&api.caller, &uuid).await?;
+    Ok(Json(AppTokenEnvelope {
+        token: AppTokenView::new(token, None),
+    }))
 }
 
 /// Revoke one of the calling user's app tokens.
@@ -135,9 +156,6 @@ async fn get_app_token(api: Api, Path(uuid): Path<String>) -> Result<Json<Value>
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
 async fn revoke_app_token(api: Api, Path(uuid): Path<String>) -> Result<StatusCode, ApiError> {
-    caller(&api).await?;
-    api.identity
-        .revoke_app_token(&api.principal, &uuid, Some(api.ip))
-        .await?;
+    api.identity.revoke_app_token(&api.caller, &uuid).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -141,9 +141,27 @@ pub(crate) fn format_date(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The avatar object Quay attaches to accounts and teams.
-pub(crate) fn avatar(name: &str, kind: &str) -> serde_json::Value {
+/// The avatar object Quay attaches to accounts, teams and applications.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Avatar {
+    /// The name the avatar is drawn for.
+    pub name: String,
+    /// SHA-256 of the name, hex.
+    pub hash: String,
+    /// A color derived from the hash (`#rrggbb`).
+    pub color: String,
+    /// `user`, `org`, `robot`, `team` or `app`.
+    pub kind: String,
+}
+
+/// The avatar of `name`, of `kind`.
+pub(crate) fn avatar(name: &str, kind: &str) -> Avatar {
     use sha2::Digest;
     let hash = hex::encode(sha2::Sha256::digest(name.as_bytes()));
-    serde_json::json!({ "name": name, "hash": hash, "color": format!("#{}", &hash[..6]), "kind": kind })
+    Avatar {
+        name: name.to_owned(),
+        color: format!("#{}", &hash[..6]),
+        hash,
+        kind: kind.to_owned(),
+    }
 }

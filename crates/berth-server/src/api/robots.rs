@@ -7,20 +7,18 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
-use berth_core::identity::Action;
-use berth_core::identity::robots::Robot;
-use berth_store::metadata::{AccountRow, PermissionRow};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use berth_core::Namespace;
+use berth_core::identity::robots::{Robot, RobotListing, RobotOwner, RobotPermission};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Api, avatar, format_date};
+use super::extract::{Api, ApiQuery, Avatar, avatar, format_date};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -35,30 +33,9 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(regenerate_org_robot_token))
 }
 
-/// Whose robots: the caller's own, or an organization's.
-enum Owner<'a> {
-    /// The calling user's namespace.
-    User,
-    /// An organization's.
-    Org(&'a str),
-}
-
-/// Authorize the caller for the owner's robots and find the owner.
-async fn owner(api: &Api, owner: Owner<'_>) -> Result<AccountRow, ApiError> {
-    match owner {
-        Owner::User => {
-            api.authorize(Action::AdministerUser).await?;
-            let name = api
-                .principal
-                .name()
-                .ok_or_else(|| ApiError::unauthenticated("Requires authentication"))?;
-            Ok(api.identity.robot_owner(name).await?)
-        }
-        Owner::Org(org) => {
-            api.authorize(Action::AdministerNamespace(org)).await?;
-            Ok(api.identity.organization(org).await?)
-        }
-    }
+/// An organization named by the path; an invalid name names none (404).
+fn org_name(orgname: String) -> Result<Namespace, ApiError> {
+    Namespace::new(orgname).map_err(|e| ApiError::not_found(e.to_string()))
 }
 
 /// Query of robot lists.
@@ -78,6 +55,7 @@ pub(super) struct RobotListQuery {
 
 /// A new robot's optional details.
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct NewRobot {
     /// Free text, at most 255 characters.
     description: Option<String>,
@@ -86,95 +64,159 @@ pub(super) struct NewRobot {
     unstructured_metadata: Option<Value>,
 }
 
-/// A repository name relative to the owner's namespace, as Quay shows it.
-fn short_repo<'a>(owner: &AccountRow, full: &'a str) -> &'a str {
-    full.strip_prefix(owner.name.as_str())
-        .and_then(|r| r.strip_prefix('/'))
-        .unwrap_or(full)
-}
-
 /// Quay's robot view; `token` only right after it was made.
-fn robot_view(robot: &Robot, token: Option<&str>) -> Value {
-    let a = &robot.account;
-    let mut view = json!({
-        "name": a.name,
-        "created": format_date(a.created_ms),
-        "last_accessed": a.last_accessed_ms.map(format_date),
-        "description": a.description,
-        "unstructured_metadata": robot.metadata,
-    });
-    if let Some(token) = token {
-        view["token"] = json!(token);
-    }
-    view
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RobotView {
+    /// The full name, `namespace+short`.
+    name: String,
+    /// When it was made.
+    created: String,
+    /// When it was last used, if ever.
+    last_accessed: Option<String>,
+    /// Free text.
+    description: String,
+    /// The JSON object given at creation.
+    #[schema(value_type = Object)]
+    unstructured_metadata: Value,
+    /// The token, only in the answer that made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
 }
 
-fn permissions_view(owner: &AccountRow, perms: &[PermissionRow]) -> Value {
-    let list: Vec<Value> = perms
-        .iter()
-        .map(|p| {
-            json!({
-                "repository": { "name": short_repo(owner, &p.repository), "is_public": p.is_public },
-                "role": p.role,
-            })
-        })
-        .collect();
-    json!({ "permissions": list })
+impl RobotView {
+    fn new(robot: Robot, token: Option<String>) -> RobotView {
+        let a = robot.account;
+        RobotView {
+            name: a.name,
+            created: format_date(a.created_ms),
+            last_accessed: a.last_accessed_ms.map(format_date),
+            description: a.description,
+            unstructured_metadata: robot.metadata,
+            token,
+        }
+    }
+}
+
+/// A team a robot is in.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RobotTeamView {
+    /// The team's name.
+    name: String,
+    /// The team's avatar.
+    avatar: Avatar,
+}
+
+/// A robot in a list, never with its token.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RobotSummaryView {
+    /// The full name, `namespace+short`.
+    name: String,
+    /// When it was made.
+    created: String,
+    /// When it was last used, if ever.
+    last_accessed: Option<String>,
+    /// Free text.
+    description: String,
+    /// With `permissions=true`: the teams it is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    teams: Option<Vec<RobotTeamView>>,
+    /// With `permissions=true`: the repositories it holds a role on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repositories: Option<Vec<String>>,
+}
+
+impl From<RobotListing> for RobotSummaryView {
+    fn from(r: RobotListing) -> RobotSummaryView {
+        let a = r.account;
+        RobotSummaryView {
+            name: a.name,
+            created: format_date(a.created_ms),
+            last_accessed: a.last_accessed_ms.map(format_date),
+            description: a.description,
+            teams: r.teams.map(|teams| {
+                teams
+                    .into_iter()
+                    .map(|t| RobotTeamView {
+                        avatar: avatar(&t, "team"),
+                        name: t,
+                    })
+                    .collect()
+            }),
+            repositories: r.repositories,
+        }
+    }
+}
+
+/// A robot list.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RobotListView {
+    /// The robots, by name.
+    robots: Vec<RobotSummaryView>,
+}
+
+/// A repository as a robot's permission names it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct PermissionRepositoryView {
+    /// Relative to the owner's namespace.
+    name: String,
+    /// Whether anyone may pull it.
+    is_public: bool,
+}
+
+/// One role of a robot.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RobotPermissionView {
+    /// The repository.
+    repository: PermissionRepositoryView,
+    /// `read`, `write` or `admin`.
+    role: &'static str,
+}
+
+impl From<RobotPermission> for RobotPermissionView {
+    fn from(p: RobotPermission) -> RobotPermissionView {
+        RobotPermissionView {
+            repository: PermissionRepositoryView {
+                name: p.repository,
+                is_public: p.visibility.is_public(),
+            },
+            role: p.role.as_str(),
+        }
+    }
+}
+
+/// A robot's roles.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RobotPermissionsView {
+    /// By repository.
+    permissions: Vec<RobotPermissionView>,
 }
 
 async fn list(
     api: Api,
-    who: Owner<'_>,
-    query: Result<Query<RobotListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let owner = owner(&api, who).await?;
-    let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
-    let mut robots = api.identity.robots(&owner).await?;
-    if let Some(limit) = query.limit {
-        robots.truncate(limit);
-    }
-    let mut out = Vec::with_capacity(robots.len());
-    for r in &robots {
-        let mut view = json!({
-            "name": r.name,
-            "created": format_date(r.created_ms),
-            "last_accessed": r.last_accessed_ms.map(format_date),
-            "description": r.description,
-        });
-        if query.permissions {
-            let teams = api.identity.robot_teams(&owner, r.id).await?;
-            let perms = api.identity.account_permissions(r.id).await?;
-            view["teams"] = json!(
-                teams
-                    .iter()
-                    .map(|t| json!({ "name": t.name, "avatar": avatar(&t.name, "team") }))
-                    .collect::<Vec<_>>()
-            );
-            view["repositories"] = json!(
-                perms
-                    .iter()
-                    .map(|p| short_repo(&owner, &p.repository))
-                    .collect::<Vec<_>>()
-            );
-        }
-        out.push(view);
-    }
-    Ok(Json(json!({ "robots": out })))
+    owner: RobotOwner<'_>,
+    query: RobotListQuery,
+) -> Result<Json<RobotListView>, ApiError> {
+    let robots = api
+        .identity
+        .robots(&api.caller, owner, query.permissions, query.limit)
+        .await?;
+    Ok(Json(RobotListView {
+        robots: robots.into_iter().map(RobotSummaryView::from).collect(),
+    }))
 }
 
-async fn get_one(api: Api, who: Owner<'_>, short: &str) -> Result<Json<Value>, ApiError> {
-    let owner = owner(&api, who).await?;
-    let robot = api.identity.robot(&owner, short).await?;
-    Ok(Json(robot_view(&robot, None)))
+async fn get_one(api: Api, owner: RobotOwner<'_>, short: &str) -> Result<Json<RobotView>, ApiError> {
+    let robot = api.identity.robot(&api.caller, owner, short).await?;
+    Ok(Json(RobotView::new(robot, None)))
 }
 
 async fn create(
     api: Api,
-    who: Owner<'_>,
+    owner: RobotOwner<'_>,
     short: &str,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let owner = owner(&api, who).await?;
+) -> Result<(StatusCode, Json<RobotView>), ApiError> {
+    // The body is optional: Quay's clients often send none.
     let body: NewRobot = if body.iter().all(u8::is_ascii_whitespace) {
         NewRobot::default()
     } else {
@@ -183,42 +225,41 @@ async fn create(
     let made = api
         .identity
         .create_robot(
-            &api.principal,
-            &owner,
+            &api.caller,
+            owner,
             short,
             body.description.as_deref().unwrap_or_default(),
             body.unstructured_metadata.as_ref(),
-            Some(api.ip),
         )
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(robot_view(&made.robot, Some(&made.token))),
+        Json(RobotView::new(made.robot, Some(made.token))),
     ))
 }
 
-async fn delete(api: Api, who: Owner<'_>, short: &str) -> Result<StatusCode, ApiError> {
-    let owner = owner(&api, who).await?;
-    api.identity
-        .delete_robot(&api.principal, &owner, short, Some(api.ip))
-        .await?;
+async fn delete(api: Api, owner: RobotOwner<'_>, short: &str) -> Result<StatusCode, ApiError> {
+    api.identity.delete_robot(&api.caller, owner, short).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn permissions(api: Api, who: Owner<'_>, short: &str) -> Result<Json<Value>, ApiError> {
-    let owner = owner(&api, who).await?;
-    let robot = api.identity.robot(&owner, short).await?;
-    let perms = api.identity.account_permissions(robot.account.id).await?;
-    Ok(Json(permissions_view(&owner, &perms)))
+async fn permissions(
+    api: Api,
+    owner: RobotOwner<'_>,
+    short: &str,
+) -> Result<Json<RobotPermissionsView>, ApiError> {
+    let perms = api.identity.robot_permissions(&api.caller, owner, short).await?;
+    Ok(Json(RobotPermissionsView {
+        permissions: perms.into_iter().map(RobotPermissionView::from).collect(),
+    }))
 }
 
-async fn regenerate(api: Api, who: Owner<'_>, short: &str) -> Result<Json<Value>, ApiError> {
-    let owner = owner(&api, who).await?;
+async fn regenerate(api: Api, owner: RobotOwner<'_>, short: &str) -> Result<Json<RobotView>, ApiError> {
     let made = api
         .identity
-        .regenerate_robot_token(&api.principal, &owner, short, Some(api.ip))
+        .regenerate_robot_token(&api.caller, owner, short)
         .await?;
-    Ok(Json(robot_view(&made.robot, Some(&made.token))))
+    Ok(Json(RobotView::new(made.robot, Some(made.token))))
 }
 
 /// The calling user's robots.
@@ -228,14 +269,14 @@ async fn regenerate(api: Api, who: Owner<'_>, short: &str) -> Result<Json<Value>
     operation_id = "getUserRobots",
     tag = "robot",
     params(RobotListQuery),
-    responses((status = 200, description = "`{robots: [...]}`; never includes tokens")),
+    responses((status = 200, description = "The robots; never with tokens", body = RobotListView)),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
 async fn get_user_robots(
     api: Api,
-    query: Result<Query<RobotListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    list(api, Owner::User, query).await
+    ApiQuery(query): ApiQuery<RobotListQuery>,
+) -> Result<Json<RobotListView>, ApiError> {
+    list(api, RobotOwner::Caller, query).await
 }
 
 /// One robot of the calling user (without its token).
@@ -245,11 +286,11 @@ async fn get_user_robots(
     operation_id = "getUserRobot",
     tag = "robot",
     params(("robot_shortname" = String, Path, description = "The robot's short name")),
-    responses((status = 200, description = "The robot"), (status = 404, description = "No such robot")),
+    responses((status = 200, description = "The robot", body = RobotView), (status = 404, description = "No such robot")),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
-async fn get_user_robot(api: Api, Path(short): Path<String>) -> Result<Json<Value>, ApiError> {
-    get_one(api, Owner::User, &short).await
+async fn get_user_robot(api: Api, Path(short): Path<String>) -> Result<Json<RobotView>, ApiError> {
+    get_one(api, RobotOwner::Caller, &short).await
 }
 
 /// Create a robot of the calling user; the answer holds its token, shown
@@ -261,15 +302,15 @@ async fn get_user_robot(api: Api, Path(short): Path<String>) -> Result<Json<Valu
     tag = "robot",
     params(("robot_shortname" = String, Path, description = "The robot's short name")),
     request_body(content = NewRobot, description = "Optional"),
-    responses((status = 201, description = "Created, with `token`"), (status = 400, description = "Invalid name or exists")),
+    responses((status = 201, description = "Created, with `token`", body = RobotView), (status = 400, description = "Invalid name or exists")),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
 async fn create_user_robot(
     api: Api,
     Path(short): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    create(api, Owner::User, &short, body).await
+) -> Result<(StatusCode, Json<RobotView>), ApiError> {
+    create(api, RobotOwner::Caller, &short, body).await
 }
 
 /// Delete a robot of the calling user.
@@ -283,7 +324,7 @@ async fn create_user_robot(
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
 async fn delete_user_robot(api: Api, Path(short): Path<String>) -> Result<StatusCode, ApiError> {
-    delete(api, Owner::User, &short).await
+    delete(api, RobotOwner::Caller, &short).await
 }
 
 /// The repository roles granted to a robot of the calling user.
@@ -293,11 +334,14 @@ async fn delete_user_robot(api: Api, Path(short): Path<String>) -> Result<Status
     operation_id = "getUserRobotPermissions",
     tag = "robot",
     params(("robot_shortname" = String, Path, description = "The robot's short name")),
-    responses((status = 200, description = "`{permissions: [{repository: {name, is_public}, role}]}`")),
+    responses((status = 200, description = "The robot's roles", body = RobotPermissionsView)),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
-async fn get_user_robot_permissions(api: Api, Path(short): Path<String>) -> Result<Json<Value>, ApiError> {
-    permissions(api, Owner::User, &short).await
+async fn get_user_robot_permissions(
+    api: Api,
+    Path(short): Path<String>,
+) -> Result<Json<RobotPermissionsView>, ApiError> {
+    permissions(api, RobotOwner::Caller, &short).await
 }
 
 /// Give a robot of the calling user a new token; the old one stops working.
@@ -307,11 +351,14 @@ async fn get_user_robot_permissions(api: Api, Path(short): Path<String>) -> Resu
     operation_id = "regenerateUserRobotToken",
     tag = "robot",
     params(("robot_shortname" = String, Path, description = "The robot's short name")),
-    responses((status = 200, description = "The robot, with its new `token`")),
+    responses((status = 200, description = "The robot, with its new `token`", body = RobotView)),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
-async fn regenerate_user_robot_token(api: Api, Path(short): Path<String>) -> Result<Json<Value>, ApiError> {
-    regenerate(api, Owner::User, &short).await
+async fn regenerate_user_robot_token(
+    api: Api,
+    Path(short): Path<String>,
+) -> Result<Json<RobotView>, ApiError> {
+    regenerate(api, RobotOwner::Caller, &short).await
 }
 
 /// An organization's robots.
@@ -321,15 +368,16 @@ async fn regenerate_user_robot_token(api: Api, Path(short): Path<String>) -> Res
     operation_id = "getOrgRobots",
     tag = "robot",
     params(("orgname" = String, Path, description = "The organization"), RobotListQuery),
-    responses((status = 200, description = "`{robots: [...]}`; never includes tokens")),
+    responses((status = 200, description = "The robots; never with tokens", body = RobotListView)),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn get_org_robots(
     api: Api,
     Path(orgname): Path<String>,
-    query: Result<Query<RobotListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    list(api, Owner::Org(&orgname), query).await
+    ApiQuery(query): ApiQuery<RobotListQuery>,
+) -> Result<Json<RobotListView>, ApiError> {
+    let org = org_name(orgname)?;
+    list(api, RobotOwner::Organization(&org), query).await
 }
 
 /// One robot of an organization (without its token).
@@ -339,14 +387,15 @@ async fn get_org_robots(
     operation_id = "getOrgRobot",
     tag = "robot",
     params(("orgname" = String, Path), ("robot_shortname" = String, Path)),
-    responses((status = 200, description = "The robot"), (status = 404, description = "No such robot")),
+    responses((status = 200, description = "The robot", body = RobotView), (status = 404, description = "No such robot")),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn get_org_robot(
     api: Api,
     Path((orgname, short)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    get_one(api, Owner::Org(&orgname), &short).await
+) -> Result<Json<RobotView>, ApiError> {
+    let org = org_name(orgname)?;
+    get_one(api, RobotOwner::Organization(&org), &short).await
 }
 
 /// Create a robot of an organization; the answer holds its token, shown
@@ -358,15 +407,16 @@ async fn get_org_robot(
     tag = "robot",
     params(("orgname" = String, Path), ("robot_shortname" = String, Path)),
     request_body(content = NewRobot, description = "Optional"),
-    responses((status = 201, description = "Created, with `token`"), (status = 400, description = "Invalid name or exists")),
+    responses((status = 201, description = "Created, with `token`", body = RobotView), (status = 400, description = "Invalid name or exists")),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn create_org_robot(
     api: Api,
     Path((orgname, short)): Path<(String, String)>,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    create(api, Owner::Org(&orgname), &short, body).await
+) -> Result<(StatusCode, Json<RobotView>), ApiError> {
+    let org = org_name(orgname)?;
+    create(api, RobotOwner::Organization(&org), &short, body).await
 }
 
 /// Delete a robot of an organization.
@@ -383,7 +433,8 @@ async fn delete_org_robot(
     api: Api,
     Path((orgname, short)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    delete(api, Owner::Org(&orgname), &short).await
+    let org = org_name(orgname)?;
+    delete(api, RobotOwner::Organization(&org), &short).await
 }
 
 /// The repository roles granted to a robot of an organization.
@@ -393,14 +444,15 @@ async fn delete_org_robot(
     operation_id = "getOrgRobotPermissions",
     tag = "robot",
     params(("orgname" = String, Path), ("robot_shortname" = String, Path)),
-    responses((status = 200, description = "`{permissions: [{repository: {name, is_public}, role}]}`")),
+    responses((status = 200, description = "The robot's roles", body = RobotPermissionsView)),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn get_org_robot_permissions(
     api: Api,
     Path((orgname, short)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    permissions(api, Owner::Org(&orgname), &short).await
+) -> Result<Json<RobotPermissionsView>, ApiError> {
+    let org = org_name(orgname)?;
+    permissions(api, RobotOwner::Organization(&org), &short).await
 }
 
 /// Give a robot of an organization a new token; the old one stops working.
@@ -410,12 +462,13 @@ async fn get_org_robot_permissions(
     operation_id = "regenerateOrgRobotToken",
     tag = "robot",
     params(("orgname" = String, Path), ("robot_shortname" = String, Path)),
-    responses((status = 200, description = "The robot, with its new `token`")),
+    responses((status = 200, description = "The robot, with its new `token`", body = RobotView)),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn regenerate_org_robot_token(
     api: Api,
     Path((orgname, short)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    regenerate(api, Owner::Org(&orgname), &short).await
+) -> Result<Json<RobotView>, ApiError> {
+    let org = org_name(orgname)?;
+    regenerate(api, RobotOwner::Organization(&org), &short).await
 }

@@ -2,21 +2,18 @@
 //! A generated password is shown only in the answer that created it.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
-use berth_core::Identity;
-use berth_core::identity::Action;
 use berth_core::identity::users::UserUpdate;
-use berth_store::metadata::AccountRow;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use berth_core::identity::{Account, Action};
+use berth_core::{Identity, Namespace};
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Api, JsonBody, avatar};
+use super::extract::{Api, ApiQuery, Avatar, JsonBody, avatar};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -30,17 +27,62 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// Quay's superuser view of a user.
-fn user_view(identity: &Identity, a: &AccountRow) -> Value {
-    json!({
-        "kind": "user",
-        "name": a.name,
-        "username": a.name,
-        "email": a.email,
-        "verified": true,
-        "avatar": avatar(&a.name, "user"),
-        "super_user": identity.is_super_user(a),
-        "enabled": a.enabled,
-    })
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct InstallUserView {
+    /// Always `user`.
+    kind: &'static str,
+    /// The user's name.
+    name: String,
+    /// The user's name again, as Quay shows it.
+    username: String,
+    /// Contact address.
+    email: Option<String>,
+    /// Always true.
+    verified: bool,
+    /// The user's avatar.
+    avatar: Avatar,
+    /// Superuser by flag or by configuration.
+    super_user: bool,
+    /// Whether the user may log in.
+    enabled: bool,
+}
+
+impl InstallUserView {
+    fn new(identity: &Identity, a: Account) -> InstallUserView {
+        InstallUserView {
+            kind: "user",
+            super_user: identity.is_super_user(&a),
+            avatar: avatar(&a.name, "user"),
+            username: a.name.clone(),
+            name: a.name,
+            email: a.email,
+            verified: true,
+            enabled: a.enabled,
+        }
+    }
+}
+
+/// The user list.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct InstallUserListView {
+    /// The users, by name.
+    users: Vec<InstallUserView>,
+}
+
+/// A user that was just created, with the generated password.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct NewInstallUserView {
+    /// The user's name.
+    username: String,
+    /// Contact address.
+    email: Option<String>,
+    /// The generated password, shown only here.
+    password: String,
+}
+
+/// A user name from the path; an invalid one names no user (404).
+fn username(s: String) -> Result<Namespace, ApiError> {
+    Namespace::new(s).map_err(|e| ApiError::not_found(e.to_string()))
 }
 
 /// Query of the user list.
@@ -58,32 +100,36 @@ pub(super) struct ListQuery {
     operation_id = "listAllUsers",
     tag = "superuser",
     params(ListQuery),
-    responses((status = 200, description = "`{users: [...]}`"), (status = 403, description = "Not a superuser")),
+    responses((status = 200, description = "The users", body = InstallUserListView), (status = 403, description = "Not a superuser")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn list_all_users(
     api: Api,
-    query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    api.authorize(Action::SuperUser).await?;
-    let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
-    let with_disabled = query.disabled.unwrap_or(true);
-    let users: Vec<Value> = api
+    query: Result<ApiQuery<ListQuery>, ApiError>,
+) -> Result<Json<InstallUserListView>, ApiError> {
+    // A malformed query is reported only to those who may ask at all, as
+    // before: refusals come first.
+    let query = match query {
+        Ok(ApiQuery(q)) => q,
+        Err(e) => return Err(refused_first(&api, e).await),
+    };
+    let users = api
         .identity
-        .users()
+        .users(&api.caller, query.disabled.unwrap_or(true))
         .await?
-        .iter()
-        .filter(|u| with_disabled || u.enabled)
-        .map(|u| user_view(&api.identity, u))
+        .into_iter()
+        .map(|u| InstallUserView::new(&api.identity, u))
         .collect();
-    Ok(Json(json!({ "users": users })))
+    Ok(Json(InstallUserListView { users }))
 }
 
 /// A user to create.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct NewInstallUser {
     /// The user's name.
-    username: String,
+    #[schema(value_type = String)]
+    username: Namespace,
     /// Contact address.
     email: Option<String>,
 }
@@ -95,24 +141,27 @@ pub(super) struct NewInstallUser {
     operation_id = "createInstallUser",
     tag = "superuser",
     request_body = NewInstallUser,
-    responses((status = 200, description = "`{username, email, password}`"), (status = 400, description = "Invalid or taken name")),
+    responses((status = 200, description = "The user, with its password", body = NewInstallUserView), (status = 400, description = "Invalid or taken name")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn create_install_user(
     api: Api,
-    JsonBody(body): JsonBody<NewInstallUser>,
-) -> Result<Json<Value>, ApiError> {
-    api.authorize(Action::SuperUser).await?;
+    body: Result<JsonBody<NewInstallUser>, ApiError>,
+) -> Result<Json<NewInstallUserView>, ApiError> {
+    let body = match body {
+        Ok(JsonBody(b)) => b,
+        Err(e) => return Err(refused_first(&api, e).await),
+    };
     let email = body.email.filter(|e| !e.is_empty());
     let made = api
         .identity
-        .create_user_with_password(&api.principal, &body.username, email.as_deref(), Some(api.ip))
+        .create_user_with_password(&api.caller, &body.username, email.as_deref())
         .await?;
-    Ok(Json(json!({
-        "username": made.account.name,
-        "email": made.account.email,
-        "password": made.password,
-    })))
+    Ok(Json(NewInstallUserView {
+        username: made.account.name,
+        email: made.account.email,
+        password: made.password,
+    }))
 }
 
 /// One user.
@@ -122,17 +171,18 @@ async fn create_install_user(
     operation_id = "getInstallUser",
     tag = "superuser",
     params(("username" = String, Path)),
-    responses((status = 200, description = "The user"), (status = 404, description = "No such user")),
+    responses((status = 200, description = "The user", body = InstallUserView), (status = 404, description = "No such user")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
-async fn get_install_user(api: Api, Path(username): Path<String>) -> Result<Json<Value>, ApiError> {
-    api.authorize(Action::SuperUser).await?;
-    let user = api.identity.user(&username).await?;
-    Ok(Json(user_view(&api.identity, &user)))
+async fn get_install_user(api: Api, Path(name): Path<String>) -> Result<Json<InstallUserView>, ApiError> {
+    let name = username(name)?;
+    let user = api.identity.install_user(&api.caller, &name).await?;
+    Ok(Json(InstallUserView::new(&api.identity, user)))
 }
 
 /// Changes to a user; absent fields stay as they are.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct ChangeInstallUser {
     /// New password.
     password: Option<String>,
@@ -153,26 +203,27 @@ pub(super) struct ChangeInstallUser {
     tag = "superuser",
     params(("username" = String, Path)),
     request_body = ChangeInstallUser,
-    responses((status = 200, description = "The user"), (status = 400, description = "Invalid change")),
+    responses((status = 200, description = "The user", body = InstallUserView), (status = 400, description = "Invalid change or unknown field")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn change_install_user(
     api: Api,
-    Path(username): Path<String>,
-    JsonBody(body): JsonBody<ChangeInstallUser>,
-) -> Result<Json<Value>, ApiError> {
-    api.authorize(Action::SuperUser).await?;
+    Path(name): Path<String>,
+    body: Result<JsonBody<ChangeInstallUser>, ApiError>,
+) -> Result<Json<InstallUserView>, ApiError> {
+    let body = match body {
+        Ok(JsonBody(b)) => b,
+        Err(e) => return Err(refused_first(&api, e).await),
+    };
+    let name = username(name)?;
     let update = UserUpdate {
         password: body.password,
         email: body.email,
         enabled: body.enabled,
         super_user: body.superuser,
     };
-    let user = api
-        .identity
-        .update_user(&api.principal, &username, &update, Some(api.ip))
-        .await?;
-    Ok(Json(user_view(&api.identity, &user)))
+    let user = api.identity.update_user(&api.caller, &name, &update).await?;
+    Ok(Json(InstallUserView::new(&api.identity, user)))
 }
 
 /// Delete a user (not oneself, and not while the user's namespace holds
@@ -186,10 +237,23 @@ async fn change_install_user(
     responses((status = 204, description = "Deleted"), (status = 400, description = "Oneself, or repositories remain"), (status = 404, description = "No such user")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
-async fn delete_install_user(api: Api, Path(username): Path<String>) -> Result<StatusCode, ApiError> {
-    api.authorize(Action::SuperUser).await?;
-    api.identity
-        .delete_user(&api.principal, &username, Some(api.ip))
-        .await?;
+async fn delete_install_user(api: Api, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    let name = username(name)?;
+    api.identity.delete_user(&api.caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The answer to a request whose body or query could not be read: the
+/// refusal if the caller may not use the panel at all (so a caller who
+/// may not ask learns nothing, and refusals keep their status whatever
+/// the body), else `invalid`.
+async fn refused_first(api: &Api, invalid: ApiError) -> ApiError {
+    match api
+        .identity
+        .authorize(&api.caller.principal, Action::SuperUser)
+        .await
+    {
+        Ok(()) => invalid,
+        Err(refusal) => refusal.into(),
+    }
 }

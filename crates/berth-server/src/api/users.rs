@@ -4,15 +4,15 @@
 
 use axum::Json;
 use axum::extract::Path;
-use berth_core::identity::{Account, Action, Actor, UserChange};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use berth_core::Namespace;
+use berth_core::identity::{UserChange, UserOrganization, UserProfile};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Api, JsonBody, avatar};
+use super::extract::{Api, Avatar, JsonBody, avatar};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -21,26 +21,129 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_user_information))
 }
 
+/// An organization of the calling user, as Quay shows it in the user view.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct UserOrganizationView {
+    /// The organization.
+    name: String,
+    /// Its avatar.
+    avatar: Avatar,
+    /// Whether the user may create repositories in it.
+    can_create_repo: bool,
+    /// Always false: Berth has no public organizations listing.
+    public: bool,
+    /// Whether the user administers it.
+    is_org_admin: bool,
+    /// Always false.
+    preferred_namespace: bool,
+}
+
+/// Quay's view of the calling user. Fields Berth does not keep are shown
+/// with Quay's defaults.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct UserView {
+    /// Always false.
+    anonymous: bool,
+    /// The user's name.
+    username: String,
+    /// The user's avatar.
+    avatar: Avatar,
+    /// Always true: a user may create repositories in their namespace.
+    can_create_repo: bool,
+    /// Always true.
+    is_me: bool,
+    /// Always true.
+    verified: bool,
+    /// Contact address.
+    email: Option<String>,
+    /// External logins: none.
+    logins: Vec<String>,
+    /// Always false.
+    invoice_email: bool,
+    /// Always null.
+    invoice_email_address: Option<String>,
+    /// Always false.
+    preferred_namespace: bool,
+    /// The namespace's time-machine window in seconds.
+    tag_expiration_s: i64,
+    /// Always empty.
+    prompts: Vec<String>,
+    /// Always null.
+    company: Option<String>,
+    /// Always null.
+    family_name: Option<String>,
+    /// Always null.
+    given_name: Option<String>,
+    /// Always null.
+    location: Option<String>,
+    /// Always true.
+    is_free_account: bool,
+    /// Whether a password is set.
+    has_password_set: bool,
+    /// The organizations the user is in.
+    organizations: Vec<UserOrganizationView>,
+    /// Whether the user is a superuser.
+    super_user: bool,
+}
+
+impl From<UserProfile> for UserView {
+    fn from(p: UserProfile) -> UserView {
+        let a = p.account;
+        UserView {
+            anonymous: false,
+            avatar: avatar(&a.name, "user"),
+            username: a.name,
+            can_create_repo: true,
+            is_me: true,
+            verified: true,
+            email: a.email,
+            logins: Vec::new(),
+            invoice_email: false,
+            invoice_email_address: None,
+            preferred_namespace: false,
+            tag_expiration_s: p.tag_expiration_s,
+            prompts: Vec::new(),
+            company: None,
+            family_name: None,
+            given_name: None,
+            location: None,
+            is_free_account: true,
+            has_password_set: a.has_secret,
+            organizations: p
+                .organizations
+                .into_iter()
+                .map(UserOrganizationView::from)
+                .collect(),
+            super_user: p.super_user,
+        }
+    }
+}
+
+impl From<UserOrganization> for UserOrganizationView {
+    fn from(o: UserOrganization) -> UserOrganizationView {
+        UserOrganizationView {
+            avatar: avatar(&o.name, "org"),
+            name: o.name,
+            can_create_repo: o.can_create_repo,
+            public: false,
+            is_org_admin: o.is_admin,
+            preferred_namespace: false,
+        }
+    }
+}
+
 /// The user the credentials belong to.
 #[utoipa::path(
     get,
     path = "/user/",
     operation_id = "getLoggedInUser",
     tag = "user",
-    responses((status = 200, description = "The user"), (status = 401, description = "Not authenticated")),
+    responses((status = 200, description = "The user", body = UserView), (status = 401, description = "Not authenticated")),
     security(("basic" = []), ("oauth2_bearer" = ["user:read"]))
 )]
-async fn get_logged_in_user(api: Api) -> Result<Json<Value>, ApiError> {
-    api.authorize(Action::ReadUser).await?;
-    let Actor::User(user) = &api.principal.actor else {
-        return Err(ApiError::unauthenticated("Requires authentication"));
-    };
-    let account = api
-        .identity
-        .account(&user.name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user not found"))?;
-    user_view(&api, &account).await
+async fn get_logged_in_user(api: Api) -> Result<Json<UserView>, ApiError> {
+    let profile = api.identity.logged_in_user(&api.caller).await?;
+    Ok(Json(profile.into()))
 }
 
 /// What a user may change about their own account here.
@@ -61,68 +164,30 @@ pub(super) struct UserDetails {
     operation_id = "changeUserDetails",
     tag = "user",
     request_body = UserDetails,
-    responses((status = 200, description = "The user"), (status = 400, description = "Invalid value"), (status = 401, description = "Not authenticated")),
+    responses((status = 200, description = "The user", body = UserView), (status = 400, description = "Invalid value"), (status = 401, description = "Not authenticated")),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
 async fn change_user_details(
     api: Api,
     JsonBody(body): JsonBody<UserDetails>,
-) -> Result<Json<Value>, ApiError> {
-    api.authorize(Action::AdministerUser).await?;
-    let account = api
-        .identity
-        .change_user(
-            &api.caller,
-            UserChange {
-                email: body.email,
-                tag_expiration_s: body.tag_expiration_s,
-            },
-        )
-        .await?;
-    user_view(&api, &account).await
+) -> Result<Json<UserView>, ApiError> {
+    let change = UserChange {
+        email: body.email,
+        tag_expiration_s: body.tag_expiration_s,
+    };
+    let profile = api.identity.change_user(&api.caller, change).await?;
+    Ok(Json(profile.into()))
 }
 
-/// The view of the calling user (Quay's `user_view` for oneself).
-async fn user_view(api: &Api, account: &Account) -> Result<Json<Value>, ApiError> {
-    let Actor::User(user) = &api.principal.actor else {
-        return Err(ApiError::unauthenticated("Requires authentication"));
-    };
-    let organizations = api.identity.organizations_of(user.id).await?;
-    let mut orgs = Vec::new();
-    for org in organizations {
-        let is_admin = api.may(Action::AdministerNamespace(&org)).await?;
-        orgs.push(json!({
-            "name": org,
-            "avatar": avatar(&org, "org"),
-            "can_create_repo": api.may(Action::CreateRepository(&org)).await?,
-            "public": false,
-            "is_org_admin": is_admin,
-            "preferred_namespace": false,
-        }));
-    }
-    Ok(Json(json!({
-        "anonymous": false,
-        "username": account.name,
-        "avatar": avatar(&account.name, "user"),
-        "can_create_repo": true,
-        "is_me": true,
-        "verified": true,
-        "email": account.email,
-        "logins": [],
-        "invoice_email": false,
-        "invoice_email_address": null,
-        "preferred_namespace": false,
-        "tag_expiration_s": api.identity.tag_expiration_s(account),
-        "prompts": [],
-        "company": null,
-        "family_name": null,
-        "given_name": null,
-        "location": null,
-        "is_free_account": true,
-        "has_password_set": account.has_secret,
-        "organizations": orgs,
-        "super_user": user.super_user,
-    })))
+/// Quay's public view of a user.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct PublicUserView {
+    /// Always false.
+    anonymous: bool,
+    /// The user's name.
+    username: String,
+    /// The user's avatar.
+    avatar: Avatar,
 }
 
 /// The public view of a user (not of an organization or robot).
@@ -132,13 +197,18 @@ async fn user_view(api: &Api, account: &Account) -> Result<Json<Value>, ApiError
     operation_id = "getUserInformation",
     tag = "user",
     params(("username" = String, Path, description = "The user")),
-    responses((status = 200, description = "`{anonymous, username, avatar}`"), (status = 404, description = "No such user")),
+    responses((status = 200, description = "The user", body = PublicUserView), (status = 404, description = "No such user")),
 )]
-async fn get_user_information(api: Api, Path(username): Path<String>) -> Result<Json<Value>, ApiError> {
-    let user = api.identity.user(&username).await?;
-    Ok(Json(json!({
-        "anonymous": false,
-        "username": user.name,
-        "avatar": avatar(&user.name, "user"),
-    })))
+async fn get_user_information(
+    api: Api,
+    Path(username): Path<String>,
+) -> Result<Json<PublicUserView>, ApiError> {
+    // An invalid name names no user.
+    let name = Namespace::new(username).map_err(|e| ApiError::not_found(e.to_string()))?;
+    let user = api.identity.user(&name).await?;
+    Ok(Json(PublicUserView {
+        anonymous: false,
+        avatar: avatar(&user.name, "user"),
+        username: user.name,
+    }))
 }

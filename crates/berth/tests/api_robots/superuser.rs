@@ -257,3 +257,49 @@ async fn public_user_views_and_discovery() {
         assert_eq!(paths[path][method]["operationId"], op, "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_misspelled_field_in_a_user_change_is_refused_by_name() {
+    let s = Server::start().await;
+    let db = database(&s).await;
+    let admin = admin();
+    s.create_user("carol", "carol-password", false);
+
+    let (status, body, _) = call(
+        &s,
+        Method::PUT,
+        "/superuser/users/carol",
+        Some(&admin),
+        Some(json!({ "pasword": "new-carol-password" })),
+    )
+    .await;
+    assert_quay_error(status, &body, StatusCode::BAD_REQUEST);
+    assert!(body["detail"].as_str().unwrap().contains("pasword"), "{body}");
+
+    // Nothing changed: the old password still works, nothing was logged.
+    let (status, _, _) = call(
+        &s,
+        Method::GET,
+        "/user/",
+        Some(&basic_auth("carol", "carol-password")),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let log = log_entries(&db, "carol").await;
+    assert!(
+        kinds(&log).iter().all(|k| !k.starts_with("user_change")),
+        "{log:?}"
+    );
+
+    // Those who may not use the panel are still refused first.
+    let (status, body, _) = call(
+        &s,
+        Method::PUT,
+        "/superuser/users/carol",
+        Some(&basic_auth("carol", "carol-password")),
+        Some(json!({ "pasword": "x" })),
+    )
+    .await;
+    assert_quay_error(status, &body, StatusCode::FORBIDDEN);
+}
