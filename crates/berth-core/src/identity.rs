@@ -30,11 +30,15 @@ pub use accounts::{Account, UserChange, validate_account_name};
 pub use audit::{AuditEvent, AuditLog};
 pub use credentials::ThrottleSettings;
 pub use error::IdentityError;
-pub use organizations::{OrganizationChange, OrganizationMember};
+pub use organizations::{
+    OrganizationChange, OrganizationDetails, OrganizationMember, OrganizationSettings, OrganizationTeam,
+};
 pub use permissions::{AccountPermission, TeamPermission};
 pub use policy::{Action, PolicySettings, Role, TeamRole, decide, namespace_of};
 pub use principal::{AccountRef, Actor, Credential, Principal, Scope};
-pub use teams::{OWNERS_TEAM, TeamUpdate, validate_team_name};
+pub use teams::{
+    OWNERS_TEAM, Team, TeamMember, TeamMembers, TeamName, TeamRepositoryRole, TeamUpdate, validate_team_name,
+};
 pub use tokens::{AccessClaim, Claims, RequestedScope, TokenContext, TokenService};
 
 /// Settings of identity and access, from configuration.

@@ -40,7 +40,8 @@ impl Role {
 }
 
 /// A team's organization-wide role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TeamRole {
     /// Only what the team is granted.
     Member,

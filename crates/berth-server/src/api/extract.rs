@@ -142,8 +142,26 @@ pub(crate) fn format_date(ms: i64) -> String {
 }
 
 /// The avatar object Quay attaches to accounts and teams.
-pub(crate) fn avatar(name: &str, kind: &str) -> serde_json::Value {
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Avatar {
+    /// The name it is drawn for.
+    pub name: String,
+    /// SHA-256 of the name, in hex.
+    pub hash: String,
+    /// `#` and the hash's first six digits.
+    pub color: String,
+    /// What it stands for: `user`, `robot`, `org`, `team`, `app`.
+    pub kind: String,
+}
+
+/// The avatar of `name`, a `kind` (`user`, `robot`, `org`, `team`, `app`).
+pub(crate) fn avatar(name: &str, kind: &str) -> Avatar {
     use sha2::Digest;
     let hash = hex::encode(sha2::Sha256::digest(name.as_bytes()));
-    serde_json::json!({ "name": name, "hash": hash, "color": format!("#{}", &hash[..6]), "kind": kind })
+    Avatar {
+        name: name.to_owned(),
+        color: format!("#{}", &hash[..6]),
+        hash,
+        kind: kind.to_owned(),
+    }
 }
