@@ -122,11 +122,11 @@ impl Identity {
     /// Whether `principal` may do `action`.
     pub async fn allowed(&self, principal: &Principal, action: Action<'_>) -> Result<bool, IdentityError> {
         let facts = match action.namespace() {
-            Some(ns) => {
-                self.db
-                    .access_facts(principal.account().map(|a| a.id), ns, action.repository())
-                    .await?
-            }
+            Some(ns) => self
+                .db
+                .access_facts(principal.account().map(|a| a.id), ns, action.repository())
+                .await?
+                .try_into()?,
             None => Default::default(),
         };
         Ok(decide(principal, action, &facts, self.config.policy))
