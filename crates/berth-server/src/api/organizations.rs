@@ -88,9 +88,25 @@ pub(super) struct OrganizationView {
     /// Its teams by name; for members and admins.
     #[serde(skip_serializing_if = "Option::is_none")]
     teams: Option<BTreeMap<String, OrganizationTeamView>>,
-    /// Its settings; for admins.
-    #[serde(flatten)]
-    settings: Option<OrganizationSettingsView>,
+    /// Contact address; for admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    email: Option<Option<String>>,
+    /// Whether invoices are e-mailed; for admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invoice_email: Option<bool>,
+    /// Where invoices go; for admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    invoice_email_address: Option<Option<String>>,
+    /// The organization's own time-machine window, if it chose one; for
+    /// admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    tag_expiration_s: Option<Option<i64>>,
+    /// Always `true` (there is no billing); for admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_free_account: Option<bool>,
 }
 
 /// A team in Quay's view of an organization.
@@ -114,21 +130,6 @@ pub(super) struct OrganizationTeamView {
     is_synced: bool,
 }
 
-/// The settings of an organization its admins see.
-#[derive(Debug, Serialize, ToSchema)]
-pub(super) struct OrganizationSettingsView {
-    /// Contact address.
-    email: Option<String>,
-    /// Whether invoices are e-mailed.
-    invoice_email: bool,
-    /// Where invoices go.
-    invoice_email_address: Option<String>,
-    /// The organization's own time-machine window, if it chose one.
-    tag_expiration_s: Option<i64>,
-    /// Always `true`: there is no billing.
-    is_free_account: bool,
-}
-
 impl From<OrganizationDetails> for OrganizationView {
     fn from(org: OrganizationDetails) -> Self {
         let ordered_teams = org
@@ -141,6 +142,8 @@ impl From<OrganizationDetails> for OrganizationView {
                 .map(|t| (t.team.name.clone(), OrganizationTeamView::from(t)))
                 .collect()
         });
+        // Settings are keys only admins get; each may be `null` for them.
+        let settings = org.settings;
         OrganizationView {
             avatar: avatar(&org.name, "org"),
             name: org.name,
@@ -148,13 +151,11 @@ impl From<OrganizationDetails> for OrganizationView {
             is_member: org.is_member,
             ordered_teams,
             teams,
-            settings: org.settings.map(|s| OrganizationSettingsView {
-                email: s.email,
-                invoice_email: s.invoice_email,
-                invoice_email_address: s.invoice_email_address,
-                tag_expiration_s: s.tag_expiration_s,
-                is_free_account: true,
-            }),
+            email: settings.as_ref().map(|s| s.email.clone()),
+            invoice_email: settings.as_ref().map(|s| s.invoice_email),
+            invoice_email_address: settings.as_ref().map(|s| s.invoice_email_address.clone()),
+            tag_expiration_s: settings.as_ref().map(|s| s.tag_expiration_s),
+            is_free_account: settings.as_ref().map(|_| true),
         }
     }
 }
