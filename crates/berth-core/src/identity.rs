@@ -31,11 +31,15 @@ pub use accounts::{UserOrganization, UserProfile};
 pub use audit::{AuditEvent, AuditLog};
 pub use credentials::ThrottleSettings;
 pub use error::IdentityError;
-pub use organizations::{OrganizationChange, OrganizationMember};
+pub use organizations::{
+    OrganizationChange, OrganizationDetails, OrganizationMember, OrganizationSettings, OrganizationTeam,
+};
 pub use permissions::{AccountPermission, TeamPermission};
 pub use policy::{Action, PolicySettings, Role, TeamRole, decide, namespace_of};
 pub use principal::{AccountRef, Actor, Credential, Principal, Scope};
-pub use teams::{OWNERS_TEAM, TeamUpdate, validate_team_name};
+pub use teams::{
+    OWNERS_TEAM, Team, TeamMember, TeamMembers, TeamName, TeamRepositoryRole, TeamUpdate, validate_team_name,
+};
 pub use tokens::{AccessClaim, Claims, RequestedScope, TokenContext, TokenService};
 
 /// Settings of identity and access, from configuration.
@@ -119,11 +123,11 @@ impl Identity {
     /// Whether `principal` may do `action`.
     pub async fn allowed(&self, principal: &Principal, action: Action<'_>) -> Result<bool, IdentityError> {
         let facts = match action.namespace() {
-            Some(ns) => {
-                self.db
-                    .access_facts(principal.account().map(|a| a.id), ns, action.repository())
-                    .await?
-            }
+            Some(ns) => self
+                .db
+                .access_facts(principal.account().map(|a| a.id), ns, action.repository())
+                .await?
+                .try_into()?,
             None => Default::default(),
         };
         Ok(decide(principal, action, &facts, self.config.policy))

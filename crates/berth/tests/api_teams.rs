@@ -387,3 +387,103 @@ async fn discovery_lists_the_new_operations() {
         assert!(doc.contains(&format!("\"{op}\"")), "{op} missing from discovery");
     }
 }
+
+#[tokio::test]
+async fn request_bodies_refuse_unknown_fields_by_name() {
+    let s = setup(&["alice"]).await;
+    put_team(&s, "devs", "member").await;
+    ok(&create_repo(&s, Admin, "acme", "app").await, 201);
+    let post = call(
+        &s,
+        Admin,
+        reqwest::Method::POST,
+        "/organization/",
+        Some(json!({ "name": "other", "colour": "red" })),
+    )
+    .await;
+    for r in [
+        post,
+        put(&s, Admin, "/organization/acme", json!({ "colour": "red" })).await,
+        put(
+            &s,
+            Admin,
+            "/organization/acme/team/devs",
+            json!({ "role": "member", "colour": "red" }),
+        )
+        .await,
+        put(
+            &s,
+            Admin,
+            "/repository/acme/app/permissions/user/alice",
+            json!({ "role": "read", "colour": "red" }),
+        )
+        .await,
+        put(
+            &s,
+            Admin,
+            "/repository/acme/app/permissions/team/devs",
+            json!({ "role": "read", "colour": "red" }),
+        )
+        .await,
+    ] {
+        refused(&r, BAD);
+        assert!(r.1["detail"].as_str().unwrap().contains("colour"), "{}", r.1);
+    }
+    // Nothing was changed or created.
+    refused(&get(&s, Admin, "/organization/other").await, NOT_FOUND);
+    let perms = get(&s, Admin, "/repository/acme/app/permissions/user/").await;
+    assert_eq!(perms.1["permissions"], json!({}));
+}
+
+#[tokio::test]
+async fn organization_settings_are_keys_only_admins_get() {
+    let s = setup(&["alice"]).await;
+    put_team(&s, "devs", "member").await;
+    add_member(&s, "devs", "alice").await;
+    let admin = get(&s, Admin, "/organization/acme").await.1;
+    for key in ["email", "invoice_email_address", "tag_expiration_s"] {
+        assert_eq!(admin.get(key), Some(&Value::Null), "{key}: {admin}");
+    }
+    assert_eq!(admin["is_free_account"], true);
+    let member = get(&s, ALICE, "/organization/acme").await.1;
+    assert_eq!(member["ordered_teams"], json!(["devs", "owners"]));
+    for key in ["email", "invoice_email", "is_free_account", "tag_expiration_s"] {
+        assert!(member.get(key).is_none(), "{key}: {member}");
+    }
+    let anon = get(&s, Anon, "/organization/acme").await.1;
+    assert_eq!(
+        (&anon["is_admin"], &anon["is_member"]),
+        (&json!(false), &json!(false))
+    );
+    assert!(
+        anon.get("teams").is_none() && anon.get("ordered_teams").is_none(),
+        "{anon}"
+    );
+}
+
+#[tokio::test]
+async fn discovery_documents_the_response_bodies() {
+    let s = Server::start().await;
+    let doc = get(&s, Anon, "/discovery").await.1;
+    let schemas = &doc["components"]["schemas"];
+    for name in [
+        "OrganizationView",
+        "OrganizationMembersView",
+        "TeamView",
+        "TeamMembersView",
+        "TeamRepositoryRolesView",
+        "UserPermissionsView",
+        "TeamPermissionsView",
+        "TransitivePermissionsView",
+        "Avatar",
+    ] {
+        assert!(schemas[name].is_object(), "{name} missing from discovery");
+    }
+    let paths = doc["paths"].as_object().unwrap();
+    let (_, org) = paths
+        .iter()
+        .find(|(path, _)| path.ends_with("/organization/{orgname}"))
+        .unwrap();
+    let answer = &org["get"]["responses"]["200"];
+    assert!(answer.to_string().contains("OrganizationView"), "{answer}");
+}

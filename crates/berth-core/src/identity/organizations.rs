@@ -3,9 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use berth_store::metadata::{AccountChange, AccountRow, TeamRow};
+use berth_store::metadata::{AccountChange, AccountRow};
 
-use super::principal::Principal;
+use crate::Caller;
+use crate::names::Namespace;
+
+use super::accounts::Account;
+use super::policy::Action;
+use super::teams::Team;
 use super::{AuditEvent, Identity, IdentityError};
 
 /// A change to an organization's settings; `None` leaves a field alone.
@@ -36,6 +41,45 @@ pub struct OrganizationMember {
     pub repositories: Vec<String>,
 }
 
+/// An organization as the caller may see it: members see its teams,
+/// administrators its settings.
+#[derive(Debug, Clone)]
+pub struct OrganizationDetails {
+    /// The organization's name.
+    pub name: String,
+    /// Whether the caller administers it.
+    pub is_admin: bool,
+    /// Whether the caller is in one of its teams.
+    pub is_member: bool,
+    /// Its teams, by name; for members and administrators only.
+    pub teams: Option<Vec<OrganizationTeam>>,
+    /// Its settings; for administrators only.
+    pub settings: Option<OrganizationSettings>,
+}
+
+/// A team in an organization's details.
+#[derive(Debug, Clone)]
+pub struct OrganizationTeam {
+    /// The team.
+    pub team: Team,
+    /// Whether the caller may view it (is in it, or administers the
+    /// organization).
+    pub can_view: bool,
+}
+
+/// The settings of an organization its administrators see.
+#[derive(Debug, Clone)]
+pub struct OrganizationSettings {
+    /// Contact address.
+    pub email: Option<String>,
+    /// Whether invoices are e-mailed.
+    pub invoice_email: bool,
+    /// Where invoices go.
+    pub invoice_email_address: Option<String>,
+    /// The organization's own time-machine window, if it chose one.
+    pub tag_expiration_s: Option<i64>,
+}
+
 impl Identity {
     /// The organization named `name`, or `NotFound`.
     pub async fn organization(&self, name: &str) -> Result<AccountRow, IdentityError> {
@@ -51,24 +95,85 @@ impl Identity {
         Ok(self.db.orgs_of_member(account_id).await?)
     }
 
-    /// The teams of an organization.
-    pub async fn teams(&self, org_id: i64) -> Result<Vec<TeamRow>, IdentityError> {
-        Ok(self.db.list_teams(org_id).await?)
+    /// Create organization `name` for the calling user, who must be
+    /// allowed to administer their own account; they join its `owners`
+    /// team.
+    pub async fn create_own_organization(
+        &self,
+        caller: &Caller,
+        name: &Namespace,
+        email: Option<&str>,
+    ) -> Result<Account, IdentityError> {
+        self.authorize(&caller.principal, Action::AdministerUser).await?;
+        self.create_organization(caller, name.as_str(), email).await
     }
 
-    /// The teams of an organization that an account is in.
-    pub async fn teams_of(&self, org_id: i64, account_id: i64) -> Result<Vec<TeamRow>, IdentityError> {
-        Ok(self.db.teams_of_member(org_id, account_id).await?)
+    /// Organization `org` as the caller may see it. Anyone may look (as in
+    /// Quay); what is shown depends on the caller.
+    pub async fn organization_details(
+        &self,
+        caller: &Caller,
+        org: &Namespace,
+    ) -> Result<OrganizationDetails, IdentityError> {
+        let org = self.organization(org.as_str()).await?;
+        self.details_of(caller, &org).await
+    }
+
+    /// `org`'s details for the caller.
+    async fn details_of(
+        &self,
+        caller: &Caller,
+        org: &AccountRow,
+    ) -> Result<OrganizationDetails, IdentityError> {
+        let is_admin = self
+            .allowed(&caller.principal, Action::AdministerNamespace(&org.name))
+            .await?;
+        let member_of = match caller.account_id() {
+            Some(id) => self.db.teams_of_member(org.id, id).await?,
+            None => Vec::new(),
+        };
+        let is_member = !member_of.is_empty();
+        let teams = if is_admin || is_member {
+            let mut teams = Vec::new();
+            for team in self.db.list_teams(org.id).await? {
+                let can_view = is_admin || member_of.iter().any(|m| m.id == team.id);
+                teams.push(OrganizationTeam {
+                    team: team.try_into()?,
+                    can_view,
+                });
+            }
+            Some(teams)
+        } else {
+            None
+        };
+        let settings = is_admin.then(|| OrganizationSettings {
+            email: org.email.clone(),
+            invoice_email: org.invoice_email,
+            invoice_email_address: org.invoice_email_address.clone(),
+            tag_expiration_s: org.tag_expiration_s,
+        });
+        Ok(OrganizationDetails {
+            name: org.name.clone(),
+            is_admin,
+            is_member,
+            teams,
+            settings,
+        })
     }
 
     /// Change an organization's settings; returns it as it is now.
     pub async fn change_organization(
         &self,
-        principal: &Principal,
-        ip: Option<std::net::IpAddr>,
-        org: &AccountRow,
+        caller: &Caller,
+        org: &Namespace,
         change: OrganizationChange,
-    ) -> Result<AccountRow, IdentityError> {
+    ) -> Result<OrganizationDetails, IdentityError> {
+        // The lookup comes first: asking about an organization that does
+        // not exist is a 404 even for those who could administer it (the
+        // API tests assert this, as Quay answers).
+        let org = &self.organization(org.as_str()).await?;
+        self.authorize(&caller.principal, Action::AdministerNamespace(&org.name))
+            .await?;
         if let Some(s) = change.tag_expiration_s {
             let options = &self.config.tag_expiration_options;
             if !u64::try_from(s).is_ok_and(|s| options.contains(&s)) {
@@ -102,7 +207,7 @@ impl Identity {
             )
             .await?;
         let ns = org.name.as_str();
-        let event = |kind| AuditEvent::new(kind, principal, ip).namespace(ns);
+        let event = |kind| AuditEvent::by(kind, caller).namespace(ns);
         if let Some(invoice_email) = invoice_email {
             self.audit
                 .record_now(
@@ -136,18 +241,17 @@ impl Identity {
                 )
                 .await?;
         }
-        self.organization(ns).await
+        let org = self.organization(ns).await?;
+        self.details_of(caller, &org).await
     }
 
     /// Delete an organization with its teams, robots and applications.
     /// Refused while it still holds repositories: they must be deleted
     /// first.
-    pub async fn delete_organization(
-        &self,
-        principal: &Principal,
-        ip: Option<std::net::IpAddr>,
-        org: &AccountRow,
-    ) -> Result<(), IdentityError> {
+    pub async fn delete_organization(&self, caller: &Caller, org: &Namespace) -> Result<(), IdentityError> {
+        self.authorize(&caller.principal, Action::AdministerNamespace(org.as_str()))
+            .await?;
+        let org = &self.organization(org.as_str()).await?;
         let still_has_repositories = || {
             IdentityError::Invalid(format!(
                 "organization {} still has repositories; delete them before deleting the organization",
@@ -168,7 +272,7 @@ impl Identity {
         }
         self.audit
             .record_now(
-                AuditEvent::new("org_delete", principal, ip)
+                AuditEvent::by("org_delete", caller)
                     .namespace(&org.name)
                     .metadata(serde_json::json!({ "namespace": org.name })),
             )
@@ -179,8 +283,12 @@ impl Identity {
     /// The users in the organization's teams, by name (robots left out).
     pub async fn organization_members(
         &self,
-        org: &AccountRow,
+        caller: &Caller,
+        org: &Namespace,
     ) -> Result<Vec<OrganizationMember>, IdentityError> {
+        self.authorize(&caller.principal, Action::AdministerNamespace(org.as_str()))
+            .await?;
+        let org = &self.organization(org.as_str()).await?;
         let mut members: BTreeMap<String, OrganizationMember> = BTreeMap::new();
         for team in self.db.list_teams(org.id).await? {
             for m in self.db.team_members(team.id).await? {
@@ -211,9 +319,13 @@ impl Identity {
     /// its robots; `NotFound` otherwise.
     pub async fn organization_member(
         &self,
-        org: &AccountRow,
+        caller: &Caller,
+        org: &Namespace,
         name: &str,
     ) -> Result<OrganizationMember, IdentityError> {
+        self.authorize(&caller.principal, Action::AdministerNamespace(org.as_str()))
+            .await?;
+        let org = &self.organization(org.as_str()).await?;
         let not_found =
             || IdentityError::NotFound(format!("{name} is not a member of organization {}", org.name));
         let account = self
@@ -247,11 +359,13 @@ impl Identity {
     /// role on its repositories. The last user of `owners` stays.
     pub async fn remove_organization_member(
         &self,
-        principal: &Principal,
-        ip: Option<std::net::IpAddr>,
-        org: &AccountRow,
+        caller: &Caller,
+        org: &Namespace,
         name: &str,
     ) -> Result<(), IdentityError> {
+        self.authorize(&caller.principal, Action::AdministerNamespace(org.as_str()))
+            .await?;
+        let org = &self.organization(org.as_str()).await?;
         let account = self
             .db
             .account_by_name(name)
@@ -262,7 +376,7 @@ impl Identity {
         if self.db.remove_org_member(org.id, &org.name, account.id).await? {
             self.audit
                 .record_now(
-                    AuditEvent::new("org_remove_member", principal, ip)
+                    AuditEvent::by("org_remove_member", caller)
                         .namespace(&org.name)
                         .metadata(serde_json::json!({ "member": name, "namespace": org.name })),
                 )

@@ -5,10 +5,13 @@
 
 use std::collections::HashSet;
 
-use berth_store::metadata::{AccountRow, PermissionRow, RepositoryRow};
+use berth_store::metadata::{AccountRow, PermissionRow, RepositoryRow, TeamRow};
 
-use super::policy::{Role, namespace_of};
-use super::principal::Principal;
+use crate::Caller;
+use crate::names::RepositoryName;
+
+use super::policy::{Action, Role};
+use super::teams::TeamName;
 use super::{AuditEvent, Identity, IdentityError};
 
 /// A user's or robot's own role on a repository.
@@ -16,8 +19,8 @@ use super::{AuditEvent, Identity, IdentityError};
 pub struct AccountPermission {
     /// The account's name.
     pub name: String,
-    /// `read`, `write` or `admin`.
-    pub role: String,
+    /// The account's own role.
+    pub role: Role,
     /// Whether the account is a robot.
     pub is_robot: bool,
     /// For repositories of organizations: whether the account is in one
@@ -30,13 +33,13 @@ pub struct AccountPermission {
 pub struct TeamPermission {
     /// The team's name.
     pub name: String,
-    /// `read`, `write` or `admin`.
-    pub role: String,
+    /// The team's role.
+    pub role: Role,
 }
 
-fn parse_role(role: &str) -> Result<Role, IdentityError> {
-    Role::parse(role)
-        .ok_or_else(|| IdentityError::Invalid(format!("invalid role {role:?}: use read, write or admin")))
+/// A role read back from the store.
+fn stored_role(role: &str) -> Result<Role, IdentityError> {
+    Role::parse(role).ok_or_else(|| IdentityError::Internal(format!("stored role {role:?}")))
 }
 
 fn no_user_permission() -> IdentityError {
@@ -57,10 +60,10 @@ impl Identity {
     }
 
     /// The repository's namespace if it is an organization.
-    async fn repository_org(&self, repo: &str) -> Result<Option<AccountRow>, IdentityError> {
+    async fn repository_org(&self, repo: &RepositoryName) -> Result<Option<AccountRow>, IdentityError> {
         Ok(self
             .db
-            .account_by_name(namespace_of(repo))
+            .account_by_name(repo.namespace())
             .await?
             .filter(|a| a.kind == "org"))
     }
@@ -68,7 +71,7 @@ impl Identity {
     /// Turn account grants into views, knowing who is in the organization.
     async fn account_views(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         grants: Vec<PermissionRow>,
     ) -> Result<Vec<AccountPermission>, IdentityError> {
         let members: Option<HashSet<String>> = match self.repository_org(repo).await? {
@@ -82,28 +85,38 @@ impl Identity {
             ),
             None => None,
         };
-        Ok(grants
+        grants
             .into_iter()
             .filter_map(|g| {
                 let name = g.account?;
                 let is_robot = g.account_kind.as_deref() == Some("robot");
                 let is_org_member = members.as_ref().map(|m| is_robot || m.contains(&name));
-                Some(AccountPermission {
+                Some(stored_role(&g.role).map(|role| AccountPermission {
                     name,
-                    role: g.role,
+                    role,
                     is_robot,
                     is_org_member,
-                })
+                }))
             })
-            .collect())
+            .collect()
     }
 
-    /// The users' and robots' own roles on repository `repo`, by name.
+    /// The users' and robots' own roles on repository `repo`, by name; for
+    /// its administrators.
     pub async fn repository_account_permissions(
         &self,
-        repo: &str,
+        caller: &Caller,
+        repo: &RepositoryName,
     ) -> Result<Vec<AccountPermission>, IdentityError> {
-        let repository = self.existing_repository(repo).await?;
+        self.authorize(&caller.principal, Action::Administer(repo.as_str()))
+            .await?;
+        self.account_grants(repo).await
+    }
+
+    /// The users' and robots' own roles on `repo`, without asking who
+    /// wants to know.
+    async fn account_grants(&self, repo: &RepositoryName) -> Result<Vec<AccountPermission>, IdentityError> {
+        let repository = self.existing_repository(repo.as_str()).await?;
         let grants = self.db.repository_permissions(repository.id).await?;
         self.account_views(repo, grants).await
     }
@@ -111,10 +124,22 @@ impl Identity {
     /// `username`'s own role on `repo`; `Invalid` if it has none (as Quay).
     pub async fn repository_account_permission(
         &self,
-        repo: &str,
+        caller: &Caller,
+        repo: &RepositoryName,
         username: &str,
     ) -> Result<AccountPermission, IdentityError> {
-        self.repository_account_permissions(repo)
+        self.authorize(&caller.principal, Action::Administer(repo.as_str()))
+            .await?;
+        self.account_grant(repo, username).await
+    }
+
+    /// `username`'s own role on `repo`, without asking who wants to know.
+    async fn account_grant(
+        &self,
+        repo: &RepositoryName,
+        username: &str,
+    ) -> Result<AccountPermission, IdentityError> {
+        self.account_grants(repo)
             .await?
             .into_iter()
             .find(|p| p.name == username)
@@ -125,20 +150,20 @@ impl Identity {
     /// earlier role.
     pub async fn grant_to_account(
         &self,
-        principal: &Principal,
-        ip: Option<std::net::IpAddr>,
-        repo: &str,
+        caller: &Caller,
+        repo: &RepositoryName,
         username: &str,
-        role: &str,
+        role: Role,
     ) -> Result<AccountPermission, IdentityError> {
-        let role = parse_role(role)?;
-        let ns = namespace_of(repo);
+        self.authorize(&caller.principal, Action::Administer(repo.as_str()))
+            .await?;
+        let ns = repo.namespace();
         if username == ns {
             return Err(IdentityError::Invalid(
                 "Namespace owner must always be admin.".into(),
             ));
         }
-        let repository = self.existing_repository(repo).await?;
+        let repository = self.existing_repository(repo.as_str()).await?;
         let account = self
             .db
             .account_by_name(username)
@@ -166,34 +191,35 @@ impl Identity {
         };
         self.audit
             .record_now(
-                AuditEvent::new(kind, principal, ip)
-                    .repository(repo)
+                AuditEvent::by(kind, caller)
+                    .repository(repo.as_str())
                     .metadata(serde_json::json!({
                         "username": username,
-                        "repo": short_name(repo),
+                        "repo": repo.short(),
                         "namespace": ns,
                         "role": role.as_str(),
                     })),
             )
             .await?;
-        self.repository_account_permission(repo, username).await
+        self.account_grant(repo, username).await
     }
 
     /// Take `username`'s own role on `repo` away.
     pub async fn revoke_from_account(
         &self,
-        principal: &Principal,
-        ip: Option<std::net::IpAddr>,
-        repo: &str,
+        caller: &Caller,
+        repo: &RepositoryName,
         username: &str,
     ) -> Result<(), IdentityError> {
-        let ns = namespace_of(repo);
+        self.authorize(&caller.principal, Action::Administer(repo.as_str()))
+            .await?;
+        let ns = repo.namespace();
         if username == ns {
             return Err(IdentityError::Invalid(
                 "Namespace owner must always be admin.".into(),
             ));
         }
-        let repository = self.existing_repository(repo).await?;
+        let repository = self.existing_repository(repo.as_str()).await?;
         let account = self
             .db
             .account_by_name(username)
@@ -208,11 +234,11 @@ impl Identity {
         }
         self.audit
             .record_now(
-                AuditEvent::new("delete_repo_permission", principal, ip)
-                    .repository(repo)
+                AuditEvent::by("delete_repo_permission", caller)
+                    .repository(repo.as_str())
                     .metadata(serde_json::json!({
                         "username": username,
-                        "repo": short_name(repo),
+                        "repo": repo.short(),
                         "namespace": ns,
                     })),
             )
@@ -223,7 +249,14 @@ impl Identity {
     /// The roles `username` holds on `repo` by itself and through its
     /// teams; `NotFound` for an unknown user, an unknown repository or no
     /// role at all.
-    pub async fn transitive_roles(&self, repo: &str, username: &str) -> Result<Vec<Role>, IdentityError> {
+    pub async fn transitive_roles(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        username: &str,
+    ) -> Result<Vec<Role>, IdentityError> {
+        self.authorize(&caller.principal, Action::Administer(repo.as_str()))
+            .await?;
         let not_found = || IdentityError::NotFound(format!("{username} has no role on {repo}"));
         let account = self
             .db
@@ -233,7 +266,7 @@ impl Identity {
             .ok_or_else(not_found)?;
         let facts = self
             .db
-            .access_facts(Some(account.id), namespace_of(repo), Some(repo))
+            .access_facts(Some(account.id), repo.namespace(), Some(repo.as_str()))
             .await?;
         let roles: Vec<Role> = facts.repo_roles.iter().filter_map(|r| Role::parse(r)).collect();
         if roles.is_empty() {
@@ -245,30 +278,39 @@ impl Identity {
     /// The teams' roles on `repo`, by name.
     pub async fn repository_team_permissions(
         &self,
-        repo: &str,
+        caller: &Caller,
+        repo: &RepositoryName,
     ) -> Result<Vec<TeamPermission>, IdentityError> {
-        let repository = self.existing_repository(repo).await?;
-        Ok(self
-            .db
+        self.authorize(&caller.principal, Action::Administer(repo.as_str()))
+            .await?;
+        self.team_permissions_on(repo).await
+    }
+
+    /// The teams' roles on `repo`, without asking who wants to know.
+    async fn team_permissions_on(&self, repo: &RepositoryName) -> Result<Vec<TeamPermission>, IdentityError> {
+        let repository = self.existing_repository(repo.as_str()).await?;
+        self.db
             .repository_permissions(repository.id)
             .await?
             .into_iter()
             .filter_map(|g| {
-                Some(TeamPermission {
-                    name: g.team?,
-                    role: g.role,
-                })
+                let name = g.team?;
+                Some(stored_role(&g.role).map(|role| TeamPermission { name, role }))
             })
-            .collect())
+            .collect()
     }
 
     /// Team `team`'s role on `repo`; `Invalid` if it has none (as Quay).
     pub async fn repository_team_permission(
         &self,
-        repo: &str,
-        team: &str,
+        caller: &Caller,
+        repo: &RepositoryName,
+        team: &TeamName,
     ) -> Result<TeamPermission, IdentityError> {
-        self.repository_team_permissions(repo)
+        self.authorize(&caller.principal, Action::Administer(repo.as_str()))
+            .await?;
+        let team = team.as_str();
+        self.team_permissions_on(repo)
             .await?
             .into_iter()
             .find(|p| p.name == team)
@@ -278,14 +320,15 @@ impl Identity {
     /// Give team `team` of the repository's organization `role` on `repo`.
     pub async fn grant_to_team(
         &self,
-        principal: &Principal,
-        ip: Option<std::net::IpAddr>,
-        repo: &str,
-        team: &str,
-        role: &str,
+        caller: &Caller,
+        repo: &RepositoryName,
+        team: &TeamName,
+        role: Role,
     ) -> Result<TeamPermission, IdentityError> {
-        let role = parse_role(role)?;
-        let repository = self.existing_repository(repo).await?;
+        self.authorize(&caller.principal, Action::Administer(repo.as_str()))
+            .await?;
+        let team = team.as_str();
+        let repository = self.existing_repository(repo.as_str()).await?;
         let team_row = self.org_team_of(repo, team).await?;
         let existed = self
             .db
@@ -303,30 +346,32 @@ impl Identity {
         };
         self.audit
             .record_now(
-                AuditEvent::new(kind, principal, ip)
-                    .repository(repo)
+                AuditEvent::by(kind, caller)
+                    .repository(repo.as_str())
                     .metadata(serde_json::json!({
                         "team": team,
-                        "repo": short_name(repo),
+                        "repo": repo.short(),
                         "role": role.as_str(),
                     })),
             )
             .await?;
         Ok(TeamPermission {
             name: team_row.name,
-            role: role.as_str().to_owned(),
+            role,
         })
     }
 
     /// Take team `team`'s role on `repo` away.
     pub async fn revoke_from_team(
         &self,
-        principal: &Principal,
-        ip: Option<std::net::IpAddr>,
-        repo: &str,
-        team: &str,
+        caller: &Caller,
+        repo: &RepositoryName,
+        team: &TeamName,
     ) -> Result<(), IdentityError> {
-        let repository = self.existing_repository(repo).await?;
+        self.authorize(&caller.principal, Action::Administer(repo.as_str()))
+            .await?;
+        let team = team.as_str();
+        let repository = self.existing_repository(repo.as_str()).await?;
         let team_row = self
             .org_team_of(repo, team)
             .await
@@ -336,9 +381,9 @@ impl Identity {
         }
         self.audit
             .record_now(
-                AuditEvent::new("delete_repo_permission", principal, ip)
-                    .repository(repo)
-                    .metadata(serde_json::json!({ "team": team, "repo": short_name(repo) })),
+                AuditEvent::by("delete_repo_permission", caller)
+                    .repository(repo.as_str())
+                    .metadata(serde_json::json!({ "team": team, "repo": repo.short() })),
             )
             .await?;
         Ok(())
@@ -346,12 +391,8 @@ impl Identity {
 
     /// Team `team` of the organization owning `repo`; `Invalid` if there
     /// is none (as Quay).
-    async fn org_team_of(
-        &self,
-        repo: &str,
-        team: &str,
-    ) -> Result<berth_store::metadata::TeamRow, IdentityError> {
-        let ns = namespace_of(repo);
+    async fn org_team_of(&self, repo: &RepositoryName, team: &str) -> Result<TeamRow, IdentityError> {
+        let ns = repo.namespace();
         let missing = || IdentityError::Invalid(format!("No team {team} in organization {ns}"));
         let org = self.repository_org(repo).await?.ok_or_else(missing)?;
         self.db.team(org.id, team).await?.ok_or_else(missing)
@@ -361,9 +402,4 @@ impl Identity {
 /// The namespace of robot `owner+short`.
 fn robot_namespace(name: &str) -> Option<&str> {
     name.split_once('+').map(|(ns, _)| ns)
-}
-
-/// `name` of `ns/name`.
-fn short_name(repo: &str) -> &str {
-    repo.split_once('/').map_or(repo, |(_, name)| name)
 }

@@ -2,9 +2,48 @@
 //! asking ([`Principal`]), what they want ([`Action`]) and what the database
 //! knows about the two ([`AccessFacts`]). Routes never decide by themselves.
 
-use berth_store::metadata::AccessFacts;
+use crate::names::AccountKind;
 
+use super::IdentityError;
 use super::principal::{Actor, Principal, Scope};
+
+/// What the policy knows about one account and one repository (or
+/// namespace), as `Identity::allowed` loads it.
+#[derive(Debug, Clone, Default)]
+pub struct AccessFacts {
+    /// The repository's id and visibility, if it exists.
+    pub repository: Option<(i64, bool)>,
+    /// The namespace's account id and kind, if it exists.
+    pub namespace: Option<(i64, AccountKind)>,
+    /// Roles on the repository granted to the account or its teams.
+    pub repo_roles: Vec<String>,
+    /// Roles of the account's teams in the namespace's organization.
+    pub team_roles: Vec<String>,
+    /// Names of those teams.
+    pub teams: Vec<String>,
+}
+
+impl TryFrom<berth_store::metadata::AccessFacts> for AccessFacts {
+    type Error = IdentityError;
+
+    fn try_from(facts: berth_store::metadata::AccessFacts) -> Result<AccessFacts, IdentityError> {
+        let namespace = match facts.namespace {
+            Some((id, kind)) => Some((
+                id,
+                AccountKind::parse(&kind)
+                    .ok_or_else(|| IdentityError::Internal(format!("account {id} has kind {kind:?}")))?,
+            )),
+            None => None,
+        };
+        Ok(AccessFacts {
+            repository: facts.repository,
+            namespace,
+            repo_roles: facts.repo_roles,
+            team_roles: facts.team_roles,
+            teams: facts.teams,
+        })
+    }
+}
 
 /// A role on a repository; later variants include the earlier ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
@@ -40,7 +79,8 @@ impl Role {
 }
 
 /// A team's organization-wide role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TeamRole {
     /// Only what the team is granted.
     Member,
@@ -190,7 +230,7 @@ pub fn decide(
         Action::AdministerNamespace(ns) => administers_namespace(principal, ns, facts, full_superuser),
         Action::ViewTeam(org, team) => {
             administers_namespace(principal, org, facts, full_superuser)
-                || (matches!(&facts.namespace, Some((_, kind)) if kind == "org")
+                || (matches!(facts.namespace, Some((_, AccountKind::Organization)))
                     && matches!(principal.actor, Actor::User(_))
                     && principal.allows(Scope::OrgAdmin)
                     && facts.teams.iter().any(|t| t == team))
@@ -227,9 +267,9 @@ fn views_namespace(principal: &Principal, ns: &str, facts: &AccessFacts) -> bool
     };
     match &principal.actor {
         Actor::Anonymous => false,
-        Actor::User(u) if kind == "user" => u.name == ns && principal.allows(Scope::UserRead),
+        Actor::User(u) if *kind == AccountKind::User => u.name == ns && principal.allows(Scope::UserRead),
         Actor::User(_) | Actor::Robot(_) => {
-            kind == "org"
+            *kind == AccountKind::Organization
                 && !facts.team_roles.is_empty()
                 && (principal.allows(Scope::UserRead) || principal.allows(Scope::OrgAdmin))
         }
@@ -262,7 +302,7 @@ fn repo_role(principal: &Principal, repo: &str, facts: &AccessFacts, full_superu
 }
 
 fn owns_user_namespace(user: &str, ns: &str, facts: &AccessFacts) -> bool {
-    user == ns && matches!(&facts.namespace, Some((_, kind)) if kind == "user")
+    user == ns && matches!(facts.namespace, Some((_, AccountKind::User)))
 }
 
 fn team_role(facts: &AccessFacts) -> Option<TeamRole> {
@@ -301,7 +341,7 @@ fn administers_namespace(principal: &Principal, ns: &str, facts: &AccessFacts, f
     let Actor::User(u) = &principal.actor else {
         return false;
     };
-    if kind == "user" {
+    if *kind == AccountKind::User {
         principal.allows(Scope::UserAdmin) && (u.name == ns || full_superuser)
     } else {
         principal.allows(Scope::OrgAdmin) && (full_superuser || team_role(facts) == Some(TeamRole::Admin))
@@ -329,7 +369,7 @@ mod tests {
 
     fn facts(kind: &str, team_roles: &[&str]) -> AccessFacts {
         AccessFacts {
-            namespace: Some((7, kind.into())),
+            namespace: Some((7, AccountKind::parse(kind).unwrap())),
             team_roles: team_roles.iter().map(|r| r.to_string()).collect(),
             ..AccessFacts::default()
         }

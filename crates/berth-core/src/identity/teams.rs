@@ -3,11 +3,15 @@
 //! team cannot be deleted, keeps the admin role and keeps at least one
 //! user.
 
+use std::fmt;
+
 use berth_store::metadata::{AccountRow, MemberRow, PermissionRow, TeamRow};
 
-use super::accounts::validate_account_name;
-use super::policy::TeamRole;
-use super::principal::Principal;
+use crate::Caller;
+use crate::names::{AccountKind, InvalidName, Namespace, RepositoryName, Visibility};
+
+use super::accounts::{Account, validate_account_name};
+use super::policy::{Action, Role, TeamRole};
 use super::{AuditEvent, Identity, IdentityError};
 
 /// The team every organization is created with, holding its creator.
@@ -23,41 +27,165 @@ pub fn validate_team_name(name: &str) -> Result<(), IdentityError> {
     })
 }
 
+/// The name of a team, validated where it enters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TeamName(String);
+
+impl TeamName {
+    /// Validate `name`.
+    pub fn new(name: impl Into<String>) -> Result<TeamName, InvalidName> {
+        let name = name.into();
+        validate_team_name(&name).map_err(|e| InvalidName(e.to_string()))?;
+        Ok(TeamName(name))
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TeamName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for TeamName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A team of an organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Team {
+    /// Name, unique in the organization.
+    pub name: String,
+    /// The team's organization-wide role.
+    pub role: TeamRole,
+    /// Free text (Markdown).
+    pub description: String,
+    /// Members (users and robots).
+    pub member_count: i64,
+    /// Repositories the team has a role on.
+    pub repo_count: i64,
+}
+
+impl TryFrom<TeamRow> for Team {
+    type Error = IdentityError;
+
+    fn try_from(row: TeamRow) -> Result<Team, IdentityError> {
+        let role = TeamRole::parse(&row.role)
+            .ok_or_else(|| IdentityError::Internal(format!("team {} has role {:?}", row.id, row.role)))?;
+        Ok(Team {
+            name: row.name,
+            role,
+            description: row.description,
+            member_count: row.member_count,
+            repo_count: row.repo_count,
+        })
+    }
+}
+
+/// A member of a team: a user or a robot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamMember {
+    /// The account's name.
+    pub name: String,
+    /// User or robot.
+    pub kind: AccountKind,
+}
+
+impl TeamMember {
+    /// Whether the member is a robot.
+    pub fn is_robot(&self) -> bool {
+        self.kind == AccountKind::Robot
+    }
+}
+
+impl TryFrom<MemberRow> for TeamMember {
+    type Error = IdentityError;
+
+    fn try_from(row: MemberRow) -> Result<TeamMember, IdentityError> {
+        let kind = AccountKind::parse(&row.kind)
+            .ok_or_else(|| IdentityError::Internal(format!("account {} has kind {:?}", row.id, row.kind)))?;
+        Ok(TeamMember { name: row.name, kind })
+    }
+}
+
 /// What creating or updating a team did.
 #[derive(Debug, Clone)]
 pub struct TeamUpdate {
     /// The team as it is now.
-    pub team: TeamRow,
+    pub team: Team,
     /// Whether it was created.
     pub created: bool,
+    /// Whether the caller may view the team (its members).
+    pub can_view: bool,
+}
+
+/// A team with its members, as its members and administrators see it.
+#[derive(Debug, Clone)]
+pub struct TeamMembers {
+    /// The team.
+    pub team: Team,
+    /// Its members, by name.
+    pub members: Vec<TeamMember>,
+    /// Whether the caller may change the team (administers the
+    /// organization).
+    pub can_edit: bool,
+}
+
+/// A role a team holds on one repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamRepositoryRole {
+    /// The repository.
+    pub repository: RepositoryName,
+    /// Its visibility.
+    pub visibility: Visibility,
+    /// The team's role on it.
+    pub role: Role,
+}
+
+impl TryFrom<PermissionRow> for TeamRepositoryRole {
+    type Error = IdentityError;
+
+    fn try_from(row: PermissionRow) -> Result<TeamRepositoryRole, IdentityError> {
+        let repository = RepositoryName::new(row.repository)
+            .map_err(|e| IdentityError::Internal(format!("stored repository name: {e}")))?;
+        let role = Role::parse(&row.role)
+            .ok_or_else(|| IdentityError::Internal(format!("stored role {:?}", row.role)))?;
+        Ok(TeamRepositoryRole {
+            repository,
+            visibility: Visibility::from_public(row.is_public),
+            role,
+        })
+    }
 }
 
 impl Identity {
     /// Team `name` of organization `org`, or `NotFound`.
-    pub async fn team(&self, org: &AccountRow, name: &str) -> Result<TeamRow, IdentityError> {
+    pub(crate) async fn team(&self, org: &AccountRow, name: &str) -> Result<TeamRow, IdentityError> {
         self.db.team(org.id, name).await?.ok_or_else(|| {
             IdentityError::NotFound(format!("team {name} not found in organization {}", org.name))
         })
     }
 
-    /// Create team `name` in `org` with `role` (`member`, `creator` or
-    /// `admin`) and `description`, or change an existing team's role and
-    /// (if given) description.
+    /// Create team `name` in `org` with `role` and `description`, or change
+    /// an existing team's role and (if given) description.
     pub async fn put_team(
         &self,
-        principal: &Principal,
-        ip: Option<std::net::IpAddr>,
-        org: &AccountRow,
-        name: &str,
-        role: &str,
+        caller: &Caller,
+        org: &Namespace,
+        name: &TeamName,
+        role: TeamRole,
         description: Option<&str>,
     ) -> Result<TeamUpdate, IdentityError> {
-        let role = TeamRole::parse(role).ok_or_else(|| {
-            IdentityError::Invalid(format!(
-                "invalid team role {role:?}: use member, creator or admin"
-            ))
-        })?;
-        validate_team_name(name)?;
+        self.authorize(&caller.principal, Action::AdministerNamespace(org.as_str()))
+            .await?;
+        let org = self.organization(org.as_str()).await?;
+        let name = name.as_str();
         if name == OWNERS_TEAM && role != TeamRole::Admin {
             return Err(IdentityError::Invalid(
                 "the owners team must keep the admin role, or the organization could lose its last administrator"
@@ -69,7 +197,7 @@ impl Identity {
             .db
             .upsert_team(org.id, name, role.as_str(), description)
             .await?;
-        let event = |kind| AuditEvent::new(kind, principal, ip).namespace(&org.name);
+        let event = |kind| AuditEvent::by(kind, caller).namespace(&org.name);
         if created {
             self.audit
                 .record_now(event("org_create_team").metadata(serde_json::json!({ "team": name })))
@@ -93,27 +221,33 @@ impl Identity {
             }
         }
         Ok(TeamUpdate {
-            team: self.team(org, name).await?,
+            team: self.team(&org, name).await?.try_into()?,
             created,
+            can_view: self
+                .allowed(&caller.principal, Action::ViewTeam(&org.name, name))
+                .await?,
         })
     }
 
     /// Delete team `name` of `org` (never `owners`).
     pub async fn delete_team(
         &self,
-        principal: &Principal,
-        ip: Option<std::net::IpAddr>,
-        org: &AccountRow,
-        name: &str,
+        caller: &Caller,
+        org: &Namespace,
+        name: &TeamName,
     ) -> Result<(), IdentityError> {
-        let team = self.team(org, name).await?;
+        self.authorize(&caller.principal, Action::AdministerNamespace(org.as_str()))
+            .await?;
+        let org = self.organization(org.as_str()).await?;
+        let name = name.as_str();
+        let team = self.team(&org, name).await?;
         if team.name == OWNERS_TEAM {
             return Err(IdentityError::Invalid("the owners team cannot be deleted".into()));
         }
         self.db.delete_team(team.id).await?;
         self.audit
             .record_now(
-                AuditEvent::new("org_delete_team", principal, ip)
+                AuditEvent::by("org_delete_team", caller)
                     .namespace(&org.name)
                     .metadata(serde_json::json!({ "team": name })),
             )
@@ -121,27 +255,68 @@ impl Identity {
         Ok(())
     }
 
-    /// The members (users and robots) of a team, by name.
-    pub async fn team_members(&self, team: &TeamRow) -> Result<Vec<MemberRow>, IdentityError> {
-        Ok(self.db.team_members(team.id).await?)
+    /// The members (users and robots) of a team, by name; for its human
+    /// members and the organization's administrators.
+    pub async fn team_members(
+        &self,
+        caller: &Caller,
+        org: &Namespace,
+        team: &TeamName,
+    ) -> Result<TeamMembers, IdentityError> {
+        self.authorize(&caller.principal, Action::ViewTeam(org.as_str(), team.as_str()))
+            .await?;
+        let can_edit = self
+            .allowed(&caller.principal, Action::AdministerNamespace(org.as_str()))
+            .await?;
+        let org = self.organization(org.as_str()).await?;
+        let team = self.team(&org, team.as_str()).await?;
+        let members = self
+            .db
+            .team_members(team.id)
+            .await?
+            .into_iter()
+            .map(TeamMember::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok(TeamMembers {
+            team: team.try_into()?,
+            members,
+            can_edit,
+        })
     }
 
-    /// The repositories a team has a role on.
-    pub async fn team_permissions(&self, team: &TeamRow) -> Result<Vec<PermissionRow>, IdentityError> {
-        Ok(self.db.team_permissions(team.id).await?)
+    /// The repositories a team has a role on, by name.
+    pub async fn team_permissions(
+        &self,
+        caller: &Caller,
+        org: &Namespace,
+        team: &TeamName,
+    ) -> Result<Vec<TeamRepositoryRole>, IdentityError> {
+        self.authorize(&caller.principal, Action::AdministerNamespace(org.as_str()))
+            .await?;
+        let org = self.organization(org.as_str()).await?;
+        let team = self.team(&org, team.as_str()).await?;
+        self.db
+            .team_permissions(team.id)
+            .await?
+            .into_iter()
+            .map(TeamRepositoryRole::try_from)
+            .collect()
     }
 
     /// Add user or robot `member` to team `team_name` of `org`. Robots must
     /// belong to the organization.
     pub async fn add_team_member(
         &self,
-        principal: &Principal,
-        ip: Option<std::net::IpAddr>,
-        org: &AccountRow,
-        team_name: &str,
+        caller: &Caller,
+        org: &Namespace,
+        team_name: &TeamName,
         member: &str,
-    ) -> Result<AccountRow, IdentityError> {
-        let team = self.team(org, team_name).await?;
+    ) -> Result<Account, IdentityError> {
+        self.authorize(&caller.principal, Action::AdministerNamespace(org.as_str()))
+            .await?;
+        let org = self.organization(org.as_str()).await?;
+        let team_name = team_name.as_str();
+        let team = self.team(&org, team_name).await?;
         let account = self
             .db
             .account_by_name(member)
@@ -161,32 +336,35 @@ impl Identity {
         }
         self.audit
             .record_now(
-                AuditEvent::new("org_add_team_member", principal, ip)
+                AuditEvent::by("org_add_team_member", caller)
                     .namespace(&org.name)
                     .metadata(serde_json::json!({ "member": member, "team": team_name })),
             )
             .await?;
-        Ok(account)
+        account.try_into()
     }
 
     /// Remove `member` from team `team_name` of `org`; the last user of
     /// `owners` stays.
     pub async fn remove_team_member(
         &self,
-        principal: &Principal,
-        ip: Option<std::net::IpAddr>,
-        org: &AccountRow,
-        team_name: &str,
+        caller: &Caller,
+        org: &Namespace,
+        team_name: &TeamName,
         member: &str,
     ) -> Result<(), IdentityError> {
-        let team = self.team(org, team_name).await?;
+        self.authorize(&caller.principal, Action::AdministerNamespace(org.as_str()))
+            .await?;
+        let org = self.organization(org.as_str()).await?;
+        let team_name = team_name.as_str();
+        let team = self.team(&org, team_name).await?;
         let account = self
             .db
             .account_by_name(member)
             .await?
             .ok_or_else(|| IdentityError::NotFound(format!("Unknown user {member}")))?;
         if team.name == OWNERS_TEAM {
-            self.ensure_owners_keep_a_user(org, &account).await?;
+            self.ensure_owners_keep_a_user(&org, &account).await?;
         }
         if !self.db.remove_team_member(team.id, account.id).await? {
             return Err(IdentityError::Invalid(format!(
@@ -195,7 +373,7 @@ impl Identity {
         }
         self.audit
             .record_now(
-                AuditEvent::new("org_remove_team_member", principal, ip)
+                AuditEvent::by("org_remove_team_member", caller)
                     .namespace(&org.name)
                     .metadata(serde_json::json!({ "member": member, "team": team_name })),
             )
@@ -228,333 +406,4 @@ impl Identity {
 }
 
 #[cfg(test)]
-mod tests {
-    use berth_store::metadata::{AuditQuery, NewAccount};
-    use berth_store::{Db, PoolSettings};
-
-    use super::*;
-    use crate::identity::policy::Action;
-    use crate::identity::principal::{AccountRef, Actor, Credential};
-    use crate::identity::{IdentityConfig, OrganizationChange, TeamPermission};
-
-    /// An identity service on a fresh SQLite database; the directory is
-    /// removed by the caller.
-    async fn identity() -> (Identity, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("berth-teams-{}", uuid::Uuid::new_v4()));
-        let db = Db::open_sqlite(&dir, PoolSettings::default()).await.unwrap();
-        (Identity::start(db, IdentityConfig::default()).await.unwrap(), dir)
-    }
-
-    fn user(account: &AccountRow) -> Principal {
-        Principal {
-            actor: Actor::User(AccountRef {
-                id: account.id,
-                name: account.name.clone(),
-                super_user: false,
-            }),
-            credential: Credential::Password,
-        }
-    }
-
-    async fn robot(identity: &Identity, owner: &AccountRow, short: &str) -> AccountRow {
-        let name = format!("{}+{short}", owner.name);
-        identity
-            .db
-            .create_account(&NewAccount {
-                name: &name,
-                kind: "robot",
-                owner_id: Some(owner.id),
-                ..NewAccount::default()
-            })
-            .await
-            .unwrap();
-        identity.db.account_by_name(&name).await.unwrap().unwrap()
-    }
-
-    /// The store row of a domain account, for operations still taking rows.
-    async fn row(identity: &Identity, account: &crate::identity::Account) -> AccountRow {
-        identity.db.account_by_id(account.id).await.unwrap().unwrap()
-    }
-
-    #[tokio::test]
-    async fn robots_join_only_their_own_organization_and_never_count_as_owners() {
-        let (identity, dir) = identity().await;
-        let alice = identity
-            .create_user("alice", None, "alice-password", false)
-            .await
-            .unwrap();
-        let alice = row(&identity, &alice).await;
-        let me = user(&alice);
-        let acme = identity
-            .create_organization(&crate::Caller::new(me.clone(), None), "acme", None)
-            .await
-            .unwrap();
-        let acme = row(&identity, &acme).await;
-        let org_bot = robot(&identity, &acme, "bot").await;
-        robot(&identity, &alice, "bot").await;
-        identity
-            .put_team(&me, None, &acme, "devs", "member", None)
-            .await
-            .unwrap();
-
-        // Team membership: the organization's robots only.
-        let added = identity
-            .add_team_member(&me, None, &acme, "devs", "acme+bot")
-            .await
-            .unwrap();
-        assert_eq!(added.id, org_bot.id);
-        let err = identity
-            .add_team_member(&me, None, &acme, "devs", "alice+bot")
-            .await
-            .unwrap_err();
-        assert!(matches!(err, IdentityError::Invalid(_)), "{err}");
-
-        // Robots are members of their organization without teams, but not
-        // listed among its (human) members.
-        let member = identity.organization_member(&acme, "acme+bot").await.unwrap();
-        assert!(member.is_robot);
-        assert_eq!(member.teams, ["devs"]);
-        assert!(identity.organization_member(&acme, "alice+bot").await.is_err());
-        let members = identity.organization_members(&acme).await.unwrap();
-        assert_eq!(
-            members.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
-            ["alice"]
-        );
-
-        // A robot in owners does not keep the organization administered.
-        identity
-            .add_team_member(&me, None, &acme, OWNERS_TEAM, "acme+bot")
-            .await
-            .unwrap();
-        let err = identity
-            .remove_team_member(&me, None, &acme, OWNERS_TEAM, "alice")
-            .await
-            .unwrap_err();
-        assert!(matches!(err, IdentityError::Invalid(_)), "{err}");
-        identity
-            .remove_team_member(&me, None, &acme, OWNERS_TEAM, "acme+bot")
-            .await
-            .unwrap();
-
-        // Repository roles: robots of the repository's namespace only.
-        identity
-            .create_repository(&me, "acme/app", false, "", None)
-            .await
-            .unwrap();
-        let granted = identity
-            .grant_to_account(&me, None, "acme/app", "acme+bot", "write")
-            .await
-            .unwrap();
-        assert!(granted.is_robot);
-        assert_eq!(granted.is_org_member, Some(true));
-        let err = identity
-            .grant_to_account(&me, None, "acme/app", "alice+bot", "read")
-            .await
-            .unwrap_err();
-        assert!(matches!(err, IdentityError::Invalid(_)), "{err}");
-        let robot_principal = Principal {
-            actor: Actor::Robot(AccountRef {
-                id: org_bot.id,
-                name: org_bot.name.clone(),
-                super_user: false,
-            }),
-            credential: Credential::RobotToken,
-        };
-        assert!(
-            identity
-                .allowed(&robot_principal, Action::Push("acme/app"))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !identity
-                .allowed(&robot_principal, Action::Push("acme/other"))
-                .await
-                .unwrap()
-        );
-
-        // Viewing a team is for its human members and the administrators.
-        assert!(
-            identity
-                .allowed(&me, Action::ViewTeam("acme", "devs"))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !identity
-                .allowed(&robot_principal, Action::ViewTeam("acme", "devs"))
-                .await
-                .unwrap()
-        );
-        let bob = identity
-            .create_user("bob", None, "bob-password", false)
-            .await
-            .unwrap();
-        let bob = row(&identity, &bob).await;
-        identity
-            .add_team_member(&me, None, &acme, "devs", "bob")
-            .await
-            .unwrap();
-        assert!(
-            identity
-                .allowed(&user(&bob), Action::ViewTeam("acme", "devs"))
-                .await
-                .unwrap()
-        );
-        assert!(
-            !identity
-                .allowed(&user(&bob), Action::ViewTeam("acme", OWNERS_TEAM))
-                .await
-                .unwrap()
-        );
-
-        // Team grants go to teams of the repository's organization.
-        let team: TeamPermission = identity
-            .grant_to_team(&me, None, "acme/app", "devs", "read")
-            .await
-            .unwrap();
-        assert_eq!(team.role, "read");
-        identity
-            .create_repository(&user(&bob), "bob/own", false, "", None)
-            .await
-            .unwrap();
-        assert!(
-            identity
-                .grant_to_team(&me, None, "bob/own", "devs", "read")
-                .await
-                .is_err()
-        );
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    /// The usage-log kinds recorded in namespace `ns`.
-    async fn logged_kinds(identity: &Identity, ns: &str) -> Vec<String> {
-        let q = AuditQuery {
-            namespace: Some(ns.into()),
-            end_ms: i64::MAX,
-            ..AuditQuery::default()
-        };
-        let mut kinds: Vec<String> = identity
-            .db
-            .audit_entries(&q, None, 1000)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.kind)
-            .collect();
-        kinds.sort();
-        kinds.dedup();
-        kinds
-    }
-
-    #[tokio::test]
-    async fn mutations_leave_usage_log_entries_with_quay_kinds() {
-        let (identity, dir) = identity().await;
-        let alice = identity
-            .create_user("alice", None, "alice-password", false)
-            .await
-            .unwrap();
-        let alice = row(&identity, &alice).await;
-        identity
-            .create_user("bob", None, "bob-password", false)
-            .await
-            .unwrap();
-        let me = user(&alice);
-        let acme = identity
-            .create_organization(&crate::Caller::new(me.clone(), None), "acme", None)
-            .await
-            .unwrap();
-        let acme = row(&identity, &acme).await;
-        let change = OrganizationChange {
-            email: Some("ops@acme.example".into()),
-            invoice_email: Some(true),
-            tag_expiration_s: Some(86_400),
-            ..OrganizationChange::default()
-        };
-        identity
-            .change_organization(&me, None, &acme, change)
-            .await
-            .unwrap();
-        identity
-            .put_team(&me, None, &acme, "devs", "member", None)
-            .await
-            .unwrap();
-        identity
-            .put_team(&me, None, &acme, "devs", "creator", Some("Developers"))
-            .await
-            .unwrap();
-        identity
-            .add_team_member(&me, None, &acme, "devs", "bob")
-            .await
-            .unwrap();
-        identity
-            .remove_team_member(&me, None, &acme, "devs", "bob")
-            .await
-            .unwrap();
-        identity
-            .add_team_member(&me, None, &acme, "devs", "bob")
-            .await
-            .unwrap();
-        identity
-            .create_repository(&me, "acme/app", false, "", None)
-            .await
-            .unwrap();
-        identity
-            .grant_to_account(&me, None, "acme/app", "bob", "read")
-            .await
-            .unwrap();
-        identity
-            .grant_to_account(&me, None, "acme/app", "bob", "write")
-            .await
-            .unwrap();
-        identity
-            .revoke_from_account(&me, None, "acme/app", "bob")
-            .await
-            .unwrap();
-        identity
-            .grant_to_team(&me, None, "acme/app", "devs", "read")
-            .await
-            .unwrap();
-        identity
-            .revoke_from_team(&me, None, "acme/app", "devs")
-            .await
-            .unwrap();
-        identity
-            .remove_organization_member(&me, None, &acme, "bob")
-            .await
-            .unwrap();
-        identity.delete_team(&me, None, &acme, "devs").await.unwrap();
-        let gone = identity
-            .create_organization(&crate::Caller::new(me.clone(), None), "gone", None)
-            .await
-            .unwrap();
-        let gone = row(&identity, &gone).await;
-        identity.delete_organization(&me, None, &gone).await.unwrap();
-
-        assert_eq!(
-            logged_kinds(&identity, "acme").await,
-            [
-                "add_repo_permission",
-                "change_repo_permission",
-                "create_repo",
-                "delete_repo_permission",
-                "org_add_team_member",
-                "org_change_email",
-                "org_change_invoicing",
-                "org_change_tag_expiration",
-                "org_create",
-                "org_create_team",
-                "org_delete_team",
-                "org_remove_member",
-                "org_remove_team_member",
-                "org_set_team_description",
-                "org_set_team_role",
-            ]
-        );
-        assert_eq!(
-            logged_kinds(&identity, "gone").await,
-            ["org_create", "org_delete"]
-        );
-        let _ = std::fs::remove_dir_all(dir);
-    }
-}
+mod tests;

@@ -2,19 +2,20 @@
 //! /api/v1/organization/{orgname}`, and its members under
 //! `/organization/{orgname}/members`.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use berth_core::identity::{Action, OrganizationChange, OrganizationMember};
-use berth_store::metadata::AccountRow;
-use serde::{Deserialize, Deserializer};
-use serde_json::{Value, json};
+use berth_core::identity::{OrganizationChange, OrganizationDetails, OrganizationMember, OrganizationTeam};
+use berth_core::names::Namespace;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Api, JsonBody, avatar};
+use super::extract::{Api, Avatar, JsonBody, avatar, present};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -34,7 +35,8 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub(super) struct NewOrganization {
     /// The organization's name (unique among users and organizations).
-    name: String,
+    #[schema(value_type = String)]
+    name: Namespace,
     /// Contact address.
     email: Option<String>,
     /// Accepted and ignored (no reCAPTCHA here).
@@ -49,18 +51,128 @@ pub(super) struct NewOrganization {
     operation_id = "createOrganization",
     tag = "organization",
     request_body = NewOrganization,
-    responses((status = 201, description = "Created"), (status = 400, description = "Invalid or taken name")),
+    responses((status = 201, description = "Created", body = String), (status = 400, description = "Invalid or taken name")),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
 async fn create_organization(
     api: Api,
     JsonBody(body): JsonBody<NewOrganization>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    api.authorize(Action::AdministerUser).await?;
+) -> Result<(StatusCode, Json<&'static str>), ApiError> {
     api.identity
-        .create_organization(&api.caller, &body.name, body.email.as_deref())
+        .create_own_organization(&api.caller, &body.name, body.email.as_deref())
         .await?;
-    Ok((StatusCode::CREATED, Json(json!("Created"))))
+    Ok((StatusCode::CREATED, Json("Created")))
+}
+
+/// The organization named in a path; a name no organization can have is
+/// one that does not exist.
+pub(super) fn organization_path(name: &str) -> Result<Namespace, ApiError> {
+    Namespace::new(name).map_err(|_| ApiError::not_found(format!("organization {name} not found")))
+}
+
+/// Quay's view of an organization: members see its teams, admins its
+/// settings.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct OrganizationView {
+    /// The organization's name.
+    name: String,
+    /// Its avatar.
+    avatar: Avatar,
+    /// Whether the caller administers it.
+    is_admin: bool,
+    /// Whether the caller is in one of its teams.
+    is_member: bool,
+    /// Its team names in order; for members and admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ordered_teams: Option<Vec<String>>,
+    /// Its teams by name; for members and admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    teams: Option<BTreeMap<String, OrganizationTeamView>>,
+    /// Contact address; for admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    email: Option<Option<String>>,
+    /// Whether invoices are e-mailed; for admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invoice_email: Option<bool>,
+    /// Where invoices go; for admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    invoice_email_address: Option<Option<String>>,
+    /// The organization's own time-machine window, if it chose one; for
+    /// admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    tag_expiration_s: Option<Option<i64>>,
+    /// Always `true` (there is no billing); for admins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_free_account: Option<bool>,
+}
+
+/// A team in Quay's view of an organization.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct OrganizationTeamView {
+    /// The team's name.
+    name: String,
+    /// Markdown description.
+    description: String,
+    /// `member`, `creator` or `admin`.
+    role: String,
+    /// Its avatar.
+    avatar: Avatar,
+    /// Whether the caller may view its members.
+    can_view: bool,
+    /// Repositories it has a role on.
+    repo_count: i64,
+    /// Its members.
+    member_count: i64,
+    /// Always `false`: no team is synced from a directory here.
+    is_synced: bool,
+}
+
+impl From<OrganizationDetails> for OrganizationView {
+    fn from(org: OrganizationDetails) -> Self {
+        let ordered_teams = org
+            .teams
+            .as_ref()
+            .map(|teams| teams.iter().map(|t| t.team.name.clone()).collect());
+        let teams = org.teams.map(|teams| {
+            teams
+                .into_iter()
+                .map(|t| (t.team.name.clone(), OrganizationTeamView::from(t)))
+                .collect()
+        });
+        // Settings are keys only admins get; each may be `null` for them.
+        let settings = org.settings;
+        OrganizationView {
+            avatar: avatar(&org.name, "org"),
+            name: org.name,
+            is_admin: org.is_admin,
+            is_member: org.is_member,
+            ordered_teams,
+            teams,
+            email: settings.as_ref().map(|s| s.email.clone()),
+            invoice_email: settings.as_ref().map(|s| s.invoice_email),
+            invoice_email_address: settings.as_ref().map(|s| s.invoice_email_address.clone()),
+            tag_expiration_s: settings.as_ref().map(|s| s.tag_expiration_s),
+            is_free_account: settings.as_ref().map(|_| true),
+        }
+    }
+}
+
+impl From<OrganizationTeam> for OrganizationTeamView {
+    fn from(t: OrganizationTeam) -> Self {
+        OrganizationTeamView {
+            avatar: avatar(&t.team.name, "team"),
+            name: t.team.name,
+            description: t.team.description,
+            role: t.team.role.as_str().to_owned(),
+            can_view: t.can_view,
+            repo_count: t.team.repo_count,
+            member_count: t.team.member_count,
+            is_synced: false,
+        }
+    }
 }
 
 /// An organization; members see its teams, admins its settings.
@@ -70,61 +182,20 @@ async fn create_organization(
     operation_id = "getOrganization",
     tag = "organization",
     params(("orgname" = String, Path, description = "The organization")),
-    responses((status = 200, description = "The organization"), (status = 404, description = "No such organization")),
+    responses(
+        (status = 200, description = "The organization", body = OrganizationView),
+        (status = 404, description = "No such organization"),
+    ),
 )]
-async fn get_organization(api: Api, Path(orgname): Path<String>) -> Result<Json<Value>, ApiError> {
-    let org = api.identity.organization(&orgname).await?;
-    Ok(Json(org_view(&api, &org).await?))
-}
-
-/// Quay's view of an organization for this caller: members see its teams,
-/// admins its settings.
-async fn org_view(api: &Api, org: &AccountRow) -> Result<Value, ApiError> {
-    let is_admin = api.may(Action::AdministerNamespace(&org.name)).await?;
-    let member_of = match api.principal.account() {
-        Some(a) => api.identity.teams_of(org.id, a.id).await?,
-        None => Vec::new(),
-    };
-    let mut view = json!({
-        "name": org.name,
-        "avatar": avatar(&org.name, "org"),
-        "is_admin": is_admin,
-        "is_member": !member_of.is_empty(),
-    });
-    if is_admin || !member_of.is_empty() {
-        let teams = api.identity.teams(org.id).await?;
-        let mut map = serde_json::Map::new();
-        for t in &teams {
-            let can_view = is_admin || member_of.iter().any(|m| m.id == t.id);
-            map.insert(
-                t.name.clone(),
-                json!({
-                    "name": t.name,
-                    "description": t.description,
-                    "role": t.role,
-                    "avatar": avatar(&t.name, "team"),
-                    "can_view": can_view,
-                    "repo_count": t.repo_count,
-                    "member_count": t.member_count,
-                    "is_synced": false,
-                }),
-            );
-        }
-        view["ordered_teams"] = json!(teams.iter().map(|t| &t.name).collect::<Vec<_>>());
-        view["teams"] = Value::Object(map);
-    }
-    if is_admin {
-        view["email"] = json!(org.email);
-        view["invoice_email"] = json!(org.invoice_email);
-        view["invoice_email_address"] = json!(org.invoice_email_address);
-        view["tag_expiration_s"] = json!(org.tag_expiration_s);
-        view["is_free_account"] = json!(true);
-    }
-    Ok(view)
+async fn get_organization(api: Api, Path(orgname): Path<String>) -> Result<Json<OrganizationView>, ApiError> {
+    let org = organization_path(&orgname)?;
+    let details = api.identity.organization_details(&api.caller, &org).await?;
+    Ok(Json(details.into()))
 }
 
 /// Changes to an organization (Quay's `UpdateOrg`); absent fields stay.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct UpdateOrg {
     /// Contact address.
     email: Option<String>,
@@ -139,11 +210,6 @@ pub(super) struct UpdateOrg {
     tag_expiration_s: Option<i64>,
 }
 
-/// A field that may be present with `null`: `Some(None)`, unlike absent.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 /// Change an organization's settings.
 #[utoipa::path(
     put,
@@ -153,7 +219,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     params(("orgname" = String, Path, description = "The organization")),
     request_body = UpdateOrg,
     responses(
-        (status = 200, description = "The organization as it is now"),
+        (status = 200, description = "The organization as it is now", body = OrganizationView),
         (status = 400, description = "Invalid settings"),
         (status = 403, description = "Not an administrator of the organization"),
         (status = 404, description = "No such organization"),
@@ -164,20 +230,19 @@ async fn change_organization_details(
     api: Api,
     Path(orgname): Path<String>,
     JsonBody(body): JsonBody<UpdateOrg>,
-) -> Result<Json<Value>, ApiError> {
-    let org = api.identity.organization(&orgname).await?;
-    api.authorize(Action::AdministerNamespace(&orgname)).await?;
+) -> Result<Json<OrganizationView>, ApiError> {
+    let org = organization_path(&orgname)?;
     let change = OrganizationChange {
         email: body.email,
         invoice_email: body.invoice_email,
         invoice_email_address: body.invoice_email_address,
         tag_expiration_s: body.tag_expiration_s,
     };
-    let org = api
+    let details = api
         .identity
-        .change_organization(&api.principal, Some(api.ip), &org, change)
+        .change_organization(&api.caller, &org, change)
         .await?;
-    Ok(Json(org_view(&api, &org).await?))
+    Ok(Json(details.into()))
 }
 
 /// Delete an organization; refused while it holds repositories.
@@ -196,24 +261,61 @@ async fn change_organization_details(
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn delete_admined_organization(api: Api, Path(orgname): Path<String>) -> Result<StatusCode, ApiError> {
-    let org = api.identity.organization(&orgname).await?;
-    api.authorize(Action::AdministerNamespace(&orgname)).await?;
-    api.identity
-        .delete_organization(&api.principal, Some(api.ip), &org)
-        .await?;
+    let org = organization_path(&orgname)?;
+    api.identity.delete_organization(&api.caller, &org).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A member as Quay shows it.
-fn member_view(m: &OrganizationMember) -> Value {
-    let kind = if m.is_robot { "robot" } else { "user" };
-    json!({
-        "name": m.name,
-        "kind": kind,
-        "avatar": avatar(&m.name, kind),
-        "teams": m.teams.iter().map(|t| json!({ "name": t, "avatar": avatar(t, "team") })).collect::<Vec<_>>(),
-        "repositories": m.repositories,
-    })
+/// A member of an organization as Quay shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct OrganizationMemberView {
+    /// The account's name.
+    name: String,
+    /// `user` or `robot`.
+    kind: String,
+    /// Its avatar.
+    avatar: Avatar,
+    /// The organization's teams it is in.
+    teams: Vec<TeamRefView>,
+    /// The organization's repositories (short names) it has a role on by
+    /// itself.
+    repositories: Vec<String>,
+}
+
+/// A team named in a member's view.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TeamRefView {
+    /// The team's name.
+    name: String,
+    /// Its avatar.
+    avatar: Avatar,
+}
+
+/// The members of an organization.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct OrganizationMembersView {
+    /// The members, by name.
+    members: Vec<OrganizationMemberView>,
+}
+
+impl From<OrganizationMember> for OrganizationMemberView {
+    fn from(m: OrganizationMember) -> Self {
+        let kind = if m.is_robot { "robot" } else { "user" };
+        OrganizationMemberView {
+            avatar: avatar(&m.name, kind),
+            name: m.name,
+            kind: kind.to_owned(),
+            teams: m
+                .teams
+                .into_iter()
+                .map(|t| TeamRefView {
+                    avatar: avatar(&t, "team"),
+                    name: t,
+                })
+                .collect(),
+            repositories: m.repositories,
+        }
+    }
 }
 
 /// The users in the organization's teams, with their teams and their own
@@ -225,19 +327,21 @@ fn member_view(m: &OrganizationMember) -> Value {
     tag = "organization",
     params(("orgname" = String, Path, description = "The organization")),
     responses(
-        (status = 200, description = "`{members: [...]}`"),
+        (status = 200, description = "The members", body = OrganizationMembersView),
         (status = 403, description = "Not an administrator of the organization"),
         (status = 404, description = "No such organization"),
     ),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
-async fn get_organization_members(api: Api, Path(orgname): Path<String>) -> Result<Json<Value>, ApiError> {
-    let org = api.identity.organization(&orgname).await?;
-    api.authorize(Action::AdministerNamespace(&orgname)).await?;
-    let members = api.identity.organization_members(&org).await?;
-    Ok(Json(
-        json!({ "members": members.iter().map(member_view).collect::<Vec<_>>() }),
-    ))
+async fn get_organization_members(
+    api: Api,
+    Path(orgname): Path<String>,
+) -> Result<Json<OrganizationMembersView>, ApiError> {
+    let org = organization_path(&orgname)?;
+    let members = api.identity.organization_members(&api.caller, &org).await?;
+    Ok(Json(OrganizationMembersView {
+        members: members.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// One member (user or robot) of the organization.
@@ -251,7 +355,7 @@ async fn get_organization_members(api: Api, Path(orgname): Path<String>) -> Resu
         ("membername" = String, Path, description = "The member's name"),
     ),
     responses(
-        (status = 200, description = "The member"),
+        (status = 200, description = "The member", body = OrganizationMemberView),
         (status = 403, description = "Not an administrator of the organization"),
         (status = 404, description = "No such organization or member"),
     ),
@@ -260,11 +364,13 @@ async fn get_organization_members(api: Api, Path(orgname): Path<String>) -> Resu
 async fn get_organization_member(
     api: Api,
     Path((orgname, membername)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let org = api.identity.organization(&orgname).await?;
-    api.authorize(Action::AdministerNamespace(&orgname)).await?;
-    let member = api.identity.organization_member(&org, &membername).await?;
-    Ok(Json(member_view(&member)))
+) -> Result<Json<OrganizationMemberView>, ApiError> {
+    let org = organization_path(&orgname)?;
+    let member = api
+        .identity
+        .organization_member(&api.caller, &org, &membername)
+        .await?;
+    Ok(Json(member.into()))
 }
 
 /// Remove a user from every team of the organization and every role on its
@@ -290,10 +396,9 @@ async fn remove_organization_member(
     api: Api,
     Path((orgname, membername)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let org = api.identity.organization(&orgname).await?;
-    api.authorize(Action::AdministerNamespace(&orgname)).await?;
+    let org = organization_path(&orgname)?;
     api.identity
-        .remove_organization_member(&api.principal, Some(api.ip), &org, &membername)
+        .remove_organization_member(&api.caller, &org, &membername)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,18 +2,20 @@
 //! {repository}/permissions/`: the roles users, robots and teams hold on
 //! one repository. Only its administrators may see or change them.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use berth_core::identity::{AccountPermission, Action, TeamPermission};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use berth_core::identity::{AccountPermission, Actor, Role, TeamName, TeamPermission};
+use berth_core::names::RepositoryName;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Api, JsonBody, avatar};
+use super::extract::{Api, Avatar, JsonBody, avatar};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -35,26 +37,105 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 
 /// A role to grant (Quay's `UserPermission` and `TeamPermission`).
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct NewRole {
+    /// `read`, `write` or `admin`.
+    #[schema(value_type = String)]
+    role: Role,
+}
+
+/// The repository named in a path. A name no repository can have is
+/// refused as a repository that does not exist is (nobody administers
+/// one): 401 for the anonymous caller, 403 for others.
+fn repository_path(api: &Api, namespace: &str, repository: &str) -> Result<RepositoryName, ApiError> {
+    RepositoryName::join(namespace, repository).map_err(|_| match api.caller.principal.actor {
+        Actor::Anonymous => ApiError::unauthenticated("Requires authentication"),
+        _ => ApiError::forbidden("Unauthorized"),
+    })
+}
+
+/// The team named in a path; a name no team can have holds no role, which
+/// Quay answers with a 400.
+fn team_path(name: &str) -> Result<TeamName, ApiError> {
+    TeamName::new(name).map_err(|e| ApiError::invalid(e.to_string()))
+}
+
+/// A user's or robot's own role on a repository.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct UserPermissionView {
+    /// `read`, `write` or `admin`.
+    role: String,
+    /// The account's name.
+    name: String,
+    /// Whether the account is a robot.
+    is_robot: bool,
+    /// Its avatar.
+    avatar: Avatar,
+    /// For repositories of organizations: whether the account is in one of
+    /// its teams (robots always are).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_org_member: Option<bool>,
+}
+
+impl From<AccountPermission> for UserPermissionView {
+    fn from(p: AccountPermission) -> Self {
+        UserPermissionView {
+            role: p.role.as_str().to_owned(),
+            avatar: avatar(&p.name, if p.is_robot { "robot" } else { "user" }),
+            name: p.name,
+            is_robot: p.is_robot,
+            is_org_member: p.is_org_member,
+        }
+    }
+}
+
+/// The users' and robots' own roles on a repository.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct UserPermissionsView {
+    /// The roles, keyed by account name.
+    permissions: BTreeMap<String, UserPermissionView>,
+}
+
+/// A team's role on a repository.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TeamPermissionView {
+    /// `read`, `write` or `admin`.
+    role: String,
+    /// The team's name.
+    name: String,
+    /// Its avatar.
+    avatar: Avatar,
+}
+
+impl From<TeamPermission> for TeamPermissionView {
+    fn from(p: TeamPermission) -> Self {
+        TeamPermissionView {
+            role: p.role.as_str().to_owned(),
+            avatar: avatar(&p.name, "team"),
+            name: p.name,
+        }
+    }
+}
+
+/// The teams' roles on a repository.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TeamPermissionsView {
+    /// The roles, keyed by team name.
+    permissions: BTreeMap<String, TeamPermissionView>,
+}
+
+/// One role a user holds on a repository.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RoleView {
     /// `read`, `write` or `admin`.
     role: String,
 }
 
-fn user_view(p: &AccountPermission) -> Value {
-    let mut view = json!({
-        "role": p.role,
-        "name": p.name,
-        "is_robot": p.is_robot,
-        "avatar": avatar(&p.name, if p.is_robot { "robot" } else { "user" }),
-    });
-    if let Some(member) = p.is_org_member {
-        view["is_org_member"] = json!(member);
-    }
-    view
-}
-
-fn team_view(p: &TeamPermission) -> Value {
-    json!({ "role": p.role, "name": p.name, "avatar": avatar(&p.name, "team") })
+/// The roles a user holds on a repository, by itself and through teams.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TransitivePermissionsView {
+    /// One entry per role held.
+    permissions: Vec<RoleView>,
 }
 
 /// The users' and robots' own roles on a repository, keyed by name.
@@ -65,7 +146,7 @@ fn team_view(p: &TeamPermission) -> Value {
     tag = "permission",
     params(("namespace" = String, Path), ("repository" = String, Path)),
     responses(
-        (status = 200, description = "`{permissions: {<username>: {role, name, is_robot, avatar, is_org_member}}}`"),
+        (status = 200, description = "The roles by user name", body = UserPermissionsView),
         (status = 403, description = "Not an administrator of the repository"),
     ),
     security(("basic" = []), ("oauth2_bearer" = ["repo:admin"]))
@@ -73,17 +154,18 @@ fn team_view(p: &TeamPermission) -> Value {
 async fn list_repo_user_permissions(
     api: Api,
     Path((namespace, repository)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let repo = format!("{namespace}/{repository}");
-    api.authorize(Action::Administer(&repo)).await?;
-    let permissions: Map<String, Value> = api
+) -> Result<Json<UserPermissionsView>, ApiError> {
+    let repo = repository_path(&api, &namespace, &repository)?;
+    let permissions = api
         .identity
-        .repository_account_permissions(&repo)
-        .await?
-        .iter()
-        .map(|p| (p.name.clone(), user_view(p)))
-        .collect();
-    Ok(Json(json!({ "permissions": permissions })))
+        .repository_account_permissions(&api.caller, &repo)
+        .await?;
+    Ok(Json(UserPermissionsView {
+        permissions: permissions
+            .into_iter()
+            .map(|p| (p.name.clone(), p.into()))
+            .collect(),
+    }))
 }
 
 /// One user's or robot's own role on a repository.
@@ -94,7 +176,7 @@ async fn list_repo_user_permissions(
     tag = "permission",
     params(("namespace" = String, Path), ("repository" = String, Path), ("username" = String, Path)),
     responses(
-        (status = 200, description = "`{role, name, is_robot, avatar, is_org_member}`"),
+        (status = 200, description = "The user's role", body = UserPermissionView),
         (status = 400, description = "The user has no role of its own"),
         (status = 403, description = "Not an administrator of the repository"),
     ),
@@ -103,14 +185,13 @@ async fn list_repo_user_permissions(
 async fn get_user_permissions(
     api: Api,
     Path((namespace, repository, username)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let repo = format!("{namespace}/{repository}");
-    api.authorize(Action::Administer(&repo)).await?;
+) -> Result<Json<UserPermissionView>, ApiError> {
+    let repo = repository_path(&api, &namespace, &repository)?;
     let p = api
         .identity
-        .repository_account_permission(&repo, &username)
+        .repository_account_permission(&api.caller, &repo, &username)
         .await?;
-    Ok(Json(user_view(&p)))
+    Ok(Json(p.into()))
 }
 
 /// Give a user or robot a role on a repository.
@@ -122,7 +203,7 @@ async fn get_user_permissions(
     params(("namespace" = String, Path), ("repository" = String, Path), ("username" = String, Path)),
     request_body = NewRole,
     responses(
-        (status = 200, description = "`{role, name, is_robot, avatar, is_org_member}`"),
+        (status = 200, description = "The user's role", body = UserPermissionView),
         (status = 400, description = "Invalid role, unknown user or foreign robot"),
         (status = 403, description = "Not an administrator of the repository"),
     ),
@@ -132,14 +213,13 @@ async fn change_user_permissions(
     api: Api,
     Path((namespace, repository, username)): Path<(String, String, String)>,
     JsonBody(body): JsonBody<NewRole>,
-) -> Result<Json<Value>, ApiError> {
-    let repo = format!("{namespace}/{repository}");
-    api.authorize(Action::Administer(&repo)).await?;
+) -> Result<Json<UserPermissionView>, ApiError> {
+    let repo = repository_path(&api, &namespace, &repository)?;
     let p = api
         .identity
-        .grant_to_account(&api.principal, Some(api.ip), &repo, &username, &body.role)
+        .grant_to_account(&api.caller, &repo, &username, body.role)
         .await?;
-    Ok(Json(user_view(&p)))
+    Ok(Json(p.into()))
 }
 
 /// Take a user's or robot's own role on a repository away.
@@ -160,10 +240,9 @@ async fn delete_user_permissions(
     api: Api,
     Path((namespace, repository, username)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let repo = format!("{namespace}/{repository}");
-    api.authorize(Action::Administer(&repo)).await?;
+    let repo = repository_path(&api, &namespace, &repository)?;
     api.identity
-        .revoke_from_account(&api.principal, Some(api.ip), &repo, &username)
+        .revoke_from_account(&api.caller, &repo, &username)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -177,7 +256,7 @@ async fn delete_user_permissions(
     tag = "permission",
     params(("namespace" = String, Path), ("repository" = String, Path), ("username" = String, Path)),
     responses(
-        (status = 200, description = "`{permissions: [{role}]}`"),
+        (status = 200, description = "The user's roles", body = TransitivePermissionsView),
         (status = 403, description = "Not an administrator of the repository"),
         (status = 404, description = "Unknown user, or no role at all"),
     ),
@@ -186,12 +265,20 @@ async fn delete_user_permissions(
 async fn get_user_transitive_permission(
     api: Api,
     Path((namespace, repository, username)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let repo = format!("{namespace}/{repository}");
-    api.authorize(Action::Administer(&repo)).await?;
-    let roles = api.identity.transitive_roles(&repo, &username).await?;
-    let permissions: Vec<Value> = roles.iter().map(|r| json!({ "role": r.as_str() })).collect();
-    Ok(Json(json!({ "permissions": permissions })))
+) -> Result<Json<TransitivePermissionsView>, ApiError> {
+    let repo = repository_path(&api, &namespace, &repository)?;
+    let roles = api
+        .identity
+        .transitive_roles(&api.caller, &repo, &username)
+        .await?;
+    Ok(Json(TransitivePermissionsView {
+        permissions: roles
+            .into_iter()
+            .map(|r| RoleView {
+                role: r.as_str().to_owned(),
+            })
+            .collect(),
+    }))
 }
 
 /// The teams' roles on a repository, keyed by team name.
@@ -202,7 +289,7 @@ async fn get_user_transitive_permission(
     tag = "permission",
     params(("namespace" = String, Path), ("repository" = String, Path)),
     responses(
-        (status = 200, description = "`{permissions: {<team>: {role, name, avatar}}}`"),
+        (status = 200, description = "The roles by team name", body = TeamPermissionsView),
         (status = 403, description = "Not an administrator of the repository"),
     ),
     security(("basic" = []), ("oauth2_bearer" = ["repo:admin"]))
@@ -210,17 +297,18 @@ async fn get_user_transitive_permission(
 async fn list_repo_team_permissions(
     api: Api,
     Path((namespace, repository)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let repo = format!("{namespace}/{repository}");
-    api.authorize(Action::Administer(&repo)).await?;
-    let permissions: Map<String, Value> = api
+) -> Result<Json<TeamPermissionsView>, ApiError> {
+    let repo = repository_path(&api, &namespace, &repository)?;
+    let permissions = api
         .identity
-        .repository_team_permissions(&repo)
-        .await?
-        .iter()
-        .map(|p| (p.name.clone(), team_view(p)))
-        .collect();
-    Ok(Json(json!({ "permissions": permissions })))
+        .repository_team_permissions(&api.caller, &repo)
+        .await?;
+    Ok(Json(TeamPermissionsView {
+        permissions: permissions
+            .into_iter()
+            .map(|p| (p.name.clone(), p.into()))
+            .collect(),
+    }))
 }
 
 /// One team's role on a repository.
@@ -231,7 +319,7 @@ async fn list_repo_team_permissions(
     tag = "permission",
     params(("namespace" = String, Path), ("repository" = String, Path), ("teamname" = String, Path)),
     responses(
-        (status = 200, description = "`{role, name, avatar}`"),
+        (status = 200, description = "The team's role", body = TeamPermissionView),
         (status = 400, description = "The team has no role"),
         (status = 403, description = "Not an administrator of the repository"),
     ),
@@ -240,11 +328,14 @@ async fn list_repo_team_permissions(
 async fn get_team_permissions(
     api: Api,
     Path((namespace, repository, teamname)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let repo = format!("{namespace}/{repository}");
-    api.authorize(Action::Administer(&repo)).await?;
-    let p = api.identity.repository_team_permission(&repo, &teamname).await?;
-    Ok(Json(team_view(&p)))
+) -> Result<Json<TeamPermissionView>, ApiError> {
+    let repo = repository_path(&api, &namespace, &repository)?;
+    let team = team_path(&teamname)?;
+    let p = api
+        .identity
+        .repository_team_permission(&api.caller, &repo, &team)
+        .await?;
+    Ok(Json(p.into()))
 }
 
 /// Give a team of the repository's organization a role on it.
@@ -256,7 +347,7 @@ async fn get_team_permissions(
     params(("namespace" = String, Path), ("repository" = String, Path), ("teamname" = String, Path)),
     request_body = NewRole,
     responses(
-        (status = 200, description = "`{role, name, avatar}`"),
+        (status = 200, description = "The team's role", body = TeamPermissionView),
         (status = 400, description = "Invalid role, or no such team in the organization"),
         (status = 403, description = "Not an administrator of the repository"),
     ),
@@ -266,14 +357,14 @@ async fn change_team_permissions(
     api: Api,
     Path((namespace, repository, teamname)): Path<(String, String, String)>,
     JsonBody(body): JsonBody<NewRole>,
-) -> Result<Json<Value>, ApiError> {
-    let repo = format!("{namespace}/{repository}");
-    api.authorize(Action::Administer(&repo)).await?;
+) -> Result<Json<TeamPermissionView>, ApiError> {
+    let repo = repository_path(&api, &namespace, &repository)?;
+    let team = team_path(&teamname)?;
     let p = api
         .identity
-        .grant_to_team(&api.principal, Some(api.ip), &repo, &teamname, &body.role)
+        .grant_to_team(&api.caller, &repo, &team, body.role)
         .await?;
-    Ok(Json(team_view(&p)))
+    Ok(Json(p.into()))
 }
 
 /// Take a team's role on a repository away.
@@ -294,10 +385,8 @@ async fn delete_team_permissions(
     api: Api,
     Path((namespace, repository, teamname)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let repo = format!("{namespace}/{repository}");
-    api.authorize(Action::Administer(&repo)).await?;
-    api.identity
-        .revoke_from_team(&api.principal, Some(api.ip), &repo, &teamname)
-        .await?;
+    let repo = repository_path(&api, &namespace, &repository)?;
+    let team = team_path(&teamname)?;
+    api.identity.revoke_from_team(&api.caller, &repo, &team).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,15 +4,16 @@
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use berth_core::identity::Action;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use berth_core::identity::{Account, TeamMember, TeamName, TeamRepositoryRole, TeamRole};
+use berth_core::names::AccountKind;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Api, JsonBody, avatar};
+use super::extract::{Api, Avatar, JsonBody, avatar};
+use super::organizations::organization_path;
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -29,22 +30,123 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 /// A team's organization-wide role and description (Quay's
 /// `TeamDescription`).
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct TeamDescription {
     /// `member`, `creator` or `admin`.
-    role: String,
+    #[schema(value_type = String)]
+    role: TeamRole,
     /// Markdown description; unchanged if absent.
     description: Option<String>,
 }
 
+/// The team named in a path; a name no team can have is one that does not
+/// exist.
+fn team_path(name: &str) -> Result<TeamName, ApiError> {
+    TeamName::new(name).map_err(|_| ApiError::not_found(format!("team {name} not found")))
+}
+
+/// A team as Quay shows it after a change.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TeamView {
+    /// The team's name.
+    name: String,
+    /// Markdown description.
+    description: String,
+    /// Whether the caller may view its members.
+    can_view: bool,
+    /// `member`, `creator` or `admin`.
+    role: String,
+    /// Its avatar.
+    avatar: Avatar,
+    /// Whether this request created it.
+    new_team: bool,
+}
+
 /// A team member as Quay shows it.
-fn member_view(name: &str, is_robot: bool) -> Value {
-    json!({
-        "name": name,
-        "kind": "user",
-        "is_robot": is_robot,
-        "avatar": avatar(name, if is_robot { "robot" } else { "user" }),
-        "invited": false,
-    })
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TeamMemberView {
+    /// The account's name.
+    name: String,
+    /// Always `user` (robots too, as in Quay; see `is_robot`).
+    kind: String,
+    /// Whether the member is a robot.
+    is_robot: bool,
+    /// Its avatar.
+    avatar: Avatar,
+    /// Always `false`: there are no e-mail invitations here.
+    invited: bool,
+}
+
+impl TeamMemberView {
+    fn new(name: String, kind: AccountKind) -> TeamMemberView {
+        TeamMemberView {
+            avatar: avatar(&name, kind.as_str()),
+            name,
+            kind: "user".to_owned(),
+            is_robot: kind == AccountKind::Robot,
+            invited: false,
+        }
+    }
+}
+
+impl From<TeamMember> for TeamMemberView {
+    fn from(m: TeamMember) -> Self {
+        TeamMemberView::new(m.name, m.kind)
+    }
+}
+
+impl From<Account> for TeamMemberView {
+    fn from(a: Account) -> Self {
+        TeamMemberView::new(a.name, a.kind)
+    }
+}
+
+/// The members of a team.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TeamMembersView {
+    /// The team's name.
+    name: String,
+    /// Its members, by name.
+    members: Vec<TeamMemberView>,
+    /// Whether the caller may change the team.
+    can_edit: bool,
+}
+
+/// A team's roles on the organization's repositories.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TeamRepositoryRolesView {
+    /// One entry per repository, by name.
+    permissions: Vec<TeamRepositoryRoleView>,
+}
+
+/// A team's role on one repository.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TeamRepositoryRoleView {
+    /// The repository.
+    repository: TeamRepositoryView,
+    /// `read`, `write` or `admin`.
+    role: String,
+}
+
+/// A repository in a team's permission listing.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TeamRepositoryView {
+    /// The repository's name within the organization.
+    name: String,
+    /// Whether anyone may pull it.
+    is_public: bool,
+}
+
+impl From<TeamRepositoryRole> for TeamRepositoryRoleView {
+    fn from(p: TeamRepositoryRole) -> Self {
+        TeamRepositoryRoleView {
+            repository: TeamRepositoryView {
+                name: p.repository.short().to_owned(),
+                is_public: p.visibility.is_public(),
+            },
+            role: p.role.as_str().to_owned(),
+        }
+    }
 }
 
 /// Create a team, or change an existing team's role and description.
@@ -59,7 +161,7 @@ fn member_view(name: &str, is_robot: bool) -> Value {
     ),
     request_body = TeamDescription,
     responses(
-        (status = 200, description = "`{name, description, can_view, role, avatar, new_team}`"),
+        (status = 200, description = "The team as it is now", body = TeamView),
         (status = 400, description = "Invalid name or role"),
         (status = 403, description = "Not an administrator of the organization"),
         (status = 404, description = "No such organization"),
@@ -70,29 +172,24 @@ async fn update_organization_team(
     api: Api,
     Path((orgname, teamname)): Path<(String, String)>,
     JsonBody(body): JsonBody<TeamDescription>,
-) -> Result<Json<Value>, ApiError> {
-    let org = api.identity.organization(&orgname).await?;
-    api.authorize(Action::AdministerNamespace(&orgname)).await?;
+) -> Result<Json<TeamView>, ApiError> {
+    let org = organization_path(&orgname)?;
+    // Creating a team with an invalid name is a bad request, not a
+    // missing team.
+    let name = TeamName::new(teamname).map_err(|e| ApiError::invalid(e.to_string()))?;
     let update = api
         .identity
-        .put_team(
-            &api.principal,
-            Some(api.ip),
-            &org,
-            &teamname,
-            &body.role,
-            body.description.as_deref(),
-        )
+        .put_team(&api.caller, &org, &name, body.role, body.description.as_deref())
         .await?;
     let team = update.team;
-    Ok(Json(json!({
-        "name": team.name,
-        "description": team.description,
-        "can_view": api.may(Action::ViewTeam(&orgname, &team.name)).await?,
-        "role": team.role,
-        "avatar": avatar(&team.name, "team"),
-        "new_team": update.created,
-    })))
+    Ok(Json(TeamView {
+        avatar: avatar(&team.name, "team"),
+        name: team.name,
+        description: team.description,
+        can_view: update.can_view,
+        role: team.role.as_str().to_owned(),
+        new_team: update.created,
+    }))
 }
 
 /// Delete a team (not `owners`).
@@ -117,11 +214,8 @@ async fn delete_organization_team(
     api: Api,
     Path((orgname, teamname)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let org = api.identity.organization(&orgname).await?;
-    api.authorize(Action::AdministerNamespace(&orgname)).await?;
-    api.identity
-        .delete_team(&api.principal, Some(api.ip), &org, &teamname)
-        .await?;
+    let (org, team) = (organization_path(&orgname)?, team_path(&teamname)?);
+    api.identity.delete_team(&api.caller, &org, &team).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -137,7 +231,7 @@ async fn delete_organization_team(
         ("teamname" = String, Path, description = "The team"),
     ),
     responses(
-        (status = 200, description = "`{name, members: [...], can_edit}`"),
+        (status = 200, description = "The team's members", body = TeamMembersView),
         (status = 403, description = "Neither in the team nor an administrator"),
         (status = 404, description = "No such organization or team"),
     ),
@@ -146,16 +240,14 @@ async fn delete_organization_team(
 async fn get_organization_team_members(
     api: Api,
     Path((orgname, teamname)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let org = api.identity.organization(&orgname).await?;
-    api.authorize(Action::ViewTeam(&orgname, &teamname)).await?;
-    let team = api.identity.team(&org, &teamname).await?;
-    let members = api.identity.team_members(&team).await?;
-    Ok(Json(json!({
-        "name": team.name,
-        "members": members.iter().map(|m| member_view(&m.name, m.kind == "robot")).collect::<Vec<_>>(),
-        "can_edit": api.may(Action::AdministerNamespace(&orgname)).await?,
-    })))
+) -> Result<Json<TeamMembersView>, ApiError> {
+    let (org, team) = (organization_path(&orgname)?, team_path(&teamname)?);
+    let team = api.identity.team_members(&api.caller, &org, &team).await?;
+    Ok(Json(TeamMembersView {
+        name: team.team.name,
+        members: team.members.into_iter().map(Into::into).collect(),
+        can_edit: team.can_edit,
+    }))
 }
 
 /// Add a user, or a robot of the organization, to a team.
@@ -170,7 +262,7 @@ async fn get_organization_team_members(
         ("membername" = String, Path, description = "The user or robot (`org+name`)"),
     ),
     responses(
-        (status = 200, description = "`{name, kind, is_robot, avatar, invited}`"),
+        (status = 200, description = "The new member", body = TeamMemberView),
         (status = 400, description = "Unknown user, foreign robot or already a member"),
         (status = 403, description = "Not an administrator of the organization"),
         (status = 404, description = "No such organization or team"),
@@ -180,14 +272,13 @@ async fn get_organization_team_members(
 async fn update_organization_team_member(
     api: Api,
     Path((orgname, teamname, membername)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let org = api.identity.organization(&orgname).await?;
-    api.authorize(Action::AdministerNamespace(&orgname)).await?;
+) -> Result<Json<TeamMemberView>, ApiError> {
+    let (org, team) = (organization_path(&orgname)?, team_path(&teamname)?);
     let account = api
         .identity
-        .add_team_member(&api.principal, Some(api.ip), &org, &teamname, &membername)
+        .add_team_member(&api.caller, &org, &team, &membername)
         .await?;
-    Ok(Json(member_view(&account.name, account.kind == "robot")))
+    Ok(Json(account.into()))
 }
 
 /// Remove a member from a team; the last user of `owners` stays.
@@ -213,10 +304,9 @@ async fn delete_organization_team_member(
     api: Api,
     Path((orgname, teamname, membername)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let org = api.identity.organization(&orgname).await?;
-    api.authorize(Action::AdministerNamespace(&orgname)).await?;
+    let (org, team) = (organization_path(&orgname)?, team_path(&teamname)?);
     api.identity
-        .remove_team_member(&api.principal, Some(api.ip), &org, &teamname, &membername)
+        .remove_team_member(&api.caller, &org, &team, &membername)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -232,7 +322,7 @@ async fn delete_organization_team_member(
         ("teamname" = String, Path, description = "The team"),
     ),
     responses(
-        (status = 200, description = "`{permissions: [{repository: {name, is_public}, role}]}`"),
+        (status = 200, description = "The team's repository roles", body = TeamRepositoryRolesView),
         (status = 403, description = "Not an administrator of the organization"),
         (status = 404, description = "No such organization or team"),
     ),
@@ -241,22 +331,10 @@ async fn delete_organization_team_member(
 async fn get_organization_team_permissions(
     api: Api,
     Path((orgname, teamname)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let org = api.identity.organization(&orgname).await?;
-    api.authorize(Action::AdministerNamespace(&orgname)).await?;
-    let team = api.identity.team(&org, &teamname).await?;
-    let permissions: Vec<Value> = api
-        .identity
-        .team_permissions(&team)
-        .await?
-        .into_iter()
-        .map(|p| {
-            let name = p
-                .repository
-                .split_once('/')
-                .map_or(p.repository.as_str(), |(_, n)| n);
-            json!({ "repository": { "name": name, "is_public": p.is_public }, "role": p.role })
-        })
-        .collect();
-    Ok(Json(json!({ "permissions": permissions })))
+) -> Result<Json<TeamRepositoryRolesView>, ApiError> {
+    let (org, team) = (organization_path(&orgname)?, team_path(&teamname)?);
+    let permissions = api.identity.team_permissions(&api.caller, &org, &team).await?;
+    Ok(Json(TeamRepositoryRolesView {
+        permissions: permissions.into_iter().map(Into::into).collect(),
+    }))
 }

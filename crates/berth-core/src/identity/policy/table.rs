@@ -4,8 +4,6 @@
 //! expected answers are written out by hand from Quay's rules, not
 //! computed, so a change to `decide` that alters any cell fails here.
 
-use berth_store::metadata::AccessFacts;
-
 use super::*;
 use crate::identity::principal::{AccountRef, Credential};
 
@@ -66,7 +64,7 @@ fn facts(kind: &str, repo: Repo, repo_roles: &[&str], team_roles: &[&str]) -> Ac
             Repo::Private => Some((3, false)),
             Repo::Missing => None,
         },
-        namespace: Some((7, kind.into())),
+        namespace: Some((7, AccountKind::parse(kind).expect("a kind"))),
         repo_roles: repo_roles.iter().map(|r| r.to_string()).collect(),
         team_roles: team_roles.iter().map(|r| r.to_string()).collect(),
         teams: Vec::new(),
