@@ -34,6 +34,7 @@ pub use organizations::{OrganizationChange, OrganizationMember};
 pub use permissions::{AccountPermission, TeamPermission};
 pub use policy::{Action, PolicySettings, Role, TeamRole, decide, namespace_of};
 pub use principal::{AccountRef, Actor, Credential, Principal, Scope};
+pub use repositories::Repository;
 pub use teams::{OWNERS_TEAM, TeamUpdate, validate_team_name};
 pub use tokens::{AccessClaim, Claims, RequestedScope, TokenContext, TokenService};
 

@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_core::registry::QuotaError;
+use berth_core::registry::{ClientError, QuotaError};
 use berth_core::{IdentityError, RegistryError};
 
 /// A failed `/api/v1` request.
@@ -91,6 +91,17 @@ impl From<RegistryError> for ApiError {
                 )
             }
             other => ApiError::invalid(other.to_string()),
+        }
+    }
+}
+
+impl From<ClientError> for ApiError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Identity(e) => e.into(),
+            ClientError::Registry(e) => e.into(),
+            ClientError::NotFound(d) => ApiError::not_found(d),
+            ClientError::Invalid(d) => ApiError::invalid(d),
         }
     }
 }
