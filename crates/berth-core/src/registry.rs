@@ -24,7 +24,8 @@ pub use gc::{GcConfig, GcReport};
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
 pub use quota::{
-    LimitKind, Quota, QuotaError, QuotaLimit, QuotaSettings, QuotaWarning, format_size, parse_size,
+    LimitKind, Quota, QuotaError, QuotaLimit, QuotaOwner, QuotaSettings, QuotaStatus, QuotaWarning,
+    format_size, parse_size,
 };
 pub use repositories::{
     ClientError, LiveTag, RepositoryDetails, RepositoryPage, RepositorySummary, VIEW_TAGS,

@@ -129,6 +129,7 @@ impl From<QuotaError> for ApiError {
         match e {
             QuotaError::NotFound(d) => ApiError::not_found(d),
             QuotaError::Invalid(d) => ApiError::invalid(d),
+            QuotaError::Identity(e) => e.into(),
             e @ QuotaError::Store(_) => {
                 tracing::error!(error = %e, "api request failed");
                 ApiError::new(
