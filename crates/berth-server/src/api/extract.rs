@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use berth_core::identity::{Action, Actor, AuditEvent, Principal};
+use berth_core::identity::{Action, Actor, Principal};
 use berth_core::{Caller, Identity, Registry};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -64,20 +64,6 @@ impl Api {
     /// Whether the policy allows `action` (for fields shown only to some).
     pub(crate) async fn may(&self, action: Action<'_>) -> Result<bool, ApiError> {
         Ok(self.identity.allowed(&self.principal, action).await?)
-    }
-
-    /// A usage-log event of `kind` by this caller.
-    pub(crate) fn event(&self, kind: &'static str) -> AuditEvent {
-        AuditEvent::new(kind, &self.principal, Some(self.ip))
-    }
-
-    /// Write `event` to the usage log before answering.
-    pub(crate) async fn log(&self, event: AuditEvent) -> Result<(), ApiError> {
-        self.identity
-            .audit()
-            .record_now(event)
-            .await
-            .map_err(|e| ApiError::from(berth_core::IdentityError::from(e)))
     }
 }
 
@@ -142,8 +128,26 @@ pub(crate) fn format_date(ms: i64) -> String {
 }
 
 /// The avatar object Quay attaches to accounts and teams.
-pub(crate) fn avatar(name: &str, kind: &str) -> serde_json::Value {
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Avatar {
+    /// The account's or team's name.
+    pub name: String,
+    /// SHA-256 of the name, hex.
+    pub hash: String,
+    /// A colour derived from the hash, `#rrggbb`.
+    pub color: String,
+    /// `user`, `org`, `robot`, `team` or `app`.
+    pub kind: String,
+}
+
+/// The avatar of `name`, an account or team of `kind`.
+pub(crate) fn avatar(name: &str, kind: &str) -> Avatar {
     use sha2::Digest;
     let hash = hex::encode(sha2::Sha256::digest(name.as_bytes()));
-    serde_json::json!({ "name": name, "hash": hash, "color": format!("#{}", &hash[..6]), "kind": kind })
+    Avatar {
+        name: name.to_owned(),
+        color: format!("#{}", &hash[..6]),
+        hash,
+        kind: kind.to_owned(),
+    }
 }
