@@ -7,9 +7,9 @@ use berth_store::StoreError;
 use berth_store::metadata::LiveTagRow;
 
 use super::{Registry, RegistryError};
+use crate::Caller;
 use crate::identity::{Action, IdentityError, Repository};
 use crate::names::{AccountKind, Namespace, RepositoryName};
-use crate::{Caller, Identity};
 
 /// Most tags a repository view includes, as Quay.
 pub const VIEW_TAGS: usize = 500;
@@ -113,7 +113,7 @@ impl Registry {
         repo: &RepositoryName,
         with_tags: bool,
     ) -> Result<RepositoryDetails, ClientError> {
-        let identity: &Identity = &self.identity;
+        let identity = &self.identity;
         identity
             .authorize(&caller.principal, Action::Pull(repo.as_str()))
             .await?;
