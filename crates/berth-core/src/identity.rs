@@ -37,6 +37,7 @@ pub use organizations::{
 pub use permissions::{AccountPermission, TeamPermission};
 pub use policy::{Action, PolicySettings, Role, TeamRole, decide, namespace_of};
 pub use principal::{AccountRef, Actor, Credential, Principal, Scope};
+pub use repositories::Repository;
 pub use teams::{
     OWNERS_TEAM, Team, TeamMember, TeamMembers, TeamName, TeamRepositoryRole, TeamUpdate, validate_team_name,
 };

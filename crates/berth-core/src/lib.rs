@@ -17,3 +17,6 @@ pub use identity::{Identity, IdentityConfig, IdentityError};
 pub use indexer::{IndexError, Indexer};
 pub use names::{AccountKind, InvalidName, Namespace, RepositoryName, TagName, Visibility};
 pub use registry::{Registry, RegistryConfig, RegistryError};
+
+/// The clock every timestamp is taken from: milliseconds since the epoch.
+pub use berth_store::now_ms;

@@ -8,6 +8,7 @@ mod health;
 mod listing;
 mod manifests;
 mod quota;
+mod repositories;
 mod sessions;
 mod tags;
 mod uploads;
@@ -26,9 +27,13 @@ pub use health::{Health, HealthScope, ServiceHealth};
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
 pub use quota::{
-    LimitKind, Quota, QuotaError, QuotaLimit, QuotaSettings, QuotaWarning, format_size, parse_size,
+    LimitKind, Quota, QuotaError, QuotaLimit, QuotaOwner, QuotaSettings, QuotaStatus, QuotaWarning,
+    format_size, parse_size,
 };
-pub use tags::{ExpiryChange, TagFilter, TagHistory, TagQuery, TagRecord, parse_expires_after};
+pub use repositories::{
+    ClientError, LiveTag, RepositoryDetails, RepositoryPage, RepositorySummary, VIEW_TAGS,
+};
+pub use tags::{TagChange, TagFilter, TagHistory, TagQuery, TagRecord, parse_expires_after};
 pub use uploads::{BlobRange, UploadStatus};
 
 /// Limits and switches of the registry service.

@@ -142,3 +142,80 @@ async fn the_lifecycle_endpoints_are_in_the_api_document() {
         );
     }
 }
+
+#[tokio::test]
+async fn request_bodies_refuse_unknown_fields_and_views_are_documented() {
+    let s = Server::start().await;
+    s.push_image("acme/app", "v1", 1).await;
+    let send = |method: reqwest::Method, path: &str, body: Value| {
+        s.client
+            .request(method, s.url(&format!("/api/v1{path}")))
+            .json(&body)
+            .send()
+    };
+    use reqwest::Method as M;
+    for (method, path, body, field) in [
+        (
+            M::POST,
+            "/repository",
+            json!({ "namespace": "acme", "repository": "new", "visibility": "private", "colour": "red" }),
+            "colour",
+        ),
+        (
+            M::PUT,
+            "/repository/acme/app",
+            json!({ "description": "d", "extra": 1 }),
+            "extra",
+        ),
+        (
+            M::POST,
+            "/repository/acme/app/changevisibility",
+            json!({ "visibility": "public", "why": "because" }),
+            "why",
+        ),
+        (
+            M::PUT,
+            "/repository/acme/app/tag/v1",
+            json!({ "expiration": null, "bogus": 1 }),
+            "bogus",
+        ),
+        (
+            M::POST,
+            "/repository/acme/app/tag/v1/restore",
+            json!({ "manifest_digest": "sha256:00", "force": true }),
+            "force",
+        ),
+        (
+            M::POST,
+            "/repository/acme/app/exportlogs",
+            json!({ "nope": 1 }),
+            "nope",
+        ),
+    ] {
+        let r = send(method, path, body).await.unwrap();
+        assert_api_error(r, 400, "invalid_request", field).await;
+    }
+    // Nothing was created or changed by the refused requests.
+    assert_eq!(s.get("/api/v1/repository/acme/new").await.status(), 404);
+    assert_eq!(
+        s.get_json("/api/v1/repository/acme/app").await["is_public"],
+        false
+    );
+
+    let doc = s.get_json("/api/v1/discovery").await;
+    let schemas = &doc["components"]["schemas"];
+    for name in [
+        "RepoView",
+        "RepoListView",
+        "TagListView",
+        "QuotaView",
+        "QuotaLimitView",
+        "LogPageView",
+        "AggregateView",
+        "Avatar",
+        "NewRepo",
+        "ChangeTag",
+    ] {
+        assert!(schemas.get(name).is_some(), "{name} is not in the API document");
+    }
+}

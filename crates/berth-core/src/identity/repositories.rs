@@ -1,12 +1,43 @@
 //! Repositories as identity sees them: creation (explicit or by a push),
-//! visibility, and which ones a caller may see.
+//! visibility, description, and which ones a caller may see.
 
 use berth_store::metadata::RepositoryRow;
 
 use super::policy::{Action, namespace_of};
 use super::principal::{Actor, Principal};
 use super::{AuditEvent, Identity, IdentityError};
+use crate::Caller;
+use crate::names::{RepositoryName, Visibility};
 use crate::registry::Page;
+
+/// A repository as it leaves the core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repository {
+    /// Row id.
+    pub id: i64,
+    /// Full name, `namespace/name`.
+    pub name: RepositoryName,
+    /// Who may pull it.
+    pub visibility: Visibility,
+    /// Markdown text.
+    pub description: String,
+}
+
+impl TryFrom<RepositoryRow> for Repository {
+    type Error = IdentityError;
+
+    fn try_from(row: RepositoryRow) -> Result<Repository, IdentityError> {
+        // Stored names were validated when the repository was created.
+        let name = RepositoryName::new(row.name)
+            .map_err(|e| IdentityError::Internal(format!("repository {} has a bad name: {e}", row.id)))?;
+        Ok(Repository {
+            id: row.id,
+            name,
+            visibility: Visibility::from_public(row.is_public),
+            description: row.description,
+        })
+    }
+}
 
 /// A repository's name within its namespace, as Quay logs it.
 fn short_name(full: &str) -> &str {
@@ -17,9 +48,39 @@ fn short_name(full: &str) -> &str {
 }
 
 impl Identity {
-    /// Create repository `name` for `principal`, who must be allowed to
-    /// create in its namespace. A creator who does not administer the
-    /// namespace is granted admin on the new repository, as in Quay.
+    /// Create repository `name` for the caller, who must be allowed to
+    /// create in its namespace; an existing one is `Exists`. A creator who
+    /// does not administer the namespace is granted admin on it, as in
+    /// Quay.
+    pub async fn create_repo(
+        &self,
+        caller: &Caller,
+        name: &RepositoryName,
+        visibility: Visibility,
+        description: &str,
+    ) -> Result<Repository, IdentityError> {
+        self.authorize(&caller.principal, Action::CreateRepository(name.namespace()))
+            .await?;
+        if self.db.repository(name.as_str()).await?.is_some() {
+            return Err(IdentityError::Invalid("Repository already exists".into()));
+        }
+        self.create_repository(
+            &caller.principal,
+            name.as_str(),
+            visibility.is_public(),
+            description,
+            caller.ip,
+        )
+        .await?;
+        self.repository(name)
+            .await?
+            .ok_or_else(|| IdentityError::Internal("created repository vanished".into()))
+    }
+
+    /// Create repository `name` for `principal` (a push, or a caller
+    /// already authorized), who must be allowed to create in its
+    /// namespace. A creator who does not administer the namespace is
+    /// granted admin on the new repository, as in Quay.
     pub async fn create_repository(
         &self,
         principal: &Principal,
@@ -41,7 +102,7 @@ impl Identity {
         {
             self.db.set_account_permission(id, account.id, "admin").await?;
         }
-        let visibility = if public { "public" } else { "private" };
+        let visibility = Visibility::from_public(public).as_str();
         self.audit
             .record_now(
                 AuditEvent::new("create_repo", principal, ip)
@@ -71,54 +132,60 @@ impl Identity {
     }
 
     /// The repository named `name`.
-    pub async fn repository(&self, name: &str) -> Result<Option<RepositoryRow>, IdentityError> {
-        Ok(self.db.repository(name).await?)
+    pub async fn repository(&self, name: &RepositoryName) -> Result<Option<Repository>, IdentityError> {
+        self.db
+            .repository(name.as_str())
+            .await?
+            .map(Repository::try_from)
+            .transpose()
     }
 
-    /// Make a repository public or private.
+    /// Repository `name`, or `NotFound`.
+    async fn existing(&self, name: &RepositoryName) -> Result<Repository, IdentityError> {
+        self.repository(name)
+            .await?
+            .ok_or_else(|| IdentityError::NotFound(format!("repository {name} not found")))
+    }
+
+    /// Make a repository public or private (its administrators may).
     pub async fn set_visibility(
         &self,
-        principal: &Principal,
-        name: &str,
-        public: bool,
-        ip: Option<std::net::IpAddr>,
+        caller: &Caller,
+        name: &RepositoryName,
+        visibility: Visibility,
     ) -> Result<(), IdentityError> {
-        let repo = self
-            .db
-            .repository(name)
-            .await?
-            .ok_or_else(|| IdentityError::NotFound(format!("repository {name} not found")))?;
-        self.db.set_repository_visibility(repo.id, public).await?;
-        let visibility = if public { "public" } else { "private" };
+        self.authorize(&caller.principal, Action::Administer(name.as_str()))
+            .await?;
+        let repo = self.existing(name).await?;
+        self.db
+            .set_repository_visibility(repo.id, visibility.is_public())
+            .await?;
         self.audit
             .record_now(
-                AuditEvent::new("change_repo_visibility", principal, ip)
-                    .repository(name)
-                    .metadata(serde_json::json!({ "repo": short_name(name), "visibility": visibility })),
+                AuditEvent::by("change_repo_visibility", caller)
+                    .repository(name.as_str())
+                    .metadata(serde_json::json!({ "repo": name.short(), "visibility": visibility.as_str() })),
             )
             .await?;
         Ok(())
     }
 
-    /// Replace a repository's description.
+    /// Replace a repository's description (its writers may).
     pub async fn set_description(
         &self,
-        principal: &Principal,
-        name: &str,
+        caller: &Caller,
+        name: &RepositoryName,
         description: &str,
-        ip: Option<std::net::IpAddr>,
     ) -> Result<(), IdentityError> {
-        let repo = self
-            .db
-            .repository(name)
-            .await?
-            .ok_or_else(|| IdentityError::NotFound(format!("repository {name} not found")))?;
+        self.authorize(&caller.principal, Action::Push(name.as_str()))
+            .await?;
+        let repo = self.existing(name).await?;
         self.db.set_repository_description(repo.id, description).await?;
         self.audit
             .record_now(
-                AuditEvent::new("set_repo_description", principal, ip)
-                    .repository(name)
-                    .metadata(serde_json::json!({ "repo": short_name(name), "description": description })),
+                AuditEvent::by("set_repo_description", caller)
+                    .repository(name.as_str())
+                    .metadata(serde_json::json!({ "repo": name.short(), "description": description })),
             )
             .await?;
         Ok(())
@@ -131,16 +198,36 @@ impl Identity {
         last: &str,
         limit: usize,
     ) -> Result<Page, IdentityError> {
-        let (rows, more) = self.visible_repositories_in(principal, None, last, limit).await?;
+        let (rows, more) = self.visible_repository_rows(principal, None, last, limit).await?;
         Ok(Page {
             items: rows.into_iter().map(|r| r.name).collect(),
             more,
         })
     }
 
-    /// Up to `limit` repositories `principal` may see after `last` (by
+    /// Up to `limit` repositories the caller may see after `last` (by
     /// name), only those in `namespace` if given, and whether more follow.
+    /// No single action admits a listing: the policy's visibility rule
+    /// filters it, so anyone may ask and sees public repositories at least.
     pub async fn visible_repositories_in(
+        &self,
+        caller: &Caller,
+        namespace: Option<&str>,
+        last: &str,
+        limit: usize,
+    ) -> Result<(Vec<Repository>, bool), IdentityError> {
+        let (rows, more) = self
+            .visible_repository_rows(&caller.principal, namespace, last, limit)
+            .await?;
+        let repos = rows
+            .into_iter()
+            .map(Repository::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok((repos, more))
+    }
+
+    /// The rows behind [`Identity::visible_repositories_in`].
+    async fn visible_repository_rows(
         &self,
         principal: &Principal,
         namespace: Option<&str>,

@@ -12,19 +12,24 @@ type Cursor = (i64, i64);
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use super::policy::Action;
 use super::{AuditEvent, AuditLog, Identity, IdentityError};
+use crate::Caller;
+use crate::names::{AccountKind, Namespace, RepositoryName};
 
 /// Entries per page of a listing (and per database read of an export).
 pub const LOG_PAGE_SIZE: usize = 100;
 
-/// Whose entries to read.
+/// Whose entries to read, which decides who may read them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogScope {
-    /// One repository, by full name `namespace/name`.
-    Repository(String),
-    /// One namespace (user or organization), its repositories included.
-    Namespace(String),
-    /// Every entry.
+    /// One repository: its administrators.
+    Repository(RepositoryName),
+    /// One organization, its repositories included: its administrators.
+    Organization(Namespace),
+    /// The calling user's namespace, its repositories included.
+    CallingUser,
+    /// Every entry: superusers.
     All,
 }
 
@@ -41,10 +46,30 @@ pub struct LogFilter {
     pub end_ms: i64,
 }
 
-impl LogFilter {
+/// Whose entries, once the caller is admitted and names are resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    /// One repository, by full name `namespace/name`.
+    Repository(String),
+    /// One namespace (user or organization), its repositories included.
+    Namespace(String),
+    /// Every entry.
+    All,
+}
+
+/// The entries one listing reads.
+#[derive(Debug, Clone)]
+struct Selection {
+    target: Target,
+    performer: Option<String>,
+    start_ms: i64,
+    end_ms: i64,
+}
+
+impl Selection {
     fn query(&self) -> AuditQuery {
-        let (namespace, repository) = match &self.scope {
-            LogScope::Repository(full) => {
+        let (namespace, repository) = match &self.target {
+            Target::Repository(full) => {
                 let ns = super::policy::namespace_of(full);
                 let name = full
                     .strip_prefix(ns)
@@ -52,8 +77,8 @@ impl LogFilter {
                     .unwrap_or(full);
                 (Some(ns.to_owned()), Some(name.to_owned()))
             }
-            LogScope::Namespace(ns) => (Some(ns.clone()), None),
-            LogScope::All => (None, None),
+            Target::Namespace(ns) => (Some(ns.clone()), None),
+            Target::All => (None, None),
         };
         AuditQuery {
             namespace,
@@ -65,18 +90,26 @@ impl LogFilter {
         }
     }
 
-    /// What a page token is bound to: the scope and the performer, so a
+    /// What a page token is bound to: the target and the performer, so a
     /// token is not silently reused for another listing.
     fn fingerprint(&self) -> String {
-        let scope = match &self.scope {
-            LogScope::Repository(r) => format!("repo:{r}"),
-            LogScope::Namespace(n) => format!("ns:{n}"),
-            LogScope::All => "all".to_owned(),
+        let scope = match &self.target {
+            Target::Repository(r) => format!("repo:{r}"),
+            Target::Namespace(n) => format!("ns:{n}"),
+            Target::All => "all".to_owned(),
         };
         let performer = self.performer.as_deref().unwrap_or("");
         let digest = sha2::Sha256::digest(format!("{scope}\n{performer}").as_bytes());
         hex::encode(&digest[..8])
     }
+}
+
+/// Quay's date format (RFC 2822), as the export's log entry records its
+/// range.
+fn quay_date(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%a, %d %b %Y %H:%M:%S -0000").to_string())
+        .unwrap_or_default()
 }
 
 /// One usage-log entry.
@@ -92,8 +125,8 @@ pub struct LogEntry {
     pub performer_is_robot: bool,
     /// The namespace it happened in.
     pub namespace: Option<String>,
-    /// `user` or `org`, if the namespace still exists.
-    pub namespace_kind: Option<String>,
+    /// User or organization, if the namespace still exists.
+    pub namespace_kind: Option<AccountKind>,
     /// The repository within the namespace.
     pub repository: Option<String>,
     /// The client's address.
@@ -122,7 +155,11 @@ impl From<AuditRow> for LogEntry {
             performer_is_robot: row.performer_kind.as_deref() == Some("robot"),
             performer: row.performer,
             namespace: row.namespace,
-            namespace_kind: row.namespace_kind.filter(|k| k == "user" || k == "org"),
+            namespace_kind: row
+                .namespace_kind
+                .as_deref()
+                .and_then(AccountKind::parse)
+                .filter(|k| k.is_namespace()),
             repository: row.repository,
             ip: row.ip,
             metadata,
@@ -169,7 +206,7 @@ struct PageToken {
     /// The listing's range.
     s: i64,
     e: i64,
-    /// The listing's [`LogFilter::fingerprint`].
+    /// The listing's [`Selection::fingerprint`].
     f: String,
 }
 
@@ -179,7 +216,7 @@ impl PageToken {
         Ok(URL_SAFE_NO_PAD.encode(json))
     }
 
-    fn decode(token: &str, filter: &LogFilter) -> Result<PageToken, IdentityError> {
+    fn decode(token: &str, filter: &Selection) -> Result<PageToken, IdentityError> {
         let invalid = || IdentityError::Invalid("invalid next_page token".into());
         let json = URL_SAFE_NO_PAD
             .decode(token.trim_end_matches('='))
@@ -194,16 +231,55 @@ impl PageToken {
 }
 
 impl Identity {
-    /// One page of the entries matching `filter`, newest first; with a
-    /// `next_page` token from the previous page, the page after it (over
-    /// the token's range). Entries queued so far are written first, so a
-    /// caller sees what they just did.
+    /// Admit the caller to `filter`'s entries and resolve whose they are.
+    async fn select(&self, caller: &Caller, filter: &LogFilter) -> Result<Selection, IdentityError> {
+        let target = match &filter.scope {
+            LogScope::Repository(repo) => {
+                self.authorize(&caller.principal, Action::Administer(repo.as_str()))
+                    .await?;
+                Target::Repository(repo.as_str().to_owned())
+            }
+            LogScope::Organization(org) => {
+                self.authorize(&caller.principal, Action::AdministerNamespace(org.as_str()))
+                    .await?;
+                match self.db.account_by_name(org.as_str()).await? {
+                    Some(a) if AccountKind::parse(&a.kind) == Some(AccountKind::Organization) => {}
+                    _ => return Err(IdentityError::NotFound(format!("organization {org} not found"))),
+                }
+                Target::Namespace(org.as_str().to_owned())
+            }
+            LogScope::CallingUser => {
+                self.authorize(&caller.principal, Action::AdministerUser).await?;
+                let name = caller
+                    .name()
+                    .ok_or_else(|| IdentityError::Unauthenticated("Requires authentication".into()))?;
+                Target::Namespace(name.to_owned())
+            }
+            LogScope::All => {
+                self.authorize(&caller.principal, Action::SuperUser).await?;
+                Target::All
+            }
+        };
+        Ok(Selection {
+            target,
+            performer: filter.performer.clone(),
+            start_ms: filter.start_ms,
+            end_ms: filter.end_ms,
+        })
+    }
+
+    /// One page of the entries matching `filter` (see [`LogScope`] for
+    /// who may read them), newest first; with a `next_page` token from the
+    /// previous page, the page after it (over the token's range). Entries
+    /// queued so far are written first, so a caller sees what they just
+    /// did.
     pub async fn usage_logs(
         &self,
+        caller: &Caller,
         filter: &LogFilter,
         next_page: Option<&str>,
     ) -> Result<LogPage, IdentityError> {
-        let mut filter = filter.clone();
+        let mut filter = self.select(caller, filter).await?;
         let mut q = filter.query();
         let mut cursor: Option<Cursor> = None;
         if let Some(token) = next_page {
@@ -244,7 +320,12 @@ impl Identity {
 
     /// How many entries matching `filter` there are per kind and UTC day,
     /// oldest day first.
-    pub async fn usage_log_counts(&self, filter: &LogFilter) -> Result<Vec<LogCount>, IdentityError> {
+    pub async fn usage_log_counts(
+        &self,
+        caller: &Caller,
+        filter: &LogFilter,
+    ) -> Result<Vec<LogCount>, IdentityError> {
+        let filter = self.select(caller, filter).await?;
         self.audit.flush().await;
         let counts = self.db.audit_counts(&filter.query()).await?;
         Ok(counts
@@ -254,14 +335,25 @@ impl Identity {
     }
 
     /// Start exporting every entry matching `filter`, oldest first, as
-    /// the log stands now (entries written later are not included). `done`
-    /// is logged when the export completes (with the count of entries
-    /// exported), as `export_logs_failure` if reading fails.
+    /// the log stands now (entries written later are not included). The
+    /// export is logged when it completes, as `export_logs_success` with
+    /// its range and the count of entries exported, or as
+    /// `export_logs_failure` if reading fails.
     pub async fn export_usage_logs(
         &self,
+        caller: &Caller,
         filter: &LogFilter,
-        done: AuditEvent,
     ) -> Result<LogExport, IdentityError> {
+        let filter = self.select(caller, filter).await?;
+        let done = match &filter.target {
+            Target::Repository(repo) => AuditEvent::by("export_logs_success", caller).repository(repo),
+            Target::Namespace(ns) => AuditEvent::by("export_logs_success", caller).namespace(ns),
+            Target::All => AuditEvent::by("export_logs_success", caller),
+        }
+        .metadata(serde_json::json!({
+            "start_time": quay_date(filter.start_ms),
+            "end_time": quay_date(filter.end_ms),
+        }));
         self.audit.flush().await;
         let mut query = filter.query();
         query.max_id = Some(self.db.audit_max_id().await?);
@@ -337,9 +429,9 @@ impl LogExport {
 mod tests {
     use super::*;
 
-    fn filter(scope: LogScope) -> LogFilter {
-        LogFilter {
-            scope,
+    fn filter(target: Target) -> Selection {
+        Selection {
+            target,
             performer: None,
             start_ms: 1_000,
             end_ms: 90_000_000,
@@ -348,7 +440,7 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_bind_to_their_listing() {
-        let repo = filter(LogScope::Repository("acme/app".into()));
+        let repo = filter(Target::Repository("acme/app".into()));
         let token = PageToken {
             t: 5_000,
             i: 42,
@@ -361,7 +453,7 @@ mod tests {
         .unwrap();
         let t = PageToken::decode(&token, &repo).unwrap();
         assert_eq!((t.t, t.i, t.m), (5_000, 42, 99));
-        assert!(PageToken::decode(&token, &filter(LogScope::Namespace("acme".into()))).is_err());
+        assert!(PageToken::decode(&token, &filter(Target::Namespace("acme".into()))).is_err());
         let mut by_bob = repo.clone();
         by_bob.performer = Some("bob".into());
         assert!(PageToken::decode(&token, &by_bob).is_err());
@@ -369,7 +461,7 @@ mod tests {
 
     #[test]
     fn garbled_tokens_are_invalid() {
-        let all = filter(LogScope::All);
+        let all = filter(Target::All);
         let f = all.fingerprint();
         let forged = |json: String| URL_SAFE_NO_PAD.encode(json);
         for token in [

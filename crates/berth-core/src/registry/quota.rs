@@ -10,7 +10,11 @@ use berth_store::StoreError;
 use berth_store::metadata::{QuotaLimitRow, QuotaRow};
 
 use super::{Registry, RegistryError};
-use crate::identity::namespace_of;
+use crate::identity::{IdentityError, namespace_of};
+
+mod manage;
+
+pub use manage::{QuotaOwner, QuotaStatus};
 
 /// Quota switches from configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +90,7 @@ pub struct Quota {
 }
 
 impl Quota {
+    /// The domain quota of a quota row and its limit rows.
     fn from_rows(quota: QuotaRow, limits: Vec<QuotaLimitRow>) -> Quota {
         Quota {
             id: quota.id,
@@ -127,6 +132,9 @@ pub enum QuotaError {
     /// Bad input or a duplicate.
     #[error("{0}")]
     Invalid(String),
+    /// Refused by the policy, or an identity failure.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// A storage failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -222,40 +230,6 @@ pub fn format_size(bytes: i64) -> String {
     format!("{value:.1} {}", NAMES[unit])
 }
 
-fn check_percent(percent: i64) -> Result<i32, QuotaError> {
-    match i32::try_from(percent) {
-        Ok(p @ 1..=100) => Ok(p),
-        _ => Err(QuotaError::Invalid(format!(
-            "threshold_percent must be between 1 and 100, not {percent}"
-        ))),
-    }
-}
-
-fn check_kind(kind: &str) -> Result<LimitKind, QuotaError> {
-    LimitKind::parse(kind).ok_or_else(|| {
-        QuotaError::Invalid(format!(
-            "invalid quota limit type {kind:?}: use Warning or Reject"
-        ))
-    })
-}
-
-fn check_bytes(limit_bytes: i64) -> Result<i64, QuotaError> {
-    if limit_bytes > 0 {
-        Ok(limit_bytes)
-    } else {
-        Err(QuotaError::Invalid(format!(
-            "Invalid quota size limit value: '{limit_bytes}'"
-        )))
-    }
-}
-
-fn limit_exists(e: StoreError) -> QuotaError {
-    match e {
-        StoreError::Exists(_) => QuotaError::Invalid("Quota limit already exists".into()),
-        e => e.into(),
-    }
-}
-
 impl Registry {
     /// Bytes namespace `ns` uses now.
     pub async fn namespace_usage(&self, ns: &str) -> Result<u64, RegistryError> {
@@ -319,115 +293,6 @@ impl Registry {
                     limit,
                 })
             }
-        }
-    }
-
-    /// The quota of namespace `ns`, if it has one.
-    pub async fn quota(&self, ns: &str) -> Result<Option<Quota>, QuotaError> {
-        Ok(self
-            .db
-            .namespace_quota(ns)
-            .await?
-            .map(|(q, l)| Quota::from_rows(q, l)))
-    }
-
-    /// Quota `id` of namespace `ns`, or `NotFound`.
-    pub async fn quota_by_id(&self, ns: &str, id: i64) -> Result<Quota, QuotaError> {
-        self.quota(ns)
-            .await?
-            .filter(|q| q.id == id)
-            .ok_or_else(|| QuotaError::NotFound(format!("no quota {id} in namespace {ns}")))
-    }
-
-    /// Give namespace `ns` (a user or organization) a quota of
-    /// `limit_bytes`; a namespace has at most one. Returns its id.
-    pub async fn create_quota(&self, ns: &str, limit_bytes: i64) -> Result<i64, QuotaError> {
-        let limit_bytes = check_bytes(limit_bytes)?;
-        let account = self
-            .db
-            .account_by_name(ns)
-            .await?
-            .filter(|a| a.kind == "user" || a.kind == "org")
-            .ok_or_else(|| QuotaError::NotFound(format!("namespace {ns} not found")))?;
-        match self.db.create_quota(account.id, limit_bytes).await {
-            Ok(id) => Ok(id),
-            Err(StoreError::Exists(_)) => Err(QuotaError::Invalid(format!(
-                "Organization quota for '{ns}' already exists"
-            ))),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Change the bytes of quota `id` of `ns`.
-    pub async fn change_quota(&self, ns: &str, id: i64, limit_bytes: i64) -> Result<Quota, QuotaError> {
-        let limit_bytes = check_bytes(limit_bytes)?;
-        let mut quota = self.quota_by_id(ns, id).await?;
-        self.db.set_quota_bytes(quota.id, limit_bytes).await?;
-        quota.limit_bytes = limit_bytes;
-        Ok(quota)
-    }
-
-    /// Delete quota `id` of `ns` with its limits.
-    pub async fn delete_quota(&self, ns: &str, id: i64) -> Result<(), QuotaError> {
-        let quota = self.quota_by_id(ns, id).await?;
-        self.db.delete_quota(quota.id).await?;
-        Ok(())
-    }
-
-    /// Add a threshold to quota `id` of `ns`; returns the limit's id.
-    pub async fn create_quota_limit(
-        &self,
-        ns: &str,
-        id: i64,
-        kind: &str,
-        percent: i64,
-    ) -> Result<i64, QuotaError> {
-        let kind = check_kind(kind)?;
-        let percent = check_percent(percent)?;
-        let quota = self.quota_by_id(ns, id).await?;
-        self.db
-            .create_quota_limit(quota.id, kind.as_str(), percent)
-            .await
-            .map_err(limit_exists)
-    }
-
-    /// Change the kind and/or threshold of limit `limit_id` of quota `id`.
-    pub async fn change_quota_limit(
-        &self,
-        ns: &str,
-        id: i64,
-        limit_id: i64,
-        kind: Option<&str>,
-        percent: Option<i64>,
-    ) -> Result<Quota, QuotaError> {
-        let kind = kind.map(check_kind).transpose()?;
-        let percent = percent.map(check_percent).transpose()?;
-        let quota = self.quota_by_id(ns, id).await?;
-        let limit = quota
-            .limits
-            .iter()
-            .find(|l| l.id == limit_id)
-            .ok_or_else(|| QuotaError::NotFound(format!("no limit {limit_id} in quota {id}")))?;
-        let kind = kind.unwrap_or(limit.kind);
-        let percent = percent.unwrap_or(limit.threshold_percent);
-        if !self
-            .db
-            .update_quota_limit(quota.id, limit_id, kind.as_str(), percent)
-            .await
-            .map_err(limit_exists)?
-        {
-            return Err(QuotaError::NotFound(format!("no limit {limit_id} in quota {id}")));
-        }
-        self.quota_by_id(ns, id).await
-    }
-
-    /// Delete limit `limit_id` of quota `id` of `ns`.
-    pub async fn delete_quota_limit(&self, ns: &str, id: i64, limit_id: i64) -> Result<(), QuotaError> {
-        let quota = self.quota_by_id(ns, id).await?;
-        if self.db.delete_quota_limit(quota.id, limit_id).await? {
-            Ok(())
-        } else {
-            Err(QuotaError::NotFound(format!("no limit {limit_id} in quota {id}")))
         }
     }
 }

@@ -5,13 +5,15 @@
 
 use std::time::Duration;
 
-use berth_oci::{Digest, ManifestKind, ParsedManifest};
+use berth_oci::{Digest, ManifestKind, ParsedManifest, Reference};
 use berth_store::metadata::{ExpiredTag, NewAuditEntry, Retarget, TagHistoryQuery, TagRow};
 use berth_store::now_ms;
 use futures_util::TryStreamExt;
 
-use super::{Registry, RegistryError};
-use crate::identity::{AuditEvent, namespace_of};
+use super::{ClientError, Registry, RegistryError};
+use crate::Caller;
+use crate::identity::{Action, AuditEvent, namespace_of};
+use crate::names::{RepositoryName, TagName};
 
 /// The label (or annotation) that plans a pushed tag's expiry.
 pub const EXPIRES_AFTER_LABEL: &str = "quay.expires-after";
@@ -122,7 +124,7 @@ pub struct TagHistory {
 
 /// What changing a tag's expiry did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExpiryChange {
+enum ExpiryChange {
     /// Changed from the first to the second planned expiry (ms).
     Changed(Option<i64>, Option<i64>),
     /// No tag of that name resolves.
@@ -131,12 +133,32 @@ pub enum ExpiryChange {
     Raced,
 }
 
+/// A change to a tag through the API; a move is done before an
+/// expiration, so the expiration applies to the tag as the change leaves it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagChange {
+    /// Point the tag at this manifest of the repository (creating or moving
+    /// it).
+    pub manifest_digest: Option<Digest>,
+    /// Plan the tag's expiry at this time (ms since the epoch), or with
+    /// `Some(None)` cancel a planned one.
+    pub expiration_ms: Option<Option<i64>>,
+}
+
 impl Registry {
     /// A page of the tag history of `repo`: live and ended rows, newest
-    /// first.
-    pub async fn tag_history(&self, repo: &str, q: &TagQuery) -> Result<TagHistory, RegistryError> {
+    /// first. Those who may pull it may read it.
+    pub async fn tag_history(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        q: &TagQuery,
+    ) -> Result<TagHistory, ClientError> {
+        self.identity
+            .authorize(&caller.principal, Action::Pull(repo.as_str()))
+            .await?;
         let repo_id = self
-            .existing_repo(repo)
+            .existing_repo(repo.as_str())
             .await?
             .ok_or(RegistryError::NameUnknown)?;
         let exact = match (&q.specific, &q.filter) {
@@ -185,44 +207,110 @@ impl Registry {
         })
     }
 
-    /// Create tag `tag` on manifest `digest`, or move it there. Returns the
-    /// manifest it resolved to before, if any.
-    pub async fn set_tag(
+    /// Create, move or plan the expiry of tag `tag` of `repo` (its writers
+    /// may), logging each change as Quay does (`create_tag`, `move_tag`,
+    /// `change_tag_expiration`).
+    pub async fn change_tag(
         &self,
-        repo: &str,
-        tag: &str,
+        caller: &Caller,
+        repo: &RepositoryName,
+        tag: &TagName,
+        change: &TagChange,
+    ) -> Result<(), ClientError> {
+        self.identity
+            .authorize(&caller.principal, Action::Push(repo.as_str()))
+            .await?;
+        let metadata = |extra: serde_json::Value| {
+            let mut m = serde_json::json!({
+                "username": caller.name(),
+                "namespace": repo.namespace(),
+                "repo": repo.short(),
+                "tag": tag.as_str(),
+            });
+            if let (Some(m), serde_json::Value::Object(extra)) = (m.as_object_mut(), extra) {
+                m.extend(extra);
+            }
+            m
+        };
+        if let Some(digest) = &change.manifest_digest {
+            let previous = self.retarget(repo, tag, digest).await?;
+            let kind = if previous.is_some() {
+                "move_tag"
+            } else {
+                "create_tag"
+            };
+            self.log(
+                AuditEvent::by(kind, caller)
+                    .repository(repo.as_str())
+                    .metadata(metadata(serde_json::json!({
+                        "manifest_digest": digest.to_string(),
+                        "original_manifest_digest": previous,
+                    }))),
+            )
+            .await?;
+        }
+        let Some(expiration_ms) = change.expiration_ms else {
+            return Ok(());
+        };
+        match self.set_tag_expiration(repo.as_str(), tag, expiration_ms).await? {
+            ExpiryChange::NoTag => Err(ClientError::NotFound(format!("tag {tag} not found"))),
+            ExpiryChange::Raced => Err(ClientError::Invalid(
+                "Could not update tag expiration; Tag has probably changed".into(),
+            )),
+            ExpiryChange::Changed(None, None) => Ok(()),
+            ExpiryChange::Changed(old, new) => {
+                self.log(
+                    AuditEvent::by("change_tag_expiration", caller)
+                        .repository(repo.as_str())
+                        .metadata(metadata(serde_json::json!({
+                            "expiration_date": expiration_ms.map(|ms| ms / 1000),
+                            "effective_expiration_date": new.map(|ms| ms / 1000),
+                            "old_expiration_date": old.map(|ms| ms / 1000),
+                        }))),
+                )
+                .await
+            }
+        }
+    }
+
+    /// Point tag `tag` at `digest` (creating or moving it); the manifest
+    /// it resolved to before, if any.
+    async fn retarget(
+        &self,
+        repo: &RepositoryName,
+        tag: &TagName,
         digest: &Digest,
-    ) -> Result<Option<String>, RegistryError> {
-        berth_oci::validate_tag(tag)?;
+    ) -> Result<Option<String>, ClientError> {
         let repo_id = self
-            .existing_repo(repo)
+            .existing_repo(repo.as_str())
             .await?
             .ok_or(RegistryError::NameUnknown)?;
         match self
             .db
-            .retarget_tag(repo_id, tag, &digest.to_string(), false)
+            .retarget_tag(repo_id, tag.as_str(), &digest.to_string(), false)
             .await?
         {
             Retarget::Done(previous) => Ok(previous),
-            Retarget::UnknownManifest => Err(RegistryError::ManifestUnknown),
+            Retarget::UnknownManifest => Err(ClientError::NotFound(format!(
+                "manifest {digest} not found in {repo}"
+            ))),
         }
     }
 
     /// Plan (or with `None` cancel) the expiry of live tag `tag` at
     /// `expires_ms`, kept between the configured bounds from the tag's
     /// start, as Quay does.
-    pub async fn set_tag_expiration(
+    async fn set_tag_expiration(
         &self,
         repo: &str,
-        tag: &str,
+        tag: &TagName,
         expires_ms: Option<i64>,
     ) -> Result<ExpiryChange, RegistryError> {
-        berth_oci::validate_tag(tag)?;
         let repo_id = self
             .existing_repo(repo)
             .await?
             .ok_or(RegistryError::NameUnknown)?;
-        let Some(live) = self.db.live_tag(repo_id, tag).await? else {
+        let Some(live) = self.db.live_tag(repo_id, tag.as_str()).await? else {
             return Ok(ExpiryChange::NoTag);
         };
         let (min, max) = self.config.tag_expiration_bounds;
@@ -238,51 +326,130 @@ impl Registry {
         }
     }
 
-    /// Point tag `tag` at `digest` again (a new row marked as a reversion),
-    /// if the tag pointed there within the namespace's time-machine window
-    /// and the manifest still exists. Returns the manifest it resolved to
-    /// before, if any.
-    pub async fn restore_tag(
+    /// Delete tag `tag` of `repo` (its writers may): it stops resolving
+    /// and stays restorable for the namespace's time-machine window.
+    pub async fn delete_tag(
         &self,
-        repo: &str,
-        tag: &str,
-        digest: &Digest,
-    ) -> Result<Option<String>, RegistryError> {
-        berth_oci::validate_tag(tag)?;
-        let repo_id = self
-            .existing_repo(repo)
-            .await?
-            .ok_or(RegistryError::NameUnknown)?;
-        let window = duration_ms(self.time_machine_window(repo).await?);
-        let since = now_ms().saturating_sub(window);
-        let digest = digest.to_string();
-        if !self.db.tag_restorable(repo_id, tag, &digest, since).await? {
-            return Err(RegistryError::ManifestUnknown);
+        caller: &Caller,
+        repo: &RepositoryName,
+        tag: &TagName,
+    ) -> Result<(), ClientError> {
+        self.identity
+            .authorize(&caller.principal, Action::Push(repo.as_str()))
+            .await?;
+        match self
+            .delete_manifest(repo.as_str(), &Reference::Tag(tag.as_str().to_owned()))
+            .await
+        {
+            Err(RegistryError::ManifestUnknown) => {
+                return Err(ClientError::NotFound(format!("tag {tag} not found")));
+            }
+            other => other?,
         }
-        match self.db.retarget_tag(repo_id, tag, &digest, true).await? {
-            Retarget::Done(previous) => Ok(previous),
-            // Collected meanwhile.
-            Retarget::UnknownManifest => Err(RegistryError::ManifestUnknown),
-        }
+        self.log(
+            AuditEvent::by("delete_tag", caller)
+                .repository(repo.as_str())
+                .metadata(serde_json::json!({
+                    "username": caller.name(),
+                    "namespace": repo.namespace(),
+                    "repo": repo.short(),
+                    "tag": tag.as_str(),
+                })),
+        )
+        .await
     }
 
-    /// Delete repository `repo` with its manifests, tags and uploads; its
-    /// name is free at once, and garbage collection reclaims blobs nothing
-    /// else uses.
-    pub async fn delete_repository(&self, repo: &str) -> Result<(), RegistryError> {
+    /// Point tag `tag` at `digest` again (a new row marked as a reversion;
+    /// its writers may), if the tag pointed there within the namespace's
+    /// time-machine window and the manifest still exists. Logged as
+    /// `revert_tag`.
+    pub async fn restore_tag(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        tag: &TagName,
+        digest: &Digest,
+    ) -> Result<(), ClientError> {
+        self.identity
+            .authorize(&caller.principal, Action::Push(repo.as_str()))
+            .await?;
         let repo_id = self
-            .existing_repo(repo)
+            .existing_repo(repo.as_str())
             .await?
             .ok_or(RegistryError::NameUnknown)?;
-        if self.db.delete_repository(repo_id).await? {
-            Ok(())
-        } else {
-            Err(RegistryError::NameUnknown)
+        let window = duration_ms(self.time_machine_window(repo.as_str()).await?);
+        let since = now_ms().saturating_sub(window);
+        let not_restorable = || {
+            ClientError::NotFound(format!(
+                "tag {tag} cannot be restored to {digest}: it did not point there within the time-machine window, or the manifest is gone"
+            ))
+        };
+        let digest_text = digest.to_string();
+        if !self
+            .db
+            .tag_restorable(repo_id, tag.as_str(), &digest_text, since)
+            .await?
+        {
+            return Err(not_restorable());
         }
+        let previous = match self
+            .db
+            .retarget_tag(repo_id, tag.as_str(), &digest_text, true)
+            .await?
+        {
+            Retarget::Done(previous) => previous,
+            // Collected meanwhile.
+            Retarget::UnknownManifest => return Err(not_restorable()),
+        };
+        self.log(
+            AuditEvent::by("revert_tag", caller)
+                .repository(repo.as_str())
+                .metadata(serde_json::json!({
+                    "username": caller.name(),
+                    "namespace": repo.namespace(),
+                    "repo": repo.short(),
+                    "tag": tag.as_str(),
+                    "manifest_digest": digest_text,
+                    "original_manifest_digest": previous,
+                })),
+        )
+        .await
+    }
+
+    /// Delete repository `repo` with its manifests, tags and uploads (its
+    /// administrators may); its name is free at once, and garbage
+    /// collection reclaims blobs nothing else uses. Logged as
+    /// `delete_repo`.
+    pub async fn delete_repository(&self, caller: &Caller, repo: &RepositoryName) -> Result<(), ClientError> {
+        self.identity
+            .authorize(&caller.principal, Action::Administer(repo.as_str()))
+            .await?;
+        let repo_id = self
+            .existing_repo(repo.as_str())
+            .await?
+            .ok_or(RegistryError::NameUnknown)?;
+        if !self.db.delete_repository(repo_id).await? {
+            return Err(RegistryError::NameUnknown.into());
+        }
+        self.log(
+            AuditEvent::by("delete_repo", caller)
+                .repository(repo.as_str())
+                .metadata(serde_json::json!({ "namespace": repo.namespace(), "repo": repo.short() })),
+        )
+        .await
+    }
+
+    /// Write a client operation's usage-log entry before it is answered.
+    pub(crate) async fn log(&self, event: AuditEvent) -> Result<(), ClientError> {
+        self.identity
+            .audit()
+            .record_now(event)
+            .await
+            .map_err(|e| ClientError::Registry(e.into()))
     }
 
     /// When `repo` last changed (a tag set, moved or ended).
-    pub async fn repository_last_modified(&self, repo_id: i64) -> Result<Option<i64>, RegistryError> {
+    pub(crate) async fn repository_last_modified(&self, repo_id: i64) -> Result<Option<i64>, RegistryError> {
         Ok(self.db.repository_updated_ms(repo_id).await?)
     }
 

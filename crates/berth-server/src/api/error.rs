@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_core::registry::QuotaError;
+use berth_core::registry::{ClientError, QuotaError};
 use berth_core::{IdentityError, RegistryError};
 
 /// A failed `/api/v1` request.
@@ -95,6 +95,17 @@ impl From<RegistryError> for ApiError {
     }
 }
 
+impl From<ClientError> for ApiError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Identity(e) => e.into(),
+            ClientError::Registry(e) => e.into(),
+            ClientError::NotFound(d) => ApiError::not_found(d),
+            ClientError::Invalid(d) => ApiError::invalid(d),
+        }
+    }
+}
+
 impl From<crate::mode::Refusal> for ApiError {
     fn from(r: crate::mode::Refusal) -> Self {
         match r {
@@ -118,6 +129,7 @@ impl From<QuotaError> for ApiError {
         match e {
             QuotaError::NotFound(d) => ApiError::not_found(d),
             QuotaError::Invalid(d) => ApiError::invalid(d),
+            QuotaError::Identity(e) => e.into(),
             e @ QuotaError::Store(_) => {
                 tracing::error!(error = %e, "api request failed");
                 ApiError::new(

@@ -6,7 +6,6 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use berth_core::identity::{Action, Actor, AuditEvent, Principal};
 use berth_core::{Caller, Identity, Registry};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -20,11 +19,8 @@ pub(crate) struct Api {
     pub identity: Identity,
     /// The registry.
     pub registry: Registry,
-    /// Who is calling.
-    pub principal: Principal,
-    /// From where.
-    pub ip: IpAddr,
-    /// Who is calling and from where, as core operations take it.
+    /// Who is calling and from where, as core operations take it: they
+    /// authorize it themselves.
     pub caller: Caller,
 }
 
@@ -41,43 +37,8 @@ impl FromRequestParts<AppState> for Api {
         Ok(Api {
             identity: state.identity.clone(),
             registry: state.registry.clone(),
-            caller: Caller::new(principal.clone(), Some(ip)),
-            principal,
-            ip,
+            caller: Caller::new(principal, Some(ip)),
         })
-    }
-}
-
-impl Api {
-    /// Refuse unless the policy allows `action`: 401 for the anonymous
-    /// caller, 403 for others.
-    pub(crate) async fn authorize(&self, action: Action<'_>) -> Result<(), ApiError> {
-        if self.identity.allowed(&self.principal, action).await? {
-            return Ok(());
-        }
-        Err(match self.principal.actor {
-            Actor::Anonymous => ApiError::unauthenticated("Requires authentication"),
-            _ => ApiError::forbidden("Unauthorized"),
-        })
-    }
-
-    /// Whether the policy allows `action` (for fields shown only to some).
-    pub(crate) async fn may(&self, action: Action<'_>) -> Result<bool, ApiError> {
-        Ok(self.identity.allowed(&self.principal, action).await?)
-    }
-
-    /// A usage-log event of `kind` by this caller.
-    pub(crate) fn event(&self, kind: &'static str) -> AuditEvent {
-        AuditEvent::new(kind, &self.principal, Some(self.ip))
-    }
-
-    /// Write `event` to the usage log before answering.
-    pub(crate) async fn log(&self, event: AuditEvent) -> Result<(), ApiError> {
-        self.identity
-            .audit()
-            .record_now(event)
-            .await
-            .map_err(|e| ApiError::from(berth_core::IdentityError::from(e)))
     }
 }
 

@@ -7,21 +7,20 @@
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Path, RawQuery, Request};
+use axum::extract::{FromRequest, Path, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use berth_core::IdentityError;
-use berth_core::identity::usage_log::{LogEntry, LogFilter, LogScope};
-use berth_core::identity::{Action, AuditEvent};
+use berth_core::identity::usage_log::{LogCount, LogEntry, LogFilter, LogScope};
+use berth_core::{IdentityError, Namespace};
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Api, avatar, format_date};
+use super::extract::{Api, ApiQuery, Avatar, avatar, format_date};
+use super::repositories::repo_path;
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -39,43 +38,41 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_all_aggregate_logs))
 }
 
-/// The query parameters of the log endpoints (Quay's names).
-#[derive(Debug, Default, Deserialize)]
-struct LogParams {
-    /// First day, `%m/%d/%Y` UTC.
+/// The query parameters of the log endpoints (Quay's names); unknown
+/// parameters are ignored, as Quay does, and empty ones are absent.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+pub(super) struct LogParams {
+    /// Earliest day, `%m/%d/%Y` UTC (default: a day ago).
     starttime: Option<String>,
-    /// Last day (inclusive), `%m/%d/%Y` UTC.
+    /// Latest day (inclusive), `%m/%d/%Y` UTC (default: today).
     endtime: Option<String>,
-    /// Only entries by this account.
+    /// Only entries by this user or robot (organization and user logs).
     performer: Option<String>,
-    /// Token from the previous page.
+    /// Token from the previous page (listings).
     next_page: Option<String>,
 }
 
 impl LogParams {
-    /// Parse the query string; unknown parameters are ignored, as Quay does.
-    fn parse(raw: Option<String>) -> Result<LogParams, ApiError> {
-        let p: LogParams = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
-            .map_err(|e| ApiError::invalid(format!("invalid query: {e}")))?;
-        let given = |v: Option<String>| v.filter(|s| !s.is_empty());
-        Ok(LogParams {
-            starttime: given(p.starttime),
-            endtime: given(p.endtime),
-            performer: given(p.performer),
-            next_page: given(p.next_page),
-        })
-    }
-
     /// The entries of `scope` in the requested range, filtered by performer
     /// where the endpoint takes one.
     fn filter(&self, scope: LogScope, with_performer: bool) -> Result<LogFilter, ApiError> {
-        let (start_ms, end_ms) = time_range(self.starttime.as_deref(), self.endtime.as_deref(), Utc::now())?;
+        let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+        let (start_ms, end_ms) = time_range(
+            given(&self.starttime).as_deref(),
+            given(&self.endtime).as_deref(),
+            Utc::now(),
+        )?;
         Ok(LogFilter {
             scope,
-            performer: self.performer.clone().filter(|_| with_performer),
+            performer: given(&self.performer).filter(|_| with_performer),
             start_ms,
             end_ms,
         })
+    }
+
+    /// The page token, if one is given.
+    fn next_page(&self) -> Option<&str> {
+        self.next_page.as_deref().filter(|s| !s.is_empty())
     }
 }
 
@@ -108,58 +105,159 @@ fn time_range(start: Option<&str>, end: Option<&str>, now: DateTime<Utc>) -> Res
     Ok((start.timestamp_millis(), end.timestamp_millis()))
 }
 
-/// Quay's view of a log entry.
-fn log_view(e: &LogEntry) -> Value {
-    let mut view = json!({
-        "kind": e.kind,
-        "metadata": e.metadata,
-        "ip": e.ip,
-        "datetime": format_date(e.created_ms),
-    });
-    if let Some(name) = &e.performer {
-        let kind = if e.performer_is_robot { "robot" } else { "user" };
-        view["performer"] = json!({
-            "kind": "user",
-            "name": name,
-            "is_robot": e.performer_is_robot,
-            "avatar": avatar(name, kind),
-        });
-    }
-    if let (Some(name), Some(kind)) = (&e.namespace, &e.namespace_kind) {
-        view["namespace"] = json!({ "kind": kind, "name": name, "avatar": avatar(name, kind) });
-    }
-    view
+/// Who made a log entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct PerformerView {
+    /// Always `user` (robots are users with `is_robot`), as Quay.
+    kind: String,
+    /// The account's name.
+    name: String,
+    /// Whether it is a robot.
+    is_robot: bool,
+    /// Its avatar.
+    avatar: Avatar,
 }
 
-/// One page of `filter`'s entries: `{start_time, end_time, logs, next_page?}`.
-async fn list(api: &Api, filter: LogFilter, params: &LogParams) -> Result<Json<Value>, ApiError> {
+/// The namespace a log entry was made in.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct LogNamespaceView {
+    /// `user` or `org`.
+    kind: String,
+    /// Its name.
+    name: String,
+    /// Its avatar.
+    avatar: Avatar,
+}
+
+/// Quay's view of a log entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct LogView {
+    /// What happened (Quay's log kind).
+    kind: String,
+    /// Details, free-form per kind.
+    #[schema(value_type = Object)]
+    metadata: serde_json::Value,
+    /// The client's address.
+    ip: Option<String>,
+    /// When.
+    datetime: String,
+    /// Who did it, if anyone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    performer: Option<PerformerView>,
+    /// Where, if the namespace still exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<LogNamespaceView>,
+}
+
+impl From<LogEntry> for LogView {
+    fn from(e: LogEntry) -> Self {
+        let performer = e.performer.map(|name| {
+            let kind = if e.performer_is_robot { "robot" } else { "user" };
+            PerformerView {
+                kind: "user".into(),
+                avatar: avatar(&name, kind),
+                name,
+                is_robot: e.performer_is_robot,
+            }
+        });
+        let namespace = match (e.namespace, e.namespace_kind) {
+            (Some(name), Some(kind)) => Some(LogNamespaceView {
+                kind: kind.as_str().to_owned(),
+                avatar: avatar(&name, kind.as_str()),
+                name,
+            }),
+            _ => None,
+        };
+        LogView {
+            kind: e.kind,
+            metadata: e.metadata,
+            ip: e.ip,
+            datetime: format_date(e.created_ms),
+            performer,
+            namespace,
+        }
+    }
+}
+
+/// One page of log entries.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct LogPageView {
+    /// The range listed: its start.
+    start_time: String,
+    /// Its end.
+    end_time: String,
+    /// Up to 100 entries, newest first.
+    logs: Vec<LogView>,
+    /// The token of the next page, if there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page: Option<String>,
+}
+
+/// How many entries of one kind were made on one day.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct LogCountView {
+    /// The log kind.
+    kind: String,
+    /// How many.
+    count: i64,
+    /// The day.
+    datetime: String,
+}
+
+impl From<LogCount> for LogCountView {
+    fn from(c: LogCount) -> Self {
+        LogCountView {
+            kind: c.kind,
+            count: c.count,
+            datetime: format_date(c.day_ms),
+        }
+    }
+}
+
+/// Counts of entries per kind and day.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct AggregateView {
+    /// Oldest day first.
+    aggregated: Vec<LogCountView>,
+}
+
+/// One page of the entries of `scope`.
+async fn list(
+    api: &Api,
+    scope: LogScope,
+    params: &LogParams,
+    with_performer: bool,
+) -> Result<Json<LogPageView>, ApiError> {
+    let filter = params.filter(scope, with_performer)?;
     let page = api
         .identity
-        .usage_logs(&filter, params.next_page.as_deref())
+        .usage_logs(&api.caller, &filter, params.next_page())
         .await?;
-    let mut body = json!({
-        "start_time": format_date(page.start_ms),
-        "end_time": format_date(page.end_ms),
-        "logs": page.entries.iter().map(log_view).collect::<Vec<_>>(),
-    });
-    if let Some(token) = page.next_page {
-        body["next_page"] = token.into();
-    }
-    Ok(Json(body))
+    Ok(Json(LogPageView {
+        start_time: format_date(page.start_ms),
+        end_time: format_date(page.end_ms),
+        logs: page.entries.into_iter().map(LogView::from).collect(),
+        next_page: page.next_page,
+    }))
 }
 
-/// Counts of `filter`'s entries per kind and day: `{aggregated: [...]}`.
-async fn aggregate(api: &Api, filter: LogFilter) -> Result<Json<Value>, ApiError> {
-    let counts = api.identity.usage_log_counts(&filter).await?;
-    let aggregated: Vec<Value> = counts
-        .iter()
-        .map(|c| json!({ "kind": c.kind, "count": c.count, "datetime": format_date(c.day_ms) }))
-        .collect();
-    Ok(Json(json!({ "aggregated": aggregated })))
+/// Counts of the entries of `scope` per kind and day.
+async fn aggregate(
+    api: &Api,
+    scope: LogScope,
+    params: &LogParams,
+    with_performer: bool,
+) -> Result<Json<AggregateView>, ApiError> {
+    let filter = params.filter(scope, with_performer)?;
+    let counts = api.identity.usage_log_counts(&api.caller, &filter).await?;
+    Ok(Json(AggregateView {
+        aggregated: counts.into_iter().map(LogCountView::from).collect(),
+    }))
 }
 
 /// The optional body of an export request (Quay's `ExportLogs`).
 #[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct ExportOptions {
     /// Refused: exports are returned directly.
     callback_url: Option<String>,
@@ -169,8 +267,9 @@ pub(super) struct ExportOptions {
 }
 
 /// An export request's body: none, or JSON [`ExportOptions`] (whatever
-/// the content type, as clients differ); malformed JSON is 400.
-struct ExportBody(ExportOptions);
+/// the content type, as clients differ); malformed JSON and unknown
+/// fields are 400.
+pub(super) struct ExportBody(ExportOptions);
 
 impl<S: Send + Sync> FromRequest<S> for ExportBody {
     type Rejection = ApiError;
@@ -188,35 +287,34 @@ impl<S: Send + Sync> FromRequest<S> for ExportBody {
     }
 }
 
-/// Answer an export of `filter`'s entries as JSON lines, oldest first,
-/// read from the database a page at a time while the response streams.
+/// Answer an export of the entries of `scope` as JSON lines, oldest first,
+/// read from the database a page at a time while the response streams;
+/// the file is named after `name`.
 async fn export(
     api: &Api,
-    filter: LogFilter,
+    scope: LogScope,
+    params: &LogParams,
     ExportBody(options): ExportBody,
-    namespace: &str,
-    event: AuditEvent,
+    name: &str,
 ) -> Result<Response, ApiError> {
+    let filter = params.filter(scope, false)?;
+    // The caller is admitted first; an export not read is not logged.
+    let export = api.identity.export_usage_logs(&api.caller, &filter).await?;
     if options.callback_url.is_some_and(|u| !u.is_empty()) {
         return Err(ApiError::invalid(
             "callback_url is not supported: exports are returned directly in the response \
              (Berth makes no outbound calls)",
         ));
     }
-    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{namespace}-logs.jsonl\""))
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}-logs.jsonl\""))
         .map_err(|_| ApiError::invalid("namespace not usable as a file name"))?;
-    let event = event.metadata(json!({
-        "start_time": format_date(filter.start_ms),
-        "end_time": format_date(filter.end_ms),
-    }));
-    let export = api.identity.export_usage_logs(&filter, event).await?;
     let lines = futures_util::stream::try_unfold(export, |mut export| async move {
         let Some(entries) = export.next_page().await? else {
             return Ok::<_, IdentityError>(None);
         };
         let mut chunk = Vec::new();
-        for e in &entries {
-            serde_json::to_writer(&mut chunk, &log_view(e))
+        for e in entries {
+            serde_json::to_writer(&mut chunk, &LogView::from(e))
                 .map_err(|e| IdentityError::Internal(e.to_string()))?;
             chunk.push(b'\n');
         }
@@ -232,12 +330,14 @@ async fn export(
     Ok(response)
 }
 
-/// The calling user's name (their namespace).
-fn own_namespace(api: &Api) -> Result<String, ApiError> {
-    api.principal
-        .name()
-        .map(str::to_owned)
-        .ok_or_else(|| ApiError::unauthenticated("Requires authentication"))
+/// The organization a path names; an invalid name names nothing.
+fn organization(orgname: &str) -> Result<Namespace, ApiError> {
+    Namespace::new(orgname).map_err(|_| ApiError::not_found(format!("organization {orgname} not found")))
+}
+
+/// The export file's name for the calling user.
+fn own_name(api: &Api) -> &str {
+    api.caller.name().unwrap_or("user")
 }
 
 /// List the usage logs of a repository, newest first.
@@ -246,24 +346,17 @@ fn own_namespace(api: &Api) -> Result<String, ApiError> {
     path = "/repository/{namespace}/{repository}/logs",
     operation_id = "listRepoLogs",
     tag = "logs",
-    params(
-        ("namespace" = String, Path), ("repository" = String, Path),
-        ("starttime" = Option<String>, Query, description = "Earliest day, %m/%d/%Y UTC"),
-        ("endtime" = Option<String>, Query, description = "Latest day (inclusive), %m/%d/%Y UTC"),
-        ("next_page" = Option<String>, Query, description = "Token from the previous page"),
-    ),
-    responses((status = 200, description = "A page of log entries"), (status = 400, description = "Bad date or token"), (status = 403, description = "Not allowed")),
+    params(("namespace" = String, Path), ("repository" = String, Path), LogParams),
+    responses((status = 200, description = "A page of log entries", body = LogPageView), (status = 400, description = "Bad date or token"), (status = 403, description = "Not allowed")),
     security(("basic" = []), ("oauth2_bearer" = ["repo:admin"]))
 )]
 async fn list_repo_logs(
     api: Api,
     Path((namespace, repository)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let full = format!("{namespace}/{repository}");
-    api.authorize(Action::Administer(&full)).await?;
-    let params = LogParams::parse(query)?;
-    list(&api, params.filter(LogScope::Repository(full), false)?, &params).await
+    ApiQuery(params): ApiQuery<LogParams>,
+) -> Result<Json<LogPageView>, ApiError> {
+    let repo = repo_path(&namespace, &repository)?;
+    list(&api, LogScope::Repository(repo), &params, false).await
 }
 
 /// Counts of a repository's log entries per kind and day.
@@ -272,23 +365,17 @@ async fn list_repo_logs(
     path = "/repository/{namespace}/{repository}/aggregatelogs",
     operation_id = "getAggregateRepoLogs",
     tag = "logs",
-    params(
-        ("namespace" = String, Path), ("repository" = String, Path),
-        ("starttime" = Option<String>, Query, description = "Earliest day, %m/%d/%Y UTC"),
-        ("endtime" = Option<String>, Query, description = "Latest day (inclusive), %m/%d/%Y UTC"),
-    ),
-    responses((status = 200, description = "Counts per kind and day"), (status = 400, description = "Bad date"), (status = 403, description = "Not allowed")),
+    params(("namespace" = String, Path), ("repository" = String, Path), LogParams),
+    responses((status = 200, description = "Counts per kind and day", body = AggregateView), (status = 400, description = "Bad date"), (status = 403, description = "Not allowed")),
     security(("basic" = []), ("oauth2_bearer" = ["repo:admin"]))
 )]
 async fn get_aggregate_repo_logs(
     api: Api,
     Path((namespace, repository)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let full = format!("{namespace}/{repository}");
-    api.authorize(Action::Administer(&full)).await?;
-    let params = LogParams::parse(query)?;
-    aggregate(&api, params.filter(LogScope::Repository(full), false)?).await
+    ApiQuery(params): ApiQuery<LogParams>,
+) -> Result<Json<AggregateView>, ApiError> {
+    let repo = repo_path(&namespace, &repository)?;
+    aggregate(&api, LogScope::Repository(repo), &params, false).await
 }
 
 /// Export a repository's log entries, oldest first, as JSON lines.
@@ -297,26 +384,19 @@ async fn get_aggregate_repo_logs(
     path = "/repository/{namespace}/{repository}/exportlogs",
     operation_id = "exportRepoLogs",
     tag = "logs",
-    params(
-        ("namespace" = String, Path), ("repository" = String, Path),
-        ("starttime" = Option<String>, Query, description = "Earliest day, %m/%d/%Y UTC"),
-        ("endtime" = Option<String>, Query, description = "Latest day (inclusive), %m/%d/%Y UTC"),
-    ),
+    params(("namespace" = String, Path), ("repository" = String, Path), LogParams),
     request_body(content = Option<ExportOptions>, description = "Optional; callback_url is refused"),
-    responses((status = 200, description = "The entries, one JSON object per line", content_type = "application/x-ndjson"), (status = 400, description = "Bad date or callback_url given"), (status = 403, description = "Not allowed")),
+    responses((status = 200, description = "The entries, one LogView per line", body = LogView, content_type = "application/x-ndjson"), (status = 400, description = "Bad date or callback_url given"), (status = 403, description = "Not allowed")),
     security(("basic" = []), ("oauth2_bearer" = ["repo:admin"]))
 )]
 async fn export_repo_logs(
     api: Api,
     Path((namespace, repository)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
+    ApiQuery(params): ApiQuery<LogParams>,
     body: ExportBody,
 ) -> Result<Response, ApiError> {
-    let full = format!("{namespace}/{repository}");
-    api.authorize(Action::Administer(&full)).await?;
-    let filter = LogParams::parse(query)?.filter(LogScope::Repository(full.clone()), false)?;
-    let event = api.event("export_logs_success").repository(&full);
-    export(&api, filter, body, &namespace, event).await
+    let repo = repo_path(&namespace, &repository)?;
+    export(&api, LogScope::Repository(repo), &params, body, &namespace).await
 }
 
 /// List the usage logs of an organization, newest first.
@@ -325,25 +405,17 @@ async fn export_repo_logs(
     path = "/organization/{orgname}/logs",
     operation_id = "listOrgLogs",
     tag = "logs",
-    params(
-        ("orgname" = String, Path, description = "The organization"),
-        ("starttime" = Option<String>, Query, description = "Earliest day, %m/%d/%Y UTC"),
-        ("endtime" = Option<String>, Query, description = "Latest day (inclusive), %m/%d/%Y UTC"),
-        ("performer" = Option<String>, Query, description = "Only entries by this user or robot"),
-        ("next_page" = Option<String>, Query, description = "Token from the previous page"),
-    ),
-    responses((status = 200, description = "A page of log entries"), (status = 400, description = "Bad date or token"), (status = 403, description = "Not allowed")),
+    params(("orgname" = String, Path, description = "The organization"), LogParams),
+    responses((status = 200, description = "A page of log entries", body = LogPageView), (status = 400, description = "Bad date or token"), (status = 403, description = "Not allowed")),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn list_org_logs(
     api: Api,
     Path(orgname): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    api.authorize(Action::AdministerNamespace(&orgname)).await?;
-    api.identity.organization(&orgname).await?;
-    let params = LogParams::parse(query)?;
-    list(&api, params.filter(LogScope::Namespace(orgname), true)?, &params).await
+    ApiQuery(params): ApiQuery<LogParams>,
+) -> Result<Json<LogPageView>, ApiError> {
+    let org = organization(&orgname)?;
+    list(&api, LogScope::Organization(org), &params, true).await
 }
 
 /// Counts of an organization's log entries per kind and day.
@@ -352,24 +424,17 @@ async fn list_org_logs(
     path = "/organization/{orgname}/aggregatelogs",
     operation_id = "getAggregateOrgLogs",
     tag = "logs",
-    params(
-        ("orgname" = String, Path, description = "The organization"),
-        ("starttime" = Option<String>, Query, description = "Earliest day, %m/%d/%Y UTC"),
-        ("endtime" = Option<String>, Query, description = "Latest day (inclusive), %m/%d/%Y UTC"),
-        ("performer" = Option<String>, Query, description = "Only entries by this user or robot"),
-    ),
-    responses((status = 200, description = "Counts per kind and day"), (status = 400, description = "Bad date"), (status = 403, description = "Not allowed")),
+    params(("orgname" = String, Path, description = "The organization"), LogParams),
+    responses((status = 200, description = "Counts per kind and day", body = AggregateView), (status = 400, description = "Bad date"), (status = 403, description = "Not allowed")),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn get_aggregate_org_logs(
     api: Api,
     Path(orgname): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    api.authorize(Action::AdministerNamespace(&orgname)).await?;
-    api.identity.organization(&orgname).await?;
-    let params = LogParams::parse(query)?;
-    aggregate(&api, params.filter(LogScope::Namespace(orgname), true)?).await
+    ApiQuery(params): ApiQuery<LogParams>,
+) -> Result<Json<AggregateView>, ApiError> {
+    let org = organization(&orgname)?;
+    aggregate(&api, LogScope::Organization(org), &params, true).await
 }
 
 /// Export an organization's log entries, oldest first, as JSON lines.
@@ -378,26 +443,19 @@ async fn get_aggregate_org_logs(
     path = "/organization/{orgname}/exportlogs",
     operation_id = "exportOrgLogs",
     tag = "logs",
-    params(
-        ("orgname" = String, Path, description = "The organization"),
-        ("starttime" = Option<String>, Query, description = "Earliest day, %m/%d/%Y UTC"),
-        ("endtime" = Option<String>, Query, description = "Latest day (inclusive), %m/%d/%Y UTC"),
-    ),
+    params(("orgname" = String, Path, description = "The organization"), LogParams),
     request_body(content = Option<ExportOptions>, description = "Optional; callback_url is refused"),
-    responses((status = 200, description = "The entries, one JSON object per line", content_type = "application/x-ndjson"), (status = 400, description = "Bad date or callback_url given"), (status = 403, description = "Not allowed")),
+    responses((status = 200, description = "The entries, one LogView per line", body = LogView, content_type = "application/x-ndjson"), (status = 400, description = "Bad date or callback_url given"), (status = 403, description = "Not allowed")),
     security(("basic" = []), ("oauth2_bearer" = ["org:admin"]))
 )]
 async fn export_org_logs(
     api: Api,
     Path(orgname): Path<String>,
-    RawQuery(query): RawQuery,
+    ApiQuery(params): ApiQuery<LogParams>,
     body: ExportBody,
 ) -> Result<Response, ApiError> {
-    api.authorize(Action::AdministerNamespace(&orgname)).await?;
-    api.identity.organization(&orgname).await?;
-    let filter = LogParams::parse(query)?.filter(LogScope::Namespace(orgname.clone()), false)?;
-    let event = api.event("export_logs_success").namespace(&orgname);
-    export(&api, filter, body, &orgname, event).await
+    let org = organization(&orgname)?;
+    export(&api, LogScope::Organization(org), &params, body, &orgname).await
 }
 
 /// List the usage logs of the calling user's namespace, newest first.
@@ -406,20 +464,15 @@ async fn export_org_logs(
     path = "/user/logs",
     operation_id = "listUserLogs",
     tag = "logs",
-    params(
-        ("starttime" = Option<String>, Query, description = "Earliest day, %m/%d/%Y UTC"),
-        ("endtime" = Option<String>, Query, description = "Latest day (inclusive), %m/%d/%Y UTC"),
-        ("performer" = Option<String>, Query, description = "Only entries by this user or robot"),
-        ("next_page" = Option<String>, Query, description = "Token from the previous page"),
-    ),
-    responses((status = 200, description = "A page of log entries"), (status = 400, description = "Bad date or token"), (status = 401, description = "Not authenticated")),
+    params(LogParams),
+    responses((status = 200, description = "A page of log entries", body = LogPageView), (status = 400, description = "Bad date or token"), (status = 401, description = "Not authenticated")),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
-async fn list_user_logs(api: Api, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
-    api.authorize(Action::AdministerUser).await?;
-    let user = own_namespace(&api)?;
-    let params = LogParams::parse(query)?;
-    list(&api, params.filter(LogScope::Namespace(user), true)?, &params).await
+async fn list_user_logs(
+    api: Api,
+    ApiQuery(params): ApiQuery<LogParams>,
+) -> Result<Json<LogPageView>, ApiError> {
+    list(&api, LogScope::CallingUser, &params, true).await
 }
 
 /// Counts of the calling user's log entries per kind and day.
@@ -428,19 +481,15 @@ async fn list_user_logs(api: Api, RawQuery(query): RawQuery) -> Result<Json<Valu
     path = "/user/aggregatelogs",
     operation_id = "getAggregateUserLogs",
     tag = "logs",
-    params(
-        ("starttime" = Option<String>, Query, description = "Earliest day, %m/%d/%Y UTC"),
-        ("endtime" = Option<String>, Query, description = "Latest day (inclusive), %m/%d/%Y UTC"),
-        ("performer" = Option<String>, Query, description = "Only entries by this user or robot"),
-    ),
-    responses((status = 200, description = "Counts per kind and day"), (status = 400, description = "Bad date"), (status = 401, description = "Not authenticated")),
+    params(LogParams),
+    responses((status = 200, description = "Counts per kind and day", body = AggregateView), (status = 400, description = "Bad date"), (status = 401, description = "Not authenticated")),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
-async fn get_aggregate_user_logs(api: Api, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
-    api.authorize(Action::AdministerUser).await?;
-    let user = own_namespace(&api)?;
-    let params = LogParams::parse(query)?;
-    aggregate(&api, params.filter(LogScope::Namespace(user), true)?).await
+async fn get_aggregate_user_logs(
+    api: Api,
+    ApiQuery(params): ApiQuery<LogParams>,
+) -> Result<Json<AggregateView>, ApiError> {
+    aggregate(&api, LogScope::CallingUser, &params, true).await
 }
 
 /// Export the calling user's log entries, oldest first, as JSON lines.
@@ -449,24 +498,18 @@ async fn get_aggregate_user_logs(api: Api, RawQuery(query): RawQuery) -> Result<
     path = "/user/exportlogs",
     operation_id = "exportUserLogs",
     tag = "logs",
-    params(
-        ("starttime" = Option<String>, Query, description = "Earliest day, %m/%d/%Y UTC"),
-        ("endtime" = Option<String>, Query, description = "Latest day (inclusive), %m/%d/%Y UTC"),
-    ),
+    params(LogParams),
     request_body(content = Option<ExportOptions>, description = "Optional; callback_url is refused"),
-    responses((status = 200, description = "The entries, one JSON object per line", content_type = "application/x-ndjson"), (status = 400, description = "Bad date or callback_url given"), (status = 401, description = "Not authenticated")),
+    responses((status = 200, description = "The entries, one LogView per line", body = LogView, content_type = "application/x-ndjson"), (status = 400, description = "Bad date or callback_url given"), (status = 401, description = "Not authenticated")),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
 async fn export_user_logs(
     api: Api,
-    RawQuery(query): RawQuery,
+    ApiQuery(params): ApiQuery<LogParams>,
     body: ExportBody,
 ) -> Result<Response, ApiError> {
-    api.authorize(Action::AdministerUser).await?;
-    let user = own_namespace(&api)?;
-    let filter = LogParams::parse(query)?.filter(LogScope::Namespace(user.clone()), false)?;
-    let event = api.event("export_logs_success").namespace(&user);
-    export(&api, filter, body, &user, event).await
+    let name = own_name(&api).to_owned();
+    export(&api, LogScope::CallingUser, &params, body, &name).await
 }
 
 /// List every usage-log entry of the registry, newest first.
@@ -475,18 +518,15 @@ async fn export_user_logs(
     path = "/superuser/logs",
     operation_id = "listAllLogs",
     tag = "superuser",
-    params(
-        ("starttime" = Option<String>, Query, description = "Earliest day, %m/%d/%Y UTC"),
-        ("endtime" = Option<String>, Query, description = "Latest day (inclusive), %m/%d/%Y UTC"),
-        ("next_page" = Option<String>, Query, description = "Token from the previous page"),
-    ),
-    responses((status = 200, description = "A page of log entries"), (status = 400, description = "Bad date or token"), (status = 403, description = "Not a superuser")),
+    params(LogParams),
+    responses((status = 200, description = "A page of log entries", body = LogPageView), (status = 400, description = "Bad date or token"), (status = 403, description = "Not a superuser")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
-async fn list_all_logs(api: Api, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
-    api.authorize(Action::SuperUser).await?;
-    let params = LogParams::parse(query)?;
-    list(&api, params.filter(LogScope::All, false)?, &params).await
+async fn list_all_logs(
+    api: Api,
+    ApiQuery(params): ApiQuery<LogParams>,
+) -> Result<Json<LogPageView>, ApiError> {
+    list(&api, LogScope::All, &params, false).await
 }
 
 /// Counts of every usage-log entry per kind and day.
@@ -495,17 +535,15 @@ async fn list_all_logs(api: Api, RawQuery(query): RawQuery) -> Result<Json<Value
     path = "/superuser/aggregatelogs",
     operation_id = "listAllAggregateLogs",
     tag = "superuser",
-    params(
-        ("starttime" = Option<String>, Query, description = "Earliest day, %m/%d/%Y UTC"),
-        ("endtime" = Option<String>, Query, description = "Latest day (inclusive), %m/%d/%Y UTC"),
-    ),
-    responses((status = 200, description = "Counts per kind and day"), (status = 400, description = "Bad date"), (status = 403, description = "Not a superuser")),
+    params(LogParams),
+    responses((status = 200, description = "Counts per kind and day", body = AggregateView), (status = 400, description = "Bad date"), (status = 403, description = "Not a superuser")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
-async fn list_all_aggregate_logs(api: Api, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
-    api.authorize(Action::SuperUser).await?;
-    let params = LogParams::parse(query)?;
-    aggregate(&api, params.filter(LogScope::All, false)?).await
+async fn list_all_aggregate_logs(
+    api: Api,
+    ApiQuery(params): ApiQuery<LogParams>,
+) -> Result<Json<AggregateView>, ApiError> {
+    aggregate(&api, LogScope::All, &params, false).await
 }
 
 #[cfg(test)]

@@ -10,10 +10,9 @@ mod superuser;
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use berth_core::identity::{Action, Actor};
-use berth_core::registry::{Quota, QuotaLimit, format_size, parse_size};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use berth_core::Namespace;
+use berth_core::registry::{QuotaLimit, QuotaOwner, QuotaStatus, format_size, parse_size};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -87,146 +86,156 @@ pub(super) struct LimitBody {
     threshold_percent: Option<i64>,
 }
 
-/// 404 when `FEATURE_QUOTA_MANAGEMENT` is off, as Quay does not register
-/// these endpoints then.
-fn enabled(api: &Api) -> Result<(), ApiError> {
-    if api.registry.config().quota.enabled {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("no such API endpoint"))
-    }
-}
-
 /// A numeric id from the path; anything else names nothing.
 fn id(text: &str) -> Result<i64, ApiError> {
     text.parse()
         .map_err(|_| ApiError::not_found(format!("no quota or limit {text:?}")))
 }
 
-/// Quay's limit view.
-fn limit_view(limit: &QuotaLimit) -> Value {
-    json!({ "id": limit.id, "type": limit.kind.as_str(), "limit_percent": limit.threshold_percent })
+/// The organization a path names; an invalid name names nothing.
+fn organization(orgname: &str) -> Result<QuotaOwner, ApiError> {
+    Namespace::new(orgname)
+        .map(QuotaOwner::Organization)
+        .map_err(|_| ApiError::not_found(format!("organization {orgname} not found")))
 }
 
-/// What a namespace uses against its quota (Quay's `quota_report`; usage is
-/// computed when asked, so no backfill is ever pending).
-async fn report(api: &Api, ns: &str, configured: i64) -> Result<Value, ApiError> {
-    Ok(json!({
-        "quota_bytes": api.registry.namespace_usage(ns).await?,
-        "configured_quota": configured,
-        "running_backfill": "complete",
-        "backfill_status": "complete",
-    }))
+/// Quay's view of a quota threshold.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct QuotaLimitView {
+    /// Id.
+    id: i64,
+    /// `Warning` or `Reject`.
+    #[serde(rename = "type")]
+    kind: String,
+    /// Percent of the quota at which it applies.
+    limit_percent: i32,
+}
+
+impl From<QuotaLimit> for QuotaLimitView {
+    fn from(l: QuotaLimit) -> Self {
+        QuotaLimitView {
+            id: l.id,
+            kind: l.kind.as_str().to_owned(),
+            limit_percent: l.threshold_percent,
+        }
+    }
+}
+
+/// What a namespace uses against its quota (Quay's `quota_report`; usage
+/// is computed when asked, so no backfill is ever pending).
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct QuotaReportView {
+    /// Bytes the namespace uses.
+    quota_bytes: u64,
+    /// Bytes it may use.
+    configured_quota: i64,
+    /// Always `complete`.
+    running_backfill: String,
+    /// Always `complete`.
+    backfill_status: String,
 }
 
 /// Quay's QuotaView, with the namespace's usage.
-async fn quota_view(api: &Api, ns: &str, quota: &Quota) -> Result<Value, ApiError> {
-    Ok(json!({
-        "id": quota.id,
-        "limit_bytes": quota.limit_bytes,
-        "limit": format_size(quota.limit_bytes),
-        "default_config": false,
-        "limits": quota.limits.iter().map(limit_view).collect::<Vec<_>>(),
-        "default_config_exists": api.registry.config().quota.default_reject_bytes > 0,
-        "quota_report": report(api, ns, quota.limit_bytes).await?,
-    }))
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct QuotaView {
+    /// Id; `null` for the system default.
+    id: Option<i64>,
+    /// Bytes the namespace may use.
+    limit_bytes: i64,
+    /// The same, human-readable (`10.0 GiB`).
+    limit: String,
+    /// Whether this is the system default.
+    default_config: bool,
+    /// Thresholds, lowest first.
+    limits: Vec<QuotaLimitView>,
+    /// Whether a system default is configured.
+    default_config_exists: bool,
+    /// Usage.
+    quota_report: QuotaReportView,
 }
 
-/// The namespace's quota as a list; without one, the system default
-/// (`default_config: true`) when `with_default` and one is configured.
-async fn quota_list(api: &Api, ns: &str, with_default: bool) -> Result<Json<Value>, ApiError> {
-    if let Some(quota) = api.registry.quota(ns).await? {
-        return Ok(Json(json!([quota_view(api, ns, &quota).await?])));
+impl From<QuotaStatus> for QuotaView {
+    fn from(q: QuotaStatus) -> Self {
+        QuotaView {
+            id: q.id,
+            limit_bytes: q.limit_bytes,
+            limit: format_size(q.limit_bytes),
+            default_config: q.default_config,
+            limits: q.limits.into_iter().map(QuotaLimitView::from).collect(),
+            default_config_exists: q.default_config_exists,
+            quota_report: QuotaReportView {
+                quota_bytes: q.usage_bytes,
+                configured_quota: q.limit_bytes,
+                running_backfill: "complete".into(),
+                backfill_status: "complete".into(),
+            },
+        }
     }
-    let default = api.registry.config().quota.default_reject_bytes;
-    if !with_default || default == 0 {
-        return Ok(Json(json!([])));
-    }
-    let default = i64::try_from(default).unwrap_or(i64::MAX);
-    Ok(Json(json!([{
-        "id": null,
-        "limit_bytes": default,
-        "limit": format_size(default),
-        "default_config": true,
-        "limits": [],
-        "default_config_exists": true,
-        "quota_report": report(api, ns, default).await?,
-    }])))
 }
 
-/// Create `ns`'s quota and log it.
-async fn create_quota(api: &Api, ns: &str, body: &QuotaSize) -> Result<(StatusCode, Json<Value>), ApiError> {
+/// `owner`'s quota as a list (for organizations, the system default if
+/// it has none).
+async fn quota_list(api: &Api, owner: &QuotaOwner) -> Result<Json<Vec<QuotaView>>, ApiError> {
+    let quotas = api.registry.quotas(&api.caller, owner).await?;
+    Ok(Json(quotas.into_iter().map(QuotaView::from).collect()))
+}
+
+/// Create `owner`'s quota.
+async fn create_quota(
+    api: &Api,
+    owner: &QuotaOwner,
+    body: &QuotaSize,
+) -> Result<(StatusCode, Json<&'static str>), ApiError> {
     let bytes = body.required_bytes()?;
-    let quota_id = api.registry.create_quota(ns, bytes).await?;
-    api.log(
-        api.event("org_create_quota")
-            .namespace(ns)
-            .metadata(json!({ "quota_id": quota_id, "limit_bytes": bytes })),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(json!("Created"))))
+    api.registry.create_quota(&api.caller, owner, bytes).await?;
+    Ok((StatusCode::CREATED, Json("Created")))
 }
 
-/// Change `ns`'s quota (an empty body changes nothing) and log it.
+/// Change `owner`'s quota (an empty body changes nothing).
 async fn change_quota(
     api: &Api,
-    ns: &str,
+    owner: &QuotaOwner,
     quota_id: &str,
     body: &QuotaSize,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<QuotaView>, ApiError> {
     let quota_id = id(quota_id)?;
-    let quota = match body.bytes()? {
-        None => api.registry.quota_by_id(ns, quota_id).await?,
-        Some(bytes) => {
-            let quota = api.registry.change_quota(ns, quota_id, bytes).await?;
-            api.log(
-                api.event("org_change_quota")
-                    .namespace(ns)
-                    .metadata(json!({ "quota_id": quota_id, "limit_bytes": bytes })),
-            )
-            .await?;
-            quota
-        }
-    };
-    Ok(Json(quota_view(api, ns, &quota).await?))
+    let bytes = body.bytes()?;
+    let quota = api
+        .registry
+        .change_quota(&api.caller, owner, quota_id, bytes)
+        .await?;
+    Ok(Json(quota.into()))
 }
 
-/// Delete `ns`'s quota and log it.
-async fn delete_quota(api: &Api, ns: &str, quota_id: &str) -> Result<StatusCode, ApiError> {
+/// Delete `owner`'s quota.
+async fn delete_quota(api: &Api, owner: &QuotaOwner, quota_id: &str) -> Result<StatusCode, ApiError> {
     let quota_id = id(quota_id)?;
-    api.registry.delete_quota(ns, quota_id).await?;
-    api.log(
-        api.event("org_delete_quota")
-            .namespace(ns)
-            .metadata(json!({ "quota_id": quota_id })),
-    )
-    .await?;
+    api.registry.delete_quota(&api.caller, owner, quota_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// One limit of quota `quota_id` of `ns`, or 404.
-async fn find_limit(api: &Api, ns: &str, quota_id: &str, limit_id: &str) -> Result<QuotaLimit, ApiError> {
-    let limit_id = id(limit_id)?;
-    api.registry
-        .quota_by_id(ns, id(quota_id)?)
-        .await?
-        .limits
-        .into_iter()
-        .find(|l| l.id == limit_id)
-        .ok_or_else(|| ApiError::not_found(format!("no quota limit {limit_id}")))
+/// The thresholds of quota `quota_id` of `owner`.
+async fn limit_list(
+    api: &Api,
+    owner: &QuotaOwner,
+    quota_id: &str,
+) -> Result<Json<Vec<QuotaLimitView>>, ApiError> {
+    let quota = api.registry.quota(&api.caller, owner, id(quota_id)?).await?;
+    Ok(Json(quota.limits.into_iter().map(QuotaLimitView::from).collect()))
 }
 
-/// Members (and superusers) may read an organization's quota.
-async fn authorize_read(api: &Api, orgname: &str) -> Result<(), ApiError> {
-    enabled(api)?;
-    api.authorize(Action::ViewNamespace(orgname)).await
-}
-
-/// Only superusers with full access may change it (Quay's
-/// `allow_if_superuser_with_full_access`).
-async fn authorize_change(api: &Api) -> Result<(), ApiError> {
-    enabled(api)?;
-    api.authorize(Action::SuperUserFullAccess).await
+/// One threshold of quota `quota_id` of `owner`.
+async fn limit(
+    api: &Api,
+    owner: &QuotaOwner,
+    quota_id: &str,
+    limit_id: &str,
+) -> Result<Json<QuotaLimitView>, ApiError> {
+    let limit = api
+        .registry
+        .quota_limit(&api.caller, owner, id(quota_id)?, id(limit_id)?)
+        .await?;
+    Ok(Json(limit.into()))
 }
 
 /// The organization's quota, or the system default if it has none.
@@ -236,13 +245,14 @@ async fn authorize_change(api: &Api) -> Result<(), ApiError> {
     operation_id = "listOrganizationQuota",
     tag = "namespacequota",
     params(("orgname" = String, Path, description = "The organization")),
-    responses((status = 200, description = "A list of QuotaView"), (status = 403, description = "Not a member"), (status = 404, description = "No such organization")),
+    responses((status = 200, description = "A list of QuotaView", body = Vec<QuotaView>), (status = 403, description = "Not a member"), (status = 404, description = "No such organization")),
     security(("basic" = []), ("oauth2_bearer" = ["user:read"]))
 )]
-async fn list_organization_quota(api: Api, Path(orgname): Path<String>) -> Result<Json<Value>, ApiError> {
-    authorize_read(&api, &orgname).await?;
-    api.identity.organization(&orgname).await?;
-    quota_list(&api, &orgname, true).await
+async fn list_organization_quota(
+    api: Api,
+    Path(orgname): Path<String>,
+) -> Result<Json<Vec<QuotaView>>, ApiError> {
+    quota_list(&api, &organization(&orgname)?).await
 }
 
 /// Give the organization its quota (one per namespace).
@@ -253,17 +263,15 @@ async fn list_organization_quota(api: Api, Path(orgname): Path<String>) -> Resul
     tag = "namespacequota",
     params(("orgname" = String, Path, description = "The organization")),
     request_body = QuotaSize,
-    responses((status = 201, description = "Created"), (status = 400, description = "Invalid, or a quota exists"), (status = 403, description = "Not a superuser with full access")),
+    responses((status = 201, description = "Created", body = String), (status = 400, description = "Invalid, or a quota exists"), (status = 403, description = "Not a superuser with full access")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn create_organization_quota(
     api: Api,
     Path(orgname): Path<String>,
     JsonBody(body): JsonBody<QuotaSize>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    authorize_change(&api).await?;
-    api.identity.organization(&orgname).await?;
-    create_quota(&api, &orgname, &body).await
+) -> Result<(StatusCode, Json<&'static str>), ApiError> {
+    create_quota(&api, &organization(&orgname)?, &body).await
 }
 
 /// One quota of the organization.
@@ -273,16 +281,16 @@ async fn create_organization_quota(
     operation_id = "getOrganizationQuota",
     tag = "namespacequota",
     params(("orgname" = String, Path), ("quota_id" = String, Path)),
-    responses((status = 200, description = "A QuotaView"), (status = 404, description = "No such quota")),
+    responses((status = 200, description = "A QuotaView", body = QuotaView), (status = 404, description = "No such quota")),
     security(("basic" = []), ("oauth2_bearer" = ["user:read"]))
 )]
 async fn get_organization_quota(
     api: Api,
     Path((orgname, quota_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    authorize_read(&api, &orgname).await?;
-    let quota = api.registry.quota_by_id(&orgname, id(&quota_id)?).await?;
-    Ok(Json(quota_view(&api, &orgname, &quota).await?))
+) -> Result<Json<QuotaView>, ApiError> {
+    let owner = organization(&orgname)?;
+    let quota = api.registry.quota(&api.caller, &owner, id(&quota_id)?).await?;
+    Ok(Json(quota.into()))
 }
 
 /// Change the quota's size.
@@ -293,16 +301,15 @@ async fn get_organization_quota(
     tag = "namespacequota",
     params(("orgname" = String, Path), ("quota_id" = String, Path)),
     request_body = QuotaSize,
-    responses((status = 200, description = "The QuotaView"), (status = 400, description = "Invalid"), (status = 404, description = "No such quota")),
+    responses((status = 200, description = "The QuotaView", body = QuotaView), (status = 400, description = "Invalid"), (status = 404, description = "No such quota")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn change_organization_quota(
     api: Api,
     Path((orgname, quota_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<QuotaSize>,
-) -> Result<Json<Value>, ApiError> {
-    authorize_change(&api).await?;
-    change_quota(&api, &orgname, &quota_id, &body).await
+) -> Result<Json<QuotaView>, ApiError> {
+    change_quota(&api, &organization(&orgname)?, &quota_id, &body).await
 }
 
 /// Delete the quota and its limits.
@@ -319,8 +326,7 @@ async fn delete_organization_quota(
     api: Api,
     Path((orgname, quota_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    authorize_change(&api).await?;
-    delete_quota(&api, &orgname, &quota_id).await
+    delete_quota(&api, &organization(&orgname)?, &quota_id).await
 }
 
 /// The quota's thresholds.
@@ -330,18 +336,14 @@ async fn delete_organization_quota(
     operation_id = "listOrganizationQuotaLimit",
     tag = "namespacequota",
     params(("orgname" = String, Path), ("quota_id" = String, Path)),
-    responses((status = 200, description = "A list of limits"), (status = 404, description = "No such quota")),
+    responses((status = 200, description = "A list of limits", body = Vec<QuotaLimitView>), (status = 404, description = "No such quota")),
     security(("basic" = []), ("oauth2_bearer" = ["user:read"]))
 )]
 async fn list_organization_quota_limit(
     api: Api,
     Path((orgname, quota_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    authorize_read(&api, &orgname).await?;
-    let quota = api.registry.quota_by_id(&orgname, id(&quota_id)?).await?;
-    Ok(Json(json!(
-        quota.limits.iter().map(limit_view).collect::<Vec<_>>()
-    )))
+) -> Result<Json<Vec<QuotaLimitView>>, ApiError> {
+    limit_list(&api, &organization(&orgname)?, &quota_id).await
 }
 
 /// Add a `Warning` or `Reject` threshold.
@@ -352,32 +354,22 @@ async fn list_organization_quota_limit(
     tag = "namespacequota",
     params(("orgname" = String, Path), ("quota_id" = String, Path)),
     request_body = LimitBody,
-    responses((status = 201, description = "Created"), (status = 400, description = "Invalid, or the limit exists"), (status = 404, description = "No such quota")),
+    responses((status = 201, description = "Created", body = String), (status = 400, description = "Invalid, or the limit exists"), (status = 404, description = "No such quota")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn create_organization_quota_limit(
     api: Api,
     Path((orgname, quota_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<LimitBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    authorize_change(&api).await?;
+) -> Result<(StatusCode, Json<&'static str>), ApiError> {
+    let owner = organization(&orgname)?;
     let (Some(kind), Some(percent)) = (body.kind.as_deref(), body.threshold_percent) else {
         return Err(ApiError::invalid("type and threshold_percent are required"));
     };
-    let quota_id = id(&quota_id)?;
-    let limit_id = api
-        .registry
-        .create_quota_limit(&orgname, quota_id, kind, percent)
+    api.registry
+        .create_quota_limit(&api.caller, &owner, id(&quota_id)?, kind, percent)
         .await?;
-    api.log(
-        api.event("org_create_quota_limit")
-            .namespace(&orgname)
-            .metadata(json!({
-                "quota_id": quota_id, "limit_id": limit_id, "type": kind, "threshold_percent": percent,
-            })),
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(json!("Created"))))
+    Ok((StatusCode::CREATED, Json("Created")))
 }
 
 /// One threshold.
@@ -387,16 +379,14 @@ async fn create_organization_quota_limit(
     operation_id = "getOrganizationQuotaLimit",
     tag = "namespacequota",
     params(("orgname" = String, Path), ("quota_id" = String, Path), ("limit_id" = String, Path)),
-    responses((status = 200, description = "The limit"), (status = 404, description = "No such limit")),
+    responses((status = 200, description = "The limit", body = QuotaLimitView), (status = 404, description = "No such limit")),
     security(("basic" = []), ("oauth2_bearer" = ["user:read"]))
 )]
 async fn get_organization_quota_limit(
     api: Api,
     Path((orgname, quota_id, limit_id)): Path<(String, String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    authorize_read(&api, &orgname).await?;
-    let limit = find_limit(&api, &orgname, &quota_id, &limit_id).await?;
-    Ok(Json(limit_view(&limit)))
+) -> Result<Json<QuotaLimitView>, ApiError> {
+    limit(&api, &organization(&orgname)?, &quota_id, &limit_id).await
 }
 
 /// Change a threshold's type or percent.
@@ -407,31 +397,26 @@ async fn get_organization_quota_limit(
     tag = "namespacequota",
     params(("orgname" = String, Path), ("quota_id" = String, Path), ("limit_id" = String, Path)),
     request_body = LimitBody,
-    responses((status = 200, description = "The quota's QuotaView"), (status = 400, description = "Invalid, or a duplicate"), (status = 404, description = "No such limit")),
+    responses((status = 200, description = "The quota's QuotaView", body = QuotaView), (status = 400, description = "Invalid, or a duplicate"), (status = 404, description = "No such limit")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn change_organization_quota_limit(
     api: Api,
     Path((orgname, quota_id, limit_id)): Path<(String, String, String)>,
     JsonBody(body): JsonBody<LimitBody>,
-) -> Result<Json<Value>, ApiError> {
-    authorize_change(&api).await?;
-    let (quota_id, limit_id) = (id(&quota_id)?, id(&limit_id)?);
+) -> Result<Json<QuotaView>, ApiError> {
+    let owner = organization(&orgname)?;
     let quota = api
         .registry
         .change_quota_limit(
-            &orgname,
-            quota_id,
-            limit_id,
+            &api.caller,
+            &owner,
+            (id(&quota_id)?, id(&limit_id)?),
             body.kind.as_deref(),
             body.threshold_percent,
         )
         .await?;
-    api.log(api.event("org_change_quota_limit").namespace(&orgname).metadata(json!({
-        "quota_id": quota_id, "limit_id": limit_id, "type": body.kind, "threshold_percent": body.threshold_percent,
-    })))
-    .await?;
-    Ok(Json(quota_view(&api, &orgname, &quota).await?))
+    Ok(Json(quota.into()))
 }
 
 /// Delete a threshold.
@@ -448,28 +433,11 @@ async fn delete_organization_quota_limit(
     api: Api,
     Path((orgname, quota_id, limit_id)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    authorize_change(&api).await?;
-    let (quota_id, limit_id) = (id(&quota_id)?, id(&limit_id)?);
+    let owner = organization(&orgname)?;
     api.registry
-        .delete_quota_limit(&orgname, quota_id, limit_id)
+        .delete_quota_limit(&api.caller, &owner, id(&quota_id)?, id(&limit_id)?)
         .await?;
-    api.log(
-        api.event("org_delete_quota_limit")
-            .namespace(&orgname)
-            .metadata(json!({ "quota_id": quota_id, "limit_id": limit_id })),
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// The calling user's name, for `/user/quota` (Quay's `require_user_admin`).
-async fn own_namespace(api: &Api) -> Result<String, ApiError> {
-    enabled(api)?;
-    api.authorize(Action::AdministerUser).await?;
-    match &api.principal.actor {
-        Actor::User(u) => Ok(u.name.clone()),
-        _ => Err(ApiError::unauthenticated("Requires authentication")),
-    }
 }
 
 /// The calling user's quota.
@@ -478,12 +446,11 @@ async fn own_namespace(api: &Api) -> Result<String, ApiError> {
     path = "/user/quota",
     operation_id = "listUserQuota",
     tag = "namespacequota",
-    responses((status = 200, description = "A list of QuotaView"), (status = 401, description = "Not authenticated")),
+    responses((status = 200, description = "A list of QuotaView", body = Vec<QuotaView>), (status = 401, description = "Not authenticated")),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
-async fn list_user_quota(api: Api) -> Result<Json<Value>, ApiError> {
-    let ns = own_namespace(&api).await?;
-    quota_list(&api, &ns, false).await
+async fn list_user_quota(api: Api) -> Result<Json<Vec<QuotaView>>, ApiError> {
+    quota_list(&api, &QuotaOwner::CallingUser).await
 }
 
 /// One quota of the calling user.
@@ -493,13 +460,15 @@ async fn list_user_quota(api: Api) -> Result<Json<Value>, ApiError> {
     operation_id = "getUserQuota",
     tag = "namespacequota",
     params(("quota_id" = String, Path)),
-    responses((status = 200, description = "A QuotaView"), (status = 404, description = "No such quota")),
+    responses((status = 200, description = "A QuotaView", body = QuotaView), (status = 404, description = "No such quota")),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
-async fn get_user_quota(api: Api, Path(quota_id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let ns = own_namespace(&api).await?;
-    let quota = api.registry.quota_by_id(&ns, id(&quota_id)?).await?;
-    Ok(Json(quota_view(&api, &ns, &quota).await?))
+async fn get_user_quota(api: Api, Path(quota_id): Path<String>) -> Result<Json<QuotaView>, ApiError> {
+    let quota = api
+        .registry
+        .quota(&api.caller, &QuotaOwner::CallingUser, id(&quota_id)?)
+        .await?;
+    Ok(Json(quota.into()))
 }
 
 /// The thresholds of the calling user's quota.
@@ -509,15 +478,14 @@ async fn get_user_quota(api: Api, Path(quota_id): Path<String>) -> Result<Json<V
     operation_id = "listUserQuotaLimit",
     tag = "namespacequota",
     params(("quota_id" = String, Path)),
-    responses((status = 200, description = "A list of limits"), (status = 404, description = "No such quota")),
+    responses((status = 200, description = "A list of limits", body = Vec<QuotaLimitView>), (status = 404, description = "No such quota")),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
-async fn list_user_quota_limit(api: Api, Path(quota_id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let ns = own_namespace(&api).await?;
-    let quota = api.registry.quota_by_id(&ns, id(&quota_id)?).await?;
-    Ok(Json(json!(
-        quota.limits.iter().map(limit_view).collect::<Vec<_>>()
-    )))
+async fn list_user_quota_limit(
+    api: Api,
+    Path(quota_id): Path<String>,
+) -> Result<Json<Vec<QuotaLimitView>>, ApiError> {
+    limit_list(&api, &QuotaOwner::CallingUser, &quota_id).await
 }
 
 /// One threshold of the calling user's quota.
@@ -527,14 +495,12 @@ async fn list_user_quota_limit(api: Api, Path(quota_id): Path<String>) -> Result
     operation_id = "getUserQuotaLimit",
     tag = "namespacequota",
     params(("quota_id" = String, Path), ("limit_id" = String, Path)),
-    responses((status = 200, description = "The limit"), (status = 404, description = "No such limit")),
+    responses((status = 200, description = "The limit", body = QuotaLimitView), (status = 404, description = "No such limit")),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
 async fn get_user_quota_limit(
     api: Api,
     Path((quota_id, limit_id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    let ns = own_namespace(&api).await?;
-    let limit = find_limit(&api, &ns, &quota_id, &limit_id).await?;
-    Ok(Json(limit_view(&limit)))
+) -> Result<Json<QuotaLimitView>, ApiError> {
+    limit(&api, &QuotaOwner::CallingUser, &quota_id, &limit_id).await
 }

@@ -2,12 +2,14 @@
 //! `DELETE /api/v1/repository/{namespace}/{repository}` and `POST
 //! .../changevisibility`.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
-use berth_core::identity::Action;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use berth_core::registry::{LiveTag, RepositoryDetails, RepositorySummary};
+use berth_core::{Namespace, RepositoryName};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,6 +25,13 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(change_repo_visibility))
 }
 
+/// The repository a `{namespace}/{repository}` path names; an invalid
+/// name names nothing (404).
+pub(super) fn repo_path(namespace: &str, repository: &str) -> Result<RepositoryName, ApiError> {
+    RepositoryName::join(namespace, repository)
+        .map_err(|_| ApiError::not_found(format!("repository {namespace}/{repository} not found")))
+}
+
 /// `public` or `private`.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -33,8 +42,18 @@ pub(super) enum Visibility {
     Private,
 }
 
+impl From<Visibility> for berth_core::Visibility {
+    fn from(v: Visibility) -> Self {
+        match v {
+            Visibility::Public => berth_core::Visibility::Public,
+            Visibility::Private => berth_core::Visibility::Private,
+        }
+    }
+}
+
 /// A new repository (Quay's `NewRepo`).
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct NewRepo {
     /// The repository's name within the namespace.
     repository: String,
@@ -49,6 +68,17 @@ pub(super) struct NewRepo {
     repo_kind: Option<String>,
 }
 
+/// The repository just created.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct CreatedRepoView {
+    /// Its namespace.
+    namespace: String,
+    /// Its name within the namespace.
+    name: String,
+    /// `image`.
+    kind: String,
+}
+
 /// Create a repository.
 #[utoipa::path(
     post,
@@ -56,49 +86,51 @@ pub(super) struct NewRepo {
     operation_id = "createRepo",
     tag = "repository",
     request_body = NewRepo,
-    responses((status = 201, description = "Created"), (status = 400, description = "Invalid or existing"), (status = 403, description = "Not allowed")),
+    responses((status = 201, description = "Created", body = CreatedRepoView), (status = 400, description = "Invalid or existing"), (status = 403, description = "Not allowed")),
     security(("basic" = []), ("oauth2_bearer" = ["repo:create"]))
 )]
 async fn create_repo(
     api: Api,
     JsonBody(body): JsonBody<NewRepo>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedRepoView>), ApiError> {
     if body.repo_kind.as_deref().is_some_and(|k| k != "image") {
         return Err(ApiError::invalid("only repositories of kind image are supported"));
     }
     let namespace = match body.namespace {
         Some(ns) => ns,
         None => api
-            .principal
+            .caller
             .name()
             .map(str::to_owned)
             .ok_or_else(|| ApiError::unauthenticated("Requires authentication"))?,
     };
-    api.authorize(Action::CreateRepository(&namespace)).await?;
-    let full = format!("{namespace}/{}", body.repository);
-    if api.identity.repository(&full).await?.is_some() {
-        return Err(ApiError::invalid("Repository already exists"));
-    }
+    let name = RepositoryName::join(&namespace, &body.repository).map_err(|e| ApiError::invalid(e.0))?;
     api.identity
-        .create_repository(
-            &api.principal,
-            &full,
-            body.visibility == Visibility::Public,
-            &body.description,
-            Some(api.ip),
-        )
+        .create_repo(&api.caller, &name, body.visibility.into(), &body.description)
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "namespace": namespace, "name": body.repository, "kind": "image" })),
+        Json(CreatedRepoView {
+            namespace,
+            name: body.repository,
+            kind: "image".into(),
+        }),
     ))
 }
 
 /// The new visibility.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct ChangeVisibility {
     /// `public` or `private`.
     visibility: Visibility,
+}
+
+/// `{"success": true}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct SuccessView {
+    /// Always true.
+    success: bool,
 }
 
 /// Make a repository public or private.
@@ -109,29 +141,20 @@ pub(super) struct ChangeVisibility {
     tag = "repository",
     params(("namespace" = String, Path), ("repository" = String, Path)),
     request_body = ChangeVisibility,
-    responses((status = 200, description = "Changed"), (status = 403, description = "Not allowed")),
+    responses((status = 200, description = "Changed", body = SuccessView), (status = 403, description = "Not allowed")),
     security(("basic" = []), ("oauth2_bearer" = ["repo:admin"]))
 )]
 async fn change_repo_visibility(
     api: Api,
     Path((namespace, repository)): Path<(String, String)>,
     JsonBody(body): JsonBody<ChangeVisibility>,
-) -> Result<Json<Value>, ApiError> {
-    let full = format!("{namespace}/{repository}");
-    api.authorize(Action::Administer(&full)).await?;
+) -> Result<Json<SuccessView>, ApiError> {
+    let name = repo_path(&namespace, &repository)?;
     api.identity
-        .set_visibility(
-            &api.principal,
-            &full,
-            body.visibility == Visibility::Public,
-            Some(api.ip),
-        )
+        .set_visibility(&api.caller, &name, body.visibility.into())
         .await?;
-    Ok(Json(json!({ "success": true })))
+    Ok(Json(SuccessView { success: true }))
 }
-
-/// Most tags a repository view includes, as Quay.
-const VIEW_TAGS: usize = 500;
 
 /// Query of `GET /repository/{namespace}/{repository}`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -145,6 +168,96 @@ pub(super) struct RepoQuery {
     include_stats: Option<bool>,
 }
 
+/// A live tag in a repository view.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RepoTagView {
+    /// Tag name.
+    name: String,
+    /// The manifest's size plus the blobs it references directly.
+    size: i64,
+    /// When it was set.
+    last_modified: String,
+    /// When it will expire, if planned.
+    expiration: Option<String>,
+    /// The manifest it points to.
+    manifest_digest: String,
+}
+
+impl From<LiveTag> for RepoTagView {
+    fn from(t: LiveTag) -> Self {
+        RepoTagView {
+            last_modified: format_date(t.start_ms),
+            expiration: t.expires_ms.map(format_date),
+            name: t.name,
+            size: t.size,
+            manifest_digest: t.manifest_digest,
+        }
+    }
+}
+
+/// A repository, its newest tags and what the caller may do with it
+/// (Quay's repository view).
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RepoView {
+    /// Its namespace.
+    namespace: String,
+    /// Its name within the namespace.
+    name: String,
+    /// `image`.
+    kind: String,
+    /// Markdown text.
+    description: String,
+    /// Readable by anyone.
+    is_public: bool,
+    /// Whether the namespace is an organization.
+    is_organization: bool,
+    /// Stars are not kept: false.
+    is_starred: bool,
+    /// Always empty.
+    status_token: String,
+    /// Always false.
+    trust_enabled: bool,
+    /// The namespace's time-machine window, in seconds.
+    tag_expiration_s: u64,
+    /// Always true.
+    is_free_account: bool,
+    /// `NORMAL`.
+    state: String,
+    /// The newest live tags by name.
+    tags: BTreeMap<String, RepoTagView>,
+    /// Whether the caller may push.
+    can_write: bool,
+    /// Whether the caller administers it.
+    can_admin: bool,
+}
+
+impl From<RepositoryDetails> for RepoView {
+    fn from(d: RepositoryDetails) -> Self {
+        let name = &d.repository.name;
+        RepoView {
+            namespace: name.namespace().to_owned(),
+            name: name.short().to_owned(),
+            kind: "image".into(),
+            description: d.repository.description,
+            is_public: d.repository.visibility.is_public(),
+            is_organization: d.is_organization,
+            is_starred: false,
+            status_token: String::new(),
+            trust_enabled: false,
+            tag_expiration_s: d.tag_expiration_s,
+            is_free_account: true,
+            state: "NORMAL".into(),
+            tags: d
+                .tags
+                .into_iter()
+                .map(|t| (t.name.clone(), RepoTagView::from(t)))
+                .collect(),
+            can_write: d.can_write,
+            can_admin: d.can_admin,
+        }
+    }
+}
+
 /// A repository, its newest tags and what the caller may do with it.
 #[utoipa::path(
     get,
@@ -152,59 +265,25 @@ pub(super) struct RepoQuery {
     operation_id = "getRepo",
     tag = "repository",
     params(("namespace" = String, Path), ("repository" = String, Path), RepoQuery),
-    responses((status = 200, description = "The repository"), (status = 403, description = "Not allowed"), (status = 404, description = "No such repository")),
+    responses((status = 200, description = "The repository", body = RepoView), (status = 403, description = "Not allowed"), (status = 404, description = "No such repository")),
     security(("basic" = []), ("oauth2_bearer" = ["repo:read"]))
 )]
 async fn get_repo(
     api: Api,
     Path((namespace, repository)): Path<(String, String)>,
-    Query(query): Query<RepoQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let full = format!("{namespace}/{repository}");
-    api.authorize(Action::Pull(&full)).await?;
-    let repo = api
-        .identity
-        .repository(&full)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("repository {full} not found")))?;
-    let mut tags = serde_json::Map::new();
-    if query.include_tags.unwrap_or(true) {
-        for t in api.registry.live_tags(&full, VIEW_TAGS).await? {
-            tags.insert(
-                t.name.clone(),
-                json!({
-                    "name": t.name,
-                    "size": t.size,
-                    "last_modified": format_date(t.start_ms),
-                    "expiration": t.expires_ms.map(format_date),
-                    "manifest_digest": t.manifest_digest,
-                }),
-            );
-        }
-    }
-    let tag_expiration_s = api.registry.time_machine_window(&full).await?.as_secs();
-    let is_organization = api.identity.organization(&namespace).await.is_ok();
-    Ok(Json(json!({
-        "namespace": namespace,
-        "name": repository,
-        "kind": "image",
-        "description": repo.description,
-        "is_public": repo.is_public,
-        "is_organization": is_organization,
-        "is_starred": false,
-        "status_token": "",
-        "trust_enabled": false,
-        "tag_expiration_s": tag_expiration_s,
-        "is_free_account": true,
-        "state": "NORMAL",
-        "tags": tags,
-        "can_write": api.may(Action::Push(&full)).await?,
-        "can_admin": api.may(Action::Administer(&full)).await?,
-    })))
+    ApiQuery(query): ApiQuery<RepoQuery>,
+) -> Result<Json<RepoView>, ApiError> {
+    let name = repo_path(&namespace, &repository)?;
+    let details = api
+        .registry
+        .repository_details(&api.caller, &name, query.include_tags.unwrap_or(true))
+        .await?;
+    Ok(Json(details.into()))
 }
 
 /// The new description.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct RepoUpdate {
     /// Markdown description.
     description: String,
@@ -218,23 +297,19 @@ pub(super) struct RepoUpdate {
     tag = "repository",
     params(("namespace" = String, Path), ("repository" = String, Path)),
     request_body = RepoUpdate,
-    responses((status = 200, description = "Changed"), (status = 403, description = "Not allowed")),
+    responses((status = 200, description = "Changed", body = SuccessView), (status = 403, description = "Not allowed")),
     security(("basic" = []), ("oauth2_bearer" = ["repo:write"]))
 )]
 async fn update_repo(
     api: Api,
     Path((namespace, repository)): Path<(String, String)>,
     JsonBody(body): JsonBody<RepoUpdate>,
-) -> Result<Json<Value>, ApiError> {
-    let full = format!("{namespace}/{repository}");
-    api.authorize(Action::Push(&full)).await?;
-    if api.identity.repository(&full).await?.is_none() {
-        return Err(ApiError::not_found(format!("repository {full} not found")));
-    }
+) -> Result<Json<SuccessView>, ApiError> {
+    let name = repo_path(&namespace, &repository)?;
     api.identity
-        .set_description(&api.principal, &full, &body.description, Some(api.ip))
+        .set_description(&api.caller, &name, &body.description)
         .await?;
-    Ok(Json(json!({ "success": true })))
+    Ok(Json(SuccessView { success: true }))
 }
 
 /// Repositories per page of the listing, as Quay.
@@ -268,6 +343,44 @@ pub(super) struct RepoListQuery {
     next_page: Option<String>,
 }
 
+/// A repository of the listing.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RepoSummaryView {
+    /// Its namespace.
+    namespace: String,
+    /// Its name within the namespace.
+    name: String,
+    /// Markdown text.
+    description: String,
+    /// Readable by anyone.
+    is_public: bool,
+    /// `image`.
+    kind: String,
+    /// `NORMAL`.
+    state: String,
+    /// Stars are not kept: false, for authenticated callers only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_starred: Option<bool>,
+    /// When asked for: when it last changed, in seconds since the epoch
+    /// (`null` if it never had a tag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>)]
+    last_modified: Option<Option<i64>>,
+    /// When asked for: always 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    popularity: Option<f64>,
+}
+
+/// A page of the listing.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RepoListView {
+    /// The repositories, by name.
+    repositories: Vec<RepoSummaryView>,
+    /// The token of the next page, if there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_page: Option<String>,
+}
+
 /// The page token after repository `last`: opaque to clients.
 fn page_token(last: &str) -> String {
     use base64::Engine;
@@ -291,58 +404,66 @@ fn page_start(token: &str) -> Result<String, ApiError> {
     operation_id = "listRepos",
     tag = "repository",
     params(RepoListQuery),
-    responses((status = 200, description = "`{repositories: [...], next_page?}`"), (status = 400, description = "None of namespace, public, starred")),
+    responses((status = 200, description = "A page of repositories", body = RepoListView), (status = 400, description = "None of namespace, public, starred")),
     security(("basic" = []), ("oauth2_bearer" = ["repo:read"]))
 )]
-async fn list_repos(api: Api, ApiQuery(query): ApiQuery<RepoListQuery>) -> Result<Json<Value>, ApiError> {
+async fn list_repos(
+    api: Api,
+    ApiQuery(query): ApiQuery<RepoListQuery>,
+) -> Result<Json<RepoListView>, ApiError> {
     let starred = query.starred.unwrap_or(false);
     if query.namespace.is_none() && !starred && !query.public.unwrap_or(false) {
         return Err(ApiError::invalid(
             "namespace, starred or public are required for this API call",
         ));
     }
+    let empty = RepoListView {
+        repositories: Vec::new(),
+        next_page: None,
+    };
     if starred || query.repo_kind.as_deref().is_some_and(|k| k != "image") {
-        return Ok(Json(json!({ "repositories": [] })));
+        return Ok(Json(empty));
     }
+    // A namespace that cannot exist holds nothing.
+    let namespace = match query.namespace.as_deref().map(Namespace::new).transpose() {
+        Ok(ns) => ns,
+        Err(_) => return Ok(Json(empty)),
+    };
     let last = match &query.next_page {
         Some(token) => page_start(token)?,
         None => String::new(),
     };
-    let (rows, more) = api
-        .identity
-        .visible_repositories_in(&api.principal, query.namespace.as_deref(), &last, REPOS_PER_PAGE)
+    let page = api
+        .registry
+        .repositories(
+            &api.caller,
+            namespace.as_ref(),
+            &last,
+            REPOS_PER_PAGE,
+            query.last_modified.unwrap_or(false),
+        )
         .await?;
-    let mut repositories = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let (namespace, name) = match r.name.split_once('/') {
-            Some((ns, name)) => (ns, name),
-            None => ("library", r.name.as_str()),
-        };
-        let mut v = json!({
-            "namespace": namespace,
-            "name": name,
-            "description": r.description,
-            "is_public": r.is_public,
-            "kind": "image",
-            "state": "NORMAL",
-        });
-        if api.principal.account().is_some() {
-            v["is_starred"] = json!(false);
-        }
-        if query.last_modified.unwrap_or(false) {
-            let ms = api.registry.repository_last_modified(r.id).await?;
-            v["last_modified"] = json!(ms.map(|ms| ms / 1000));
-        }
-        if query.popularity.unwrap_or(false) {
-            v["popularity"] = json!(0.0);
-        }
-        repositories.push(v);
-    }
-    let mut body = json!({ "repositories": repositories });
-    if let (true, Some(last)) = (more, rows.last()) {
-        body["next_page"] = json!(page_token(&last.name));
-    }
-    Ok(Json(body))
+    let next_page = match (page.more, page.repositories.last()) {
+        (true, Some(last)) => Some(page_token(last.repository.name.as_str())),
+        _ => None,
+    };
+    let authenticated = api.caller.account_id().is_some();
+    let popularity = query.popularity.unwrap_or(false);
+    let summary = |r: RepositorySummary| RepoSummaryView {
+        namespace: r.repository.name.namespace().to_owned(),
+        name: r.repository.name.short().to_owned(),
+        description: r.repository.description,
+        is_public: r.repository.visibility.is_public(),
+        kind: "image".into(),
+        state: "NORMAL".into(),
+        is_starred: authenticated.then_some(false),
+        last_modified: r.last_modified_ms.map(|ms| ms.map(|ms| ms / 1000)),
+        popularity: popularity.then_some(0.0),
+    };
+    Ok(Json(RepoListView {
+        repositories: page.repositories.into_iter().map(summary).collect(),
+        next_page,
+    }))
 }
 
 /// Delete a repository with its tags, manifests and permissions; its name
@@ -360,14 +481,7 @@ async fn delete_repository(
     api: Api,
     Path((namespace, repository)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let full = format!("{namespace}/{repository}");
-    api.authorize(Action::Administer(&full)).await?;
-    api.registry.delete_repository(&full).await?;
-    api.log(
-        api.event("delete_repo")
-            .repository(&full)
-            .metadata(json!({ "namespace": namespace, "repo": repository })),
-    )
-    .await?;
+    let name = repo_path(&namespace, &repository)?;
+    api.registry.delete_repository(&api.caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,18 +7,17 @@
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use berth_core::RegistryError;
-use berth_core::identity::Action;
-use berth_core::registry::{ExpiryChange, TagFilter, TagQuery, TagRecord};
-use berth_oci::{Digest, Reference};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use berth_core::TagName;
+use berth_core::registry::{TagChange, TagFilter, TagQuery, TagRecord};
+use berth_oci::Digest;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::extract::{Api, ApiQuery, JsonBody, format_date, present, truthy};
+use super::repositories::repo_path;
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -29,28 +28,63 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// A tag history row as Quay shows it (`_tag_dict`).
-fn tag_view(t: &TagRecord) -> Value {
-    let mut v = json!({
-        "name": t.name,
-        "reversion": t.reversion,
-        "manifest_digest": t.manifest_digest,
-        "is_manifest_list": t.is_manifest_list,
-        "size": t.size,
-    });
-    if t.start_ms > 0 {
-        v["start_ts"] = json!(t.start_ms / 1000);
-        v["last_modified"] = json!(format_date(t.start_ms));
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TagView {
+    /// Tag name.
+    name: String,
+    /// Whether a restore created the row.
+    reversion: bool,
+    /// The manifest it points (or pointed) to.
+    manifest_digest: String,
+    /// Whether that manifest is an index or manifest list.
+    is_manifest_list: bool,
+    /// The manifest's size plus the blobs it references directly.
+    size: i64,
+    /// When the row started, in seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_ts: Option<i64>,
+    /// When the row started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_modified: Option<String>,
+    /// When it ended, or will (or did) expire, in seconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_ts: Option<i64>,
+    /// The same as a date.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration: Option<String>,
+}
+
+impl From<TagRecord> for TagView {
+    fn from(t: TagRecord) -> Self {
+        let started = (t.start_ms > 0).then_some(t.start_ms);
+        TagView {
+            start_ts: started.map(|ms| ms / 1000),
+            last_modified: started.map(format_date),
+            end_ts: t.end_ms.map(|ms| ms / 1000),
+            expiration: t.end_ms.map(format_date),
+            name: t.name,
+            reversion: t.reversion,
+            manifest_digest: t.manifest_digest,
+            is_manifest_list: t.is_manifest_list,
+            size: t.size,
+        }
     }
-    if let Some(end) = t.end_ms {
-        v["end_ts"] = json!(end / 1000);
-        v["expiration"] = json!(format_date(end));
-    }
-    v
+}
+
+/// A page of a repository's tag history.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct TagListView {
+    /// The rows, newest first.
+    tags: Vec<TagView>,
+    /// The page, from 1.
+    page: u32,
+    /// Whether a next page has rows.
+    has_additional: bool,
 }
 
 /// A tag name from the path, or 400.
-fn checked_tag(tag: &str) -> Result<(), ApiError> {
-    berth_oci::validate_tag(tag).map_err(|_| {
+fn checked_tag(tag: &str) -> Result<TagName, ApiError> {
+    TagName::new(tag).map_err(|_| {
         ApiError::invalid(
             "Invalid tag: must match [A-Za-z0-9_.-], NOT start with \".\" or \"-\", and can contain 1-128 characters",
         )
@@ -90,16 +124,15 @@ pub(super) struct TagListQuery {
     operation_id = "listRepoTags",
     tag = "tag",
     params(("namespace" = String, Path), ("repository" = String, Path), TagListQuery),
-    responses((status = 200, description = "`{tags: [...], page, has_additional}`"), (status = 400, description = "Bad filter"), (status = 403, description = "Not allowed"), (status = 404, description = "No such repository")),
+    responses((status = 200, description = "A page of tag history", body = TagListView), (status = 400, description = "Bad filter"), (status = 403, description = "Not allowed"), (status = 404, description = "No such repository")),
     security(("basic" = []), ("oauth2_bearer" = ["repo:read"]))
 )]
 async fn list_repo_tags(
     api: Api,
     Path((namespace, repository)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<TagListQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let full = format!("{namespace}/{repository}");
-    api.authorize(Action::Pull(&full)).await?;
+) -> Result<Json<TagListView>, ApiError> {
+    let repo = repo_path(&namespace, &repository)?;
     let filter = match query.filter_tag_name.as_deref() {
         None => None,
         Some(f) => Some(if let Some(text) = f.strip_prefix("like:") {
@@ -117,7 +150,8 @@ async fn list_repo_tags(
     let history = api
         .registry
         .tag_history(
-            &full,
+            &api.caller,
+            &repo,
             &TagQuery {
                 specific: query.specific_tag,
                 filter,
@@ -127,15 +161,16 @@ async fn list_repo_tags(
             },
         )
         .await?;
-    Ok(Json(json!({
-        "tags": history.tags.iter().map(tag_view).collect::<Vec<_>>(),
-        "page": page,
-        "has_additional": history.has_additional,
-    })))
+    Ok(Json(TagListView {
+        tags: history.tags.into_iter().map(TagView::from).collect(),
+        page,
+        has_additional: history.has_additional,
+    }))
 }
 
 /// A change to a tag (Quay's `ChangeTag`); every field is optional.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct ChangeTag {
     /// Point the tag at this manifest of the repository (creating or
     /// moving it).
@@ -160,17 +195,16 @@ pub(super) struct ChangeTag {
     tag = "tag",
     params(("namespace" = String, Path), ("repository" = String, Path), ("tag" = String, Path)),
     request_body = ChangeTag,
-    responses((status = 201, description = "\"Updated\""), (status = 400, description = "Bad tag name or expiration"), (status = 403, description = "Not allowed"), (status = 404, description = "No such tag or manifest")),
+    responses((status = 201, description = "\"Updated\"", body = String), (status = 400, description = "Bad tag name or expiration"), (status = 403, description = "Not allowed"), (status = 404, description = "No such tag or manifest")),
     security(("basic" = []), ("oauth2_bearer" = ["repo:write"]))
 )]
 async fn change_tag(
     api: Api,
     Path((namespace, repository, tag)): Path<(String, String, String)>,
     JsonBody(body): JsonBody<ChangeTag>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let full = format!("{namespace}/{repository}");
-    api.authorize(Action::Push(&full)).await?;
-    checked_tag(&tag)?;
+) -> Result<(StatusCode, Json<&'static str>), ApiError> {
+    let repo = repo_path(&namespace, &repository)?;
+    let tag = checked_tag(&tag)?;
     if body.image.is_some() && body.manifest_digest.is_none() {
         return Err(ApiError::invalid(
             "legacy image ids are not supported: use manifest_digest",
@@ -178,74 +212,22 @@ async fn change_tag(
     }
     // Checked before anything changes.
     let expiration_ms = match body.expiration {
-        None | Some(None) => None,
+        None => None,
+        Some(None) => Some(None),
         Some(Some(seconds)) => {
             let ms = seconds * 1000.0;
-            if !ms.is_finite() || ms > i64::MAX as f64 || ms <= berth_store::now_ms() as f64 {
+            if !ms.is_finite() || ms > i64::MAX as f64 || ms <= berth_core::now_ms() as f64 {
                 return Err(ApiError::invalid("expiration must be a time in the future"));
             }
-            Some(ms as i64)
+            Some(Some(ms as i64))
         }
     };
-    if let Some(digest) = &body.manifest_digest {
-        let digest = checked_digest(digest)?;
-        let previous = api
-            .registry
-            .set_tag(&full, &tag, &digest)
-            .await
-            .map_err(|e| match e {
-                RegistryError::ManifestUnknown => {
-                    ApiError::not_found(format!("manifest {digest} not found in {full}"))
-                }
-                other => other.into(),
-            })?;
-        let kind = if previous.is_some() {
-            "move_tag"
-        } else {
-            "create_tag"
-        };
-        api.log(api.event(kind).repository(&full).metadata(json!({
-            "username": api.principal.name(),
-            "namespace": namespace,
-            "repo": repository,
-            "tag": tag,
-            "manifest_digest": digest.to_string(),
-            "original_manifest_digest": previous,
-        })))
-        .await?;
-    }
-    if body.expiration.is_some() {
-        match api
-            .registry
-            .set_tag_expiration(&full, &tag, expiration_ms)
-            .await?
-        {
-            ExpiryChange::NoTag => return Err(ApiError::not_found(format!("tag {tag} not found"))),
-            ExpiryChange::Raced => {
-                return Err(ApiError::invalid(
-                    "Could not update tag expiration; Tag has probably changed",
-                ));
-            }
-            ExpiryChange::Changed(None, None) => {}
-            ExpiryChange::Changed(old, new) => {
-                api.log(
-                    api.event("change_tag_expiration")
-                        .repository(&full)
-                        .metadata(json!({
-                            "username": api.principal.name(),
-                            "namespace": namespace,
-                            "repo": repository,
-                            "tag": tag,
-                            "expiration_date": expiration_ms.map(|ms| ms / 1000),
-                            "effective_expiration_date": new.map(|ms| ms / 1000),
-                            "old_expiration_date": old.map(|ms| ms / 1000),
-                        })),
-                )
-                .await?;
-            }
-        }
-    }
-    Ok((StatusCode::CREATED, Json(json!("Updated"))))
+    let change = TagChange {
+        manifest_digest: body.manifest_digest.as_deref().map(checked_digest).transpose()?,
+        expiration_ms,
+    };
+    api.registry.change_tag(&api.caller, &repo, &tag, &change).await?;
+    Ok((StatusCode::CREATED, Json("Updated")))
 }
 
 /// Delete a tag: it stops resolving and stays restorable for the
@@ -263,32 +245,23 @@ async fn delete_full_tag(
     api: Api,
     Path((namespace, repository, tag)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let full = format!("{namespace}/{repository}");
-    api.authorize(Action::Push(&full)).await?;
-    checked_tag(&tag)?;
-    api.registry
-        .delete_manifest(&full, &Reference::Tag(tag.clone()))
-        .await
-        .map_err(|e| match e {
-            RegistryError::ManifestUnknown => ApiError::not_found(format!("tag {tag} not found")),
-            other => other.into(),
-        })?;
-    api.log(api.event("delete_tag").repository(&full).metadata(json!({
-        "username": api.principal.name(),
-        "namespace": namespace,
-        "repo": repository,
-        "tag": tag,
-    })))
-    .await?;
+    let repo = repo_path(&namespace, &repository)?;
+    let tag = checked_tag(&tag)?;
+    api.registry.delete_tag(&api.caller, &repo, &tag).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Which manifest to restore a tag to.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub(super) struct RestoreTag {
     /// A manifest the tag pointed at within the time-machine window.
     manifest_digest: Option<String>,
 }
+
+/// The answer to a restore: `{}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct RestoredView {}
 
 /// Point a tag back at a manifest it pointed at within the namespace's
 /// time-machine window (after a delete, move or expiry).
@@ -299,40 +272,23 @@ pub(super) struct RestoreTag {
     tag = "tag",
     params(("namespace" = String, Path), ("repository" = String, Path), ("tag" = String, Path)),
     request_body = RestoreTag,
-    responses((status = 200, description = "`{}`"), (status = 400, description = "Missing or bad manifest_digest"), (status = 403, description = "Not allowed"), (status = 404, description = "Nothing to restore: outside the window, or collected")),
+    responses((status = 200, description = "Restored", body = RestoredView), (status = 400, description = "Missing or bad manifest_digest"), (status = 403, description = "Not allowed"), (status = 404, description = "Nothing to restore: outside the window, or collected")),
     security(("basic" = []), ("oauth2_bearer" = ["repo:write"]))
 )]
 async fn restore_tag(
     api: Api,
     Path((namespace, repository, tag)): Path<(String, String, String)>,
     JsonBody(body): JsonBody<RestoreTag>,
-) -> Result<Json<Value>, ApiError> {
-    let full = format!("{namespace}/{repository}");
-    api.authorize(Action::Push(&full)).await?;
-    checked_tag(&tag)?;
+) -> Result<Json<RestoredView>, ApiError> {
+    let repo = repo_path(&namespace, &repository)?;
+    let tag = checked_tag(&tag)?;
     let digest = body
         .manifest_digest
         .as_deref()
         .ok_or_else(|| ApiError::invalid("Missing manifest_digest"))?;
     let digest = checked_digest(digest)?;
-    let previous = api
-        .registry
-        .restore_tag(&full, &tag, &digest)
-        .await
-        .map_err(|e| match e {
-            RegistryError::ManifestUnknown => ApiError::not_found(format!(
-                "tag {tag} cannot be restored to {digest}: it did not point there within the time-machine window, or the manifest is gone"
-            )),
-            other => other.into(),
-        })?;
-    api.log(api.event("revert_tag").repository(&full).metadata(json!({
-        "username": api.principal.name(),
-        "namespace": namespace,
-        "repo": repository,
-        "tag": tag,
-        "manifest_digest": digest.to_string(),
-        "original_manifest_digest": previous,
-    })))
-    .await?;
-    Ok(Json(json!({})))
+    api.registry
+        .restore_tag(&api.caller, &repo, &tag, &digest)
+        .await?;
+    Ok(Json(RestoredView {}))
 }

@@ -7,12 +7,12 @@
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use berth_core::identity::Action;
-use serde_json::Value;
+use berth_core::Namespace;
+use berth_core::registry::QuotaOwner;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{QuotaSize, change_quota, create_quota, delete_quota, enabled, quota_list};
+use super::{QuotaSize, QuotaView, change_quota, create_quota, delete_quota, quota_list};
 use crate::AppState;
 use crate::api::error::ApiError;
 use crate::api::extract::{Api, JsonBody};
@@ -34,14 +34,12 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         ))
 }
 
-/// Superusers only; the namespace must exist.
-async fn authorize(api: &Api, ns: &str) -> Result<(), ApiError> {
-    enabled(api)?;
-    api.authorize(Action::SuperUser).await?;
-    match api.identity.account(ns).await? {
-        Some(a) if a.kind.is_namespace() => Ok(()),
-        _ => Err(ApiError::not_found(format!("namespace {ns} not found"))),
-    }
+/// The namespace a path names, as the superuser panel reaches it (any
+/// superuser; the namespace must exist); an invalid name names nothing.
+fn panel(ns: &str) -> Result<QuotaOwner, ApiError> {
+    Namespace::new(ns)
+        .map(QuotaOwner::Panel)
+        .map_err(|_| ApiError::not_found(format!("namespace {ns} not found")))
 }
 
 /// A namespace's quota.
@@ -51,15 +49,14 @@ async fn authorize(api: &Api, ns: &str) -> Result<(), ApiError> {
     operation_id = "listOrganizationQuotaSuperUser",
     tag = "superuser",
     params(("namespace" = String, Path)),
-    responses((status = 200, description = "A list of QuotaView"), (status = 403, description = "Not a superuser"), (status = 404, description = "No such namespace")),
+    responses((status = 200, description = "A list of QuotaView", body = Vec<QuotaView>), (status = 403, description = "Not a superuser"), (status = 404, description = "No such namespace")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn list_organization_quota_super_user(
     api: Api,
     Path(namespace): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&api, &namespace).await?;
-    quota_list(&api, &namespace, false).await
+) -> Result<Json<Vec<QuotaView>>, ApiError> {
+    quota_list(&api, &panel(&namespace)?).await
 }
 
 /// Give a namespace its quota.
@@ -70,16 +67,15 @@ async fn list_organization_quota_super_user(
     tag = "superuser",
     params(("namespace" = String, Path)),
     request_body = QuotaSize,
-    responses((status = 201, description = "Created"), (status = 400, description = "Invalid, or a quota exists"), (status = 403, description = "Not a superuser")),
+    responses((status = 201, description = "Created", body = String), (status = 400, description = "Invalid, or a quota exists"), (status = 403, description = "Not a superuser")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn create_organization_quota_super_user(
     api: Api,
     Path(namespace): Path<String>,
     JsonBody(body): JsonBody<QuotaSize>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    authorize(&api, &namespace).await?;
-    create_quota(&api, &namespace, &body).await
+) -> Result<(StatusCode, Json<&'static str>), ApiError> {
+    create_quota(&api, &panel(&namespace)?, &body).await
 }
 
 /// Change a namespace's quota.
@@ -90,16 +86,15 @@ async fn create_organization_quota_super_user(
     tag = "superuser",
     params(("namespace" = String, Path), ("quota_id" = String, Path)),
     request_body = QuotaSize,
-    responses((status = 200, description = "The QuotaView"), (status = 404, description = "No such quota")),
+    responses((status = 200, description = "The QuotaView", body = QuotaView), (status = 404, description = "No such quota")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn change_organization_quota_super_user(
     api: Api,
     Path((namespace, quota_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<QuotaSize>,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&api, &namespace).await?;
-    change_quota(&api, &namespace, &quota_id, &body).await
+) -> Result<Json<QuotaView>, ApiError> {
+    change_quota(&api, &panel(&namespace)?, &quota_id, &body).await
 }
 
 /// Delete a namespace's quota.
@@ -116,8 +111,7 @@ async fn delete_organization_quota_super_user(
     api: Api,
     Path((namespace, quota_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    authorize(&api, &namespace).await?;
-    delete_quota(&api, &namespace, &quota_id).await
+    delete_quota(&api, &panel(&namespace)?, &quota_id).await
 }
 
 /// A user namespace's quota.
@@ -127,15 +121,14 @@ async fn delete_organization_quota_super_user(
     operation_id = "listUserQuotaSuperUser",
     tag = "superuser",
     params(("namespace" = String, Path)),
-    responses((status = 200, description = "A list of QuotaView"), (status = 403, description = "Not a superuser"), (status = 404, description = "No such namespace")),
+    responses((status = 200, description = "A list of QuotaView", body = Vec<QuotaView>), (status = 403, description = "Not a superuser"), (status = 404, description = "No such namespace")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn list_user_quota_super_user(
     api: Api,
     Path(namespace): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&api, &namespace).await?;
-    quota_list(&api, &namespace, false).await
+) -> Result<Json<Vec<QuotaView>>, ApiError> {
+    quota_list(&api, &panel(&namespace)?).await
 }
 
 /// Give a user namespace its quota.
@@ -146,16 +139,15 @@ async fn list_user_quota_super_user(
     tag = "superuser",
     params(("namespace" = String, Path)),
     request_body = QuotaSize,
-    responses((status = 201, description = "Created"), (status = 400, description = "Invalid, or a quota exists"), (status = 403, description = "Not a superuser")),
+    responses((status = 201, description = "Created", body = String), (status = 400, description = "Invalid, or a quota exists"), (status = 403, description = "Not a superuser")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn create_user_quota_super_user(
     api: Api,
     Path(namespace): Path<String>,
     JsonBody(body): JsonBody<QuotaSize>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    authorize(&api, &namespace).await?;
-    create_quota(&api, &namespace, &body).await
+) -> Result<(StatusCode, Json<&'static str>), ApiError> {
+    create_quota(&api, &panel(&namespace)?, &body).await
 }
 
 /// Change a user namespace's quota.
@@ -166,16 +158,15 @@ async fn create_user_quota_super_user(
     tag = "superuser",
     params(("namespace" = String, Path), ("quota_id" = String, Path)),
     request_body = QuotaSize,
-    responses((status = 200, description = "The QuotaView"), (status = 404, description = "No such quota")),
+    responses((status = 200, description = "The QuotaView", body = QuotaView), (status = 404, description = "No such quota")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn change_user_quota_super_user(
     api: Api,
     Path((namespace, quota_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<QuotaSize>,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&api, &namespace).await?;
-    change_quota(&api, &namespace, &quota_id, &body).await
+) -> Result<Json<QuotaView>, ApiError> {
+    change_quota(&api, &panel(&namespace)?, &quota_id, &body).await
 }
 
 /// Delete a user namespace's quota.
@@ -192,6 +183,5 @@ async fn delete_user_quota_super_user(
     api: Api,
     Path((namespace, quota_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    authorize(&api, &namespace).await?;
-    delete_quota(&api, &namespace, &quota_id).await
+    delete_quota(&api, &panel(&namespace)?, &quota_id).await
 }
