@@ -1,15 +1,16 @@
 //! Failed logins as a hostile user makes them: bad app and OAuth tokens
 //! from many addresses must not lock out the valid tokens of other users
 //! (token logins are throttled by address and by token, never by the
-//! shared `$app` / `$oauthtoken` names), and guesses at one token are still
-//! throttled.
+//! shared `$app` / `$oauthtoken` names), guesses at one token are still
+//! throttled, and a password typed into the user-name field never reaches
+//! the usage log.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use common::{Server, basic_auth};
+use common::{Server, basic_auth, eventually};
 use serde_json::{Value, json};
 
 /// A client whose connections come from `127.0.0.{n}`: the server knows
@@ -157,4 +158,48 @@ async fn bad_oauth_bearers_from_many_addresses_do_not_lock_out_valid_ones() {
     let bad = format!("Bearer {}", wrong_token("Guessing"));
     assert_eq!(status(&s, &client_from(15), "/api/v1/user/", &bad).await, 429);
     assert_eq!(status(&s, &s.anon, "/api/v1/user/", &bearer).await, 200);
+}
+
+#[tokio::test]
+async fn a_password_typed_as_a_user_name_stays_out_of_the_usage_log() {
+    let s = Server::start().await;
+    s.create_user("carol", "carol-password", false);
+    let typed = "Tr0ub4dor-and-3-typed-in-the-wrong-field";
+    let robotish = "Tr0ub4dor+and-3-typed-in-the-wrong-field";
+    for name in [typed, robotish] {
+        let bad = basic_auth(name, "carol-password");
+        assert_eq!(
+            status(&s, &s.anon, "/v2/auth?scope=repository:carol/x:pull", &bad).await,
+            401
+        );
+        assert_eq!(status(&s, &s.anon, "/api/v1/user/", &bad).await, 401);
+    }
+    // A failure of an existing account, logged after the others.
+    let wrong = basic_auth("carol", "wrong-password");
+    assert_eq!(status(&s, &s.anon, "/api/v1/user/", &wrong).await, 401);
+
+    let failures = || async {
+        let logs: Value = s.get_json("/api/v1/superuser/logs").await;
+        logs["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "login_failure")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    eventually("the failed logins are logged", || async {
+        failures().await.len() >= 5
+    })
+    .await;
+    let text = s.get("/api/v1/superuser/logs").await.text().await.unwrap();
+    assert!(!text.contains("Tr0ub4dor"), "{text}");
+    // The existing account's failure keeps its name.
+    assert!(
+        failures()
+            .await
+            .iter()
+            .any(|e| e["metadata"]["username"] == "carol"),
+        "{text}"
+    );
 }

@@ -106,7 +106,8 @@ impl CredentialCache {
 /// account for user and robot names, the lookup prefix for app and OAuth
 /// tokens (each finds one row, so guessing at one token is throttled without
 /// touching the others). A token of the wrong shape has none; its address
-/// still counts.
+/// still counts. Names are kept as digests: what was typed as a name may be
+/// a password.
 fn throttle_key(username: &str, secret: &str) -> Option<String> {
     match username {
         "$app" => split_lookup(secret).map(|lookup| format!("app:{lookup}")),
@@ -162,16 +163,35 @@ impl Identity {
                     self.count_failure(key, self.config.throttle.address_failures, now)
                         .await?;
                 }
-                let mut event = AuditEvent::new("login_failure", &Principal::anonymous(), ip)
-                    .metadata(serde_json::json!({"username": username, "message": why}));
-                if !username.starts_with('$') {
-                    event = event.namespace(username.split('+').next().unwrap_or(username));
-                }
-                self.audit.record(event).await;
+                self.log_failure(username, &why, ip).await?;
                 Err(IdentityError::Unauthenticated(why))
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Log a failed login. The name is kept only for an account that
+    /// exists (or the fixed token names): people type passwords into the
+    /// user-name field, and the log is served to superusers.
+    async fn log_failure(&self, username: &str, why: &str, ip: Option<IpAddr>) -> Result<(), IdentityError> {
+        let mut event = AuditEvent::new("login_failure", &Principal::anonymous(), ip);
+        let name = match username {
+            "$app" | "$oauthtoken" => Some(username),
+            name => {
+                let exists = self.db.account_by_name(name).await?.is_some();
+                if exists {
+                    event = event.namespace(name.split('+').next().unwrap_or(name));
+                }
+                exists.then_some(name)
+            }
+        };
+        let metadata = match name {
+            Some(name) => serde_json::json!({"username": name, "message": why}),
+            None => serde_json::json!({"message": why}),
+        };
+        let event = event.metadata(metadata);
+        self.audit.record(event).await;
+        Ok(())
     }
 
     async fn count_failure(&self, key: &str, limit: i64, now: i64) -> Result<(), IdentityError> {
@@ -298,7 +318,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn throttle_keys_name_the_token_or_the_account() {
+    fn throttle_keys_name_the_token_or_a_digest_of_the_name() {
         let token = format!("Abcd1234{}", "x".repeat(32));
         assert_eq!(throttle_key("$app", &token).as_deref(), Some("app:Abcd1234"));
         assert_eq!(
