@@ -52,6 +52,11 @@ pub struct TokenContext {
     /// repository on push, need it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub super_user: bool,
+    /// The scopes (space-separated) of the OAuth token the caller logged
+    /// in with, for `oauthtoken` entities (our addition: listings filtered
+    /// from the token must stay within them; missing means none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<String>,
 }
 
 /// The claims of a registry token.

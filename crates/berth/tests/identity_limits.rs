@@ -1,0 +1,136 @@
+//! Limits of identity that must hold against a hostile caller: a registry
+//! token obtained with an OAuth token lists no more than the OAuth token's
+//! scopes allow.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{Server, basic_auth};
+use serde_json::{Value, json};
+
+/// `{user}-password`.
+fn password(user: &str) -> String {
+    format!("{user}-password")
+}
+
+/// The status of `method path` as `authorization`, with an optional JSON
+/// body.
+async fn call(
+    s: &Server,
+    method: reqwest::Method,
+    path: &str,
+    authorization: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = s
+        .anon
+        .request(method, s.url(path))
+        .header("authorization", authorization);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The repositories `GET /v2/_catalog` lists with a registry token that
+/// `$oauthtoken` and `token` obtain.
+async fn catalog_through_oauth_login(s: &Server, token: &str) -> Vec<String> {
+    let (status, body) = call(
+        s,
+        reqwest::Method::GET,
+        "/v2/auth?scope=registry:catalog:*",
+        &basic_auth("$oauthtoken", token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let bearer = format!("Bearer {}", body["token"].as_str().unwrap());
+    let (status, body) = call(s, reqwest::Method::GET, "/v2/_catalog", &bearer, None).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_value(body["repositories"].clone()).unwrap()
+}
+
+#[tokio::test]
+async fn registry_tokens_from_oauth_logins_list_only_what_the_scopes_allow() {
+    let s = Server::start().await;
+    s.create_user("gina", &password("gina"), false);
+    let gina = s.client_as("gina", &password("gina"));
+    let auth = basic_auth("gina", &password("gina"));
+    s.push_image_via(&gina, "gina/secret", "v1", 1).await;
+    s.push_image_via(&gina, "gina/open", "v1", 1).await;
+    let (status, body) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/repository/gina/open/changevisibility",
+        &auth,
+        Some(json!({"visibility": "public"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/organization/",
+        &auth,
+        Some(json!({"name": "ginaco"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, app) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/organization/ginaco/applications",
+        &auth,
+        Some(json!({"name": "ci"})),
+    )
+    .await;
+    let client_id = app["client_id"].as_str().unwrap();
+    let oauth = |scope: &'static str| {
+        let path = format!("/api/v1/organization/ginaco/applications/{client_id}/tokens");
+        let s = &s;
+        let auth = &auth;
+        async move {
+            let (status, token) = call(
+                s,
+                reqwest::Method::POST,
+                &path,
+                auth,
+                Some(json!({"scope": scope})),
+            )
+            .await;
+            assert_eq!(status, 200, "{token}");
+            token["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let user_only = oauth("user:read").await;
+    let reader = oauth("repo:read").await;
+
+    // Without a repository scope: what anyone may see, no more.
+    let listed = catalog_through_oauth_login(&s, &user_only).await;
+    assert!(listed.contains(&"gina/open".to_owned()), "{listed:?}");
+    assert!(!listed.contains(&"gina/secret".to_owned()), "{listed:?}");
+    let (status, body) = call(
+        &s,
+        reqwest::Method::GET,
+        "/api/v1/repository?namespace=gina",
+        &format!("Bearer {user_only}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> = body["repositories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["open"], "{body}");
+
+    // With `repo:read`: also gina's private repository.
+    let listed = catalog_through_oauth_login(&s, &reader).await;
+    assert!(listed.contains(&"gina/secret".to_owned()), "{listed:?}");
+    assert!(listed.contains(&"gina/open".to_owned()), "{listed:?}");
+}
