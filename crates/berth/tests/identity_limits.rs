@@ -1,11 +1,11 @@
 //! Limits of identity that must hold against a hostile caller: a registry
 //! token obtained with an OAuth token lists no more than the OAuth token's
-//! scopes allow.
+//! scopes allow, and robots of a disabled account cannot log in.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use common::{Server, basic_auth};
+use common::{ADMIN, Server, basic_auth};
 use serde_json::{Value, json};
 
 /// `{user}-password`.
@@ -133,4 +133,54 @@ async fn registry_tokens_from_oauth_logins_list_only_what_the_scopes_allow() {
     let listed = catalog_through_oauth_login(&s, &reader).await;
     assert!(listed.contains(&"gina/secret".to_owned()), "{listed:?}");
     assert!(listed.contains(&"gina/open".to_owned()), "{listed:?}");
+}
+
+#[tokio::test]
+async fn robots_of_a_disabled_user_cannot_log_in() {
+    let s = Server::start().await;
+    s.create_user("hank", &password("hank"), false);
+    let hank = basic_auth("hank", &password("hank"));
+    let (status, robot) = call(
+        &s,
+        reqwest::Method::PUT,
+        "/api/v1/user/robots/bot",
+        &hank,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 201, "{robot}");
+    let robot = basic_auth("hank+bot", robot["token"].as_str().unwrap());
+    let login = "/v2/auth?scope=repository:hank/app:pull";
+    let uses = |expect_401: bool| {
+        let s = &s;
+        let robot = &robot;
+        async move {
+            for path in [login, "/v2/", "/api/v1/user/robots"] {
+                let (status, _) = call(s, reqwest::Method::GET, path, robot, None).await;
+                assert_eq!(status == 401, expect_401, "{path}: {status}");
+            }
+        }
+    };
+    uses(false).await;
+
+    let admin = basic_auth(ADMIN, common::ADMIN_PASSWORD);
+    let disable = |enabled: bool| {
+        let s = &s;
+        let admin = &admin;
+        async move {
+            let (status, body) = call(
+                s,
+                reqwest::Method::PUT,
+                "/api/v1/superuser/users/hank",
+                admin,
+                Some(json!({ "enabled": enabled })),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    disable(false).await;
+    uses(true).await;
+    disable(true).await;
+    uses(false).await;
 }

@@ -238,6 +238,14 @@ impl Identity {
                         "This user has been disabled. Please contact your administrator.".into(),
                     ));
                 }
+                // A robot acts for its namespace: disabling the owning
+                // account disables its robots too.
+                if robot && !self.owner_enabled(&account).await? {
+                    return Err(IdentityError::Unauthenticated(
+                        "The namespace of this robot has been disabled. Please contact your administrator."
+                            .into(),
+                    ));
+                }
                 let reference = self.account_ref(&account);
                 if robot {
                     Ok(Principal {
@@ -252,6 +260,15 @@ impl Identity {
                 }
             }
         }
+    }
+
+    /// Whether a robot's owning account (user or organization) exists and
+    /// is enabled.
+    async fn owner_enabled(&self, robot: &AccountRow) -> Result<bool, IdentityError> {
+        let Some(owner_id) = robot.owner_id else {
+            return Ok(false);
+        };
+        Ok(self.db.account_by_id(owner_id).await?.is_some_and(|o| o.enabled))
     }
 
     /// Check an OAuth access token presented as `Authorization: Bearer`.
