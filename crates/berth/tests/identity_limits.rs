@@ -1,6 +1,8 @@
 //! Limits of identity that must hold against a hostile caller: a registry
 //! token obtained with an OAuth token lists no more than the OAuth token's
-//! scopes allow, and robots of a disabled account cannot log in.
+//! scopes allow, robots of a disabled account cannot log in, and two owners
+//! removing each other at once never leave an organization without an
+//! owner (run this one with `TEST_DB=postgres` too).
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -183,4 +185,59 @@ async fn robots_of_a_disabled_user_cannot_log_in() {
     uses(true).await;
     disable(true).await;
     uses(false).await;
+}
+
+#[tokio::test]
+async fn owners_removing_each_other_at_once_leave_an_owner() {
+    let s = Server::start().await;
+    for user in ["alice", "bob"] {
+        s.create_user(user, &password(user), false);
+    }
+    let alice = basic_auth("alice", &password("alice"));
+    let bob = basic_auth("bob", &password("bob"));
+    for round in 0..20 {
+        let org = format!("race{round}");
+        let (status, _) = call(
+            &s,
+            reqwest::Method::POST,
+            "/api/v1/organization/",
+            &alice,
+            Some(json!({ "name": org })),
+        )
+        .await;
+        assert_eq!(status, 201);
+        let owners = format!("/api/v1/organization/{org}/team/owners/members");
+        let (status, body) = call(&s, reqwest::Method::PUT, &format!("{owners}/bob"), &alice, None).await;
+        assert_eq!(status, 200, "{body}");
+        // Both ways of removing an owner: from the team, from the
+        // organization.
+        let remove = |who: &str| match round % 2 {
+            0 => format!("{owners}/{who}"),
+            _ => format!("/api/v1/organization/{org}/members/{who}"),
+        };
+        let (remove_bob, remove_alice) = (remove("bob"), remove("alice"));
+        let (by_alice, by_bob) = tokio::join!(
+            call(&s, reqwest::Method::DELETE, &remove_bob, &alice, None),
+            call(&s, reqwest::Method::DELETE, &remove_alice, &bob, None),
+        );
+        let mut left = Vec::new();
+        for who in [&alice, &bob] {
+            let (status, body) = call(&s, reqwest::Method::GET, &owners, who, None).await;
+            if status == 200 {
+                left = body["members"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|m| m["is_robot"] == false)
+                    .map(|m| m["name"].as_str().unwrap().to_owned())
+                    .collect();
+                break;
+            }
+        }
+        assert_eq!(
+            left.len(),
+            1,
+            "round {round}: owners left {left:?}; alice's removal {by_alice:?}, bob's {by_bob:?}"
+        );
+    }
 }

@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use berth_store::metadata::{AccountChange, AccountRow, TeamRow};
+use berth_store::metadata::{AccountChange, AccountRow, MemberRemoval, TeamRow};
 
 use super::principal::Principal;
+use super::teams::{OWNERS_TEAM, last_owner};
 use super::{AuditEvent, Identity, IdentityError};
 
 /// A change to an organization's settings; `None` leaves a field alone.
@@ -258,8 +259,14 @@ impl Identity {
             .await?
             .filter(|a| a.kind == "user")
             .ok_or_else(|| IdentityError::NotFound(format!("user {name} not found")))?;
-        self.ensure_owners_keep_a_user(org, &account).await?;
-        if self.db.remove_org_member(org.id, &org.name, account.id).await? {
+        let removal = self
+            .db
+            .remove_org_member(org.id, &org.name, account.id, OWNERS_TEAM)
+            .await?;
+        if removal == MemberRemoval::LastUser {
+            return Err(last_owner(&account));
+        }
+        if removal == MemberRemoval::Removed {
             self.audit
                 .record_now(
                     AuditEvent::new("org_remove_member", principal, ip)
