@@ -2,7 +2,8 @@
 //! token obtained with an OAuth token lists no more than the OAuth token's
 //! scopes allow, robots of a disabled account cannot log in, and two owners
 //! removing each other at once never leave an organization without an
-//! owner (run this one with `TEST_DB=postgres` too).
+//! owner (run this one with `TEST_DB=postgres` too), nor can deleting the
+//! last owner's account.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -240,4 +241,53 @@ async fn owners_removing_each_other_at_once_leave_an_owner() {
             "round {round}: owners left {left:?}; alice's removal {by_alice:?}, bob's {by_bob:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_last_owner_of_an_organization_cannot_be_deleted() {
+    let s = Server::start().await;
+    for user in ["ivy", "jon"] {
+        s.create_user(user, &password(user), false);
+    }
+    let ivy = basic_auth("ivy", &password("ivy"));
+    let admin = basic_auth(ADMIN, common::ADMIN_PASSWORD);
+    let (status, _) = call(
+        &s,
+        reqwest::Method::POST,
+        "/api/v1/organization/",
+        &ivy,
+        Some(json!({ "name": "ivyco" })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, body) = call(
+        &s,
+        reqwest::Method::DELETE,
+        "/api/v1/superuser/users/ivy",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("ivyco"), "{body}");
+    let owners = "/api/v1/organization/ivyco/team/owners/members";
+    let (status, body) = call(&s, reqwest::Method::GET, owners, &ivy, None).await;
+    assert_eq!(status, 200, "{body}");
+
+    // With another owner, the user may go.
+    let (status, body) = call(&s, reqwest::Method::PUT, &format!("{owners}/jon"), &ivy, None).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        &s,
+        reqwest::Method::DELETE,
+        "/api/v1/superuser/users/ivy",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "{body}");
+    let jon = basic_auth("jon", &password("jon"));
+    let (status, body) = call(&s, reqwest::Method::GET, owners, &jon, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["members"][0]["name"], "jon", "{body}");
 }

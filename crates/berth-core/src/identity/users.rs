@@ -7,6 +7,7 @@ use berth_store::metadata::{AccountChange, AccountRow, NewAccount};
 use super::accounts::{validate_account_name, validate_password};
 use super::principal::Principal;
 use super::secrets::{hash_secret, random_password};
+use super::teams::OWNERS_TEAM;
 use super::{AuditEvent, Identity, IdentityError};
 
 /// A user that was just created, with its generated password.
@@ -190,8 +191,9 @@ impl Identity {
     }
 
     /// Delete a user with their robots, tokens and memberships. Refused for
-    /// oneself, and while repositories remain in the user's namespace (so
-    /// a later user of the same name cannot inherit them).
+    /// oneself, while repositories remain in the user's namespace (so a
+    /// later user of the same name cannot inherit them), and while the user
+    /// is the last user of an organization's `owners`.
     pub async fn delete_user(
         &self,
         principal: &Principal,
@@ -209,7 +211,11 @@ impl Identity {
                 "namespace {name} still has repositories; delete them first"
             )));
         }
-        self.db.delete_account(account.id).await?;
+        if let Some(org) = self.db.delete_user_keeping(account.id, OWNERS_TEAM).await? {
+            return Err(IdentityError::Invalid(format!(
+                "cannot delete {name}: it is the last user of the owners team of organization {org}, which would have no administrator"
+            )));
+        }
         self.audit
             .record_now(
                 AuditEvent::new("user_delete", principal, ip)

@@ -214,6 +214,41 @@ impl Db {
         })
     }
 
+    /// Delete user `account_id` (with what goes with it, as
+    /// [`Db::delete_account`]) unless it is the last user of team `keep` of
+    /// some organization: then nothing is deleted and that organization's
+    /// name is returned. Checked and deleted in one transaction holding the
+    /// row locks of those organizations (taken in id order).
+    pub async fn delete_user_keeping(
+        &self,
+        account_id: i64,
+        keep: &str,
+    ) -> Result<Option<String>, StoreError> {
+        on_db!(self.writer(), pool => {
+            let mut tx = pool.begin().await?;
+            let orgs: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT t.org_id, o.name FROM teams t JOIN team_members m ON m.team_id = t.id \
+                 JOIN accounts o ON o.id = t.org_id WHERE m.account_id = $1 AND t.name = $2 \
+                 ORDER BY t.org_id",
+            )
+            .bind(account_id)
+            .bind(keep)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (org_id, name) in orgs {
+                if would_leave_no_user!(self, tx, KeepUser { org_id, team: keep }, account_id) {
+                    return Ok(Some(name));
+                }
+            }
+            sqlx::query("DELETE FROM accounts WHERE id = $1")
+                .bind(account_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(None)
+        })
+    }
+
     /// The members of a team, by name.
     pub async fn team_members(&self, team_id: i64) -> Result<Vec<MemberRow>, StoreError> {
         on_db!(self.reader(), pool => {
