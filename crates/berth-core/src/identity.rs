@@ -147,7 +147,9 @@ impl Identity {
     }
 
     /// The principal a registry token stands for, rebuilt from its context
-    /// (for listings filtered per caller).
+    /// (for listings filtered per caller). A token obtained with an OAuth
+    /// token keeps that token's scopes, so it never shows more than they
+    /// allow.
     pub fn principal_of_token(&self, claims: &Claims) -> Principal {
         let id = claims.context.entity_reference.parse::<i64>().ok();
         let account = |id| AccountRef {
@@ -160,9 +162,12 @@ impl Identity {
             ("user" | "appspecifictoken" | "oauthtoken", Some(id)) => Actor::User(account(id)),
             _ => Actor::Anonymous,
         };
-        Principal {
-            actor,
-            credential: Credential::RegistryToken,
-        }
+        let credential = match claims.context.entity_kind.as_str() {
+            "oauthtoken" => Credential::OAuth(
+                Scope::parse_list(claims.context.scopes.as_deref().unwrap_or_default()).unwrap_or_default(),
+            ),
+            _ => Credential::RegistryToken,
+        };
+        Principal { actor, credential }
     }
 }

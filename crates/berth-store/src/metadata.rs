@@ -29,6 +29,6 @@ pub use quotas::{QuotaLimitRow, QuotaRow};
 pub use scan::ScanJob;
 pub use signing_keys::SigningKeyRow;
 pub use tags::{ExpiredTag, LiveTag, LiveTagRow, Retarget, TagHistoryQuery, TagRow};
-pub use teams::{MemberRow, TeamRow};
+pub use teams::{KeepUser, MemberRemoval, MemberRow, TeamRow};
 pub use tokens::{NewToken, OAuthAppFields, OAuthAppRow, TokenRow};
 pub use uploads::{Claim, Lease, UploadRow};

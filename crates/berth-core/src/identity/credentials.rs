@@ -1,6 +1,9 @@
 //! Logging in: turning a username and secret (password, robot token, app
 //! token, OAuth token) into a [`Principal`], with failed-login throttling
-//! per account and per client address.
+//! per client address and per account, or for app and OAuth tokens per
+//! token lookup prefix: their user names (`$app`, `$oauthtoken`) are shared
+//! by every token, so counting failures on them would let anyone lock out
+//! every token user.
 //!
 //! Checking an argon2 hash costs tens of milliseconds, too much for clients
 //! that send Basic credentials with every request. A verified credential is
@@ -99,6 +102,23 @@ impl CredentialCache {
     }
 }
 
+/// The failure counter a login counts against besides its address: the
+/// account for user and robot names, the lookup prefix for app and OAuth
+/// tokens (each finds one row, so guessing at one token is throttled without
+/// touching the others). A token of the wrong shape has none; its address
+/// still counts. Names are kept as digests: what was typed as a name may be
+/// a password.
+fn throttle_key(username: &str, secret: &str) -> Option<String> {
+    match username {
+        "$app" => split_lookup(secret).map(|lookup| format!("app:{lookup}")),
+        "$oauthtoken" => split_lookup(secret).map(|lookup| format!("oauth:{lookup}")),
+        name => Some(format!(
+            "account:{}",
+            hex::encode(Sha256::digest(name.as_bytes()))
+        )),
+    }
+}
+
 fn refused() -> IdentityError {
     IdentityError::Unauthenticated("invalid username or password".into())
 }
@@ -113,44 +133,65 @@ impl Identity {
         ip: Option<IpAddr>,
     ) -> Result<Principal, IdentityError> {
         let now = berth_store::now_ms();
-        let account_key = format!("account:{username}");
+        let account_key = throttle_key(username, secret);
         let ip_key = ip.map(|ip| format!("ip:{ip}"));
-        let mut failed_before = Vec::new();
-        for key in std::iter::once(&account_key).chain(ip_key.as_ref()) {
+        let mut failed_before = None;
+        for key in account_key.iter().chain(ip_key.iter()) {
             let (failures, until) = self.db.login_failures(key).await?;
             if until > now {
                 return Err(IdentityError::Throttled(((until - now) as u64).div_ceil(1000)));
             }
             // A success clears the account's count, never the address's:
             // one valid account must not reset an attacker's budget.
-            if failures > 0 && key == &account_key {
-                failed_before.push(key);
+            if failures > 0 && Some(key) == account_key.as_ref() {
+                failed_before = Some(key);
             }
         }
         match self.check_credentials(username, secret).await {
             Ok(principal) => {
-                for key in failed_before {
+                if let Some(key) = failed_before {
                     self.db.clear_login_failures(key).await?;
                 }
                 Ok(principal)
             }
             Err(IdentityError::Unauthenticated(why)) => {
-                self.count_failure(&account_key, self.config.throttle.account_failures, now)
-                    .await?;
+                if let Some(key) = &account_key {
+                    self.count_failure(key, self.config.throttle.account_failures, now)
+                        .await?;
+                }
                 if let Some(key) = &ip_key {
                     self.count_failure(key, self.config.throttle.address_failures, now)
                         .await?;
                 }
-                let mut event = AuditEvent::new("login_failure", &Principal::anonymous(), ip)
-                    .metadata(serde_json::json!({"username": username, "message": why}));
-                if !username.starts_with('$') {
-                    event = event.namespace(username.split('+').next().unwrap_or(username));
-                }
-                self.audit.record(event).await;
+                self.log_failure(username, &why, ip).await?;
                 Err(IdentityError::Unauthenticated(why))
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Log a failed login. The name is kept only for an account that
+    /// exists (or the fixed token names): people type passwords into the
+    /// user-name field, and the log is served to superusers.
+    async fn log_failure(&self, username: &str, why: &str, ip: Option<IpAddr>) -> Result<(), IdentityError> {
+        let mut event = AuditEvent::new("login_failure", &Principal::anonymous(), ip);
+        let name = match username {
+            "$app" | "$oauthtoken" => Some(username),
+            name => {
+                let exists = self.db.account_by_name(name).await?.is_some();
+                if exists {
+                    event = event.namespace(name.split('+').next().unwrap_or(name));
+                }
+                exists.then_some(name)
+            }
+        };
+        let metadata = match name {
+            Some(name) => serde_json::json!({"username": name, "message": why}),
+            None => serde_json::json!({"message": why}),
+        };
+        let event = event.metadata(metadata);
+        self.audit.record(event).await;
+        Ok(())
     }
 
     async fn count_failure(&self, key: &str, limit: i64, now: i64) -> Result<(), IdentityError> {
@@ -197,6 +238,14 @@ impl Identity {
                         "This user has been disabled. Please contact your administrator.".into(),
                     ));
                 }
+                // A robot acts for its namespace: disabling the owning
+                // account disables its robots too.
+                if robot && !self.owner_enabled(&account).await? {
+                    return Err(IdentityError::Unauthenticated(
+                        "The namespace of this robot has been disabled. Please contact your administrator."
+                            .into(),
+                    ));
+                }
                 let reference = self.account_ref(&account);
                 if robot {
                     Ok(Principal {
@@ -211,6 +260,15 @@ impl Identity {
                 }
             }
         }
+    }
+
+    /// Whether a robot's owning account (user or organization) exists and
+    /// is enabled.
+    async fn owner_enabled(&self, robot: &AccountRow) -> Result<bool, IdentityError> {
+        let Some(owner_id) = robot.owner_id else {
+            return Ok(false);
+        };
+        Ok(self.db.account_by_id(owner_id).await?.is_some_and(|o| o.enabled))
     }
 
     /// Check an OAuth access token presented as `Authorization: Bearer`.
@@ -269,5 +327,28 @@ impl Identity {
             super_user: account.kind == "user"
                 && (account.super_user || self.config.super_users.iter().any(|s| s == &account.name)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_keys_name_the_token_or_a_digest_of_the_name() {
+        let token = format!("Abcd1234{}", "x".repeat(32));
+        assert_eq!(throttle_key("$app", &token).as_deref(), Some("app:Abcd1234"));
+        assert_eq!(
+            throttle_key("$oauthtoken", &token).as_deref(),
+            Some("oauth:Abcd1234")
+        );
+        assert_eq!(throttle_key("$app", "garbage"), None);
+        let typed = throttle_key("Tr0ub4dor-typed-as-a-name", "x").unwrap();
+        assert!(
+            typed.starts_with("account:") && !typed.contains("Tr0ub4dor"),
+            "{typed}"
+        );
+        assert_eq!(throttle_key("carol", "one"), throttle_key("carol", "two"));
+        assert_ne!(throttle_key("carol", "x"), throttle_key("dave", "x"));
     }
 }

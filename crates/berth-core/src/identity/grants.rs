@@ -3,7 +3,7 @@
 //! Docker token protocol expects.
 
 use super::policy::{Action, namespace_of};
-use super::principal::{Actor, Credential, Principal};
+use super::principal::{Actor, Credential, Principal, Scope};
 use super::tokens::{AccessClaim, Claims, RequestedScope, TokenContext};
 use super::{Identity, IdentityError};
 
@@ -59,6 +59,10 @@ impl Identity {
             .into(),
             user: principal.name().map(str::to_owned),
             super_user: principal.account().is_some_and(|a| a.super_user),
+            scopes: match &principal.credential {
+                Credential::OAuth(scopes) => Some(Scope::join(scopes)),
+                _ => None,
+            },
         };
         let sub = principal.name().unwrap_or("(anonymous)");
         self.tokens().issue(service, sub, context, access).await

@@ -3,14 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use berth_store::metadata::{AccountChange, AccountRow};
+use berth_store::metadata::{AccountChange, AccountRow, MemberRemoval};
 
 use crate::Caller;
 use crate::names::Namespace;
 
 use super::accounts::Account;
 use super::policy::Action;
-use super::teams::Team;
+use super::teams::{OWNERS_TEAM, Team, last_owner};
 use super::{AuditEvent, Identity, IdentityError};
 
 /// A change to an organization's settings; `None` leaves a field alone.
@@ -372,8 +372,14 @@ impl Identity {
             .await?
             .filter(|a| a.kind == "user")
             .ok_or_else(|| IdentityError::NotFound(format!("user {name} not found")))?;
-        self.ensure_owners_keep_a_user(org, &account).await?;
-        if self.db.remove_org_member(org.id, &org.name, account.id).await? {
+        let removal = self
+            .db
+            .remove_org_member(org.id, &org.name, account.id, OWNERS_TEAM)
+            .await?;
+        if removal == MemberRemoval::LastUser {
+            return Err(last_owner(&account));
+        }
+        if removal == MemberRemoval::Removed {
             self.audit
                 .record_now(
                     AuditEvent::by("org_remove_member", caller)

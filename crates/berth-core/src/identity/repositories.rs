@@ -235,17 +235,21 @@ impl Identity {
         limit: usize,
     ) -> Result<(Vec<RepositoryRow>, bool), IdentityError> {
         let probe = limit.saturating_add(1).min(i64::MAX as usize) as i64;
+        // Credentials without any repository scope see what anyone sees.
+        let scoped = principal.max_repo_role().is_some();
         let full = matches!(&principal.actor, Actor::User(u) if u.super_user)
-            && self.config.policy.superusers_full_access;
+            && self.config.policy.superusers_full_access
+            && scoped;
         let own = match &principal.actor {
-            Actor::User(u) => Some(u.name.as_str()),
+            Actor::User(u) if scoped => Some(u.name.as_str()),
             _ => None,
         };
+        let account = principal.account().filter(|_| scoped).map(|a| a.id);
         let mut rows = if full {
             self.db.all_repositories(namespace, last, probe).await?
         } else {
             self.db
-                .visible_repositories(principal.account().map(|a| a.id), own, namespace, last, probe)
+                .visible_repositories(account, own, namespace, last, probe)
                 .await?
         };
         let more = rows.len() > limit;

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use berth_store::metadata::{AccountRow, MemberRow, PermissionRow, TeamRow};
+use berth_store::metadata::{AccountRow, KeepUser, MemberRemoval, MemberRow, PermissionRow, TeamRow};
 
 use crate::Caller;
 use crate::names::{AccountKind, InvalidName, Namespace, RepositoryName, Visibility};
@@ -363,13 +363,18 @@ impl Identity {
             .account_by_name(member)
             .await?
             .ok_or_else(|| IdentityError::NotFound(format!("Unknown user {member}")))?;
-        if team.name == OWNERS_TEAM {
-            self.ensure_owners_keep_a_user(&org, &account).await?;
-        }
-        if !self.db.remove_team_member(team.id, account.id).await? {
-            return Err(IdentityError::Invalid(format!(
-                "User {member} does not belong to team {team_name}"
-            )));
+        let keep = (team.name == OWNERS_TEAM).then_some(KeepUser {
+            org_id: org.id,
+            team: OWNERS_TEAM,
+        });
+        match self.db.remove_team_member(team.id, account.id, keep).await? {
+            MemberRemoval::Removed => {}
+            MemberRemoval::NotMember => {
+                return Err(IdentityError::Invalid(format!(
+                    "User {member} does not belong to team {team_name}"
+                )));
+            }
+            MemberRemoval::LastUser => return Err(last_owner(&account)),
         }
         self.audit
             .record_now(
@@ -380,29 +385,15 @@ impl Identity {
             .await?;
         Ok(())
     }
+}
 
-    /// `Invalid` if removing `account` from `owners` would leave the team
-    /// without a user, so the organization without an administrator
-    /// (robots cannot administer).
-    pub(crate) async fn ensure_owners_keep_a_user(
-        &self,
-        org: &AccountRow,
-        account: &AccountRow,
-    ) -> Result<(), IdentityError> {
-        let Some(owners) = self.db.team(org.id, OWNERS_TEAM).await? else {
-            return Ok(());
-        };
-        let members = self.db.team_members(owners.id).await?;
-        let is_owner = members.iter().any(|m| m.id == account.id && m.kind == "user");
-        let others = members.iter().any(|m| m.id != account.id && m.kind == "user");
-        if is_owner && !others {
-            return Err(IdentityError::Invalid(format!(
-                "cannot remove {}: it is the last user of the owners team, and the organization would have no administrator",
-                account.name
-            )));
-        }
-        Ok(())
-    }
+/// The refusal to remove the last user of `owners`: the organization would
+/// have no administrator (robots cannot administer).
+pub(crate) fn last_owner(account: &AccountRow) -> IdentityError {
+    IdentityError::Invalid(format!(
+        "cannot remove {}: it is the last user of the owners team, and the organization would have no administrator",
+        account.name
+    ))
 }
 
 #[cfg(test)]

@@ -52,6 +52,11 @@ pub struct TokenContext {
     /// repository on push, need it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub super_user: bool,
+    /// The scopes (space-separated) of the OAuth token the caller logged
+    /// in with, for `oauthtoken` entities (our addition: listings filtered
+    /// from the token must stay within them; missing means none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<String>,
 }
 
 /// The claims of a registry token.
@@ -243,6 +248,7 @@ impl TokenService {
             kind: "anonymous".into(),
             user: None,
             super_user: false,
+            scopes: None,
         };
         let (token, _) = self.issue("berth-health", "", context, Vec::new()).await?;
         self.verify(&token, "berth-health").await.map(drop)

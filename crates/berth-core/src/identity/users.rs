@@ -8,6 +8,7 @@ use super::accounts::{Account, validate_password};
 use super::policy::Action;
 use super::principal::Principal;
 use super::secrets::{hash_secret, random_password};
+use super::teams::OWNERS_TEAM;
 use super::{AuditEvent, Identity, IdentityError};
 use crate::Caller;
 use crate::names::{AccountKind, Namespace};
@@ -202,8 +203,9 @@ impl Identity {
     }
 
     /// Delete a user with their robots, tokens and memberships. Refused for
-    /// oneself, and while repositories remain in the user's namespace (so
-    /// a later user of the same name cannot inherit them).
+    /// oneself, while repositories remain in the user's namespace (so a
+    /// later user of the same name cannot inherit them), and while the user
+    /// is the last user of an organization's `owners`.
     pub async fn delete_user(&self, caller: &Caller, name: &Namespace) -> Result<(), IdentityError> {
         self.authorize(&caller.principal, Action::SuperUser).await?;
         let account = self.user(name).await?;
@@ -218,7 +220,11 @@ impl Identity {
                 "namespace {name} still has repositories; delete them first"
             )));
         }
-        self.db.delete_account(account.id).await?;
+        if let Some(org) = self.db.delete_user_keeping(account.id, OWNERS_TEAM).await? {
+            return Err(IdentityError::Invalid(format!(
+                "cannot delete {name}: it is the last user of the owners team of organization {org}, which would have no administrator"
+            )));
+        }
         self.audit
             .record_now(
                 AuditEvent::by("user_delete", caller)

@@ -33,6 +33,62 @@ pub struct MemberRow {
     pub kind: String,
 }
 
+/// An organization's team that must keep at least one user member (its
+/// `owners`, so the organization keeps an administrator; robots cannot
+/// administer).
+#[derive(Debug, Clone, Copy)]
+pub struct KeepUser<'a> {
+    /// The organization.
+    pub org_id: i64,
+    /// The team's name.
+    pub team: &'a str,
+}
+
+/// What a removal from an organization's teams did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberRemoval {
+    /// The account was removed.
+    Removed,
+    /// The account was not a member; nothing changed.
+    NotMember,
+    /// Refused, nothing changed: the account is the last user of the team
+    /// that must keep one.
+    LastUser,
+}
+
+/// Whether an account is a user of the team to keep and how many other
+/// users it has: ($1 organization, $2 team name, $3 account).
+const KEPT_USERS_SQL: &str = "SELECT COALESCE(SUM(CASE WHEN a.id = $3 THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN a.id <> $3 THEN 1 ELSE 0 END), 0) \
+     FROM teams t JOIN team_members m ON m.team_id = t.id JOIN accounts a ON a.id = m.account_id \
+     WHERE t.org_id = $1 AND t.name = $2 AND a.kind = 'user'";
+
+/// In transaction `$tx` on database `$db`: take organization `$keep.org_id`'s
+/// account row lock, then tell whether removing `$account` would leave team
+/// `$keep.team` without a user. The lock makes concurrent removals in one
+/// organization count one after the other (two owners removing each other
+/// would otherwise each see the other and both succeed); SQLite's single
+/// writer connection already runs such transactions one at a time.
+macro_rules! would_leave_no_user {
+    ($db:expr, $tx:expr, $keep:expr, $account:expr) => {{
+        let lock = match $db {
+            Db::Postgres(_) => "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
+            Db::Sqlite { .. } => "SELECT id FROM accounts WHERE id = $1",
+        };
+        sqlx::query(lock)
+            .bind($keep.org_id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        let (is_user, others): (i64, i64) = sqlx::query_as(KEPT_USERS_SQL)
+            .bind($keep.org_id)
+            .bind($keep.team)
+            .bind($account)
+            .fetch_one(&mut *$tx)
+            .await?;
+        is_user > 0 && others == 0
+    }};
+}
+
 const TEAM_COLUMNS: &str = "t.id, t.org_id, t.name, t.role, t.description, \
      (SELECT COUNT(*) FROM team_members m WHERE m.team_id = t.id) AS member_count, \
      (SELECT COUNT(*) FROM repository_permissions p WHERE p.team_id = t.id) AS repo_count";
@@ -128,15 +184,68 @@ impl Db {
         })
     }
 
-    /// Remove an account from a team.
-    pub async fn remove_team_member(&self, team_id: i64, account_id: i64) -> Result<bool, StoreError> {
+    /// Remove an account from a team; with `keep`, only if the kept team
+    /// still has another user afterwards (checked and removed in one
+    /// transaction).
+    pub async fn remove_team_member(
+        &self,
+        team_id: i64,
+        account_id: i64,
+        keep: Option<KeepUser<'_>>,
+    ) -> Result<MemberRemoval, StoreError> {
         on_db!(self.writer(), pool => {
+            let mut tx = pool.begin().await?;
+            if let Some(keep) = keep
+                && would_leave_no_user!(self, tx, keep, account_id)
+            {
+                return Ok(MemberRemoval::LastUser);
+            }
             let done = sqlx::query("DELETE FROM team_members WHERE team_id = $1 AND account_id = $2")
                 .bind(team_id)
                 .bind(account_id)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await?;
-            Ok(done.rows_affected() > 0)
+            tx.commit().await?;
+            Ok(if done.rows_affected() > 0 {
+                MemberRemoval::Removed
+            } else {
+                MemberRemoval::NotMember
+            })
+        })
+    }
+
+    /// Delete user `account_id` (with what goes with it, as
+    /// [`Db::delete_account`]) unless it is the last user of team `keep` of
+    /// some organization: then nothing is deleted and that organization's
+    /// name is returned. Checked and deleted in one transaction holding the
+    /// row locks of those organizations (taken in id order).
+    pub async fn delete_user_keeping(
+        &self,
+        account_id: i64,
+        keep: &str,
+    ) -> Result<Option<String>, StoreError> {
+        on_db!(self.writer(), pool => {
+            let mut tx = pool.begin().await?;
+            let orgs: Vec<(i64, String)> = sqlx::query_as(
+                "SELECT t.org_id, o.name FROM teams t JOIN team_members m ON m.team_id = t.id \
+                 JOIN accounts o ON o.id = t.org_id WHERE m.account_id = $1 AND t.name = $2 \
+                 ORDER BY t.org_id",
+            )
+            .bind(account_id)
+            .bind(keep)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (org_id, name) in orgs {
+                if would_leave_no_user!(self, tx, KeepUser { org_id, team: keep }, account_id) {
+                    return Ok(Some(name));
+                }
+            }
+            sqlx::query("DELETE FROM accounts WHERE id = $1")
+                .bind(account_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(None)
         })
     }
 
@@ -179,15 +288,21 @@ impl Db {
     }
 
     /// Remove an account from every team of an organization and from every
-    /// repository of its namespace.
+    /// repository of its namespace, unless it is the last user of team
+    /// `keep` of the organization (checked and removed in one transaction).
     pub async fn remove_org_member(
         &self,
         org_id: i64,
         org_name: &str,
         account_id: i64,
-    ) -> Result<bool, StoreError> {
+        keep: &str,
+    ) -> Result<MemberRemoval, StoreError> {
+        let keep = KeepUser { org_id, team: keep };
         on_db!(self.writer(), pool => {
             let mut tx = pool.begin().await?;
+            if would_leave_no_user!(self, tx, keep, account_id) {
+                return Ok(MemberRemoval::LastUser);
+            }
             let teams = sqlx::query(
                 "DELETE FROM team_members WHERE account_id = $2 AND team_id IN (SELECT id FROM teams WHERE org_id = $1)",
             )
@@ -204,7 +319,11 @@ impl Db {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
-            Ok(teams.rows_affected() + perms.rows_affected() > 0)
+            Ok(if teams.rows_affected() + perms.rows_affected() > 0 {
+                MemberRemoval::Removed
+            } else {
+                MemberRemoval::NotMember
+            })
         })
     }
 
