@@ -102,6 +102,16 @@ pub(crate) fn format_date(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Quay's answer to some changes: a JSON string, `"Created"` or
+/// `"Updated"`.
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
+pub(crate) enum Done {
+    /// Something was created.
+    Created,
+    /// Something was changed.
+    Updated,
+}
+
 /// The avatar object Quay attaches to accounts, teams and applications.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct Avatar {

@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Api, Avatar, JsonBody, avatar, present};
+use super::extract::{Api, Avatar, Done, JsonBody, avatar, present};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -51,17 +51,17 @@ pub(super) struct NewOrganization {
     operation_id = "createOrganization",
     tag = "organization",
     request_body = NewOrganization,
-    responses((status = 201, description = "Created", body = String), (status = 400, description = "Invalid or taken name")),
+    responses((status = 201, description = "Created", body = Done), (status = 400, description = "Invalid or taken name")),
     security(("basic" = []), ("oauth2_bearer" = ["user:admin"]))
 )]
 async fn create_organization(
     api: Api,
     JsonBody(body): JsonBody<NewOrganization>,
-) -> Result<(StatusCode, Json<&'static str>), ApiError> {
+) -> Result<(StatusCode, Json<Done>), ApiError> {
     api.identity
         .create_own_organization(&api.caller, &body.name, body.email.as_deref())
         .await?;
-    Ok((StatusCode::CREATED, Json("Created")))
+    Ok((StatusCode::CREATED, Json(Done::Created)))
 }
 
 /// The organization named in a path; a name no organization can have is

@@ -18,7 +18,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Api, JsonBody};
+use super::extract::{Api, Done, JsonBody};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -185,10 +185,10 @@ async fn create_quota(
     api: &Api,
     owner: &QuotaOwner,
     body: &QuotaSize,
-) -> Result<(StatusCode, Json<&'static str>), ApiError> {
+) -> Result<(StatusCode, Json<Done>), ApiError> {
     let bytes = body.required_bytes()?;
     api.registry.create_quota(&api.caller, owner, bytes).await?;
-    Ok((StatusCode::CREATED, Json("Created")))
+    Ok((StatusCode::CREATED, Json(Done::Created)))
 }
 
 /// Change `owner`'s quota (an empty body changes nothing).
@@ -263,14 +263,14 @@ async fn list_organization_quota(
     tag = "namespacequota",
     params(("orgname" = String, Path, description = "The organization")),
     request_body = QuotaSize,
-    responses((status = 201, description = "Created", body = String), (status = 400, description = "Invalid, or a quota exists"), (status = 403, description = "Not a superuser with full access")),
+    responses((status = 201, description = "Created", body = Done), (status = 400, description = "Invalid, or a quota exists"), (status = 403, description = "Not a superuser with full access")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn create_organization_quota(
     api: Api,
     Path(orgname): Path<String>,
     JsonBody(body): JsonBody<QuotaSize>,
-) -> Result<(StatusCode, Json<&'static str>), ApiError> {
+) -> Result<(StatusCode, Json<Done>), ApiError> {
     create_quota(&api, &organization(&orgname)?, &body).await
 }
 
@@ -354,14 +354,14 @@ async fn list_organization_quota_limit(
     tag = "namespacequota",
     params(("orgname" = String, Path), ("quota_id" = String, Path)),
     request_body = LimitBody,
-    responses((status = 201, description = "Created", body = String), (status = 400, description = "Invalid, or the limit exists"), (status = 404, description = "No such quota")),
+    responses((status = 201, description = "Created", body = Done), (status = 400, description = "Invalid, or the limit exists"), (status = 404, description = "No such quota")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn create_organization_quota_limit(
     api: Api,
     Path((orgname, quota_id)): Path<(String, String)>,
     JsonBody(body): JsonBody<LimitBody>,
-) -> Result<(StatusCode, Json<&'static str>), ApiError> {
+) -> Result<(StatusCode, Json<Done>), ApiError> {
     let owner = organization(&orgname)?;
     let (Some(kind), Some(percent)) = (body.kind.as_deref(), body.threshold_percent) else {
         return Err(ApiError::invalid("type and threshold_percent are required"));
@@ -369,7 +369,7 @@ async fn create_organization_quota_limit(
     api.registry
         .create_quota_limit(&api.caller, &owner, id(&quota_id)?, kind, percent)
         .await?;
-    Ok((StatusCode::CREATED, Json("Created")))
+    Ok((StatusCode::CREATED, Json(Done::Created)))
 }
 
 /// One threshold.

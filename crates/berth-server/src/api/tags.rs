@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Api, ApiQuery, JsonBody, format_date, present, truthy};
+use super::extract::{Api, ApiQuery, Done, JsonBody, format_date, present, truthy};
 use super::repositories::repo_path;
 use crate::AppState;
 
@@ -195,14 +195,14 @@ pub(super) struct ChangeTag {
     tag = "tag",
     params(("namespace" = String, Path), ("repository" = String, Path), ("tag" = String, Path)),
     request_body = ChangeTag,
-    responses((status = 201, description = "\"Updated\"", body = String), (status = 400, description = "Bad tag name or expiration"), (status = 403, description = "Not allowed"), (status = 404, description = "No such tag or manifest")),
+    responses((status = 201, description = "Updated", body = Done), (status = 400, description = "Bad tag name or expiration"), (status = 403, description = "Not allowed"), (status = 404, description = "No such tag or manifest")),
     security(("basic" = []), ("oauth2_bearer" = ["repo:write"]))
 )]
 async fn change_tag(
     api: Api,
     Path((namespace, repository, tag)): Path<(String, String, String)>,
     JsonBody(body): JsonBody<ChangeTag>,
-) -> Result<(StatusCode, Json<&'static str>), ApiError> {
+) -> Result<(StatusCode, Json<Done>), ApiError> {
     let repo = repo_path(&namespace, &repository)?;
     let tag = checked_tag(&tag)?;
     if body.image.is_some() && body.manifest_digest.is_none() {
@@ -227,7 +227,7 @@ async fn change_tag(
         expiration_ms,
     };
     api.registry.change_tag(&api.caller, &repo, &tag, &change).await?;
-    Ok((StatusCode::CREATED, Json("Updated")))
+    Ok((StatusCode::CREATED, Json(Done::Updated)))
 }
 
 /// Delete a tag: it stops resolving and stays restorable for the

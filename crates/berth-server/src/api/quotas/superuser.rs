@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::{QuotaSize, QuotaView, change_quota, create_quota, delete_quota, quota_list};
 use crate::AppState;
 use crate::api::error::ApiError;
-use crate::api::extract::{Api, JsonBody};
+use crate::api::extract::{Api, Done, JsonBody};
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -67,14 +67,14 @@ async fn list_organization_quota_super_user(
     tag = "superuser",
     params(("namespace" = String, Path)),
     request_body = QuotaSize,
-    responses((status = 201, description = "Created", body = String), (status = 400, description = "Invalid, or a quota exists"), (status = 403, description = "Not a superuser")),
+    responses((status = 201, description = "Created", body = Done), (status = 400, description = "Invalid, or a quota exists"), (status = 403, description = "Not a superuser")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn create_organization_quota_super_user(
     api: Api,
     Path(namespace): Path<String>,
     JsonBody(body): JsonBody<QuotaSize>,
-) -> Result<(StatusCode, Json<&'static str>), ApiError> {
+) -> Result<(StatusCode, Json<Done>), ApiError> {
     create_quota(&api, &panel(&namespace)?, &body).await
 }
 
@@ -139,14 +139,14 @@ async fn list_user_quota_super_user(
     tag = "superuser",
     params(("namespace" = String, Path)),
     request_body = QuotaSize,
-    responses((status = 201, description = "Created", body = String), (status = 400, description = "Invalid, or a quota exists"), (status = 403, description = "Not a superuser")),
+    responses((status = 201, description = "Created", body = Done), (status = 400, description = "Invalid, or a quota exists"), (status = 403, description = "Not a superuser")),
     security(("basic" = []), ("oauth2_bearer" = ["super:user"]))
 )]
 async fn create_user_quota_super_user(
     api: Api,
     Path(namespace): Path<String>,
     JsonBody(body): JsonBody<QuotaSize>,
-) -> Result<(StatusCode, Json<&'static str>), ApiError> {
+) -> Result<(StatusCode, Json<Done>), ApiError> {
     create_quota(&api, &panel(&namespace)?, &body).await
 }
 
