@@ -3,8 +3,10 @@
 //! annotated for OpenAPI, and `GET /api/v1/discovery` serves the document
 //! generated from those annotations.
 //!
-//! Each handler asks the access policy through [`extract::Api::authorize`];
-//! none decides access by itself.
+//! Handlers only translate: path, query and body into typed values, the
+//! core operation's domain result into a typed view. The core operation
+//! authorizes the caller and writes the usage log; no handler decides
+//! access by itself.
 
 mod applications;
 mod apptokens;
