@@ -220,18 +220,6 @@ impl Registry {
         self.identity
             .authorize(&caller.principal, Action::Push(repo.as_str()))
             .await?;
-        let metadata = |extra: serde_json::Value| {
-            let mut m = serde_json::json!({
-                "username": caller.name(),
-                "namespace": repo.namespace(),
-                "repo": repo.short(),
-                "tag": tag.as_str(),
-            });
-            if let (Some(m), serde_json::Value::Object(extra)) = (m.as_object_mut(), extra) {
-                m.extend(extra);
-            }
-            m
-        };
         if let Some(digest) = &change.manifest_digest {
             let previous = self.retarget(repo, tag, digest).await?;
             let kind = if previous.is_some() {
@@ -239,14 +227,16 @@ impl Registry {
             } else {
                 "create_tag"
             };
-            self.log(
-                AuditEvent::by(kind, caller)
-                    .repository(repo.as_str())
-                    .metadata(metadata(serde_json::json!({
-                        "manifest_digest": digest.to_string(),
-                        "original_manifest_digest": previous,
-                    }))),
-            )
+            self.log(tag_event(
+                kind,
+                caller,
+                repo,
+                tag,
+                serde_json::json!({
+                    "manifest_digest": digest.to_string(),
+                    "original_manifest_digest": previous,
+                }),
+            ))
             .await?;
         }
         let Some(expiration_ms) = change.expiration_ms else {
@@ -259,15 +249,17 @@ impl Registry {
             )),
             ExpiryChange::Changed(None, None) => Ok(()),
             ExpiryChange::Changed(old, new) => {
-                self.log(
-                    AuditEvent::by("change_tag_expiration", caller)
-                        .repository(repo.as_str())
-                        .metadata(metadata(serde_json::json!({
-                            "expiration_date": expiration_ms.map(|ms| ms / 1000),
-                            "effective_expiration_date": new.map(|ms| ms / 1000),
-                            "old_expiration_date": old.map(|ms| ms / 1000),
-                        }))),
-                )
+                self.log(tag_event(
+                    "change_tag_expiration",
+                    caller,
+                    repo,
+                    tag,
+                    serde_json::json!({
+                        "expiration_date": expiration_ms.map(|ms| ms / 1000),
+                        "effective_expiration_date": new.map(|ms| ms / 1000),
+                        "old_expiration_date": old.map(|ms| ms / 1000),
+                    }),
+                ))
                 .await
             }
         }
@@ -346,17 +338,8 @@ impl Registry {
             }
             other => other?,
         }
-        self.log(
-            AuditEvent::by("delete_tag", caller)
-                .repository(repo.as_str())
-                .metadata(serde_json::json!({
-                    "username": caller.name(),
-                    "namespace": repo.namespace(),
-                    "repo": repo.short(),
-                    "tag": tag.as_str(),
-                })),
-        )
-        .await
+        self.log(tag_event("delete_tag", caller, repo, tag, serde_json::json!({})))
+            .await
     }
 
     /// Point tag `tag` at `digest` again (a new row marked as a reversion;
@@ -401,18 +384,16 @@ impl Registry {
             // Collected meanwhile.
             Retarget::UnknownManifest => return Err(not_restorable()),
         };
-        self.log(
-            AuditEvent::by("revert_tag", caller)
-                .repository(repo.as_str())
-                .metadata(serde_json::json!({
-                    "username": caller.name(),
-                    "namespace": repo.namespace(),
-                    "repo": repo.short(),
-                    "tag": tag.as_str(),
-                    "manifest_digest": digest_text,
-                    "original_manifest_digest": previous,
-                })),
-        )
+        self.log(tag_event(
+            "revert_tag",
+            caller,
+            repo,
+            tag,
+            serde_json::json!({
+                "manifest_digest": digest_text,
+                "original_manifest_digest": previous,
+            }),
+        ))
         .await
     }
 
@@ -548,6 +529,29 @@ fn expiry_audit_entry(t: &ExpiredTag) -> NewAuditEntry {
 /// A duration in whole milliseconds, saturating.
 fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A usage-log entry of `kind` about `tag`, with Quay's metadata for tag
+/// changes (`username`, `namespace`, `repo`, `tag`) and `extra`'s fields.
+fn tag_event(
+    kind: &'static str,
+    caller: &Caller,
+    repo: &RepositoryName,
+    tag: &TagName,
+    extra: serde_json::Value,
+) -> AuditEvent {
+    let mut metadata = serde_json::json!({
+        "username": caller.name(),
+        "namespace": repo.namespace(),
+        "repo": repo.short(),
+        "tag": tag.as_str(),
+    });
+    if let (Some(m), serde_json::Value::Object(extra)) = (metadata.as_object_mut(), extra) {
+        m.extend(extra);
+    }
+    AuditEvent::by(kind, caller)
+        .repository(repo.as_str())
+        .metadata(metadata)
 }
 
 #[cfg(test)]

@@ -132,18 +132,9 @@ pub(super) struct ApplicationTokenListView {
 /// shown only here, and the OAuth token response's fields.
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct NewApplicationTokenView {
-    /// Public identifier.
-    uuid: String,
-    /// Scopes, space-separated.
-    scope: String,
-    /// When it expires.
-    expires_at: Option<String>,
-    /// When it was made.
-    created: Option<String>,
-    /// The user it acts for.
-    created_by: Option<String>,
-    /// When it was last used, if ever.
-    last_accessed: Option<String>,
+    /// The token's view.
+    #[serde(flatten)]
+    view: ApplicationTokenView,
     /// The token.
     token: String,
     /// The token again, as OAuth names it.
@@ -420,12 +411,7 @@ async fn create_organization_application_token(
         .await?;
     let view = ApplicationTokenView::from(made.token);
     Ok(Json(NewApplicationTokenView {
-        uuid: view.uuid,
-        scope: view.scope,
-        expires_at: view.expires_at,
-        created: view.created,
-        created_by: view.created_by,
-        last_accessed: view.last_accessed,
+        view,
         token: made.access_token.clone(),
         access_token: made.access_token,
         token_type: "Bearer",
