@@ -212,10 +212,14 @@ async fn kill_during_pushes_never_leaves_dangling_references() {
     let mut s = Server::start().await;
     let client = s.client.clone();
     let base = s.base();
+    // Manifests acknowledged so far: the kill waits for some, however slow
+    // the machine is.
+    let pushed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let pushers: Vec<_> = (0..4)
         .map(|w| {
             let client = client.clone();
             let base = base.clone();
+            let pushed = pushed.clone();
             tokio::spawn(async move {
                 for i in 0.. {
                     let seed = unique_seed();
@@ -240,14 +244,26 @@ async fn kill_during_pushes_never_leaves_dangling_references() {
                         .body(m)
                         .send()
                         .await;
-                    if r.is_err() {
-                        return;
+                    match r {
+                        Ok(r) if r.status() == 201 => {
+                            pushed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Ok(_) => {}
+                        Err(_) => return,
                     }
                 }
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Kill mid-stream: once a few pushes went through, while more are in
+    // flight (bounded, so a broken server fails the assertion below).
+    for _ in 0..600 {
+        if pushed.load(std::sync::atomic::Ordering::SeqCst) >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
     s.kill();
     for p in pushers {
         let _ = p.await;
