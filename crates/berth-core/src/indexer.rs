@@ -128,12 +128,15 @@ impl Indexer {
                 return Ok(true);
             }
         };
+        // Stored names were valid when pushed.
+        let repository = crate::RepositoryName::new(job.repository.as_str())
+            .map_err(|e| RegistryError::NameInvalid(e.to_string()))?;
         let mut indexed: Vec<(Digest, Result<LayerIndex, String>)> = Vec::with_capacity(layers.len());
         for layer in layers {
             let Ok(digest) = layer.digest.parse::<Digest>() else {
                 continue;
             };
-            let result = self.layer(&job.repository, &digest).await?;
+            let result = self.layer(&repository, &digest).await?;
             indexed.push((digest, result));
         }
         let inventory = berth_scan::assemble(&indexed);
@@ -153,7 +156,7 @@ impl Indexer {
     /// A layer's index: stored, or read from blob storage now and stored.
     async fn layer(
         &self,
-        repository: &str,
+        repository: &crate::RepositoryName,
         digest: &Digest,
     ) -> Result<Result<LayerIndex, String>, IndexError> {
         let db = self.registry.db();

@@ -17,7 +17,7 @@ mod usage;
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_oci::validate_repository;
+use crate::RepositoryName;
 use berth_store::{BlobStore, Db};
 
 pub use blobs::LinkedBlob;
@@ -153,14 +153,12 @@ impl Registry {
     }
 
     /// Existing repository id, or `None`.
-    async fn existing_repo(&self, name: &str) -> Result<Option<i64>, RegistryError> {
-        validate_repository(name)?;
-        Ok(self.db.repository_id(name).await?)
+    async fn existing_repo(&self, name: &RepositoryName) -> Result<Option<i64>, RegistryError> {
+        Ok(self.db.repository_id(name.as_str()).await?)
     }
 
     /// Repository id, creating the repository (first push).
-    async fn repo_for_push(&self, name: &str) -> Result<i64, RegistryError> {
-        validate_repository(name)?;
-        Ok(self.db.ensure_repository(name).await?)
+    async fn repo_for_push(&self, name: &RepositoryName) -> Result<i64, RegistryError> {
+        Ok(self.db.ensure_repository(name.as_str()).await?)
     }
 }

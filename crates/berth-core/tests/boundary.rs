@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use berth_core::registry::BlobRange;
-use berth_core::{Caller, Identity, IdentityConfig, IdentityError, Registry, RegistryConfig};
+use berth_core::{Caller, Identity, IdentityConfig, IdentityError, Registry, RegistryConfig, RepositoryName};
 use berth_oci::{Algorithm, Digest, Reference};
 use berth_store::metadata::{AuditQuery, AuditRow};
 use berth_store::{Db, LocalBlobStore, PoolSettings};
@@ -56,7 +56,7 @@ async fn log_of(core: &Core, namespace: &str) -> Vec<AuditRow> {
     core.db.audit_entries(&q, None, 1000).await.unwrap()
 }
 
-async fn upload(registry: &Registry, repo: &str, content: &[u8]) -> Digest {
+async fn upload(registry: &Registry, repo: &RepositoryName, content: &[u8]) -> Digest {
     let digest = Digest::of(Algorithm::Sha256, content);
     let body = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::copy_from_slice(content))]).boxed();
     registry
@@ -88,8 +88,9 @@ async fn operations_log_themselves_without_http() {
         .unwrap();
 
     // Registry operations: push, pull and delete a tag.
+    let app = RepositoryName::new("acme/app").unwrap();
     let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let config_digest = upload(&core.registry, "acme/app", config).await;
+    let config_digest = upload(&core.registry, &app, config).await;
     let manifest = format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[]}}"#,
         config.len()
@@ -99,7 +100,7 @@ async fn operations_log_themselves_without_http() {
         .registry
         .push_manifest(
             &caller,
-            "acme/app",
+            &app,
             &tag,
             Some("application/vnd.oci.image.manifest.v1+json"),
             manifest.into_bytes(),
@@ -107,13 +108,10 @@ async fn operations_log_themselves_without_http() {
         .await
         .unwrap();
     core.registry
-        .pull_manifest(&caller, "acme/app", &tag, |_| true)
+        .pull_manifest(&caller, &app, &tag, |_| true)
         .await
         .unwrap();
-    core.registry
-        .remove_manifest(&caller, "acme/app", &tag)
-        .await
-        .unwrap();
+    core.registry.remove_manifest(&caller, &app, &tag).await.unwrap();
 
     let log = log_of(&core, "acme").await;
     let kinds: Vec<&str> = log.iter().rev().map(|e| e.kind.as_str()).collect();

@@ -1,5 +1,6 @@
 //! Reading and unlinking blobs of a repository.
 
+use crate::RepositoryName;
 use std::ops::Range;
 
 use berth_oci::Digest;
@@ -29,10 +30,13 @@ impl LinkedBlob {
 
 impl Registry {
     /// Look up a blob linked to the repository.
-    pub async fn open_blob(&self, repo: &str, digest: &Digest) -> Result<LinkedBlob, RegistryError> {
-        berth_oci::validate_repository(repo)?;
+    pub async fn open_blob(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<LinkedBlob, RegistryError> {
         let key = digest.to_string();
-        let row = self.db.linked_blob(repo, &key).await?;
+        let row = self.db.linked_blob(repo.as_str(), &key).await?;
         let row = row.ok_or(RegistryError::BlobUnknown)?;
         // A client checking a blob before pushing a manifest that uses it
         // skips the upload: keep the link for at least half a grace period
@@ -41,7 +45,7 @@ impl Registry {
         let grace = i64::try_from(self.config.gc.push_grace.as_millis()).unwrap_or(i64::MAX);
         if grace > 0
             && berth_store::now_ms().saturating_sub(row.linked_ms) > grace / 2
-            && !self.db.touch_blob_link(repo, &key).await?
+            && !self.db.touch_blob_link(repo.as_str(), &key).await?
         {
             return Err(RegistryError::BlobUnknown);
         }
@@ -77,7 +81,7 @@ impl Registry {
 
     /// Unlink a blob from the repository (its bytes stay while other
     /// repositories use them; garbage collection reclaims the rest).
-    pub async fn delete_blob(&self, repo: &str, digest: &Digest) -> Result<(), RegistryError> {
+    pub async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<(), RegistryError> {
         let repo_id = self
             .existing_repo(repo)
             .await?

@@ -1,5 +1,6 @@
 //! Paginated listings: tags, the catalog, referrers.
 
+use crate::RepositoryName;
 use berth_oci::Digest;
 use berth_store::metadata::ReferrerRow;
 
@@ -27,7 +28,7 @@ impl Registry {
     /// sizes, most recently set first.
     pub async fn live_tags(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         limit: usize,
     ) -> Result<Vec<berth_store::metadata::LiveTagRow>, RegistryError> {
         let repo_id = self
@@ -41,7 +42,12 @@ impl Registry {
     }
 
     /// Live tags of a repository after `last`, at most `limit`.
-    pub async fn list_tags(&self, repo: &str, last: &str, limit: usize) -> Result<Page, RegistryError> {
+    pub async fn list_tags(
+        &self,
+        repo: &RepositoryName,
+        last: &str,
+        limit: usize,
+    ) -> Result<Page, RegistryError> {
         let repo_id = self
             .existing_repo(repo)
             .await?
@@ -59,7 +65,7 @@ impl Registry {
     /// Manifests of the repository whose subject is `subject`.
     pub async fn referrers(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<ReferrerRow>, RegistryError> {

@@ -1,5 +1,6 @@
 //! Manifests and tags: push with validation, pull by tag or digest, delete.
 
+use crate::RepositoryName;
 use berth_oci::{Algorithm, Digest, ManifestKind, ParsedManifest, Reference};
 use berth_store::metadata::{NewManifest, PutManifest};
 
@@ -33,12 +34,11 @@ impl Registry {
     /// Validate and store a manifest; tag it when `reference` is a tag.
     pub async fn put_manifest(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         reference: &Reference,
         content_type: Option<&str>,
         content: Vec<u8>,
     ) -> Result<PushedManifest, RegistryError> {
-        berth_oci::validate_repository(repo)?;
         if content.len() > self.config.manifest_size_limit {
             return Err(RegistryError::ManifestTooLarge(self.config.manifest_size_limit));
         }
@@ -82,7 +82,7 @@ impl Registry {
         };
         // Quota: refused if the namespace, with the blobs this manifest
         // adds to it, reaches a reject threshold.
-        let quota_warning = self.check_quota(repo, &record.blobs).await?;
+        let quota_warning = self.check_quota(repo.as_str(), &record.blobs).await?;
         match self.db.put_manifest(repo_id, &record, tag).await? {
             PutManifest::Stored => {
                 if indexable {
@@ -103,13 +103,12 @@ impl Registry {
     /// Fetch a manifest by tag or digest.
     pub async fn get_manifest(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         reference: &Reference,
     ) -> Result<ManifestContent, RegistryError> {
-        berth_oci::validate_repository(repo)?;
         let row = match reference {
-            Reference::Digest(d) => self.db.manifest_by_digest(repo, &d.to_string()).await?,
-            Reference::Tag(t) => self.db.manifest_by_tag(repo, t).await?,
+            Reference::Digest(d) => self.db.manifest_by_digest(repo.as_str(), &d.to_string()).await?,
+            Reference::Tag(t) => self.db.manifest_by_tag(repo.as_str(), t).await?,
         };
         let row = row.ok_or(RegistryError::ManifestUnknown)?;
         Ok(ManifestContent {
@@ -122,7 +121,11 @@ impl Registry {
 
     /// Delete a tag (the manifest stays) or a manifest by digest (its tags go
     /// with it).
-    pub async fn delete_manifest(&self, repo: &str, reference: &Reference) -> Result<(), RegistryError> {
+    pub async fn delete_manifest(
+        &self,
+        repo: &RepositoryName,
+        reference: &Reference,
+    ) -> Result<(), RegistryError> {
         let repo_id = self
             .existing_repo(repo)
             .await?

@@ -122,7 +122,7 @@ impl Registry {
             .await?
             .ok_or_else(|| ClientError::NotFound(format!("repository {repo} not found")))?;
         let tags = if with_tags {
-            self.live_tags(repo.as_str(), VIEW_TAGS)
+            self.live_tags(repo, VIEW_TAGS)
                 .await?
                 .into_iter()
                 .map(LiveTag::from)

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::RepositoryName;
 use async_trait::async_trait;
 use berth_oci::{Algorithm, Hasher};
 use berth_store::metadata::{Claim, Lease, UploadRow};
@@ -50,7 +51,11 @@ impl Registry {
 
     /// Take session `id` of `repo`, waiting while another request holds it
     /// (until that request ends or its lease lapses).
-    pub(super) async fn claim_session(&self, repo: &str, id: &str) -> Result<Session, RegistryError> {
+    pub(super) async fn claim_session(
+        &self,
+        repo: &RepositoryName,
+        id: &str,
+    ) -> Result<Session, RegistryError> {
         let repo_id = self
             .existing_repo(repo)
             .await?

@@ -158,7 +158,7 @@ impl Registry {
             .authorize(&caller.principal, Action::Pull(repo.as_str()))
             .await?;
         let repo_id = self
-            .existing_repo(repo.as_str())
+            .existing_repo(repo)
             .await?
             .ok_or(RegistryError::NameUnknown)?;
         let exact = match (&q.specific, &q.filter) {
@@ -242,7 +242,7 @@ impl Registry {
         let Some(expiration_ms) = change.expiration_ms else {
             return Ok(());
         };
-        match self.set_tag_expiration(repo.as_str(), tag, expiration_ms).await? {
+        match self.set_tag_expiration(repo, tag, expiration_ms).await? {
             ExpiryChange::NoTag => Err(ClientError::NotFound(format!("tag {tag} not found"))),
             ExpiryChange::Raced => Err(ClientError::Invalid(
                 "Could not update tag expiration; Tag has probably changed".into(),
@@ -274,7 +274,7 @@ impl Registry {
         digest: &Digest,
     ) -> Result<Option<String>, ClientError> {
         let repo_id = self
-            .existing_repo(repo.as_str())
+            .existing_repo(repo)
             .await?
             .ok_or(RegistryError::NameUnknown)?;
         match self
@@ -294,7 +294,7 @@ impl Registry {
     /// start, as Quay does.
     async fn set_tag_expiration(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         tag: &TagName,
         expires_ms: Option<i64>,
     ) -> Result<ExpiryChange, RegistryError> {
@@ -330,7 +330,7 @@ impl Registry {
             .authorize(&caller.principal, Action::Push(repo.as_str()))
             .await?;
         match self
-            .delete_manifest(repo.as_str(), &Reference::Tag(tag.as_str().to_owned()))
+            .delete_manifest(repo, &Reference::Tag(tag.as_str().to_owned()))
             .await
         {
             Err(RegistryError::ManifestUnknown) => {
@@ -357,7 +357,7 @@ impl Registry {
             .authorize(&caller.principal, Action::Push(repo.as_str()))
             .await?;
         let repo_id = self
-            .existing_repo(repo.as_str())
+            .existing_repo(repo)
             .await?
             .ok_or(RegistryError::NameUnknown)?;
         let window = duration_ms(self.time_machine_window(repo.as_str()).await?);
@@ -406,7 +406,7 @@ impl Registry {
             .authorize(&caller.principal, Action::Administer(repo.as_str()))
             .await?;
         let repo_id = self
-            .existing_repo(repo.as_str())
+            .existing_repo(repo)
             .await?
             .ok_or(RegistryError::NameUnknown)?;
         if !self.db.delete_repository(repo_id).await? {
@@ -458,7 +458,11 @@ impl Registry {
     /// `quay.expires-after` value from the image config's labels or, for
     /// OCI manifests, the manifest's annotations (which win). Indexes and
     /// unreadable configs plan nothing; so does an invalid value.
-    pub(crate) async fn label_expiry(&self, repo: &str, parsed: &ParsedManifest) -> Option<Duration> {
+    pub(crate) async fn label_expiry(
+        &self,
+        repo: &RepositoryName,
+        parsed: &ParsedManifest,
+    ) -> Option<Duration> {
         if parsed.kind != ManifestKind::Image {
             return None;
         }
@@ -478,7 +482,7 @@ impl Registry {
 
     /// The `quay.expires-after` label of an image manifest's config, if it
     /// is a container image config small enough to read.
-    async fn config_label(&self, repo: &str, parsed: &ParsedManifest) -> Option<String> {
+    async fn config_label(&self, repo: &RepositoryName, parsed: &ParsedManifest) -> Option<String> {
         let is_image_config = matches!(
             parsed.artifact_type.as_deref(),
             Some(berth_oci::media_type::OCI_IMAGE_CONFIG | berth_oci::media_type::DOCKER_IMAGE_CONFIG)

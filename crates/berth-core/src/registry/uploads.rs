@@ -3,7 +3,8 @@
 //! bytes are durably stored. Every staged upload has a session row first
 //! (monolithic ones too), so staged bytes are always found and cleaned up.
 
-use berth_oci::{Algorithm, Digest, Hasher, validate_repository};
+use crate::RepositoryName;
+use berth_oci::{Algorithm, Digest, Hasher};
 use berth_store::metadata::CommitBlob;
 use berth_store::{Appended, ByteStream, StoreError, StoredBlob};
 use futures_util::StreamExt;
@@ -59,12 +60,12 @@ impl Registry {
     /// Open an upload session in `repo` hashing with `algorithm`.
     pub async fn start_upload(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         algorithm: Algorithm,
     ) -> Result<UploadStatus, RegistryError> {
         let repo_id = self.repo_for_push(repo).await?;
         // Quota: refused at upload start when the namespace is full.
-        self.check_quota(repo, &[]).await?;
+        self.check_quota(repo.as_str(), &[]).await?;
         let id = new_token();
         self.db
             .create_upload(
@@ -82,14 +83,14 @@ impl Registry {
     /// Upload a whole blob in one request, verified against `digest`.
     pub async fn upload_monolithic(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         digest: &Digest,
         declared: BlobRange,
         body: ByteStream<'_>,
     ) -> Result<(), RegistryError> {
         let repo_id = self.repo_for_push(repo).await?;
         // Quota: refused at upload start when the namespace is full.
-        self.check_quota(repo, &[]).await?;
+        self.check_quota(repo.as_str(), &[]).await?;
         let id = new_token();
         let token = new_token();
         let mut hasher = Hasher::new(digest.algorithm());
@@ -140,14 +141,18 @@ impl Registry {
 
     /// Link `digest` from repository `from` into `repo`. Returns `false` when
     /// the blob is not there to mount (the caller then opens a session).
-    pub async fn mount_blob(&self, repo: &str, from: &str, digest: &Digest) -> Result<bool, RegistryError> {
-        validate_repository(from)?;
-        let Some(from_id) = self.db.repository_id(from).await? else {
+    pub async fn mount_blob(
+        &self,
+        repo: &RepositoryName,
+        from: &RepositoryName,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let Some(from_id) = self.db.repository_id(from.as_str()).await? else {
             return Ok(false);
         };
         let repo_id = self.repo_for_push(repo).await?;
         // Quota: a mount starts an upload too.
-        self.check_quota(repo, &[]).await?;
+        self.check_quota(repo.as_str(), &[]).await?;
         Ok(self
             .db
             .mount_blob(repo_id, from_id, &digest.to_string())
@@ -158,7 +163,7 @@ impl Registry {
     /// Append a chunk to a session. Returns the new offset.
     pub async fn upload_chunk(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         id: &str,
         declared: BlobRange,
         body: ByteStream<'_>,
@@ -179,7 +184,7 @@ impl Registry {
     /// Finish a session, optionally with a last chunk, verifying `digest`.
     pub async fn finish_upload(
         &self,
-        repo: &str,
+        repo: &RepositoryName,
         id: &str,
         digest: &Digest,
         declared: BlobRange,
@@ -195,7 +200,11 @@ impl Registry {
     }
 
     /// Where a session stands.
-    pub async fn upload_status(&self, repo: &str, id: &str) -> Result<UploadStatus, RegistryError> {
+    pub async fn upload_status(
+        &self,
+        repo: &RepositoryName,
+        id: &str,
+    ) -> Result<UploadStatus, RegistryError> {
         let repo_id = self
             .existing_repo(repo)
             .await?
@@ -213,7 +222,7 @@ impl Registry {
     }
 
     /// Cancel a session and drop its bytes.
-    pub async fn cancel_upload(&self, repo: &str, id: &str) -> Result<(), RegistryError> {
+    pub async fn cancel_upload(&self, repo: &RepositoryName, id: &str) -> Result<(), RegistryError> {
         let session = self.claim_session(repo, id).await?;
         let discarded = self.discard(id, &session.row.store_state).await;
         if discarded.is_err() {

@@ -7,6 +7,7 @@
 //! Access to `/v2` is decided before these run, by the gate that checks the
 //! registry token's grants (which the policy made when it issued them).
 
+use crate::RepositoryName;
 use berth_oci::Reference;
 
 use super::{ManifestContent, PushedManifest, Registry, RegistryError};
@@ -46,7 +47,7 @@ impl Registry {
     pub async fn pull_manifest(
         &self,
         caller: &Caller,
-        repo: &str,
+        repo: &RepositoryName,
         reference: &Reference,
         accept: impl Fn(&str) -> bool,
     ) -> Result<ManifestContent, RegistryError> {
@@ -55,7 +56,8 @@ impl Registry {
             return Err(RegistryError::ManifestUnknown);
         }
         let metadata = reference_metadata(reference, Some(&manifest.digest));
-        self.log_repo_event(caller, "pull_repo", repo, metadata).await;
+        self.log_repo_event(caller, "pull_repo", repo.as_str(), metadata)
+            .await;
         Ok(manifest)
     }
 
@@ -65,7 +67,7 @@ impl Registry {
     pub async fn push_manifest(
         &self,
         caller: &Caller,
-        repo: &str,
+        repo: &RepositoryName,
         reference: &Reference,
         content_type: Option<&str>,
         content: Vec<u8>,
@@ -82,7 +84,8 @@ impl Registry {
                     tracing::info!(%namespace, usage, limit,
                         "quota_error: push refused, namespace over its reject limit");
                     let metadata = serde_json::json!({ "usage_bytes": usage, "limit_bytes": limit });
-                    self.log_repo_event(caller, "quota_error", repo, metadata).await;
+                    self.log_repo_event(caller, "quota_error", repo.as_str(), metadata)
+                        .await;
                 }
                 return Err(e);
             }
@@ -95,10 +98,12 @@ impl Registry {
                 "limit_bytes": w.limit_bytes,
                 "threshold_percent": w.threshold_percent,
             });
-            self.log_repo_event(caller, "quota_warning", repo, metadata).await;
+            self.log_repo_event(caller, "quota_warning", repo.as_str(), metadata)
+                .await;
         }
         let metadata = reference_metadata(reference, Some(&pushed.digest.to_string()));
-        self.log_repo_event(caller, "push_repo", repo, metadata).await;
+        self.log_repo_event(caller, "push_repo", repo.as_str(), metadata)
+            .await;
         Ok(pushed)
     }
 
@@ -107,7 +112,7 @@ impl Registry {
     pub async fn remove_manifest(
         &self,
         caller: &Caller,
-        repo: &str,
+        repo: &RepositoryName,
         reference: &Reference,
     ) -> Result<(), RegistryError> {
         self.delete_manifest(repo, reference).await?;
@@ -115,7 +120,7 @@ impl Registry {
             Reference::Tag(_) => "delete_tag",
             Reference::Digest(_) => "delete_manifest",
         };
-        self.log_repo_event(caller, kind, repo, reference_metadata(reference, None))
+        self.log_repo_event(caller, kind, repo.as_str(), reference_metadata(reference, None))
             .await;
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! `HEAD`/`GET`/`DELETE /v2/<name>/blobs/<digest>`, with `Range` support.
 
+use berth_core::RepositoryName;
 use std::ops::Range;
 
 use axum::body::Body;
@@ -16,7 +17,12 @@ pub(super) fn parse_digest(s: &str) -> Result<Digest, ApiError> {
         .map_err(|e| ApiError::Registry(RegistryError::DigestInvalid(e.to_string())))
 }
 
-pub(super) async fn get(ctx: &Ctx, name: &str, digest: &str, head: bool) -> Result<Response, ApiError> {
+pub(super) async fn get(
+    ctx: &Ctx,
+    name: &RepositoryName,
+    digest: &str,
+    head: bool,
+) -> Result<Response, ApiError> {
     let digest = parse_digest(digest)?;
     let blob = ctx.registry.open_blob(name, &digest).await?;
     let size = blob.size();
@@ -58,7 +64,7 @@ pub(super) async fn get(ctx: &Ctx, name: &str, digest: &str, head: bool) -> Resu
     Ok(response)
 }
 
-pub(super) async fn delete(ctx: &Ctx, name: &str, digest: &str) -> Result<Response, ApiError> {
+pub(super) async fn delete(ctx: &Ctx, name: &RepositoryName, digest: &str) -> Result<Response, ApiError> {
     let digest = parse_digest(digest)?;
     ctx.registry.delete_blob(name, &digest).await?;
     Ok(StatusCode::ACCEPTED.into_response())

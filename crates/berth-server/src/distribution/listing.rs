@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
+use berth_core::RepositoryName;
 use berth_core::registry::Page;
 use berth_oci::media_type::OCI_INDEX;
 use serde_json::{Value, json};
@@ -35,7 +36,7 @@ fn with_link(mut response: Response, path: &str, n: usize, page: &Page) -> Respo
     response
 }
 
-pub(super) async fn tags(ctx: &Ctx, name: &str) -> Result<Response, ApiError> {
+pub(super) async fn tags(ctx: &Ctx, name: &RepositoryName) -> Result<Response, ApiError> {
     let (n, last) = pagination(ctx, MAX_PAGE)?;
     let page = ctx.registry.list_tags(name, &last, n).await?;
     let response = Json(json!({ "name": name, "tags": page.items })).into_response();
@@ -53,7 +54,7 @@ pub(super) async fn catalog(ctx: &Ctx) -> Result<Response, ApiError> {
     Ok(with_link(response, "/v2/_catalog", n, &page))
 }
 
-pub(super) async fn referrers(ctx: &Ctx, name: &str, digest: &str) -> Result<Response, ApiError> {
+pub(super) async fn referrers(ctx: &Ctx, name: &RepositoryName, digest: &str) -> Result<Response, ApiError> {
     let subject = parse_digest(digest)?;
     let artifact_type = ctx.param("artifactType");
     let rows = ctx.registry.referrers(name, &subject, artifact_type).await?;

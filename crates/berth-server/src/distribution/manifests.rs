@@ -4,6 +4,7 @@ use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_core::RegistryError;
+use berth_core::RepositoryName;
 use berth_oci::manifest::is_manifest_type;
 use berth_oci::media_type::essence;
 use berth_oci::{NameError, Reference};
@@ -38,7 +39,12 @@ async fn read_manifest(body: Body, limit: usize) -> Result<Vec<u8>, RegistryErro
     Ok(content)
 }
 
-pub(super) async fn get(ctx: &Ctx, name: &str, reference: &str, head: bool) -> Result<Response, ApiError> {
+pub(super) async fn get(
+    ctx: &Ctx,
+    name: &RepositoryName,
+    reference: &str,
+    head: bool,
+) -> Result<Response, ApiError> {
     let reference = existing_reference(reference)?;
     let manifest = if head {
         let manifest = ctx.registry.get_manifest(name, &reference).await?;
@@ -81,7 +87,12 @@ fn accepts(ctx: &Ctx, media_type: &str) -> bool {
     !names_manifests || accepted.iter().any(|t| *t == media_type || *t == "*/*")
 }
 
-pub(super) async fn put(ctx: &Ctx, name: &str, reference: &str, body: Body) -> Result<Response, ApiError> {
+pub(super) async fn put(
+    ctx: &Ctx,
+    name: &RepositoryName,
+    reference: &str,
+    body: Body,
+) -> Result<Response, ApiError> {
     let reference = Reference::parse(reference).map_err(RegistryError::from)?;
     let content = read_manifest(body, ctx.registry.config().manifest_size_limit).await?;
     let content_type = ctx.header(header::CONTENT_TYPE).map(str::to_owned);
@@ -103,7 +114,7 @@ pub(super) async fn put(ctx: &Ctx, name: &str, reference: &str, body: Body) -> R
     Ok(response)
 }
 
-pub(super) async fn delete(ctx: &Ctx, name: &str, reference: &str) -> Result<Response, ApiError> {
+pub(super) async fn delete(ctx: &Ctx, name: &RepositoryName, reference: &str) -> Result<Response, ApiError> {
     let reference = existing_reference(reference)?;
     ctx.registry
         .remove_manifest(&ctx.caller(), name, &reference)

@@ -9,6 +9,7 @@ mod manifests;
 pub(crate) mod route;
 mod uploads;
 
+use berth_core::RepositoryName;
 use std::net::SocketAddr;
 
 use axum::body::Body;
@@ -145,11 +146,16 @@ async fn dispatch(
     let route = Route::parse(path).ok_or_else(|| ApiError::NoEndpoint(format!("no endpoint /v2/{path}")))?;
     crate::mode::check_v2(state.registry.config().write_mode, &route, method)?;
     let need = Need::of(&route, method);
-    if let Need::Pull(name) | Need::Push(name) = need {
-        // A malformed name is reported as such, before any access check.
-        berth_oci::validate_repository(name)
-            .map_err(|e| ApiError::Registry(berth_core::RegistryError::NameInvalid(e.to_string())))?;
-    }
+    // The repository name is validated once, here, before any access
+    // check (a malformed one is reported as such); everything behind
+    // takes the typed name.
+    let repo = match need {
+        Need::Pull(name) | Need::Push(name) => Some(
+            RepositoryName::new(name)
+                .map_err(|e| ApiError::Registry(berth_core::RegistryError::NameInvalid(e.to_string())))?,
+        ),
+        Need::Login | Need::Listing => None,
+    };
     let ip = peer.ip();
     let caller = registry_caller(&state.identity, &headers, &realm.service, ip)
         .await
@@ -171,23 +177,27 @@ async fn dispatch(
         query,
     };
     let head = *method == Method::HEAD;
+    let named = || {
+        repo.as_ref()
+            .ok_or_else(|| ApiError::NoEndpoint(format!("no endpoint /v2/{path}")))
+    };
     match (route, method.clone()) {
         (Route::Base, Method::GET | Method::HEAD) => Ok(axum::Json(serde_json::json!({})).into_response()),
         (Route::Catalog, Method::GET) => listing::catalog(ctx).await,
-        (Route::Tags(name), Method::GET) => listing::tags(ctx, name).await,
-        (Route::Referrers(name, digest), Method::GET) => listing::referrers(ctx, name, digest).await,
-        (Route::Manifest(name, reference), Method::GET | Method::HEAD) => {
-            manifests::get(ctx, name, reference, head).await
+        (Route::Tags(_), Method::GET) => listing::tags(ctx, named()?).await,
+        (Route::Referrers(_, digest), Method::GET) => listing::referrers(ctx, named()?, digest).await,
+        (Route::Manifest(_, reference), Method::GET | Method::HEAD) => {
+            manifests::get(ctx, named()?, reference, head).await
         }
-        (Route::Manifest(name, reference), Method::PUT) => manifests::put(ctx, name, reference, body).await,
-        (Route::Manifest(name, reference), Method::DELETE) => manifests::delete(ctx, name, reference).await,
-        (Route::Blob(name, digest), Method::GET | Method::HEAD) => blobs::get(ctx, name, digest, head).await,
-        (Route::Blob(name, digest), Method::DELETE) => blobs::delete(ctx, name, digest).await,
-        (Route::UploadStart(name), Method::POST) => uploads::start(ctx, name, body).await,
-        (Route::Upload(name, id), Method::PATCH) => uploads::patch(ctx, name, id, body).await,
-        (Route::Upload(name, id), Method::PUT) => uploads::finish(ctx, name, id, body).await,
-        (Route::Upload(name, id), Method::GET) => uploads::status(ctx, name, id).await,
-        (Route::Upload(name, id), Method::DELETE) => uploads::cancel(ctx, name, id).await,
+        (Route::Manifest(_, reference), Method::PUT) => manifests::put(ctx, named()?, reference, body).await,
+        (Route::Manifest(_, reference), Method::DELETE) => manifests::delete(ctx, named()?, reference).await,
+        (Route::Blob(_, digest), Method::GET | Method::HEAD) => blobs::get(ctx, named()?, digest, head).await,
+        (Route::Blob(_, digest), Method::DELETE) => blobs::delete(ctx, named()?, digest).await,
+        (Route::UploadStart(_), Method::POST) => uploads::start(ctx, named()?, body).await,
+        (Route::Upload(_, id), Method::PATCH) => uploads::patch(ctx, named()?, id, body).await,
+        (Route::Upload(_, id), Method::PUT) => uploads::finish(ctx, named()?, id, body).await,
+        (Route::Upload(_, id), Method::GET) => uploads::status(ctx, named()?, id).await,
+        (Route::Upload(_, id), Method::DELETE) => uploads::cancel(ctx, named()?, id).await,
         (_, m) => Err(ApiError::Unsupported(format!(
             "{m} is not supported on /v2/{path}"
         ))),

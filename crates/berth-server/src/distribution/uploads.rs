@@ -6,18 +6,19 @@ use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_core::RegistryError;
+use berth_core::RepositoryName;
 use berth_core::registry::{BlobRange, UploadStatus};
 use berth_oci::{Algorithm, Digest};
 
 use super::blobs::parse_digest;
 use super::{ApiError, Ctx, body_stream, set_header, upload_range};
 
-fn upload_location(name: &str, id: &str) -> String {
+fn upload_location(name: &RepositoryName, id: &str) -> String {
     format!("/v2/{name}/blobs/uploads/{id}")
 }
 
 /// 201 for a blob that is now in the repository.
-fn created(name: &str, digest: &Digest) -> Response {
+fn created(name: &RepositoryName, digest: &Digest) -> Response {
     let mut response = StatusCode::CREATED.into_response();
     set_header(&mut response, "location", &format!("/v2/{name}/blobs/{digest}"));
     set_header(&mut response, "docker-content-digest", &digest.to_string());
@@ -26,7 +27,7 @@ fn created(name: &str, digest: &Digest) -> Response {
 }
 
 /// A session's position, answered with `status`.
-fn session(status: StatusCode, name: &str, upload: &UploadStatus) -> Response {
+fn session(status: StatusCode, name: &RepositoryName, upload: &UploadStatus) -> Response {
     let mut response = status.into_response();
     set_header(&mut response, "location", &upload_location(name, &upload.id));
     set_header(&mut response, "range", &upload_range(upload.offset));
@@ -36,19 +37,18 @@ fn session(status: StatusCode, name: &str, upload: &UploadStatus) -> Response {
     response
 }
 
-pub(super) async fn start(ctx: &Ctx, name: &str, body: Body) -> Result<Response, ApiError> {
+pub(super) async fn start(ctx: &Ctx, name: &RepositoryName, body: Body) -> Result<Response, ApiError> {
     if let Some(mount) = ctx.param("mount") {
         let digest = parse_digest(mount)?;
         // Mounting reads the source repository: only from one the caller
         // may pull from.
-        if let Some(from) = ctx.param("from")
-            && berth_oci::validate_repository(from).is_ok()
+        if let Some(from) = ctx.param("from").and_then(|f| RepositoryName::new(f).ok())
             && ctx
                 .identity
-                .allowed(&ctx.principal, berth_core::identity::Action::Pull(from))
+                .allowed(&ctx.principal, berth_core::identity::Action::Pull(from.as_str()))
                 .await
                 .map_err(ApiError::Identity)?
-            && ctx.registry.mount_blob(name, from, &digest).await?
+            && ctx.registry.mount_blob(name, &from, &digest).await?
         {
             return Ok(created(name, &digest));
         }
@@ -74,7 +74,12 @@ pub(super) async fn start(ctx: &Ctx, name: &str, body: Body) -> Result<Response,
     Ok(session(StatusCode::ACCEPTED, name, &upload))
 }
 
-pub(super) async fn patch(ctx: &Ctx, name: &str, id: &str, body: Body) -> Result<Response, ApiError> {
+pub(super) async fn patch(
+    ctx: &Ctx,
+    name: &RepositoryName,
+    id: &str,
+    body: Body,
+) -> Result<Response, ApiError> {
     let declared = declared_range(ctx)?;
     match ctx
         .registry
@@ -90,7 +95,12 @@ pub(super) async fn patch(ctx: &Ctx, name: &str, id: &str, body: Body) -> Result
     }
 }
 
-pub(super) async fn finish(ctx: &Ctx, name: &str, id: &str, body: Body) -> Result<Response, ApiError> {
+pub(super) async fn finish(
+    ctx: &Ctx,
+    name: &RepositoryName,
+    id: &str,
+    body: Body,
+) -> Result<Response, ApiError> {
     let digest = ctx
         .param("digest")
         .ok_or_else(|| RegistryError::DigestInvalid("the digest query parameter is required".into()))?;
@@ -111,12 +121,12 @@ pub(super) async fn finish(ctx: &Ctx, name: &str, id: &str, body: Body) -> Resul
     }
 }
 
-pub(super) async fn status(ctx: &Ctx, name: &str, id: &str) -> Result<Response, ApiError> {
+pub(super) async fn status(ctx: &Ctx, name: &RepositoryName, id: &str) -> Result<Response, ApiError> {
     let upload = ctx.registry.upload_status(name, id).await?;
     Ok(session(StatusCode::NO_CONTENT, name, &upload))
 }
 
-pub(super) async fn cancel(ctx: &Ctx, name: &str, id: &str) -> Result<Response, ApiError> {
+pub(super) async fn cancel(ctx: &Ctx, name: &RepositoryName, id: &str) -> Result<Response, ApiError> {
     ctx.registry.cancel_upload(name, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
