@@ -10,6 +10,7 @@ pub mod distribution;
 mod health;
 mod limit;
 mod mode;
+mod request_id;
 mod token;
 
 use std::net::SocketAddr;
@@ -88,6 +89,8 @@ pub fn router(registry: Registry, identity: Identity, config: &ServerConfig) -> 
         ))
         .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new_for_http())
+        // Outermost: the id's span holds every other layer's log lines.
+        .layer(axum::middleware::from_fn(request_id::assign))
 }
 
 /// Serve `router` on `listener` until `shutdown` resolves, then finish the

@@ -71,6 +71,7 @@ enum KeysCommand {
 
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let mut config = Config::load(args.target.config.as_deref())?;
+    crate::logging::init(config.LOGS_FORMAT);
     if let Some(dir) = args.target.data_dir {
         config.DATA_DIR = dir;
     }

@@ -76,6 +76,9 @@ pub struct Config {
     pub SERVER_HOSTNAME: Option<String>,
     /// `http` or `https`: the scheme of the token realm URL.
     pub PREFERRED_URL_SCHEME: String,
+    /// `text` (default) or `json`: one JSON object per log line.
+    #[serde(default)]
+    pub LOGS_FORMAT: crate::logging::LogsFormat,
     /// Users who are superusers.
     #[serde(default)]
     pub SUPER_USERS: Vec<String>,
@@ -141,6 +144,7 @@ impl Default for Config {
             FEATURE_SECURITY_SCANNER: true,
             SERVER_HOSTNAME: None,
             PREFERRED_URL_SCHEME: "http".into(),
+            LOGS_FORMAT: crate::logging::LogsFormat::Text,
             SUPER_USERS: Vec::new(),
             FEATURE_SUPERUSERS_FULL_ACCESS: false,
             FEATURE_ANONYMOUS_ACCESS: true,

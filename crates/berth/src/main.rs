@@ -4,6 +4,7 @@
 mod admin;
 mod config;
 mod gc;
+mod logging;
 mod scan;
 mod serve;
 
@@ -31,13 +32,11 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Commands that read a configuration install logging once they have
+    // it (`LOGS_FORMAT`); the scanner logs as text.
+    if matches!(cli.command, Command::Scan(_)) {
+        logging::init(logging::LogsFormat::Text);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve::run(args)),

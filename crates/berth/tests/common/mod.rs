@@ -117,7 +117,12 @@ impl Server {
     /// Start a fresh registry that logs everything (debug level) to
     /// `log_file`, for tests that read the log.
     pub async fn start_capturing_logs() -> Server {
-        let mut s = Server::start().await;
+        Server::start_capturing_logs_with("").await
+    }
+
+    /// [`Server::start_capturing_logs`] with extra `config.yaml` lines.
+    pub async fn start_capturing_logs_with(yaml: &str) -> Server {
+        let mut s = Server::start_with_config(yaml).await;
         s.stop();
         s.log_file = Some(s.data_dir.path().join("server.log"));
         s.restart().await;
