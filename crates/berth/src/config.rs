@@ -4,8 +4,10 @@
 mod gc;
 mod identity;
 mod lifecycle;
+mod quay;
 mod registry;
 mod storage;
+pub mod validate;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,9 +15,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized};
+use figment::providers::{Env, Serialized};
+use figment::value::Dict;
 use serde::{Deserialize, Serialize};
 
+pub use quay::IgnoredKey;
 pub use storage::StorageDriver;
 
 /// Longest presigned URL lifetime accepted, in seconds.
@@ -124,6 +128,39 @@ pub struct Config {
     /// Seconds an untagged manifest or an unreferenced uploaded blob is
     /// kept for the push it may belong to.
     pub PUSH_TEMP_TAG_EXPIRATION_SEC: u64,
+    /// Keys of a Quay `config.yaml` the file sets that Berth ignores
+    /// (warned about at start).
+    #[serde(skip)]
+    pub ignored_quay_keys: Vec<IgnoredKey>,
+}
+
+/// One thing wrong with a configuration: where, and what is expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key, dotted for nested ones (`DB_CONNECTION_ARGS.max_connections`).
+    pub path: String,
+    /// What is wrong or expected.
+    pub message: String,
+}
+
+impl Problem {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Messages from shared helpers often name the key already.
+        if self.message.starts_with(&self.path) {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
 }
 
 impl Default for Config {
@@ -166,6 +203,7 @@ impl Default for Config {
             FEATURE_GARBAGE_COLLECTION: true,
             GARBAGE_COLLECTION_FREQUENCY: 30,
             PUSH_TEMP_TAG_EXPIRATION_SEC: 3600,
+            ignored_quay_keys: Vec::new(),
         }
     }
 }
@@ -174,55 +212,99 @@ impl Config {
     /// Defaults, then the YAML file (if any), then `BERTH_*` variables.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let mut ignored = Vec::new();
         if let Some(path) = file {
             let text =
                 std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            figment = figment.merge(serde_saphyr::figment::Yaml::string(&text));
+            let mut doc = validate::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            if let Some(p) = validate::unsupported_values(&doc).into_iter().next() {
+                anyhow::bail!("invalid configuration: {p}");
+            }
+            ignored = quay::take_quay_only(&mut doc, &Config::keys());
+            figment = figment.merge(Serialized::defaults(doc));
         }
         figment = figment.merge(Env::prefixed("BERTH_").lowercase(false));
-        let config: Config = figment
+        let mut config: Config = figment
             .extract()
             .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-        config
-            .check()
-            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let problems = config.problems();
+        if !problems.is_empty() {
+            let list: Vec<String> = problems.iter().map(Problem::to_string).collect();
+            anyhow::bail!("invalid configuration: {}", list.join("; "));
+        }
+        config.ignored_quay_keys = ignored;
         Ok(config)
     }
 
-    fn check(&self) -> Result<(), String> {
+    /// The configuration of a YAML document's keys over the defaults.
+    fn from_dict(doc: Dict) -> Result<Config, Box<figment::Error>> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Serialized::defaults(doc))
+            .extract()
+            .map_err(Box::new)
+    }
+
+    /// Every top-level key Berth implements.
+    pub fn keys() -> Vec<String> {
+        match serde_json::to_value(Config::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Every problem of a configuration whose values have the right types.
+    pub fn problems(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut add = |path: &str, message: String| problems.push(Problem::new(path, message));
         if self.MANIFEST_SIZE_LIMIT < 4 * 1024 * 1024 {
-            return Err("MANIFEST_SIZE_LIMIT must be at least 4194304 (4 MiB)".into());
+            add("MANIFEST_SIZE_LIMIT", "must be at least 4194304 (4 MiB)".into());
         }
         if self.DB_CONNECTION_ARGS.max_connections == 0 {
-            return Err("DB_CONNECTION_ARGS.max_connections must be at least 1".into());
+            add("DB_CONNECTION_ARGS.max_connections", "must be at least 1".into());
+        }
+        if let Some(uri) = &self.DB_URI
+            && !["postgresql://", "postgres://", "sqlite://"]
+                .iter()
+                .any(|s| uri.starts_with(s))
+        {
+            add(
+                "DB_URI",
+                "must be a postgresql:// URI (leave it unset for the embedded SQLite database)".into(),
+            );
         }
         if !(1..=MAX_REDIRECT_EXPIRATION_S).contains(&self.BLOB_REDIRECT_EXPIRATION_S) {
-            return Err(format!(
-                "BLOB_REDIRECT_EXPIRATION_S must be between 1 and {MAX_REDIRECT_EXPIRATION_S}"
-            ));
+            add(
+                "BLOB_REDIRECT_EXPIRATION_S",
+                format!("must be between 1 and {MAX_REDIRECT_EXPIRATION_S}"),
+            );
         }
         if !(1..=3600).contains(&self.UPLOAD_LEASE_S) {
-            return Err("UPLOAD_LEASE_S must be between 1 and 3600".into());
+            add("UPLOAD_LEASE_S", "must be between 1 and 3600".into());
         }
         if self.UPLOAD_EXPIRATION_S == 0 {
-            return Err("UPLOAD_EXPIRATION_S must be at least 1".into());
+            add("UPLOAD_EXPIRATION_S", "must be at least 1".into());
         }
-        self.check_identity()?;
-        self.check_lifecycle()?;
         if i64::try_from(self.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES).is_err() {
-            return Err(format!(
-                "DEFAULT_SYSTEM_REJECT_QUOTA_BYTES must be at most {}",
-                i64::MAX
-            ));
+            add(
+                "DEFAULT_SYSTEM_REJECT_QUOTA_BYTES",
+                format!("must be at most {}", i64::MAX),
+            );
         }
-        self.gc()?;
-        if let Some(StorageDriver::S3(s3)) = self.storage()? {
-            if s3.s3_bucket.is_empty() {
-                return Err("S3Storage needs s3_bucket".into());
+        match self.storage() {
+            Err(e) => add("DISTRIBUTED_STORAGE_PREFERENCE", e),
+            Ok(Some(StorageDriver::S3(s3))) => {
+                if s3.s3_bucket.is_empty() {
+                    add("DISTRIBUTED_STORAGE_CONFIG", "S3Storage needs s3_bucket".into());
+                }
+                if let Err(e) = s3.endpoint() {
+                    add("DISTRIBUTED_STORAGE_CONFIG", e);
+                }
             }
-            s3.endpoint()?;
+            Ok(_) => {}
         }
-        Ok(())
+        self.check_identity(&mut problems);
+        self.check_lifecycle(&mut problems);
+        problems
     }
 
     /// The storage location in use; `None` means `LocalStorage` in
@@ -343,7 +425,11 @@ mod tests {
     #[test]
     fn bad_storage_config_is_refused_with_a_reason() {
         let two = "DISTRIBUTED_STORAGE_CONFIG:\n  a: [LocalStorage, {storage_path: /a}]\n  b: [LocalStorage, {storage_path: /b}]\n";
-        assert!(error(two).contains("DISTRIBUTED_STORAGE_PREFERENCE must name"));
+        assert!(
+            error(two).contains("DISTRIBUTED_STORAGE_PREFERENCE must name"),
+            "{}",
+            error(two)
+        );
         assert!(error(&format!("{two}DISTRIBUTED_STORAGE_PREFERENCE: [a, b]\n")).contains("replication"));
         assert!(error(&format!("{two}DISTRIBUTED_STORAGE_PREFERENCE: [c]\n")).contains("\"c\""));
         assert!(error("DISTRIBUTED_STORAGE_CONFIG:\n  a: [SwiftStorage, {}]\n").contains("SwiftStorage"));

@@ -28,14 +28,19 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Collect garbage once: everything collectable now (safe while servers run).
     Gc(gc::GcArgs),
+    /// Check a configuration file offline: `berth config validate --config FILE`.
+    Config(config::validate::ConfigArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Commands that read a configuration install logging once they have
     // it (`LOGS_FORMAT`); the scanner logs as text.
-    if matches!(cli.command, Command::Scan(_)) {
-        logging::init(logging::LogsFormat::Text);
+    match cli.command {
+        Command::Scan(_) => logging::init(logging::LogsFormat::Text),
+        // Offline and quick: no runtime, no logging.
+        Command::Config(args) => return config::validate::run(args),
+        _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let result = match cli.command {
@@ -43,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         Command::Scan(args) => runtime.block_on(scan::run(args)),
         Command::Admin(args) => runtime.block_on(admin::run(args)),
         Command::Gc(args) => runtime.block_on(gc::run(args)),
+        Command::Config(_) => Ok(()),
     };
     // Each command finishes its own work before returning (a server its
     // requests, the usage log and the database). A blocking task still

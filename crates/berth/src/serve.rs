@@ -32,6 +32,9 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = Config::load(args.config.as_deref())?;
     crate::logging::init(config.LOGS_FORMAT);
+    for key in &config.ignored_quay_keys {
+        tracing::warn!(key = %key.path, "{}", key.reason);
+    }
     if let Some(listen) = args.listen {
         config.LISTEN_ADDRESS = listen;
     }

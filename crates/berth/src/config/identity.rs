@@ -5,7 +5,7 @@ use std::time::Duration;
 use berth_core::IdentityConfig;
 use berth_core::identity::PolicySettings;
 
-use super::Config;
+use super::{Config, Problem};
 
 /// A Quay duration such as `30s`, `20h`, `2d`, `3w`, in seconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
@@ -26,17 +26,21 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
 }
 
 impl Config {
-    pub(super) fn check_identity(&self) -> Result<(), String> {
+    pub(super) fn check_identity(&self, problems: &mut Vec<Problem>) {
         if !(60..=86_400).contains(&self.REGISTRY_TOKEN_EXPIRATION_S) {
-            return Err("REGISTRY_TOKEN_EXPIRATION_S must be between 60 and 86400".into());
+            problems.push(Problem::new(
+                "REGISTRY_TOKEN_EXPIRATION_S",
+                "must be between 60 and 86400",
+            ));
         }
         if !matches!(self.PREFERRED_URL_SCHEME.as_str(), "http" | "https") {
-            return Err("PREFERRED_URL_SCHEME must be http or https".into());
+            problems.push(Problem::new("PREFERRED_URL_SCHEME", "must be http or https"));
         }
         for option in &self.TAG_EXPIRATION_OPTIONS {
-            parse_duration(option).map_err(|e| format!("TAG_EXPIRATION_OPTIONS: {e}"))?;
+            if let Err(e) = parse_duration(option) {
+                problems.push(Problem::new("TAG_EXPIRATION_OPTIONS", e));
+            }
         }
-        Ok(())
     }
 
     /// Settings of the identity service.

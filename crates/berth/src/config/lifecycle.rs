@@ -4,20 +4,33 @@ use std::time::Duration;
 
 use berth_core::registry::WriteMode;
 
-use super::Config;
 use super::identity::parse_duration;
+use super::{Config, Problem};
 
 impl Config {
-    pub(super) fn check_lifecycle(&self) -> Result<(), String> {
-        parse_duration(&self.DEFAULT_TAG_EXPIRATION).map_err(|e| format!("DEFAULT_TAG_EXPIRATION: {e}"))?;
-        let (min, max) = self.tag_expiration_bounds()?;
-        if min > max {
-            return Err("LABELED_EXPIRATION_MINIMUM must not exceed LABELED_EXPIRATION_MAXIMUM".into());
+    pub(super) fn check_lifecycle(&self, problems: &mut Vec<Problem>) {
+        if let Err(e) = parse_duration(&self.DEFAULT_TAG_EXPIRATION) {
+            problems.push(Problem::new("DEFAULT_TAG_EXPIRATION", e));
+        }
+        let min = parse_duration(&self.LABELED_EXPIRATION_MINIMUM);
+        let max = parse_duration(&self.LABELED_EXPIRATION_MAXIMUM);
+        match (min, max) {
+            (Ok(min), Ok(max)) if min > max => problems.push(Problem::new(
+                "LABELED_EXPIRATION_MINIMUM",
+                "must not exceed LABELED_EXPIRATION_MAXIMUM",
+            )),
+            (min, max) => {
+                if let Err(e) = min {
+                    problems.push(Problem::new("LABELED_EXPIRATION_MINIMUM", e));
+                }
+                if let Err(e) = max {
+                    problems.push(Problem::new("LABELED_EXPIRATION_MAXIMUM", e));
+                }
+            }
         }
         if !matches!(self.REGISTRY_STATE.as_str(), "normal" | "readonly") {
-            return Err("REGISTRY_STATE must be normal or readonly".into());
+            problems.push(Problem::new("REGISTRY_STATE", "must be normal or readonly"));
         }
-        Ok(())
     }
 
     /// The time-machine window of namespaces that chose none.
