@@ -2,11 +2,13 @@
 //! hand over to the server, the scanner or administration.
 
 mod admin;
+mod backup;
 mod config;
 mod gc;
 mod logging;
 mod scan;
 mod serve;
+mod source;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +30,10 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Collect garbage once: everything collectable now (safe while servers run).
     Gc(gc::GcArgs),
+    /// Back up the registry while it runs (see the README for PostgreSQL and S3).
+    Backup(backup::BackupArgs),
+    /// Build a fresh data directory from a backup.
+    Restore(backup::restore::RestoreArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +49,8 @@ fn main() -> anyhow::Result<()> {
         Command::Scan(args) => runtime.block_on(scan::run(args)),
         Command::Admin(args) => runtime.block_on(admin::run(args)),
         Command::Gc(args) => runtime.block_on(gc::run(args)),
+        Command::Backup(args) => runtime.block_on(backup::run(args)),
+        Command::Restore(args) => runtime.block_on(backup::restore::run(args)),
     };
     // Each command finishes its own work before returning (a server its
     // requests, the usage log and the database). A blocking task still
