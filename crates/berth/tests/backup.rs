@@ -380,3 +380,135 @@ async fn restore_refuses_a_non_empty_target_a_corrupt_blob_and_a_missing_manifes
     assert_eq!(counts["blobs"], 3);
     assert_eq!(counts["tags"], 1);
 }
+
+/// The README's PostgreSQL + S3 procedure, as a shell script: `pg_dump`
+/// (without upload sessions, pins and holds) and a bucket copy with the
+/// AWS CLI under `berth backup -- ...`; then `pg_restore` into a new
+/// database, the copy back into a new prefix, and `berth gc`.
+const PG_S3_BACKUP: &str = r#"berth backup --config config.yaml -- sh -c '
+  pg_dump --format=custom --exclude-table-data=uploads --exclude-table-data=blob_pins \
+    --exclude-table-data=gc_holds --file="$BACKUP/berth.pgdump" "$DB_URI" &&
+  aws s3 sync --endpoint-url "$S3_ENDPOINT" "s3://$BUCKET/$PREFIX" "$BACKUP/bucket"'
+"#;
+const PG_S3_RESTORE: &str = r#"pg_restore --no-owner --exit-on-error --dbname="$NEW_DB_URI" "$BACKUP/berth.pgdump"
+aws s3 sync --endpoint-url "$S3_ENDPOINT" "$BACKUP/bucket" "s3://$BUCKET/$NEW_PREFIX"
+berth gc --config new-config.yaml
+"#;
+
+/// Run a procedure with `sh -e` in `dir`, `berth` on the PATH.
+fn procedure(script: &str, dir: &Path, vars: &[(&str, &str)]) -> String {
+    let bin_dir = berth_bin().parent().unwrap().to_owned();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-ec", script])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("RUST_LOG", "error")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        // s3s-fs takes plain payloads; newer AWS CLIs add trailing checksums.
+        .env("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
+        .env("AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required");
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    run(&mut cmd)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_and_s3_backup_procedure_restores_every_tag() {
+    let (Some(base), true) = (pg_base_uri(), on_s3()) else {
+        eprintln!("skipped: the PostgreSQL + S3 procedure runs with TEST_DB=postgres TEST_STORAGE=s3");
+        return;
+    };
+    let s = Server::start_with_config("DEFAULT_TAG_EXPIRATION: 0s\nPUSH_TEMP_TAG_EXPIRATION_SEC: 0\n").await;
+    let mut images = Vec::new();
+    for tag in ["v1", "v2", "v3"] {
+        let (_, digest) = s.push_image("admin/app", tag, 2).await;
+        images.push((tag, digest));
+    }
+    // Garbage the backup must not keep the copy from restoring around.
+    let (_, gone) = s.push_image("admin/app", "gone", 2).await;
+    assert_eq!(
+        s.delete(&format!("/v2/admin/app/manifests/{gone}"))
+            .await
+            .status(),
+        202
+    );
+    // An upload in progress is not part of the backup.
+    let upload = s.start_upload("admin/app").await;
+    assert_eq!(
+        s.patch_chunk(&upload, 0, &random_bytes(5000, unique_seed()))
+            .await
+            .status(),
+        202
+    );
+
+    let [endpoint, bucket, key, secret, prefix] = s.storage.s3_location().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    std::fs::copy(s.config_path(), work.path().join("config.yaml")).unwrap();
+    let backup = work.path().join("backup");
+    std::fs::create_dir(&backup).unwrap();
+    let db_uri = s.db_uri().unwrap().to_owned();
+    let backup_dir = backup.display().to_string();
+    let mut vars = vec![
+        ("BACKUP", backup_dir.as_str()),
+        ("DB_URI", db_uri.as_str()),
+        ("S3_ENDPOINT", endpoint.as_str()),
+        ("BUCKET", bucket.as_str()),
+        ("PREFIX", prefix.as_str()),
+        ("AWS_ACCESS_KEY_ID", key.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", secret.as_str()),
+    ];
+    // The configuration names the database (the harness passes it as a flag).
+    let mut config = std::fs::read_to_string(work.path().join("config.yaml")).unwrap();
+    config.push_str(&format!("DB_URI: {db_uri}\n"));
+    std::fs::write(work.path().join("config.yaml"), &config).unwrap();
+    procedure(PG_S3_BACKUP, work.path(), &vars);
+
+    // Restore into a new database and a new prefix of the bucket.
+    let new_db = common::create_pg_database(&base);
+    let new_storage = TestStorage::for_server(work.path());
+    let new_prefix = new_storage.s3_location().unwrap()[4].clone();
+    std::fs::write(
+        work.path().join("new-config.yaml"),
+        format!("{}DB_URI: {}\n", new_storage.config_yaml(), new_db.uri()),
+    )
+    .unwrap();
+    vars.push(("NEW_DB_URI", new_db.uri()));
+    vars.push(("NEW_PREFIX", new_prefix.as_str()));
+    let out = procedure(PG_S3_RESTORE, work.path(), &vars);
+    // `berth gc`'s report is the last six lines, after the AWS CLI's.
+    let lines: Vec<&str> = out.lines().collect();
+    let report = parse_report(&lines[lines.len().saturating_sub(6)..].join("\n"));
+    eprintln!("berth gc after the restore: {report:?}");
+
+    let data = tempfile::tempdir().unwrap();
+    let restored = Server::start_member(data, Some(new_db), new_storage, "").await;
+    for (tag, digest) in &images {
+        let r = restored
+            .client
+            .get(restored.url(&format!("/v2/admin/app/manifests/{tag}")))
+            .header("accept", OCI_MANIFEST)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "admin/app:{tag}");
+        let body = r.bytes().await.unwrap();
+        assert_eq!(&sha256(&body), digest);
+        let manifest: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let blobs = std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().unwrap());
+        for blob in blobs {
+            let digest = blob["digest"].as_str().unwrap();
+            let r = restored.get(&format!("/v2/admin/app/blobs/{digest}")).await;
+            assert_eq!(r.status(), 200, "{digest}");
+            assert_eq!(sha256(&r.bytes().await.unwrap()), digest);
+        }
+    }
+    // The upload in progress did not come along.
+    assert_eq!(restored.get(&upload).await.status(), 404);
+    every_row_has_its_object(&restored).await;
+}
