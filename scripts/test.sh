@@ -31,6 +31,10 @@ fi
 # --- Python client for artifacts and referrers ------------------------------
 python3 -c 'import oras' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check oras
 
+# --- the AWS CLI, for the PostgreSQL + S3 backup procedure's bucket copy ----
+command -v aws >/dev/null || python3 -m pip install --quiet --disable-pip-version-check \
+  --root-user-action=ignore awscli
+
 # --- schemathesis, to check the REST API against its OpenAPI document -------
 command -v schemathesis >/dev/null || python3 -m pip install --quiet --disable-pip-version-check \
   --root-user-action=ignore "schemathesis==4.32.5"

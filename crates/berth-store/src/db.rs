@@ -111,7 +111,7 @@ impl Db {
     pub async fn open_sqlite(dir: &Path, pools: PoolSettings) -> Result<Db, StoreError> {
         std::fs::create_dir_all(dir)?;
         let opts = SqliteConnectOptions::new()
-            .filename(dir.join("metadata.db"))
+            .filename(dir.join(crate::metadata::SQLITE_FILE))
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a committed push survives power loss, not only a crash.

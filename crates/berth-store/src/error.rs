@@ -31,6 +31,9 @@ pub enum StoreError {
     /// request or instance took it over).
     #[error("the upload session changed under this request: {0}")]
     Conflict(String),
+    /// Copying the embedded database failed.
+    #[error("database copy: {0}")]
+    Copy(#[from] rusqlite::Error),
     /// Stored data that cannot be interpreted.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),

@@ -2,44 +2,20 @@
 //! blob storage the servers use, then exit. Safe while they run (and
 //! collect): every step is a transaction that re-checks what it deletes.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
-use berth_core::{Identity, Registry};
 
-use crate::config::Config;
-use crate::serve::{open_blob_store, open_db};
+use crate::source::{SourceArgs, open_registry};
 
 /// Flags of `berth gc`; each overrides the config file.
 #[derive(clap::Args)]
 pub struct GcArgs {
-    /// Directory of the embedded database and local blob storage.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// YAML configuration file (database, storage, time-machine default).
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Metadata database URI (postgresql://...).
-    #[arg(long)]
-    db_uri: Option<String>,
+    #[command(flatten)]
+    source: SourceArgs,
 }
 
 pub async fn run(args: GcArgs) -> anyhow::Result<()> {
-    let mut config = Config::load(args.config.as_deref())?;
-    crate::logging::init(config.LOGS_FORMAT);
-    if let Some(dir) = args.data_dir {
-        config.DATA_DIR = dir;
-    }
-    if let Some(uri) = args.db_uri {
-        config.DB_URI = Some(uri);
-    }
-    let registry_config = config.registry()?;
-    let db = open_db(&config).await?;
-    let (blobs, storage) = open_blob_store(&config)?;
-    let identity = Identity::start(db.clone(), config.identity())
-        .await
-        .context("starting identity and access")?;
-    let registry = Registry::new(db.clone(), blobs, registry_config, identity);
+    let config = args.source.load()?;
+    let (registry, db, storage) = open_registry(&config).await?;
     let report = registry
         .collect_garbage()
         .await

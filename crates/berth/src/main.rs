@@ -2,11 +2,13 @@
 //! hand over to the server, the scanner or administration.
 
 mod admin;
+mod backup;
 mod config;
 mod gc;
 mod logging;
 mod scan;
 mod serve;
+mod source;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +32,10 @@ enum Command {
     Gc(gc::GcArgs),
     /// Check a configuration file offline: `berth config validate --config FILE`.
     Config(config::validate::ConfigArgs),
+    /// Back up the registry while it runs (see the README for PostgreSQL and S3).
+    Backup(backup::BackupArgs),
+    /// Build a fresh data directory from a backup.
+    Restore(backup::restore::RestoreArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,6 +55,8 @@ fn main() -> anyhow::Result<()> {
         Command::Admin(args) => runtime.block_on(admin::run(args)),
         Command::Gc(args) => runtime.block_on(gc::run(args)),
         Command::Config(_) => Ok(()),
+        Command::Backup(args) => runtime.block_on(backup::run(args)),
+        Command::Restore(args) => runtime.block_on(backup::restore::run(args)),
     };
     // Each command finishes its own work before returning (a server its
     // requests, the usage log and the database). A blocking task still

@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 
+use super::holds::held_sql;
 use crate::{Db, StoreError, now_ms, on_db};
 
 /// `$2` is the same location as the row's `location` (NULL: the digest's
@@ -101,8 +102,8 @@ pub enum DeletionClaim {
     Claimed(Option<String>),
     /// The object is in use again; the deletion was dropped.
     Cancelled,
-    /// Not now: an upload pins the digest, or another claim is live, or
-    /// the deletion is gone.
+    /// Not now: an upload pins the digest, another claim is live, a hold
+    /// defers deletions, or the deletion is gone.
     Skipped,
 }
 
@@ -340,9 +341,9 @@ impl Db {
         })
     }
 
-    /// Claim a queued object deletion until `until_ms`, if no upload pins
-    /// the digest and no blob row records the object again (then the
-    /// deletion is dropped).
+    /// Claim a queued object deletion until `until_ms`, if no hold defers
+    /// deletions, no upload pins the digest and no blob row records the
+    /// object again (then the deletion is dropped).
     pub async fn claim_blob_deletion(
         &self,
         digest: &str,
@@ -363,6 +364,14 @@ impl Db {
                 return Ok(DeletionClaim::Skipped);
             };
             if claimed.is_some_and(|until| until > now) {
+                return Ok(DeletionClaim::Skipped);
+            }
+            // A hold (a backup copying objects) defers every deletion.
+            let (held,): (bool,) = sqlx::query_as(concat!("SELECT ", held_sql!("$1")))
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            if held {
                 return Ok(DeletionClaim::Skipped);
             }
             let pinned: Option<(String,)> =

@@ -102,6 +102,21 @@ impl TestStorage {
         }
     }
 
+    /// For S3: the endpoint, bucket, access key, secret key and key
+    /// prefix, as an S3 client needs them.
+    pub fn s3_location(&self) -> Option<[String; 5]> {
+        match self {
+            TestStorage::S3 { env, prefix, .. } => Some([
+                env.endpoint.clone(),
+                env.bucket.clone(),
+                env.access_key.clone(),
+                env.secret_key.clone(),
+                prefix.clone(),
+            ]),
+            TestStorage::Directory { .. } => None,
+        }
+    }
+
     /// Whether this is S3.
     pub fn is_s3(&self) -> bool {
         matches!(self, TestStorage::S3 { .. })

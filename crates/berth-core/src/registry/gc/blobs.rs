@@ -46,6 +46,11 @@ impl Registry {
 
     /// Delete the objects whose deletion is queued and claimable.
     pub(super) async fn delete_queued_objects(&self, report: &mut GcReport) -> Result<(), RegistryError> {
+        if self.db.gc_held().await? {
+            // Each claim checks again; this only spares the round trips.
+            tracing::debug!("garbage collection: object deletions held");
+            return Ok(());
+        }
         let mut after = String::new();
         loop {
             let batch = self.db.queued_blob_deletions(&after, BATCH).await?;

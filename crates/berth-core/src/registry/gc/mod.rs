@@ -44,12 +44,16 @@
 //!    after its P; D cannot delete the row while the pin is live, so the
 //!    row R keeps (or re-inserts, if a D ran before P) is the one it saw.
 //!
+//! A live hold (`hold.rs`) refuses every C, so a database snapshot taken
+//! after the hold can copy every object it records.
+//!
 //! Hence deleting the object at L never races a reader of a row at L. Links
 //! are re-made only by R (pinned) and mounts (under the digest's lock, and
 //! only from an existing link), so D never deletes a row a repository is
 //! about to use.
 
 mod blobs;
+mod hold;
 mod manifests;
 pub(super) mod pins;
 
@@ -133,6 +137,7 @@ impl Registry {
         self.collect_blobs(&mut report).await?;
         self.delete_queued_objects(&mut report).await?;
         self.db.remove_lapsed_pins().await?;
+        self.db.remove_lapsed_holds().await?;
         Ok(report)
     }
 
