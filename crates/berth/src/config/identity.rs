@@ -30,7 +30,10 @@ impl Config {
         if !(60..=86_400).contains(&self.REGISTRY_TOKEN_EXPIRATION_S) {
             return Err("REGISTRY_TOKEN_EXPIRATION_S must be between 60 and 86400".into());
         }
-        if !matches!(self.PREFERRED_URL_SCHEME.as_str(), "http" | "https") {
+        if !matches!(
+            self.PREFERRED_URL_SCHEME.as_deref(),
+            None | Some("http" | "https")
+        ) {
             return Err("PREFERRED_URL_SCHEME must be http or https".into());
         }
         for option in &self.TAG_EXPIRATION_OPTIONS {
