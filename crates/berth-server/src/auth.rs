@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Uri, header};
 use base64::Engine;
 use berth_core::identity::{Claims, Principal};
 use berth_core::{Identity, IdentityError};
@@ -98,20 +98,23 @@ pub(crate) struct Realm {
 }
 
 impl Realm {
-    /// From the configured host name, or else the request's `Host` (when
-    /// it is a plain host name or address).
-    pub(crate) fn of(configured: Option<&str>, scheme: &str, headers: &HeaderMap) -> Realm {
+    /// From the configured host name, or else the request's host: its
+    /// `Host` header, or (HTTP/2 sends none) the authority of its URI,
+    /// when it is a plain host name or address.
+    pub(crate) fn of(configured: Option<&str>, scheme: &str, headers: &HeaderMap, uri: &Uri) -> Realm {
+        let plain = |h: &&str| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+        };
         let host = configured
             .map(str::to_owned)
             .or_else(|| {
                 headers
                     .get(header::HOST)
                     .and_then(|h| h.to_str().ok())
-                    .filter(|h| {
-                        !h.is_empty()
-                            && h.bytes()
-                                .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
-                    })
+                    .or_else(|| uri.authority().map(|a| a.as_str()))
+                    .filter(plain)
                     .map(str::to_owned)
             })
             .unwrap_or_else(|| "localhost".to_owned());

@@ -1,6 +1,7 @@
 //! Berth's HTTP front end: the `/v2` distribution API and its token
 //! endpoint, request admission (concurrency limit, the access gate) and
-//! serving with graceful shutdown. No SQL and no blob files here:
+//! serving (plain HTTP, or HTTPS with HTTP/2 through `tls`) with graceful
+//! shutdown. No SQL and no blob files here:
 //! everything goes through `berth-core`.
 
 mod access;
@@ -11,6 +12,7 @@ mod health;
 mod limit;
 mod mode;
 mod request_id;
+pub mod tls;
 mod token;
 
 use std::net::SocketAddr;
@@ -58,8 +60,8 @@ pub struct AppState {
 
 impl AppState {
     /// The token realm and service for a request.
-    pub(crate) fn realm(&self, headers: &axum::http::HeaderMap) -> auth::Realm {
-        auth::Realm::of(self.server_hostname.as_deref(), &self.url_scheme, headers)
+    pub(crate) fn realm(&self, headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> auth::Realm {
+        auth::Realm::of(self.server_hostname.as_deref(), &self.url_scheme, headers, uri)
     }
 }
 

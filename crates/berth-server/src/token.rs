@@ -35,7 +35,7 @@ async fn respond(
     headers: &HeaderMap,
     uri: &Uri,
 ) -> Result<Response, ApiError> {
-    let realm = state.realm(headers);
+    let realm = state.realm(headers, uri);
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
     let service = query

@@ -7,6 +7,7 @@ mod lifecycle;
 mod quay;
 mod registry;
 mod storage;
+mod tls;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -78,8 +79,17 @@ pub struct Config {
     /// The registry's public host name (and port): the token service name
     /// and the token realm's host. Unset: each request's `Host`.
     pub SERVER_HOSTNAME: Option<String>,
-    /// `http` or `https`: the scheme of the token realm URL.
-    pub PREFERRED_URL_SCHEME: String,
+    /// `http` or `https`: the scheme of the token realm URL. Unset:
+    /// `https` when serving HTTPS, else `http`.
+    pub PREFERRED_URL_SCHEME: Option<String>,
+    /// PEM certificate chain to serve HTTPS with (relative to the config
+    /// file's directory). Unset: `ssl.cert` beside the config file, if
+    /// there.
+    pub SSL_CERT_PATH: Option<PathBuf>,
+    /// Its PEM private key. Unset: `ssl.key` beside the config file.
+    pub SSL_KEY_PATH: Option<PathBuf>,
+    /// TLS versions offered: `TLSv1.2`, `TLSv1.3`.
+    pub SSL_PROTOCOLS: Vec<String>,
     /// `text` (default) or `json`: one JSON object per log line.
     #[serde(default)]
     pub LOGS_FORMAT: crate::logging::LogsFormat,
@@ -180,7 +190,10 @@ impl Default for Config {
             UPLOAD_EXPIRATION_S: 24 * 3600,
             FEATURE_SECURITY_SCANNER: true,
             SERVER_HOSTNAME: None,
-            PREFERRED_URL_SCHEME: "http".into(),
+            PREFERRED_URL_SCHEME: None,
+            SSL_CERT_PATH: None,
+            SSL_KEY_PATH: None,
+            SSL_PROTOCOLS: ["TLSv1.2", "TLSv1.3"].map(String::from).to_vec(),
             LOGS_FORMAT: crate::logging::LogsFormat::Text,
             SUPER_USERS: Vec::new(),
             FEATURE_SUPERUSERS_FULL_ACCESS: false,
@@ -303,6 +316,7 @@ impl Config {
             Ok(_) => {}
         }
         self.check_identity(&mut problems);
+        self.check_tls(&mut problems);
         self.check_lifecycle(&mut problems);
         problems
     }

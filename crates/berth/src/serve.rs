@@ -1,5 +1,7 @@
 //! `berth serve`.
 
+mod tls;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +46,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(uri) = args.db_uri {
         config.DB_URI = Some(uri);
     }
+    // Before anything else: a bad certificate fails the start at once.
+    let tls = tls::load(&config, args.config.as_deref())?;
     let db = open_db(&config).await?;
     let identity = Identity::start(db.clone(), config.identity())
         .await
@@ -78,7 +82,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let server_config = ServerConfig {
         max_concurrent_requests: config.MAX_CONCURRENT_REQUESTS,
         server_hostname: config.SERVER_HOSTNAME.clone(),
-        url_scheme: config.PREFERRED_URL_SCHEME.clone(),
+        url_scheme: config.url_scheme(tls.is_some()),
     };
     // The indexer works the queue of pushed images until the server stops.
     let (stop_indexer, indexer_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -103,9 +107,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // after the announcement is a graceful one.
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;
+    let reloader = tls.clone().map(tls::reload_on_sighup).transpose()?;
     // Tests and scripts read this line to learn the port.
-    println!("listening on http://{addr}");
-    berth_server::serve(listener, router, shutdown_signal(term)).await?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{addr}");
+    match &tls {
+        Some(tls) => berth_server::tls::serve_tls(listener, router, tls, shutdown_signal(term)).await?,
+        None => berth_server::serve(listener, router, shutdown_signal(term)).await?,
+    }
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     workers.abort();
     identity.audit().flush().await;
     let _ = stop_indexer.send(());

@@ -120,7 +120,7 @@ async fn handle(
     body: Body,
 ) -> Response {
     let query = serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
-    let realm = state.realm(&headers);
+    let realm = state.realm(&headers, &uri);
     let mut response = match dispatch(&state, peer, &method, &path, headers, query, &realm, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

@@ -33,7 +33,10 @@ impl Config {
                 "must be between 60 and 86400",
             ));
         }
-        if !matches!(self.PREFERRED_URL_SCHEME.as_str(), "http" | "https") {
+        if !matches!(
+            self.PREFERRED_URL_SCHEME.as_deref(),
+            None | Some("http" | "https")
+        ) {
             problems.push(Problem::new("PREFERRED_URL_SCHEME", "must be http or https"));
         }
         for option in &self.TAG_EXPIRATION_OPTIONS {

@@ -13,6 +13,7 @@ pub mod pg;
 pub mod quota;
 pub mod raw;
 pub mod storage;
+pub mod tls;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
@@ -94,6 +95,8 @@ pub struct Server {
     /// Where the server's log goes, when captured.
     pub log_file: Option<PathBuf>,
     pub addr: String,
+    /// `http`, or `https` when the server announced it serves HTTPS.
+    pub scheme: &'static str,
     /// Sends the superuser's Basic credentials with every request.
     pub client: reqwest::Client,
     /// Sends no credentials.
@@ -152,6 +155,7 @@ impl Server {
             storage,
             log_file: None,
             addr: String::new(),
+            scheme: "http",
             client: admin_client_builder().build().unwrap(),
             anon: reqwest::Client::builder().build().unwrap(),
         };
@@ -230,32 +234,36 @@ impl Server {
         cmd.stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("start berth");
         let stdout = child.stdout.take().unwrap();
-        let addr = tokio::task::spawn_blocking(move || {
+        let (scheme, addr) = tokio::task::spawn_blocking(move || {
             let mut lines = BufReader::new(stdout).lines();
-            let addr = loop {
+            let found = loop {
                 let line = lines.next().expect("berth exited before listening").unwrap();
                 if let Some(addr) = line.strip_prefix("listening on http://") {
-                    break addr.to_owned();
+                    break ("http", addr.to_owned());
+                }
+                if let Some(addr) = line.strip_prefix("listening on https://") {
+                    break ("https", addr.to_owned());
                 }
             };
             // Keep draining stdout so the child never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
-            addr
+            found
         })
         .await
         .unwrap();
+        self.scheme = scheme;
         self.addr = addr;
         self.child = Some(child);
     }
 
     /// The base URL, e.g. `http://127.0.0.1:1234`.
     pub fn base(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     /// Absolute URL of a path.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("{}{path}", self.base())
     }
 
     /// The PostgreSQL database of this server, or `None` for SQLite in
