@@ -72,10 +72,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let registry = registry.clone();
         async move { registry.run_workers().await }
     });
+    let metrics = berth_server::metrics::Metrics::install().context("installing the metrics recorder")?;
     let server_config = ServerConfig {
         max_concurrent_requests: config.MAX_CONCURRENT_REQUESTS,
         server_hostname: config.SERVER_HOSTNAME.clone(),
         url_scheme: config.PREFERRED_URL_SCHEME.clone(),
+        metrics: Some(metrics.clone()),
     };
     // The indexer works the queue of pushed images until the server stops.
     let (stop_indexer, indexer_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -85,6 +87,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let _ = indexer_stopped.await;
         }))
     });
+    let metrics_listener = match config.METRICS_LISTEN {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
+    let metrics_router = berth_server::metrics::router(registry.clone(), metrics);
     let router = berth_server::router(registry, identity.clone(), &server_config);
     let listener = tokio::net::TcpListener::bind(config.LISTEN_ADDRESS)
         .await
@@ -100,9 +111,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // after the announcement is a graceful one.
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;
-    // Tests and scripts read this line to learn the port.
+    let metrics_server = match metrics_listener {
+        Some(listener) => {
+            let addr = listener.local_addr()?;
+            println!("metrics on http://{addr}/metrics");
+            Some(tokio::spawn(berth_server::serve(
+                listener,
+                metrics_router,
+                std::future::pending(),
+            )))
+        }
+        None => None,
+    };
+    // Tests and scripts read this line to learn the port (last: once it
+    // is printed, everything listens).
     println!("listening on http://{addr}");
     berth_server::serve(listener, router, shutdown_signal(term)).await?;
+    if let Some(task) = metrics_server {
+        task.abort();
+    }
     workers.abort();
     identity.audit().flush().await;
     let _ = stop_indexer.send(());

@@ -129,10 +129,17 @@ impl Registry {
             grace_cutoff_ms: now.saturating_sub(millis(gc.push_grace)),
             max_manifests: MANIFESTS_PER_STEP,
         };
-        self.collect_repositories(&sweep, &mut report).await?;
-        self.collect_blobs(&mut report).await?;
-        self.delete_queued_objects(&mut report).await?;
-        self.db.remove_lapsed_pins().await?;
+        let pass = async {
+            self.collect_repositories(&sweep, &mut report).await?;
+            self.collect_blobs(&mut report).await?;
+            self.delete_queued_objects(&mut report).await?;
+            self.db.remove_lapsed_pins().await?;
+            Ok::<(), RegistryError>(())
+        }
+        .await;
+        // A failed pass's committed steps stand: count them too.
+        crate::metrics::gc_pass(&report);
+        pass?;
         Ok(report)
     }
 
