@@ -31,6 +31,10 @@ fi
 # --- Python client for artifacts and referrers ------------------------------
 python3 -c 'import oras' 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check oras
 
+# --- Prometheus' own parsers: the exposition format and PromQL (metrics tests)
+python3 -c 'import prometheus_client, promql_parser' 2>/dev/null || python3 -m pip install --quiet \
+  --disable-pip-version-check --root-user-action=ignore "prometheus-client==0.26.0" "promql-parser==0.12.0"
+
 # --- schemathesis, to check the REST API against its OpenAPI document -------
 command -v schemathesis >/dev/null || python3 -m pip install --quiet --disable-pip-version-check \
   --root-user-action=ignore "schemathesis==4.32.5"

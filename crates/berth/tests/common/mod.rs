@@ -94,6 +94,8 @@ pub struct Server {
     /// Where the server's log goes, when captured.
     pub log_file: Option<PathBuf>,
     pub addr: String,
+    /// The `METRICS_LISTEN` address, when configured.
+    pub metrics_addr: Option<String>,
     /// Sends the superuser's Basic credentials with every request.
     pub client: reqwest::Client,
     /// Sends no credentials.
@@ -152,6 +154,7 @@ impl Server {
             storage,
             log_file: None,
             addr: String::new(),
+            metrics_addr: None,
             client: admin_client_builder().build().unwrap(),
             anon: reqwest::Client::builder().build().unwrap(),
         };
@@ -230,21 +233,26 @@ impl Server {
         cmd.stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("start berth");
         let stdout = child.stdout.take().unwrap();
-        let addr = tokio::task::spawn_blocking(move || {
+        let (addr, metrics_addr) = tokio::task::spawn_blocking(move || {
             let mut lines = BufReader::new(stdout).lines();
+            let mut metrics_addr = None;
             let addr = loop {
                 let line = lines.next().expect("berth exited before listening").unwrap();
                 if let Some(addr) = line.strip_prefix("listening on http://") {
                     break addr.to_owned();
                 }
+                if let Some(url) = line.strip_prefix("metrics on http://") {
+                    metrics_addr = url.strip_suffix("/metrics").map(str::to_owned);
+                }
             };
             // Keep draining stdout so the child never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
-            addr
+            (addr, metrics_addr)
         })
         .await
         .unwrap();
         self.addr = addr;
+        self.metrics_addr = metrics_addr;
         self.child = Some(child);
     }
 
