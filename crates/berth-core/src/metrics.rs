@@ -10,9 +10,10 @@
 //! installed (the CLI, tests driving the core) recording does nothing.
 //! Labels take values from small fixed sets only, never from a request.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{Unit, counter, describe_counter, describe_gauge};
+use metrics::{Counter, Unit, counter, describe_counter, describe_gauge};
 
 use crate::registry::GcReport;
 
@@ -117,7 +118,10 @@ pub fn describe() {
     ] {
         counter!(name).increment(0);
     }
-    counter!(IMAGE_PULLED_BYTES, "protocol" => PROTOCOL).increment(0);
+    // Made now, after the recorder: handles made before it would be inert.
+    let pulls = pull_series();
+    pulls.bytes.increment(0);
+    pulls.pulls.iter().flatten().for_each(|c| c.increment(0));
     for success in ["True", "False"] {
         counter!(AUTH_ATTEMPTS, "auth_kind" => "basic", "success" => success).increment(0);
     }
@@ -126,12 +130,33 @@ pub fn describe() {
     }
 }
 
+/// Handles of the pull series, made once: pulls are the hottest path, and
+/// a handle skips building and looking up the series key per pull.
+struct PullSeries {
+    /// By (by tag, found).
+    pulls: [[Counter; 2]; 2],
+    bytes: Counter,
+}
+
+fn pull_series() -> &'static PullSeries {
+    static SERIES: OnceLock<PullSeries> = OnceLock::new();
+    SERIES.get_or_init(|| {
+        let pulls = |reference: &'static str| {
+            ["404", "200"].map(|status| {
+                counter!(IMAGE_PULLS, "protocol" => PROTOCOL, "ref" => reference, "status" => status)
+            })
+        };
+        PullSeries {
+            pulls: [pulls("manifest"), pulls("tag")],
+            bytes: counter!(IMAGE_PULLED_BYTES, "protocol" => PROTOCOL),
+        }
+    })
+}
+
 /// A manifest pull: `found` is false when the manifest, tag or repository
 /// was unknown (Quay's 404; other failures are not counted, as in Quay).
 pub(crate) fn pull(by_tag: bool, found: bool) {
-    let reference = if by_tag { "tag" } else { "manifest" };
-    let status = if found { "200" } else { "404" };
-    counter!(IMAGE_PULLS, "protocol" => PROTOCOL, "ref" => reference, "status" => status).increment(1);
+    pull_series().pulls[usize::from(by_tag)][usize::from(found)].increment(1);
 }
 
 /// A manifest push that was stored.
@@ -149,7 +174,7 @@ pub(crate) fn push(media_type: &str) {
 
 /// Blob bytes served to a client (or redirected to storage).
 pub(crate) fn pulled_bytes(bytes: u64) {
-    counter!(IMAGE_PULLED_BYTES, "protocol" => PROTOCOL).increment(bytes);
+    pull_series().bytes.increment(bytes);
 }
 
 /// Blob bytes committed by an upload.
