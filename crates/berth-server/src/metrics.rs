@@ -7,6 +7,9 @@
 //! are counted inside `berth-core` (`berth_core::metrics`); gauges of
 //! shared state (upload sessions, queues, pool use) are read when scraped.
 //!
+//! Quay's `namespace_name` label is left out: namespaces are unbounded,
+//! and one series per namespace and route would grow with the users.
+//!
 //! Cost per request: one read-locked map lookup for the request's series
 //! handle and a few atomic adds; bodies of known size are counted from
 //! their size, and only streamed ones are wrapped to count their frames.

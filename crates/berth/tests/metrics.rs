@@ -197,6 +197,14 @@ async fn counters_move_by_what_clients_did() {
     };
     assert_eq!(token("not-the-password").await.unwrap().status(), 401);
     assert_eq!(token(common::ADMIN_PASSWORD).await.unwrap().status(), 200);
+    let oauth = s
+        .anon
+        .get(s.url("/api/v1/user/apptoken"))
+        .bearer_auth("not-an-oauth-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oauth.status(), 401);
     let after = scrape(&metrics_addr).await;
 
     let pulls = "quay_registry_image_pulls_total";
@@ -242,6 +250,10 @@ async fn counters_move_by_what_clients_did() {
     let basic = |ok| [("auth_kind", "basic"), ("success", ok)];
     assert_eq!(delta(&before, &after, auth, &basic("False")), 1.0);
     assert_eq!(delta(&before, &after, auth, &basic("True")), 10.0);
+    let bearer = [("auth_kind", "oauth"), ("success", "False")];
+    assert_eq!(delta(&before, &after, auth, &bearer), 1.0);
+    let api = "/api/v1/user/apptoken";
+    assert_eq!(moved(&before, &after, &requests(api, "GET", "401")), 1.0);
 
     assert_eq!(moved(&before, &after, &requests(MANIFESTS, "GET", "200")), 2.0);
     assert_eq!(moved(&before, &after, &requests(MANIFESTS, "HEAD", "200")), 1.0);
