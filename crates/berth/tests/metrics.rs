@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::cli::skopeo;
+use common::gc::{execute, open_db};
 use common::layout::{write_image, write_layout_index};
 use common::{OCI_MANIFEST, Server, basic_auth, eventually, run, unique_seed};
 use serde_json::Value;
@@ -317,12 +318,28 @@ async fn open_uploads_and_the_indexing_queue_are_gauges() {
     assert_eq!(s.delete(&first).await.status(), 204);
     let later = scrape(&metrics_addr).await;
     assert_eq!(later.value("berth_upload_sessions_open", &[]), 1.0);
-    // With the scanner off, nothing is queued.
-    assert_eq!(later.value("berth_queue_depth", &[("queue", "indexing")]), 0.0);
-    assert_eq!(
-        later.value("berth_queue_oldest_age_seconds", &[("queue", "indexing")]),
-        0.0
-    );
+    // With the scanner off, nothing is queued, and nothing works the queue
+    // off: a job queued here a minute ago stays.
+    let indexing = [("queue", "indexing")];
+    assert_eq!(later.value("berth_queue_depth", &indexing), 0.0);
+    assert_eq!(later.value("berth_queue_oldest_age_seconds", &indexing), 0.0);
+    let (_, digest) = s.push_image("admin/gauges", "v1", 1).await;
+    let db = open_db(&s).await;
+    let repo_id = db.repository_id("admin/gauges").await.unwrap().unwrap();
+    db.enqueue_scan(repo_id, &digest).await.unwrap();
+    let minute_ago = berth_store::now_ms() - 60_000;
+    let set_queued = "UPDATE scan_queue SET queued_ms = $1 WHERE manifest_digest = $2";
+    assert_eq!(execute(&db, set_queued, minute_ago, &digest).await, 1);
+    let queued = scrape(&metrics_addr).await;
+    assert_eq!(queued.value("berth_queue_depth", &indexing), 1.0);
+    let age = queued.value("berth_queue_oldest_age_seconds", &indexing);
+    assert!((60.0..600.0).contains(&age), "{age}");
+    // A job that failed every attempt is no backlog.
+    let exhaust = "UPDATE scan_queue SET attempts = $1 WHERE manifest_digest = $2";
+    assert_eq!(execute(&db, exhaust, 3, &digest).await, 1);
+    let given_up = scrape(&metrics_addr).await;
+    assert_eq!(given_up.value("berth_queue_depth", &indexing), 0.0);
+    assert_eq!(given_up.value("berth_queue_oldest_age_seconds", &indexing), 0.0);
 }
 
 #[tokio::test]
@@ -478,4 +495,41 @@ async fn dashboard_and_alert_rules_query_only_exposed_metrics() {
     ] {
         assert!(checked.contains(name), "nothing queries {name}");
     }
+}
+
+#[tokio::test]
+async fn the_metrics_address_can_come_from_the_environment() {
+    use std::io::BufRead;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(common::berth_bin())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("BERTH_METRICS_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let metrics_addr = tokio::task::spawn_blocking(move || {
+        let mut metrics_addr = None;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let line = line.unwrap();
+            if let Some(url) = line.strip_prefix("metrics on http://") {
+                metrics_addr = url.strip_suffix("/metrics").map(str::to_owned);
+            }
+            if line.starts_with("listening on ") {
+                break;
+            }
+        }
+        metrics_addr
+    })
+    .await
+    .unwrap();
+    let result = match metrics_addr {
+        Some(addr) => Ok(scrape(&addr).await),
+        None => Err("no metrics listener announced"),
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(result.unwrap().has("quay_gc_iterations_total"));
 }
