@@ -2,7 +2,7 @@
 //! Prometheus' own Python parser, counters checked to move by exactly what
 //! the test did, and every metric the shipped Grafana dashboard and alert
 //! rules query checked to be exposed (expressions read with a PromQL
-//! parser).
+//! parser); the alert rules are loaded and unit-tested by `promtool`.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -372,6 +372,20 @@ async fn garbage_collection_passes_and_what_they_free_are_counted() {
     assert_eq!(delta(&before, &after, rows, &[("table", "manifests")]), 1.0);
     assert_eq!(delta(&before, &after, rows, &[("table", "blobs")]), 3.0);
     assert!(delta(&before, &after, "quay_gc_iterations_total", &[]) >= 1.0);
+}
+
+/// `promtool` (Prometheus' own) on the alert rules: they load, and its
+/// unit tests (`tests/metrics/alerts-test.yaml`) fire each alert on the
+/// series that should trip it, with the expected labels and text.
+#[test]
+fn alert_rules_load_and_fire_in_prometheus() {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules = manifest_dir.join("../../deploy/prometheus/berth-alerts.yaml");
+    let out = run(Command::new("promtool").args(["check", "rules"]).arg(&rules));
+    assert!(out.contains("SUCCESS: 7 rules found"), "{out}");
+    let cases = manifest_dir.join("tests/metrics/alerts-test.yaml");
+    let out = run(Command::new("promtool").args(["test", "rules"]).arg(&cases));
+    assert!(out.contains("SUCCESS"), "{out}");
 }
 
 /// Grafana's own variables, given values so the expressions parse as
