@@ -32,6 +32,8 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = Config::load(args.config.as_deref())?;
     crate::logging::init(config.LOGS_FORMAT);
+    // First, so that no event of the start-up or the workers goes uncounted.
+    let metrics = berth_server::metrics::Metrics::install().context("installing the metrics recorder")?;
     if let Some(listen) = args.listen {
         config.LISTEN_ADDRESS = listen;
     }
@@ -72,7 +74,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let registry = registry.clone();
         async move { registry.run_workers().await }
     });
-    let metrics = berth_server::metrics::Metrics::install().context("installing the metrics recorder")?;
     let server_config = ServerConfig {
         max_concurrent_requests: config.MAX_CONCURRENT_REQUESTS,
         server_hostname: config.SERVER_HOSTNAME.clone(),
