@@ -11,13 +11,15 @@
 # (a real npm install), go version -m (a Debian Go binary and one built
 # here), gem list (Ruby's own and Debian-packaged gems), Debian's Maven
 # repository for Java archives, and a cargo auditable binary's Cargo.lock.
+# The metrics tests read /metrics and PromQL with Prometheus' own parsers
+# and check the shipped alert rules with promtool.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# --- system packages: real clients and the PostgreSQL server ----------------
-apt_packages=(skopeo podman buildah postgresql postgresql-client tar curl dpkg rpm db5.3-util golang-go ruby ruby-rack maven)
+# --- system packages: real clients, the PostgreSQL server, promtool ----------
+apt_packages=(skopeo podman buildah postgresql postgresql-client tar curl dpkg rpm db5.3-util golang-go ruby ruby-rack maven prometheus)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -34,6 +36,10 @@ python3 -c 'import oras' 2>/dev/null || python3 -m pip install --quiet --disable
 # --- the AWS CLI, for the PostgreSQL + S3 backup procedure's bucket copy ----
 command -v aws >/dev/null || python3 -m pip install --quiet --disable-pip-version-check \
   --root-user-action=ignore awscli
+
+# --- Prometheus' own parsers: the exposition format and PromQL (metrics tests)
+python3 -c 'import prometheus_client, promql_parser' 2>/dev/null || python3 -m pip install --quiet \
+  --disable-pip-version-check --root-user-action=ignore "prometheus-client==0.26.0" "promql-parser==0.12.0"
 
 # --- schemathesis, to check the REST API against its OpenAPI document -------
 command -v schemathesis >/dev/null || python3 -m pip install --quiet --disable-pip-version-check \

@@ -19,7 +19,7 @@ use crate::{Registry, RegistryError};
 /// How long a claimed job is reserved for its worker.
 const LEASE: Duration = Duration::from_secs(15 * 60);
 /// Claims before a job that keeps failing is left alone.
-const MAX_ATTEMPTS: i32 = 3;
+pub(crate) const MAX_ATTEMPTS: i32 = 3;
 /// Poll interval when nothing wakes the worker (jobs of other instances).
 const IDLE: Duration = Duration::from_secs(5);
 

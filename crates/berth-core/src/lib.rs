@@ -1,12 +1,13 @@
 //! Domain services of Berth: the registry itself (uploads, blobs,
 //! manifests, tags), built on `berth-store` and `berth-oci`; identity and
 //! access (accounts, permissions, tokens, the access policy, the usage log);
-//! and the background indexer of pushed images (with `berth-scan`); nothing
-//! of HTTP.
+//! the background indexer of pushed images (with `berth-scan`); and the
+//! metrics of what happens in them. Nothing of HTTP.
 
 pub mod caller;
 pub mod identity;
 pub mod indexer;
+pub mod metrics;
 pub mod names;
 pub mod registry;
 

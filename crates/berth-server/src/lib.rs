@@ -10,6 +10,7 @@ mod auth;
 pub mod distribution;
 mod health;
 mod limit;
+pub mod metrics;
 mod mode;
 mod request_id;
 pub mod tls;
@@ -37,6 +38,8 @@ pub struct ServerConfig {
     pub server_hostname: Option<String>,
     /// `http` or `https` (`PREFERRED_URL_SCHEME`), for the token realm.
     pub url_scheme: String,
+    /// Serve `/metrics` and time every request; none: neither.
+    pub metrics: Option<metrics::Metrics>,
 }
 
 impl Default for ServerConfig {
@@ -45,6 +48,7 @@ impl Default for ServerConfig {
             max_concurrent_requests: 1024,
             server_hostname: None,
             url_scheme: "http".into(),
+            metrics: None,
         }
     }
 }
@@ -74,7 +78,11 @@ pub fn router(registry: Registry, identity: Identity, config: &ServerConfig) -> 
         url_scheme: Arc::from(config.url_scheme.as_str()),
     };
     let limiter = limit::Limiter::new(config.max_concurrent_requests);
-    Router::new()
+    let scrape = config
+        .metrics
+        .clone()
+        .map(|m| metrics::router(state.registry.clone(), m));
+    let router = Router::new()
         .nest("/api/v1", api::router(state.clone()))
         .route("/health", get(health::instance))
         .route("/health/instance", get(health::instance))
@@ -84,15 +92,25 @@ pub fn router(registry: Registry, identity: Identity, config: &ServerConfig) -> 
         .route("/v2", any(distribution::base))
         .route("/v2/", any(distribution::base))
         .route("/v2/{*path}", any(distribution::endpoint))
-        .with_state(state)
+        .with_state(state);
+    let router = match scrape {
+        Some(scrape) => router.merge(scrape),
+        None => router,
+    };
+    let router = router
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(limiter),
             limit::admit,
         ))
         .layer(CatchPanicLayer::new())
-        .layer(TraceLayer::new_for_http())
-        // Outermost: the id's span holds every other layer's log lines.
-        .layer(axum::middleware::from_fn(request_id::assign))
+        .layer(TraceLayer::new_for_http());
+    // Outside the limiter and panics, so 429s and 500s are counted too.
+    let router = match &config.metrics {
+        Some(m) => m.track(router),
+        None => router,
+    };
+    // Outermost: the id's span holds every other layer's log lines.
+    router.layer(axum::middleware::from_fn(request_id::assign))
 }
 
 /// Serve `router` on `listener` until `shutdown` resolves, then finish the

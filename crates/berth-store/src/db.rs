@@ -62,6 +62,17 @@ impl Default for PoolSettings {
     }
 }
 
+/// How many connections of an instance's pools are open and in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolUse {
+    /// Connections lent out now.
+    pub in_use: u32,
+    /// Open connections waiting in the pools.
+    pub idle: u32,
+    /// Most connections the pools may open.
+    pub max: u32,
+}
+
 /// Like [`on_db!`] on the writer, for writes that need not reach the disk
 /// on their own: session creation and lease bookkeeping, whose loss in a
 /// power cut costs a client one retry. The next durable commit flushes them
@@ -181,6 +192,29 @@ impl Db {
         match self {
             Db::Sqlite { write, .. } => PoolRef::Sqlite(write),
             Db::Postgres(p) => PoolRef::Postgres(p),
+        }
+    }
+
+    /// Connections in use and idle, summed over the pools (SQLite's
+    /// readers and its writer). Read from the pools, no query.
+    pub fn pool_use(&self) -> PoolUse {
+        fn of<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> PoolUse {
+            let size = pool.size();
+            let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(size);
+            PoolUse {
+                in_use: size - idle,
+                idle,
+                max: pool.options().get_max_connections(),
+            }
+        }
+        let sum = |a: PoolUse, b: PoolUse| PoolUse {
+            in_use: a.in_use + b.in_use,
+            idle: a.idle + b.idle,
+            max: a.max + b.max,
+        };
+        match self {
+            Db::Sqlite { read, write } => sum(of(read), of(write)),
+            Db::Postgres(p) => of(p),
         }
     }
 

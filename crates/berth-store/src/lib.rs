@@ -12,7 +12,7 @@ pub use blob::{
     Appended, BlobStore, ByteStream, Checkpoint, LocalBlobStore, S3BlobStore, S3Settings, StoredBlob,
     canonical_key,
 };
-pub use db::{Db, PoolSettings};
+pub use db::{Db, PoolSettings, PoolUse};
 pub use error::StoreError;
 
 /// Milliseconds since the Unix epoch, the time unit of every stored timestamp.

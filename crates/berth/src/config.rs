@@ -48,6 +48,10 @@ impl Default for DbConnectionArgs {
 pub struct Config {
     /// Address to listen on (IPv4 or IPv6, with port).
     pub LISTEN_ADDRESS: SocketAddr,
+    /// A second address serving only `/metrics` (it is on
+    /// `LISTEN_ADDRESS` too), e.g. on a private interface.
+    #[serde(default)]
+    pub METRICS_LISTEN: Option<SocketAddr>,
     /// Directory for the embedded database and local blob storage.
     pub DATA_DIR: PathBuf,
     /// Metadata database; `postgresql://...` selects PostgreSQL, unset means
@@ -177,6 +181,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             LISTEN_ADDRESS: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            METRICS_LISTEN: None,
             DATA_DIR: PathBuf::from("berth-data"),
             DB_URI: None,
             MAX_CONCURRENT_REQUESTS: 1024,

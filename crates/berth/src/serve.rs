@@ -37,6 +37,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     for key in &config.ignored_quay_keys {
         tracing::warn!(key = %key.path, "{}", key.reason);
     }
+    // First, so that no event of the start-up or the workers goes uncounted.
+    let metrics = berth_server::metrics::Metrics::install().context("installing the metrics recorder")?;
     if let Some(listen) = args.listen {
         config.LISTEN_ADDRESS = listen;
     }
@@ -83,6 +85,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_concurrent_requests: config.MAX_CONCURRENT_REQUESTS,
         server_hostname: config.SERVER_HOSTNAME.clone(),
         url_scheme: config.url_scheme(tls.is_some()),
+        metrics: Some(metrics.clone()),
     };
     // The indexer works the queue of pushed images until the server stops.
     let (stop_indexer, indexer_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -92,6 +95,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let _ = indexer_stopped.await;
         }))
     });
+    let metrics_listener = match config.METRICS_LISTEN {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening for metrics on {addr}"))?,
+        ),
+        None => None,
+    };
+    let metrics_router = berth_server::metrics::router(registry.clone(), metrics);
     let router = berth_server::router(registry, identity.clone(), &server_config);
     let listener = tokio::net::TcpListener::bind(config.LISTEN_ADDRESS)
         .await
@@ -108,12 +120,28 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("listening for SIGTERM")?;
     let reloader = tls.clone().map(tls::reload_on_sighup).transpose()?;
-    // Tests and scripts read this line to learn the port.
+    let metrics_server = match metrics_listener {
+        Some(listener) => {
+            let addr = listener.local_addr()?;
+            println!("metrics on http://{addr}/metrics");
+            Some(tokio::spawn(berth_server::serve(
+                listener,
+                metrics_router,
+                std::future::pending(),
+            )))
+        }
+        None => None,
+    };
+    // Tests and scripts read this line to learn the port (last: once it
+    // is printed, everything listens).
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!("listening on {scheme}://{addr}");
     match &tls {
         Some(tls) => berth_server::tls::serve_tls(listener, router, tls, shutdown_signal(term)).await?,
         None => berth_server::serve(listener, router, shutdown_signal(term)).await?,
+    }
+    if let Some(task) = metrics_server {
+        task.abort();
     }
     if let Some(reloader) = reloader {
         reloader.abort();

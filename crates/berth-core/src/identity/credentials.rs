@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 use super::principal::{AccountRef, Actor, Credential, Principal, Scope};
 use super::secrets::{split_lookup, verify_against_nothing, verify_secret};
 use super::{AuditEvent, Identity, IdentityError};
+use crate::metrics::{self, AuthKind};
 
 /// Remembered verifications at most (the cache is cleared when full).
 const CACHE_ENTRIES: usize = 10_000;
@@ -127,6 +128,35 @@ impl Identity {
     /// Check Basic credentials. `ip` is the client's address, for
     /// throttling and the log.
     pub async fn login(
+        &self,
+        username: &str,
+        secret: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Principal, IdentityError> {
+        self.login_as(AuthKind::Basic, username, secret, ip).await
+    }
+
+    /// Check credentials presented as `kind`, and count the outcome (a
+    /// throttled attempt is a failed one; a database failure is neither).
+    async fn login_as(
+        &self,
+        kind: AuthKind,
+        username: &str,
+        secret: &str,
+        ip: Option<IpAddr>,
+    ) -> Result<Principal, IdentityError> {
+        let result = self.check_login(username, secret, ip).await;
+        match &result {
+            Ok(_) => metrics::login(kind, true),
+            Err(IdentityError::Unauthenticated(_) | IdentityError::Throttled(_)) => {
+                metrics::login(kind, false)
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn check_login(
         &self,
         username: &str,
         secret: &str,
@@ -273,7 +303,7 @@ impl Identity {
 
     /// Check an OAuth access token presented as `Authorization: Bearer`.
     pub async fn oauth_login(&self, token: &str, ip: Option<IpAddr>) -> Result<Principal, IdentityError> {
-        self.login("$oauthtoken", token, ip).await
+        self.login_as(AuthKind::OAuth, "$oauthtoken", token, ip).await
     }
 
     async fn token_login(&self, token: &str, oauth: bool) -> Result<Principal, IdentityError> {

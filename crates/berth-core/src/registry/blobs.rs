@@ -62,7 +62,13 @@ impl Registry {
     /// when redirects are configured and the store can sign one.
     pub async fn blob_redirect(&self, blob: &LinkedBlob) -> Result<Option<String>, RegistryError> {
         match self.config.blob_redirect {
-            Some(expires_in) => Ok(self.blobs.presigned_url(&blob.stored, expires_in).await?),
+            Some(expires_in) => {
+                let url = self.blobs.presigned_url(&blob.stored, expires_in).await?;
+                if url.is_some() {
+                    crate::metrics::pulled_bytes(blob.size);
+                }
+                Ok(url)
+            }
             None => Ok(None),
         }
     }
@@ -77,6 +83,23 @@ impl Registry {
             Err(berth_store::StoreError::NotFound) => Err(RegistryError::BlobUnknown),
             other => Ok(other?),
         }
+    }
+
+    /// Stream an opened blob, whole or one byte range, to a client: a
+    /// [`Registry::read_blob`] counted as pulled bytes (when the read
+    /// starts: an estimate, as in Quay). Reads of the registry's own (the
+    /// indexer's) are not pulls.
+    pub async fn pull_blob(
+        &self,
+        blob: &LinkedBlob,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream<'static>, RegistryError> {
+        let len = range
+            .as_ref()
+            .map_or(blob.size, |r| r.end.saturating_sub(r.start));
+        let stream = self.read_blob(blob, range).await?;
+        crate::metrics::pulled_bytes(len);
+        Ok(stream)
     }
 
     /// Unlink a blob from the repository (its bytes stay while other

@@ -69,6 +69,7 @@ impl Registry {
             Some(_) => self.label_expiry(repo, &parsed).await,
             None => None,
         };
+        let media_type = parsed.media_type.clone();
         let record = NewManifest {
             digest: digest.to_string(),
             media_type: parsed.media_type,
@@ -85,6 +86,7 @@ impl Registry {
         let quota_warning = self.check_quota(repo.as_str(), &record.blobs).await?;
         match self.db.put_manifest(repo_id, &record, tag).await? {
             PutManifest::Stored => {
+                crate::metrics::push(&media_type);
                 if indexable {
                     self.db.enqueue_scan(repo_id, &digest.to_string()).await?;
                     self.scan_wakeup.notify_one();

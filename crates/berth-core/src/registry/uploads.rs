@@ -432,8 +432,9 @@ impl Registry {
             Ok(())
         };
         let committed = self.while_pinned(&pin, work).await;
-        if committed.is_err() {
-            self.unpin_blob(&pin).await;
+        match committed {
+            Ok(()) => crate::metrics::pushed_bytes(size),
+            Err(_) => self.unpin_blob(&pin).await,
         }
         committed
     }

@@ -51,10 +51,21 @@ impl Registry {
         reference: &Reference,
         accept: impl Fn(&str) -> bool,
     ) -> Result<ManifestContent, RegistryError> {
-        let manifest = self.get_manifest(repo, reference).await?;
-        if !accept(&manifest.media_type) {
-            return Err(RegistryError::ManifestUnknown);
-        }
+        let by_tag = matches!(reference, Reference::Tag(_));
+        let manifest = match self.get_manifest(repo, reference).await {
+            Ok(m) if accept(&m.media_type) => m,
+            Ok(_) => {
+                crate::metrics::pull(by_tag, false);
+                return Err(RegistryError::ManifestUnknown);
+            }
+            Err(e) => {
+                if matches!(e, RegistryError::ManifestUnknown | RegistryError::NameUnknown) {
+                    crate::metrics::pull(by_tag, false);
+                }
+                return Err(e);
+            }
+        };
+        crate::metrics::pull(by_tag, true);
         let metadata = reference_metadata(reference, Some(&manifest.digest));
         self.log_repo_event(caller, "pull_repo", repo.as_str(), metadata)
             .await;

@@ -46,7 +46,7 @@ pub(super) async fn get(
     let body = if head {
         Body::empty()
     } else {
-        Body::from_stream(ctx.registry.read_blob(&blob, range.clone()).await?)
+        Body::from_stream(ctx.registry.pull_blob(&blob, range.clone()).await?)
     };
     let mut response = (status, body).into_response();
     set_header(&mut response, "content-length", &len.to_string());

@@ -23,6 +23,20 @@ pub enum Route<'a> {
 }
 
 impl<'a> Route<'a> {
+    /// The endpoint's path template (the `route` label of metrics).
+    pub fn template(&self) -> &'static str {
+        match self {
+            Route::Base => "/v2/",
+            Route::Catalog => "/v2/_catalog",
+            Route::Tags(_) => "/v2/{name}/tags/list",
+            Route::Manifest(..) => "/v2/{name}/manifests/{reference}",
+            Route::Blob(..) => "/v2/{name}/blobs/{digest}",
+            Route::UploadStart(_) => "/v2/{name}/blobs/uploads/",
+            Route::Upload(..) => "/v2/{name}/blobs/uploads/{uuid}",
+            Route::Referrers(..) => "/v2/{name}/referrers/{digest}",
+        }
+    }
+
     /// Recognise `path` (everything after `/v2/`).
     pub fn parse(path: &'a str) -> Option<Route<'a>> {
         if path.is_empty() {

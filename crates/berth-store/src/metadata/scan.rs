@@ -81,6 +81,19 @@ impl Db {
         })
     }
 
+    /// Jobs still to be worked (tried fewer than `max_attempts` times) and
+    /// when the oldest of them was queued, in milliseconds (a metrics gauge).
+    pub async fn scan_backlog(&self, max_attempts: i32) -> Result<(i64, Option<i64>), StoreError> {
+        on_db!(self.reader(), pool => {
+            let row: (i64, Option<i64>) =
+                sqlx::query_as("SELECT count(*), min(queued_ms) FROM scan_queue WHERE attempts < $1")
+                    .bind(max_attempts)
+                    .fetch_one(pool)
+                    .await?;
+            Ok(row)
+        })
+    }
+
     /// A layer's stored result for a scanner format.
     pub async fn scan_layer(&self, digest: &str, format: i32) -> Result<Option<String>, StoreError> {
         on_db!(self.reader(), pool => {

@@ -239,6 +239,14 @@ impl Db {
         })
     }
 
+    /// Sessions open now, on every instance (a metrics gauge).
+    pub async fn open_uploads(&self) -> Result<i64, StoreError> {
+        on_db!(self.reader(), pool => {
+            let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM uploads").fetch_one(pool).await?;
+            Ok(n)
+        })
+    }
+
     /// Whether a session exists (used to spot orphaned staging data).
     pub async fn upload_exists(&self, id: &str) -> Result<bool, StoreError> {
         Ok(self.upload(id).await?.is_some())

@@ -97,6 +97,8 @@ pub struct Server {
     pub addr: String,
     /// `http`, or `https` when the server announced it serves HTTPS.
     pub scheme: &'static str,
+    /// The `METRICS_LISTEN` address, when configured.
+    pub metrics_addr: Option<String>,
     /// Sends the superuser's Basic credentials with every request.
     pub client: reqwest::Client,
     /// Sends no credentials.
@@ -156,6 +158,7 @@ impl Server {
             log_file: None,
             addr: String::new(),
             scheme: "http",
+            metrics_addr: None,
             client: admin_client_builder().build().unwrap(),
             anon: reqwest::Client::builder().build().unwrap(),
         };
@@ -234,8 +237,9 @@ impl Server {
         cmd.stdout(Stdio::piped());
         let mut child = cmd.spawn().expect("start berth");
         let stdout = child.stdout.take().unwrap();
-        let (scheme, addr) = tokio::task::spawn_blocking(move || {
+        let ((scheme, addr), metrics_addr) = tokio::task::spawn_blocking(move || {
             let mut lines = BufReader::new(stdout).lines();
+            let mut metrics_addr = None;
             let found = loop {
                 let line = lines.next().expect("berth exited before listening").unwrap();
                 if let Some(addr) = line.strip_prefix("listening on http://") {
@@ -244,15 +248,19 @@ impl Server {
                 if let Some(addr) = line.strip_prefix("listening on https://") {
                     break ("https", addr.to_owned());
                 }
+                if let Some(url) = line.strip_prefix("metrics on http://") {
+                    metrics_addr = url.strip_suffix("/metrics").map(str::to_owned);
+                }
             };
             // Keep draining stdout so the child never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
-            found
+            (found, metrics_addr)
         })
         .await
         .unwrap();
         self.scheme = scheme;
         self.addr = addr;
+        self.metrics_addr = metrics_addr;
         self.child = Some(child);
     }
 

@@ -122,7 +122,9 @@ impl Registry {
     pub async fn collect_garbage(&self) -> Result<GcReport, RegistryError> {
         let mut report = GcReport::default();
         if self.read_only() {
-            // Read-only mode changes nothing, collection included.
+            // Read-only mode changes nothing, collection included (the
+            // pass still counts: the worker is alive).
+            crate::metrics::gc_pass(&report);
             return Ok(report);
         }
         let now = now_ms();
@@ -133,11 +135,18 @@ impl Registry {
             grace_cutoff_ms: now.saturating_sub(millis(gc.push_grace)),
             max_manifests: MANIFESTS_PER_STEP,
         };
-        self.collect_repositories(&sweep, &mut report).await?;
-        self.collect_blobs(&mut report).await?;
-        self.delete_queued_objects(&mut report).await?;
-        self.db.remove_lapsed_pins().await?;
-        self.db.remove_lapsed_holds().await?;
+        let pass = async {
+            self.collect_repositories(&sweep, &mut report).await?;
+            self.collect_blobs(&mut report).await?;
+            self.delete_queued_objects(&mut report).await?;
+            self.db.remove_lapsed_pins().await?;
+            self.db.remove_lapsed_holds().await?;
+            Ok::<(), RegistryError>(())
+        }
+        .await;
+        // A failed pass's committed steps stand: count them too.
+        crate::metrics::gc_pass(&report);
+        pass?;
         Ok(report)
     }
 
