@@ -5,6 +5,7 @@
 //! of HTTP.
 
 pub mod caller;
+pub mod crypto;
 pub mod identity;
 pub mod indexer;
 pub mod names;
