@@ -72,6 +72,7 @@ enum KeysCommand {
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let mut config = Config::load(args.target.config.as_deref())?;
     crate::logging::init(config.LOGS_FORMAT);
+    config.enter_crypto_mode()?;
     if let Some(dir) = args.target.data_dir {
         config.DATA_DIR = dir;
     }

@@ -27,6 +27,7 @@ pub struct GcArgs {
 pub async fn run(args: GcArgs) -> anyhow::Result<()> {
     let mut config = Config::load(args.config.as_deref())?;
     crate::logging::init(config.LOGS_FORMAT);
+    config.enter_crypto_mode()?;
     if let Some(dir) = args.data_dir {
         config.DATA_DIR = dir;
     }

@@ -32,6 +32,7 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = Config::load(args.config.as_deref())?;
     crate::logging::init(config.LOGS_FORMAT);
+    config.enter_crypto_mode()?;
     if let Some(listen) = args.listen {
         config.LISTEN_ADDRESS = listen;
     }
