@@ -72,13 +72,13 @@ enum KeysCommand {
 pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let mut config = Config::load(args.target.config.as_deref())?;
     crate::logging::init(config.LOGS_FORMAT);
-    config.enter_crypto_mode()?;
     if let Some(dir) = args.target.data_dir {
         config.DATA_DIR = dir;
     }
     if let Some(uri) = args.target.db_uri {
         config.DB_URI = Some(uri);
     }
+    config.enter_crypto_mode()?;
     let db = open_db(&config).await?;
     let identity = Identity::start(db.clone(), config.identity())
         .await

@@ -27,13 +27,13 @@ pub struct GcArgs {
 pub async fn run(args: GcArgs) -> anyhow::Result<()> {
     let mut config = Config::load(args.config.as_deref())?;
     crate::logging::init(config.LOGS_FORMAT);
-    config.enter_crypto_mode()?;
     if let Some(dir) = args.data_dir {
         config.DATA_DIR = dir;
     }
     if let Some(uri) = args.db_uri {
         config.DB_URI = Some(uri);
     }
+    config.enter_crypto_mode()?;
     let registry_config = config.registry()?;
     let db = open_db(&config).await?;
     let (blobs, storage) = open_blob_store(&config)?;

@@ -32,7 +32,6 @@ pub struct ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = Config::load(args.config.as_deref())?;
     crate::logging::init(config.LOGS_FORMAT);
-    config.enter_crypto_mode()?;
     if let Some(listen) = args.listen {
         config.LISTEN_ADDRESS = listen;
     }
@@ -42,6 +41,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(uri) = args.db_uri {
         config.DB_URI = Some(uri);
     }
+    config.enter_crypto_mode()?;
     let db = open_db(&config).await?;
     let identity = Identity::start(db.clone(), config.identity())
         .await
