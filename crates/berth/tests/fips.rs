@@ -219,6 +219,34 @@ async fn the_fips_build_serves_and_moves_passwords_to_pbkdf2() {
     skopeo_round_trip(s.host(), &format!("{ADMIN}/fips"), &[3000, 200_000]);
     assert!(stored_hash(&s, ADMIN).await.starts_with("$pbkdf2-sha256$"));
 
+    // Passwords made in FIPS mode are PBKDF2, and long enough for the
+    // module to approve (14 bytes).
+    let short = Command::new(&s.bin)
+        .args([
+            "admin",
+            "user",
+            "create",
+            "carol",
+            "--password-stdin",
+            "--data-dir",
+        ])
+        .arg(s.data_dir.path())
+        .arg("--config")
+        .arg(s.config_path())
+        .args(s.db_uri().map(|u| ["--db-uri", u]).into_iter().flatten())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    short.stdin.as_ref().unwrap().write_all(b"short-pw-11").unwrap();
+    let out = short.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("at least 14 bytes"),
+        "{stderr}"
+    );
     // Passwords made in FIPS mode are PBKDF2.
     s.create_user("bob", "bob-password-1", false);
     assert!(
