@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- system packages: real clients, the PostgreSQL server, promtool ----------
-apt_packages=(skopeo podman buildah postgresql postgresql-client tar curl dpkg rpm db5.3-util golang-go ruby ruby-rack maven prometheus)
+apt_packages=(skopeo podman buildah postgresql postgresql-client tar curl dpkg rpm db5.3-util golang-go ruby ruby-rack maven prometheus cmake)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -101,6 +101,23 @@ curl -sf -o /dev/null -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$s3_key:
 # --- the tests ----------------------------------------------------------------
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# The FIPS build (the AWS-LC FIPS module, built with cmake and Go). Features
+# unify, so it is its own build: copied out before the normal build below
+# puts target/debug/berth back; tests/fips.rs runs it from TEST_FIPS_BIN.
+echo "== the FIPS build =="
+cargo build -p berth --features fips --quiet
+mkdir -p target/fips
+cp target/debug/berth target/fips/berth
+export TEST_FIPS_BIN="$PWD/target/fips/berth"
+# The module's SHA-2 state against sha2's (the only unsafe code), FIPS mode
+# itself. Both crates together resolve build tools as the binary did, so the
+# module is not built again.
+cargo test -p berth-oci -p berth-core --lib --features berth-oci/fips,berth-core/fips --quiet
+cargo build -p berth --quiet
+if cmp -s target/debug/berth target/fips/berth; then
+  echo "target/debug/berth is still the FIPS build" >&2
+  exit 1
+fi
 echo "== unit and integration tests (SQLite) =="
 cargo test --workspace --quiet
 echo "== the REST API against its OpenAPI document (schemathesis) =="

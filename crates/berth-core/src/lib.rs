@@ -5,6 +5,7 @@
 //! metrics of what happens in them. Nothing of HTTP.
 
 pub mod caller;
+pub mod crypto;
 pub mod identity;
 pub mod indexer;
 pub mod metrics;

@@ -3,7 +3,15 @@
 use std::fmt;
 use std::str::FromStr;
 
+// FIPS builds hash through the AWS-LC FIPS module; the saved state has the
+// same layout either way.
+#[cfg(feature = "fips")]
+mod module;
+#[cfg(feature = "fips")]
+use module::{Sha256, Sha512};
+#[cfg(not(feature = "fips"))]
 use sha2::digest::common::hazmat::SerializableState;
+#[cfg(not(feature = "fips"))]
 use sha2::{Digest as _, Sha256, Sha512};
 
 /// A digest algorithm the registry accepts.

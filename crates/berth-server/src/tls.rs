@@ -16,7 +16,6 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{Error as RustlsError, InconsistentKeys, SupportedProtocolVersion};
-use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 
 /// A TLS protocol version the server may offer, named as in Quay's
@@ -142,7 +141,7 @@ fn build(
     settings: &TlsSettings,
 ) -> Result<(rustls::ServerConfig, String), TlsError> {
     let chain = read_chain(&settings.cert)?;
-    let fingerprint = format!("sha256:{}", hex::encode(Sha256::digest(&chain[0])));
+    let fingerprint = format!("sha256:{}", hex::encode(berth_core::crypto::sha256(&[&chain[0]])));
     let key = read_key(&settings.key)?;
     let versions: Vec<_> = settings.versions.iter().map(|v| v.rustls()).collect();
     let mut config = rustls::ServerConfig::builder_with_provider(provider)

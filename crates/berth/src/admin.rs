@@ -78,6 +78,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     if let Some(uri) = args.target.db_uri {
         config.DB_URI = Some(uri);
     }
+    config.enter_crypto_mode()?;
     let db = open_db(&config).await?;
     let identity = Identity::start(db.clone(), config.identity())
         .await

@@ -142,6 +142,9 @@ pub struct Config {
     /// Seconds an untagged manifest or an unreferenced uploaded blob is
     /// kept for the push it may belong to.
     pub PUSH_TEMP_TAG_EXPIRATION_SEC: u64,
+    /// Every cryptographic operation through the FIPS 140-3 module; needs
+    /// a binary built with `--features fips`.
+    pub FEATURE_FIPS: bool,
     /// Keys of a Quay `config.yaml` the file sets that Berth ignores
     /// (warned about at start).
     #[serde(skip)]
@@ -222,6 +225,7 @@ impl Default for Config {
             GARBAGE_COLLECTION_FREQUENCY: 30,
             PUSH_TEMP_TAG_EXPIRATION_SEC: 3600,
             ignored_quay_keys: Vec::new(),
+            FEATURE_FIPS: false,
         }
     }
 }
@@ -252,6 +256,34 @@ impl Config {
         }
         config.ignored_quay_keys = ignored;
         Ok(config)
+    }
+
+    /// Turn FIPS mode on if `FEATURE_FIPS` asks; an error if this binary
+    /// cannot. Every command that reads the configuration calls it first.
+    pub fn enter_crypto_mode(&self) -> anyhow::Result<()> {
+        if !self.FEATURE_FIPS {
+            return Ok(());
+        }
+        berth_core::crypto::enable_fips_mode()?;
+        // The S3 client reads this from the environment and sends the key's
+        // MD5 with every request, outside the module.
+        if std::env::var_os("AWS_SSE_CUSTOMER_KEY_BASE64").is_some() {
+            anyhow::bail!(
+                "FEATURE_FIPS is true, but AWS_SSE_CUSTOMER_KEY_BASE64 (S3 SSE-C) is set: \
+                 S3 requires the MD5 of the key with every request"
+            );
+        }
+        tracing::info!(
+            module = berth_core::crypto::module_version(),
+            "FIPS mode: cryptography through the FIPS 140-3 module"
+        );
+        if self.DB_URI.as_deref().is_some_and(|u| u.starts_with("postgres")) {
+            tracing::warn!(
+                "FIPS mode: PostgreSQL password authentication (SCRAM-SHA-256 or MD5) is computed by \
+                 the database driver outside the FIPS module; prefer TLS client-certificate authentication"
+            );
+        }
+        Ok(())
     }
 
     /// The configuration of a YAML document's keys over the defaults.

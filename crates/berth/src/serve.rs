@@ -48,6 +48,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(uri) = args.db_uri {
         config.DB_URI = Some(uri);
     }
+    config.enter_crypto_mode()?;
     // Before anything else: a bad certificate fails the start at once.
     let tls = tls::load(&config, args.config.as_deref())?;
     let db = open_db(&config).await?;

@@ -25,7 +25,8 @@ pub struct SourceArgs {
 }
 
 impl SourceArgs {
-    /// The configuration with these flags applied; installs logging.
+    /// The configuration with these flags applied; installs logging and
+    /// enters FIPS mode when configured.
     pub fn load(self) -> anyhow::Result<Config> {
         let mut config = Config::load(self.config.as_deref())?;
         crate::logging::init(config.LOGS_FORMAT);
@@ -35,6 +36,7 @@ impl SourceArgs {
         if let Some(uri) = self.db_uri {
             config.DB_URI = Some(uri);
         }
+        config.enter_crypto_mode()?;
         Ok(config)
     }
 }

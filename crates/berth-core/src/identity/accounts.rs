@@ -93,12 +93,21 @@ pub fn validate_account_name(name: &str) -> Result<(), IdentityError> {
     }
 }
 
-/// Passwords: at least 8 characters, no whitespace.
+/// Shortest password in FIPS mode, in bytes: the module approves PBKDF2
+/// only for passwords of at least 112 bits.
+const FIPS_MIN_PASSWORD_BYTES: usize = 14;
+
+/// Passwords: at least 8 characters (14 bytes in FIPS mode), no whitespace.
 pub fn validate_password(password: &str) -> Result<(), IdentityError> {
     if password.chars().count() < 8 || password.chars().any(char::is_whitespace) {
         return Err(IdentityError::Invalid(
             "passwords must be at least 8 characters and contain no whitespace".into(),
         ));
+    }
+    if crate::crypto::fips_mode() && password.len() < FIPS_MIN_PASSWORD_BYTES {
+        return Err(IdentityError::Invalid(format!(
+            "in FIPS mode passwords must be at least {FIPS_MIN_PASSWORD_BYTES} bytes long"
+        )));
     }
     Ok(())
 }

@@ -11,6 +11,10 @@
 //! secret) together with the hash it matched; it is accepted again only
 //! while the stored hash is unchanged, so a changed password or a
 //! regenerated or revoked token stops working at once on every instance.
+//!
+//! In FIPS mode a secret that matched an argon2 hash is hashed again with
+//! PBKDF2 and stored in its place, so accounts move to the approved hash as
+//! their owners log in.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -18,10 +22,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use berth_store::metadata::{AccountRow, TokenRow};
-use sha2::{Digest, Sha256};
+
+use crate::crypto::{random_bytes, sha256};
 
 use super::principal::{AccountRef, Actor, Credential, Principal, Scope};
-use super::secrets::{split_lookup, verify_against_nothing, verify_secret};
+use super::secrets::{hash_secret, needs_rehash, split_lookup, verify_against_nothing, verify_secret};
 use super::{AuditEvent, Identity, IdentityError};
 use crate::metrics::{self, AuthKind};
 
@@ -66,7 +71,7 @@ pub(crate) struct CredentialCache {
 impl CredentialCache {
     pub(crate) fn new() -> CredentialCache {
         let mut salt = [0u8; 32];
-        rand::fill(&mut salt);
+        random_bytes(&mut salt);
         CredentialCache {
             salt,
             entries: Mutex::new(HashMap::new()),
@@ -74,12 +79,7 @@ impl CredentialCache {
     }
 
     fn key(&self, username: &str, secret: &str) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(self.salt);
-        h.update(username.as_bytes());
-        h.update([0]);
-        h.update(secret.as_bytes());
-        h.finalize().into()
+        sha256(&[&self.salt, username.as_bytes(), &[0], secret.as_bytes()])
     }
 
     /// Whether `secret` matches `hash`, from memory if it did before.
@@ -113,10 +113,7 @@ fn throttle_key(username: &str, secret: &str) -> Option<String> {
     match username {
         "$app" => split_lookup(secret).map(|lookup| format!("app:{lookup}")),
         "$oauthtoken" => split_lookup(secret).map(|lookup| format!("oauth:{lookup}")),
-        name => Some(format!(
-            "account:{}",
-            hex::encode(Sha256::digest(name.as_bytes()))
-        )),
+        name => Some(format!("account:{}", hex::encode(sha256(&[name.as_bytes()])))),
     }
 }
 
@@ -263,6 +260,12 @@ impl Identity {
                 if !self.cache.verify(name, secret, hash) {
                     return Err(refused());
                 }
+                if needs_rehash(hash) {
+                    let new = hash_secret(secret)?;
+                    if self.db.replace_account_secret(account.id, hash, &new).await? {
+                        tracing::info!(account = name, "password hash replaced by PBKDF2 (FIPS mode)");
+                    }
+                }
                 if !account.enabled {
                     return Err(IdentityError::Unauthenticated(
                         "This user has been disabled. Please contact your administrator.".into(),
@@ -322,6 +325,12 @@ impl Identity {
         let label = if oauth { "$oauthtoken" } else { "$app" };
         if !self.cache.verify(label, token, &row.secret_hash) {
             return Err(refused());
+        }
+        if needs_rehash(&row.secret_hash) {
+            let new = hash_secret(token)?;
+            self.db
+                .replace_token_secret(row.id, oauth, &row.secret_hash, &new)
+                .await?;
         }
         if row.expires_ms.is_some_and(|e| e <= berth_store::now_ms()) {
             return Err(IdentityError::Unauthenticated("token has expired".into()));

@@ -1,10 +1,18 @@
 //! Generating and checking secrets. Passwords and tokens are stored only as
-//! argon2id hashes; tokens shown to users carry a clear lookup prefix that
-//! finds their row, so checking one costs one hash, not a scan.
+//! argon2id hashes, or in FIPS mode as PBKDF2-HMAC-SHA256 hashes (argon2 is
+//! not FIPS-approved); either kind verifies in either mode, and FIPS mode
+//! replaces an argon2 hash at the next successful login. Tokens shown to
+//! users carry a clear lookup prefix that finds their row, so checking one
+//! costs one hash, not a scan.
+
+mod pbkdf2;
+
+use std::num::NonZeroU32;
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use argon2::{Argon2, PasswordHash};
-use rand::RngExt;
+
+use crate::crypto::{fips_mode, random_bytes};
 
 /// Length of the clear lookup prefix of app and OAuth tokens.
 pub const LOOKUP_LEN: usize = 8;
@@ -21,8 +29,11 @@ const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 #[error("hashing a secret failed: {0}")]
 pub struct HashError(String);
 
-/// The argon2id hash (PHC string) of `secret`.
+/// The hash (PHC string) of `secret`: PBKDF2 in FIPS mode, else argon2id.
 pub fn hash_secret(secret: &str) -> Result<String, HashError> {
+    if fips_mode() {
+        return Ok(pbkdf2::hash(secret, pbkdf2_iterations()));
+    }
     Argon2::default()
         .hash_password(secret.as_bytes())
         .map(|h| h.to_string())
@@ -32,12 +43,25 @@ pub fn hash_secret(secret: &str) -> Result<String, HashError> {
 /// Whether `secret` matches the PHC string `hash` (false for a malformed
 /// hash).
 pub fn verify_secret(secret: &str, hash: &str) -> bool {
+    if pbkdf2::is_pbkdf2(hash) {
+        return pbkdf2::verify(secret, hash);
+    }
     match PasswordHash::new(hash) {
         Ok(parsed) => Argon2::default()
             .verify_password(secret.as_bytes(), &parsed)
             .is_ok(),
         Err(_) => false,
     }
+}
+
+/// Whether a stored hash should be replaced by [`hash_secret`]'s after a
+/// successful check: an argon2 hash in FIPS mode.
+pub fn needs_rehash(hash: &str) -> bool {
+    fips_mode() && !pbkdf2::is_pbkdf2(hash)
+}
+
+fn pbkdf2_iterations() -> NonZeroU32 {
+    NonZeroU32::new(pbkdf2::ITERATIONS).unwrap_or(NonZeroU32::MIN)
 }
 
 /// A hash that matches nothing, checked when an account does not exist so
@@ -48,11 +72,24 @@ pub fn verify_against_nothing(secret: &str) {
     let _ = verify_secret(secret, hash);
 }
 
+/// `len` characters drawn uniformly from `alphabet` (at most 256 long),
+/// from the module's random generator.
 fn random_string(alphabet: &[u8], len: usize) -> String {
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
-        .collect()
+    // Bytes at or above the largest multiple of the alphabet's length are
+    // dropped, so every character is equally likely.
+    let limit = 256 - 256 % alphabet.len();
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        random_bytes(&mut buf);
+        for &b in buf.iter().filter(|&&b| usize::from(b) < limit) {
+            if out.len() == len {
+                break;
+            }
+            out.push(alphabet[usize::from(b) % alphabet.len()] as char);
+        }
+    }
+    out
 }
 
 /// A new robot token.
@@ -100,11 +137,26 @@ mod tests {
 
     #[test]
     fn hashes_verify_only_their_secret() {
+        // FIPS mode (PBKDF2 for new hashes) is process-wide and stays off in
+        // unit tests; tests/fips.rs covers it.
         let h = hash_secret("correct horse").unwrap();
         assert!(h.starts_with("$argon2id$"));
         assert!(verify_secret("correct horse", &h));
         assert!(!verify_secret("correct horsf", &h));
         assert!(!verify_secret("correct horse", "not a hash"));
+    }
+
+    /// Turning FIPS mode off must not lock out whoever logged in with it on.
+    #[test]
+    fn pbkdf2_and_argon2_hashes_both_verify() {
+        let argon = Argon2::default().hash_password(b"pw").unwrap().to_string();
+        let pbkdf = pbkdf2::hash("pw", pbkdf2_iterations());
+        for h in [&argon, &pbkdf] {
+            assert!(verify_secret("pw", h), "{h}");
+            assert!(!verify_secret("px", h), "{h}");
+        }
+        assert!(!needs_rehash(&pbkdf));
+        assert!(!needs_rehash(&argon), "outside FIPS mode");
     }
 
     #[test]

@@ -148,13 +148,8 @@ pub fn generate_key() -> Result<(String, Vec<u8>, Vec<u8>), IdentityError> {
         .map_err(|e| IdentityError::Internal(format!("key generation: {e}")))?;
     let public = pair.public_key().as_ref().to_vec();
     // The kid names the key by its public half.
-    let kid = hex::encode(&sha2_256(&public)[..8]);
+    let kid = hex::encode(&crate::crypto::sha256(&[&public])[..8]);
     Ok((kid, pkcs8.as_ref().to_vec(), public))
-}
-
-fn sha2_256(bytes: &[u8]) -> Vec<u8> {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).to_vec()
 }
 
 struct KeyRing {
@@ -305,14 +300,7 @@ impl TokenService {
     /// Verify a token for `audience`: signature by one of our keys,
     /// issuer, audience, time window.
     pub async fn verify(&self, token: &str, audience: &str) -> Result<Arc<Claims>, IdentityError> {
-        let key = {
-            use sha2::Digest;
-            let mut h = sha2::Sha256::new();
-            h.update(audience.as_bytes());
-            h.update([0]);
-            h.update(token.as_bytes());
-            <[u8; 32]>::from(h.finalize())
-        };
+        let key = crate::crypto::sha256(&[audience.as_bytes(), &[0], token.as_bytes()]);
         let known = self.verified.lock().ok().and_then(|m| m.get(&key).cloned());
         if let Some(claims) = known {
             let now = berth_store::now_ms() / 1000;

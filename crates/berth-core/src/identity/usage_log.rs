@@ -10,7 +10,6 @@ use berth_store::metadata::{AuditQuery, AuditRow};
 /// A position in the log's order: (`created_ms`, `id`).
 type Cursor = (i64, i64);
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
 use super::policy::Action;
 use super::{AuditEvent, AuditLog, Identity, IdentityError};
@@ -99,7 +98,7 @@ impl Selection {
             Target::All => "all".to_owned(),
         };
         let performer = self.performer.as_deref().unwrap_or("");
-        let digest = sha2::Sha256::digest(format!("{scope}\n{performer}").as_bytes());
+        let digest = crate::crypto::sha256(&[format!("{scope}\n{performer}").as_bytes()]);
         hex::encode(&digest[..8])
     }
 }

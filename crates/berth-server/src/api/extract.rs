@@ -127,8 +127,7 @@ pub(crate) struct Avatar {
 
 /// The avatar of `name`, of `kind`.
 pub(crate) fn avatar(name: &str, kind: &str) -> Avatar {
-    use sha2::Digest;
-    let hash = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+    let hash = hex::encode(berth_core::crypto::sha256(&[name.as_bytes()]));
     Avatar {
         name: name.to_owned(),
         color: format!("#{}", &hash[..6]),

@@ -196,6 +196,20 @@ impl Db {
         })
     }
 
+    /// Replace an account's secret hash only if it is still `old` (a rehash
+    /// must not undo a password change made meanwhile).
+    pub async fn replace_account_secret(&self, id: i64, old: &str, new: &str) -> Result<bool, StoreError> {
+        on_db!(self.writer(), pool => {
+            let done = sqlx::query("UPDATE accounts SET secret_hash = $3 WHERE id = $1 AND secret_hash = $2")
+                .bind(id)
+                .bind(old)
+                .bind(new)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
     /// Change the mutable details of an account; `None` leaves a field alone.
     pub async fn update_account(&self, id: i64, change: &AccountChange) -> Result<bool, StoreError> {
         on_db!(self.writer(), pool => {

@@ -152,6 +152,26 @@ impl Db {
         })
     }
 
+    /// Replace an app token's (`oauth` false) or OAuth token's secret hash
+    /// only if it is still `old`.
+    pub async fn replace_token_secret(
+        &self,
+        id: i64,
+        oauth: bool,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = if oauth {
+            "UPDATE oauth_tokens SET secret_hash = $3 WHERE id = $1 AND secret_hash = $2"
+        } else {
+            "UPDATE app_tokens SET secret_hash = $3 WHERE id = $1 AND secret_hash = $2"
+        };
+        on_db!(self.writer(), pool => {
+            let done = sqlx::query(sql).bind(id).bind(old).bind(new).execute(pool).await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
     /// Create an OAuth application.
     pub async fn create_oauth_app(
         &self,

@@ -11,9 +11,10 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 
-/// The provider behind every TLS handshake the server makes.
-fn crypto_provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+/// The provider behind every TLS handshake the server makes: the FIPS
+/// module's, restricted to approved algorithms, in FIPS mode.
+fn crypto_provider(fips: bool) -> anyhow::Result<Arc<CryptoProvider>> {
+    Ok(Arc::new(berth_core::crypto::tls_provider(fips)?))
 }
 
 /// The configured certificate and key, loaded; `None` for plain HTTP.
@@ -25,7 +26,7 @@ pub fn load(config: &Config, config_file: Option<&Path>) -> anyhow::Result<Optio
     else {
         return Ok(None);
     };
-    let (tls, fingerprint) = Tls::load(crypto_provider(), settings)
+    let (tls, fingerprint) = Tls::load(crypto_provider(config.FEATURE_FIPS)?, settings)
         .map_err(|e| anyhow::anyhow!("invalid TLS configuration: {e}"))?;
     tracing::info!(
         cert = %tls.settings().cert.display(),

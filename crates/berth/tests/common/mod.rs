@@ -87,6 +87,9 @@ pub fn berth_bin() -> PathBuf {
 /// A running registry process and the state it keeps across restarts.
 pub struct Server {
     child: Option<Child>,
+    /// The `berth` binary this server and its admin commands run (another
+    /// build may take over the same data at a restart).
+    pub bin: PathBuf,
     pub data_dir: tempfile::TempDir,
     /// Dropped after the process is killed (fields drop after `drop`).
     db: Option<Arc<PgDatabase>>,
@@ -151,6 +154,7 @@ impl Server {
         std::fs::write(&config, format!("{}{namespaces}{yaml}", storage.config_yaml())).unwrap();
         let mut server = Server {
             child: None,
+            bin: berth_bin(),
             data_dir,
             db,
             config,
@@ -171,7 +175,7 @@ impl Server {
     /// that already exists (a cluster's shared database) is fine.
     pub fn create_user(&self, name: &str, password: &str, superuser: bool) {
         use std::io::Write;
-        let mut cmd = Command::new(berth_bin());
+        let mut cmd = Command::new(&self.bin);
         cmd.args(["admin", "user", "create", name, "--password-stdin"])
             .arg("--data-dir")
             .arg(self.data_dir.path())
@@ -207,7 +211,7 @@ impl Server {
     /// Start the process (on `port` if given, else a free one).
     async fn launch(&mut self, port: Option<u16>) {
         let listen = format!("127.0.0.1:{}", port.unwrap_or(0));
-        let mut cmd = Command::new(berth_bin());
+        let mut cmd = Command::new(&self.bin);
         cmd.arg("serve")
             .arg("--listen")
             .arg(&listen)
