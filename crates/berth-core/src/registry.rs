@@ -5,6 +5,7 @@ mod cleanup;
 mod error;
 mod gc;
 mod health;
+mod immutability;
 mod listing;
 mod manifests;
 mod quota;
@@ -24,6 +25,9 @@ pub use blobs::LinkedBlob;
 pub use error::RegistryError;
 pub use gc::{GcConfig, GcReport};
 pub use health::{Health, HealthScope, ServiceHealth};
+pub use immutability::{
+    ImmutabilityPolicy, MAX_TAG_PATTERN_CHARS, PolicyInput, PolicyScope, compile_tag_pattern,
+};
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
 pub use quota::{
