@@ -141,11 +141,12 @@ pub(crate) fn effective(own: bool, exempt: bool, policy: bool) -> bool {
 
 impl Registry {
     /// The policies that apply to repository `repo` (id `repo_id`).
-    pub(crate) async fn tag_policies(&self, repo: &RepositoryName, repo_id: i64) -> Result<TagPolicies, RegistryError> {
-        let rows = self
-            .db
-            .policies_for_repository(repo_id, repo.namespace())
-            .await?;
+    pub(crate) async fn tag_policies(
+        &self,
+        repo: &RepositoryName,
+        repo_id: i64,
+    ) -> Result<TagPolicies, RegistryError> {
+        let rows = self.db.policies_for_repository(repo_id, repo.namespace()).await?;
         Ok(TagPolicies(rows.iter().filter_map(Compiled::from_row).collect()))
     }
 
@@ -249,8 +250,14 @@ impl Registry {
             PolicyWrite::Duplicate => return Err(duplicate(&pattern)),
             PolicyWrite::NotFound => return Err(no_policy(&uuid)),
         }
-        self.log(policy_event("create_immutability_policy", caller, scope, &pattern, input))
-            .await?;
+        self.log(policy_event(
+            "create_immutability_policy",
+            caller,
+            scope,
+            &pattern,
+            input,
+        ))
+        .await?;
         self.apply_policy(caller, scope, owner, &pattern, input, &compiled)
             .await?;
         Ok(uuid)
@@ -276,8 +283,14 @@ impl Registry {
             PolicyWrite::Duplicate => return Err(duplicate(&pattern)),
             PolicyWrite::NotFound => return Err(no_policy(uuid)),
         }
-        self.log(policy_event("update_immutability_policy", caller, scope, &pattern, input))
-            .await?;
+        self.log(policy_event(
+            "update_immutability_policy",
+            caller,
+            scope,
+            &pattern,
+            input,
+        ))
+        .await?;
         self.apply_policy(caller, scope, owner, &pattern, input, &compiled)
             .await
     }

@@ -266,8 +266,7 @@ impl Registry {
             .await?;
         }
         if let Some(immutable) = change.immutable {
-            self.change_tag_immutability(caller, repo, tag, immutable)
-                .await?;
+            self.change_tag_immutability(caller, repo, tag, immutable).await?;
         }
         let Some(expiration_ms) = change.expiration_ms else {
             return Ok(());
@@ -418,9 +417,7 @@ impl Registry {
         }
         let previous = match self
             .db
-            .retarget_tag(repo_id, tag.as_str(), &digest_text, true, &|t| {
-                policies.holds(t)
-            })
+            .retarget_tag(repo_id, tag.as_str(), &digest_text, true, &|t| policies.holds(t))
             .await?
         {
             Retarget::Done(previous) => previous,
@@ -533,7 +530,11 @@ impl Registry {
 
     /// The labels of an image manifest's config, if it is a container image
     /// config small enough to read.
-    async fn config_labels(&self, repo: &RepositoryName, parsed: &ParsedManifest) -> Option<serde_json::Value> {
+    async fn config_labels(
+        &self,
+        repo: &RepositoryName,
+        parsed: &ParsedManifest,
+    ) -> Option<serde_json::Value> {
         let is_image_config = matches!(
             parsed.artifact_type.as_deref(),
             Some(berth_oci::media_type::OCI_IMAGE_CONFIG | berth_oci::media_type::DOCKER_IMAGE_CONFIG)

@@ -123,7 +123,12 @@ async fn get_one(api: &Api, scope: PolicyScope, uuid: &str) -> Result<Json<Polic
     Ok(Json(policy.into()))
 }
 
-async fn update(api: &Api, scope: PolicyScope, uuid: &str, body: PolicyConfig) -> Result<StatusCode, ApiError> {
+async fn update(
+    api: &Api,
+    scope: PolicyScope,
+    uuid: &str,
+    body: PolicyConfig,
+) -> Result<StatusCode, ApiError> {
     api.registry
         .update_immutability_policy(&api.caller, &scope, uuid, &body.into())
         .await?;

@@ -87,7 +87,11 @@ impl Db {
 
     /// Every policy that applies to repository `repo` (id) in namespace
     /// `namespace`: its own and its organization's.
-    pub async fn policies_for_repository(&self, repo: i64, namespace: &str) -> Result<Vec<PolicyRow>, StoreError> {
+    pub async fn policies_for_repository(
+        &self,
+        repo: i64,
+        namespace: &str,
+    ) -> Result<Vec<PolicyRow>, StoreError> {
         let sql = format!(
             "SELECT {POLICY_COLUMNS} WHERE p.repository_id = $1 \
              OR p.namespace_id = (SELECT id FROM accounts WHERE name = $2) ORDER BY p.id"
@@ -192,7 +196,11 @@ impl Db {
     }
 
     /// Delete policy `uuid` of `owner`; whether it existed.
-    pub async fn delete_immutability_policy(&self, owner: PolicyOwner, uuid: &str) -> Result<bool, StoreError> {
+    pub async fn delete_immutability_policy(
+        &self,
+        owner: PolicyOwner,
+        uuid: &str,
+    ) -> Result<bool, StoreError> {
         let (ns, repo) = owner.ids();
         on_db!(self.writer(), pool => {
             let done = sqlx::query(
@@ -287,6 +295,11 @@ impl Db {
 
 /// Whether a live row is immutable: its own flag, or a policy unless an
 /// administrator released the row.
-pub(crate) fn row_immutable(name: &str, immutable: bool, policy_exempt: bool, policy: PolicyCheck<'_>) -> bool {
+pub(crate) fn row_immutable(
+    name: &str,
+    immutable: bool,
+    policy_exempt: bool,
+    policy: PolicyCheck<'_>,
+) -> bool {
     immutable || (!policy_exempt && policy(name))
 }
