@@ -198,34 +198,34 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
             }
-            if let Some(tag) = tag {
-                if live.as_deref() != Some(m.digest.as_str()) {
-                    // Moving a tag (or re-pushing an expired one) ends its
-                    // old row and starts a new one.
-                    sqlx::query(END_LIVE_ROW)
-                        .bind(repo)
-                        .bind(tag)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    // An immutable tag never expires.
-                    let expires_ms = m
-                        .tag_expires_after_ms
-                        .and_then(|d| now.checked_add(d))
-                        .filter(|_| !m.tag_immutable && !policy(tag));
-                    sqlx::query(
-                        "INSERT INTO tags (repository_id, name, manifest_digest, start_ms, expires_ms, immutable) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
+            if let Some(tag) = tag
+                && live.as_deref() != Some(m.digest.as_str())
+            {
+                // Moving a tag (or re-pushing an expired one) ends its
+                // old row and starts a new one.
+                sqlx::query(END_LIVE_ROW)
                     .bind(repo)
                     .bind(tag)
-                    .bind(&m.digest)
                     .bind(now)
-                    .bind(expires_ms)
-                    .bind(m.tag_immutable)
                     .execute(&mut *tx)
                     .await?;
-                }
+                // An immutable tag never expires.
+                let expires_ms = m
+                    .tag_expires_after_ms
+                    .and_then(|d| now.checked_add(d))
+                    .filter(|_| !m.tag_immutable && !policy(tag));
+                sqlx::query(
+                    "INSERT INTO tags (repository_id, name, manifest_digest, start_ms, expires_ms, immutable) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(repo)
+                .bind(tag)
+                .bind(&m.digest)
+                .bind(now)
+                .bind(expires_ms)
+                .bind(m.tag_immutable)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
             Ok(PutManifest::Stored)
