@@ -71,6 +71,10 @@ pub fn compile_tag_pattern(pattern: &str) -> Result<Regex, String> {
     if pattern.is_empty() {
         return Err("tagPattern is required and must be a non-empty string".into());
     }
+    // No tag name holds one, and PostgreSQL text cannot store it.
+    if pattern.contains('\0') {
+        return Err("tagPattern must not contain NUL characters".into());
+    }
     if pattern.chars().count() > MAX_TAG_PATTERN_CHARS {
         return Err(format!(
             "tagPattern must be {MAX_TAG_PATTERN_CHARS} characters or less"
@@ -478,6 +482,7 @@ mod tests {
         let err = compile_tag_pattern("v[0-9").unwrap_err();
         assert!(err.contains("v[0-9"), "{err}");
         assert!(compile_tag_pattern("").is_err());
+        assert!(compile_tag_pattern("v\0").is_err());
         let long = "a".repeat(MAX_TAG_PATTERN_CHARS + 1);
         assert!(compile_tag_pattern(&long).unwrap_err().contains("256"));
         // Within the length limit but far over the compiled size limit.
