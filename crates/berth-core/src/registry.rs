@@ -5,6 +5,8 @@ mod cleanup;
 mod error;
 mod gc;
 mod health;
+mod immutability;
+mod labels;
 mod listing;
 mod manifests;
 mod quota;
@@ -24,6 +26,10 @@ pub use blobs::LinkedBlob;
 pub use error::RegistryError;
 pub use gc::{GcConfig, GcReport};
 pub use health::{Health, HealthScope, ServiceHealth};
+pub use immutability::{
+    ImmutabilityPolicy, MAX_TAG_PATTERN_CHARS, PolicyInput, PolicyScope, compile_tag_pattern,
+};
+pub use labels::parse_expires_after;
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
 pub use quota::{
@@ -33,7 +39,7 @@ pub use quota::{
 pub use repositories::{
     ClientError, LiveTag, RepositoryDetails, RepositoryPage, RepositorySummary, VIEW_TAGS,
 };
-pub use tags::{TagChange, TagFilter, TagHistory, TagQuery, TagRecord, parse_expires_after};
+pub use tags::{TagChange, TagFilter, TagHistory, TagQuery, TagRecord};
 pub use uploads::{BlobRange, UploadStatus};
 
 /// Limits and switches of the registry service.

@@ -66,6 +66,14 @@ pub enum RegistryError {
         /// The reject limit reached, in bytes.
         limit: u64,
     },
+    /// The tag is immutable: it cannot be moved, deleted or set to expire.
+    #[error("Cannot {operation} immutable tag '{tag}'")]
+    TagImmutable {
+        /// The tag.
+        tag: String,
+        /// What was refused: `overwrite`, `delete`, `set expiration on`.
+        operation: &'static str,
+    },
     /// A storage failure: the client is not at fault.
     #[error("internal storage error: {0}")]
     Internal(#[from] StoreError),

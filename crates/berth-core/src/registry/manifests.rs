@@ -2,7 +2,7 @@
 
 use crate::RepositoryName;
 use berth_oci::{Algorithm, Digest, ManifestKind, ParsedManifest, Reference};
-use berth_store::metadata::{NewManifest, PutManifest};
+use berth_store::metadata::{DeleteManifest, EndTag, NewManifest, PutManifest};
 
 use super::{Registry, RegistryError};
 
@@ -64,10 +64,14 @@ impl Registry {
                 Some(berth_oci::media_type::OCI_IMAGE_CONFIG | berth_oci::media_type::DOCKER_IMAGE_CONFIG)
             );
         let repo_id = self.repo_for_push(repo).await?;
-        // Only a tag push starts a tag row that can carry an expiry.
-        let expires_after = match tag {
-            Some(_) => self.label_expiry(repo, &parsed).await,
-            None => None,
+        // Only a tag push starts a tag row that can carry an expiry or be
+        // immutable.
+        let (labels, policies) = match tag {
+            Some(_) => (
+                self.push_labels(repo, &parsed).await,
+                self.tag_policies(repo, repo_id).await?,
+            ),
+            None => Default::default(),
         };
         let media_type = parsed.media_type.clone();
         let record = NewManifest {
@@ -79,12 +83,16 @@ impl Registry {
             content,
             blobs: parsed.blobs.iter().map(Digest::to_string).collect(),
             children: parsed.children.iter().map(Digest::to_string).collect(),
-            tag_expires_after_ms: expires_after.map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            tag_expires_after_ms: labels
+                .expires_after
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            tag_immutable: labels.immutable,
         };
         // Quota: refused if the namespace, with the blobs this manifest
         // adds to it, reaches a reject threshold.
         let quota_warning = self.check_quota(repo.as_str(), &record.blobs).await?;
-        match self.db.put_manifest(repo_id, &record, tag).await? {
+        let policy = |t: &str| policies.holds(t);
+        match self.db.put_manifest(repo_id, &record, tag, &policy).await? {
             PutManifest::Stored => {
                 crate::metrics::push(&media_type);
                 if indexable {
@@ -99,6 +107,10 @@ impl Registry {
             }
             PutManifest::MissingBlob(d) => Err(RegistryError::ManifestBlobUnknown(format!("blob {d}"))),
             PutManifest::MissingChild(d) => Err(RegistryError::ManifestBlobUnknown(format!("manifest {d}"))),
+            PutManifest::TagImmutable => Err(RegistryError::TagImmutable {
+                tag: tag.unwrap_or_default().to_owned(),
+                operation: "overwrite",
+            }),
         }
     }
 
@@ -132,14 +144,23 @@ impl Registry {
             .existing_repo(repo)
             .await?
             .ok_or(RegistryError::ManifestUnknown)?;
-        let existed = match reference {
-            Reference::Tag(t) => self.db.end_tag(repo_id, t).await?,
-            Reference::Digest(d) => self.db.delete_manifest(repo_id, &d.to_string()).await?,
+        let policies = self.tag_policies(repo, repo_id).await?;
+        let policy = |t: &str| policies.holds(t);
+        let immutable = |tag: String| RegistryError::TagImmutable {
+            tag,
+            operation: "delete",
         };
-        if existed {
-            Ok(())
-        } else {
-            Err(RegistryError::ManifestUnknown)
+        match reference {
+            Reference::Tag(t) => match self.db.end_tag(repo_id, t, &policy).await? {
+                EndTag::Ended => Ok(()),
+                EndTag::Missing => Err(RegistryError::ManifestUnknown),
+                EndTag::Immutable => Err(immutable(t.clone())),
+            },
+            Reference::Digest(d) => match self.db.delete_manifest(repo_id, &d.to_string(), &policy).await? {
+                DeleteManifest::Deleted => Ok(()),
+                DeleteManifest::Missing => Err(RegistryError::ManifestUnknown),
+                DeleteManifest::Immutable(t) => Err(immutable(t)),
+            },
         }
     }
 }

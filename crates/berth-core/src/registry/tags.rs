@@ -1,55 +1,28 @@
 //! The tag lifecycle: history, planned expiry (set through the API or by
 //! the `quay.expires-after` label at push time), the time machine that
 //! restores deleted, moved-away and expired tags within the namespace's
-//! window, and the worker that records expired tags as ended.
+//! window, and the worker that records expired tags as ended. Immutable
+//! tags (`immutability.rs`) are never moved, ended or set to expire here.
 
 use std::time::Duration;
 
-use berth_oci::{Digest, ManifestKind, ParsedManifest, Reference};
+use berth_oci::{Digest, Reference};
 use berth_store::metadata::{ExpiredTag, NewAuditEntry, Retarget, TagHistoryQuery, TagRow};
 use berth_store::now_ms;
-use futures_util::TryStreamExt;
 
 use super::{ClientError, Registry, RegistryError};
 use crate::Caller;
 use crate::identity::{Action, AuditEvent, namespace_of};
 use crate::names::{RepositoryName, TagName};
 
-/// The label (or annotation) that plans a pushed tag's expiry.
-pub const EXPIRES_AFTER_LABEL: &str = "quay.expires-after";
 /// Most rows one history page holds.
 pub const MAX_TAG_PAGE: u32 = 100;
-/// Largest image config read for labels; bigger ones are not looked at.
-const CONFIG_READ_LIMIT: u64 = 1024 * 1024;
 /// Expired tag rows ended per transaction.
 const EXPIRY_BATCH: i64 = 100;
 /// The usage-log kind of a tag ended by its planned expiry. Quay logs
 /// nothing here; `delete_tag` (with `"expired": true` in the metadata, and
 /// no performer) keeps the log within Quay's vocabulary.
 pub const TAG_EXPIRED_LOG_KIND: &str = "delete_tag";
-
-/// Parse a `quay.expires-after` value as Quay does: a whole number and a
-/// unit, `s`, `m` (minutes), `h`, `d`, `w` or `y` (365 days). Anything
-/// else is `None` (and ignored by the caller).
-pub fn parse_expires_after(value: &str) -> Option<Duration> {
-    let value = value.trim();
-    let unit = value.chars().last()?;
-    let digits = &value[..value.len() - unit.len_utf8()];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u64 = digits.parse().ok()?;
-    let unit_s: u64 = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        'w' => 7 * 86_400,
-        'y' => 365 * 86_400,
-        _ => return None,
-    };
-    n.checked_mul(unit_s).map(Duration::from_secs)
-}
 
 /// How a tag listing narrows names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,11 +65,15 @@ pub struct TagRecord {
     pub reversion: bool,
     /// The manifest's size plus the blobs it references directly.
     pub size: i64,
+    /// Whether the tag is immutable (its own flag or a policy).
+    pub immutable: bool,
 }
 
-impl From<TagRow> for TagRecord {
-    fn from(r: TagRow) -> Self {
+impl TagRecord {
+    /// The record of `r`, whose name policies hold or not.
+    fn new(r: TagRow, policy: bool) -> Self {
         TagRecord {
+            immutable: super::immutability::effective(r.immutable, r.policy_exempt, policy),
             is_manifest_list: matches!(
                 r.media_type.as_str(),
                 berth_oci::media_type::OCI_INDEX | berth_oci::media_type::DOCKER_MANIFEST_LIST
@@ -143,6 +120,8 @@ pub struct TagChange {
     /// Plan the tag's expiry at this time (ms since the epoch), or with
     /// `Some(None)` cancel a planned one.
     pub expiration_ms: Option<Option<i64>>,
+    /// Make the tag immutable, or (its administrators) release it.
+    pub immutable: Option<bool>,
 }
 
 impl Registry {
@@ -187,8 +166,15 @@ impl Registry {
             .await?;
         let has_additional = rows.len() > limit as usize;
         rows.truncate(limit as usize);
+        let policies = self.tag_policies(repo, repo_id).await?;
         Ok(TagHistory {
-            tags: rows.into_iter().map(TagRecord::from).collect(),
+            tags: rows
+                .into_iter()
+                .map(|r| {
+                    let held = policies.holds(&r.name);
+                    TagRecord::new(r, held)
+                })
+                .collect(),
             has_additional,
         })
     }
@@ -207,9 +193,10 @@ impl Registry {
         })
     }
 
-    /// Create, move or plan the expiry of tag `tag` of `repo` (its writers
-    /// may), logging each change as Quay does (`create_tag`, `move_tag`,
-    /// `change_tag_expiration`).
+    /// Create, move, make immutable or plan the expiry of tag `tag` of
+    /// `repo` (its writers may; releasing an immutable tag takes its
+    /// administrators), logging each change as Quay does (`create_tag`,
+    /// `move_tag`, `change_tag_immutability`, `change_tag_expiration`).
     pub async fn change_tag(
         &self,
         caller: &Caller,
@@ -238,6 +225,9 @@ impl Registry {
                 }),
             ))
             .await?;
+        }
+        if let Some(immutable) = change.immutable {
+            self.change_tag_immutability(caller, repo, tag, immutable).await?;
         }
         let Some(expiration_ms) = change.expiration_ms else {
             return Ok(());
@@ -277,12 +267,16 @@ impl Registry {
             .existing_repo(repo)
             .await?
             .ok_or(RegistryError::NameUnknown)?;
+        let policies = self.tag_policies(repo, repo_id).await?;
         match self
             .db
-            .retarget_tag(repo_id, tag.as_str(), &digest.to_string(), false)
+            .retarget_tag(repo_id, tag.as_str(), &digest.to_string(), false, &|t| {
+                policies.holds(t)
+            })
             .await?
         {
             Retarget::Done(previous) => Ok(previous),
+            Retarget::Immutable => Err(immutable(tag, "overwrite").into()),
             Retarget::UnknownManifest => Err(ClientError::NotFound(format!(
                 "manifest {digest} not found in {repo}"
             ))),
@@ -305,6 +299,12 @@ impl Registry {
         let Some(live) = self.db.live_tag(repo_id, tag.as_str()).await? else {
             return Ok(ExpiryChange::NoTag);
         };
+        if expires_ms.is_some() {
+            let held = self.tag_policies(repo, repo_id).await?.holds(tag.as_str());
+            if super::immutability::effective(live.immutable, live.policy_exempt, held) {
+                return Err(immutable(tag, "set expiration on"));
+            }
+        }
         let (min, max) = self.config.tag_expiration_bounds;
         let (min, max) = (duration_ms(min), duration_ms(max).max(duration_ms(min)));
         let planned = expires_ms.map(|at| {
@@ -368,6 +368,7 @@ impl Registry {
             ))
         };
         let digest_text = digest.to_string();
+        let policies = self.tag_policies(repo, repo_id).await?;
         if !self
             .db
             .tag_restorable(repo_id, tag.as_str(), &digest_text, since)
@@ -377,10 +378,11 @@ impl Registry {
         }
         let previous = match self
             .db
-            .retarget_tag(repo_id, tag.as_str(), &digest_text, true)
+            .retarget_tag(repo_id, tag.as_str(), &digest_text, true, &|t| policies.holds(t))
             .await?
         {
             Retarget::Done(previous) => previous,
+            Retarget::Immutable => return Err(immutable(tag, "overwrite").into()),
             // Collected meanwhile.
             Retarget::UnknownManifest => return Err(not_restorable()),
         };
@@ -443,66 +445,18 @@ impl Registry {
         }
         let mut total = 0;
         loop {
+            let policies = self.all_tag_policies().await?;
             let ended = self
                 .db
-                .end_expired_tags(now_ms(), EXPIRY_BATCH, &expiry_audit_entry)
+                .end_expired_tags(now_ms(), EXPIRY_BATCH, &expiry_audit_entry, &|repo, tag| {
+                    policies.holds(repo, tag)
+                })
                 .await?;
             total += ended;
             if ended < EXPIRY_BATCH as usize {
                 return Ok(total);
             }
         }
-    }
-
-    /// The planned lifetime of a tag pushed with `parsed`: its
-    /// `quay.expires-after` value from the image config's labels or, for
-    /// OCI manifests, the manifest's annotations (which win). Indexes and
-    /// unreadable configs plan nothing; so does an invalid value.
-    pub(crate) async fn label_expiry(
-        &self,
-        repo: &RepositoryName,
-        parsed: &ParsedManifest,
-    ) -> Option<Duration> {
-        if parsed.kind != ManifestKind::Image {
-            return None;
-        }
-        // Docker schema 2 manifests carry no annotations.
-        let annotated = parsed
-            .annotations
-            .as_deref()
-            .filter(|_| parsed.media_type == berth_oci::media_type::OCI_MANIFEST)
-            .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
-            .and_then(|a| a.get(EXPIRES_AFTER_LABEL)?.as_str().map(str::to_owned));
-        let value = match annotated {
-            Some(v) => Some(v),
-            None => self.config_label(repo, parsed).await,
-        };
-        value.as_deref().and_then(parse_expires_after)
-    }
-
-    /// The `quay.expires-after` label of an image manifest's config, if it
-    /// is a container image config small enough to read.
-    async fn config_label(&self, repo: &RepositoryName, parsed: &ParsedManifest) -> Option<String> {
-        let is_image_config = matches!(
-            parsed.artifact_type.as_deref(),
-            Some(berth_oci::media_type::OCI_IMAGE_CONFIG | berth_oci::media_type::DOCKER_IMAGE_CONFIG)
-        );
-        // An image manifest's first blob is its config.
-        let config = parsed.blobs.first().filter(|_| is_image_config)?;
-        let blob = self.open_blob(repo, config).await.ok()?;
-        if blob.size() > CONFIG_READ_LIMIT {
-            return None;
-        }
-        let stream = self.read_blob(&blob, None).await.ok()?;
-        let chunks: Vec<bytes::Bytes> = stream.try_collect().await.ok()?;
-        let bytes = chunks.concat();
-        let config: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        config
-            .get("config")?
-            .get("Labels")?
-            .get(EXPIRES_AFTER_LABEL)?
-            .as_str()
-            .map(str::to_owned)
     }
 }
 
@@ -530,6 +484,14 @@ fn expiry_audit_entry(t: &ExpiredTag) -> NewAuditEntry {
     .into_entry()
 }
 
+/// The refusal of `operation` on immutable tag `tag`.
+fn immutable(tag: &TagName, operation: &'static str) -> RegistryError {
+    RegistryError::TagImmutable {
+        tag: tag.as_str().to_owned(),
+        operation,
+    }
+}
+
 /// A duration in whole milliseconds, saturating.
 fn duration_ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -537,7 +499,7 @@ fn duration_ms(d: Duration) -> i64 {
 
 /// A usage-log entry of `kind` about `tag`, with Quay's metadata for tag
 /// changes (`username`, `namespace`, `repo`, `tag`) and `extra`'s fields.
-fn tag_event(
+pub(super) fn tag_event(
     kind: &'static str,
     caller: &Caller,
     repo: &RepositoryName,
@@ -556,34 +518,4 @@ fn tag_event(
     AuditEvent::by(kind, caller)
         .repository(repo.as_str())
         .metadata(metadata)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn expires_after_values_parse_like_quay() {
-        assert_eq!(parse_expires_after("2h"), Some(Duration::from_secs(7200)));
-        assert_eq!(parse_expires_after("20m"), Some(Duration::from_secs(1200)));
-        assert_eq!(
-            parse_expires_after("3w"),
-            Some(Duration::from_secs(3 * 7 * 86_400))
-        );
-        assert_eq!(parse_expires_after("1y"), Some(Duration::from_secs(365 * 86_400)));
-        assert_eq!(parse_expires_after(" 10s "), Some(Duration::from_secs(10)));
-        for bad in [
-            "",
-            "h",
-            "2",
-            "2x",
-            "-1d",
-            "1.5h",
-            "h2",
-            "99999999999999999999y",
-            "2é",
-        ] {
-            assert_eq!(parse_expires_after(bad), None, "{bad}");
-        }
-    }
 }

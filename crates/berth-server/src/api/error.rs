@@ -82,6 +82,10 @@ impl From<RegistryError> for ApiError {
             RegistryError::NameUnknown | RegistryError::ManifestUnknown | RegistryError::BlobUnknown => {
                 ApiError::not_found(e.to_string())
             }
+            // Quay's `TagImmutable` answer.
+            RegistryError::TagImmutable { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "tag_immutable", e.to_string())
+            }
             RegistryError::Internal(_) => {
                 tracing::error!(error = %e, "api request failed");
                 ApiError::new(
@@ -150,7 +154,8 @@ pub(crate) struct ApiErrorBody {
     /// The same text (Quay sends both).
     error_message: String,
     /// A stable code: `invalid_request`, `not_found`, `invalid_token`,
-    /// `insufficient_scope`, `too_many_requests`, `read_only`, `server_error`.
+    /// `insufficient_scope`, `too_many_requests`, `read_only`,
+    /// `tag_immutable`, `server_error`.
     error_type: &'static str,
     /// The code again.
     title: &'static str,

@@ -12,6 +12,7 @@ mod applications;
 mod apptokens;
 mod error;
 mod extract;
+mod immutability;
 mod logs;
 mod organizations;
 mod permissions;
@@ -128,6 +129,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(quotas::routes())
         .merge(repositories::routes())
         .merge(tags::routes())
+        .merge(immutability::routes())
         .merge(teams::routes())
         .merge(users::routes())
         .merge(robots::routes())

@@ -3,6 +3,8 @@
 //! paged), `PUT .../tag/{tag}` (create or move a tag, plan its expiry),
 //! `DELETE .../tag/{tag}` and `POST .../tag/{tag}/restore` (the time
 //! machine). Deleting or moving a tag ends its row; its history stays.
+//! An immutable tag refuses moves, deletes and expirations with 409
+//! `tag_immutable`.
 
 use axum::Json;
 use axum::extract::Path;
@@ -15,7 +17,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::error::ApiError;
+use super::error::{ApiError, ApiErrorBody};
 use super::extract::{Api, ApiQuery, Done, JsonBody, format_date, present, truthy};
 use super::repositories::repo_path;
 use crate::AppState;
@@ -52,6 +54,9 @@ pub(super) struct TagView {
     /// The same as a date.
     #[serde(skip_serializing_if = "Option::is_none")]
     expiration: Option<String>,
+    /// Whether the tag is immutable (set on it, by the `quay.immutable`
+    /// label, or by an immutability policy).
+    immutable: bool,
 }
 
 impl From<TagRecord> for TagView {
@@ -67,6 +72,7 @@ impl From<TagRecord> for TagView {
             manifest_digest: t.manifest_digest,
             is_manifest_list: t.is_manifest_list,
             size: t.size,
+            immutable: t.immutable,
         }
     }
 }
@@ -182,12 +188,16 @@ pub(super) struct ChangeTag {
     expiration: Option<Option<f64>>,
     /// Legacy image ids are not supported.
     image: Option<String>,
+    /// Make the tag immutable (writers may) or release it (administrators
+    /// may).
+    immutable: Option<bool>,
 }
 
-/// Create or move a tag, or plan its expiry.
+/// Create or move a tag, make it immutable (or release it), or plan its
+/// expiry.
 ///
-/// A move is done before an expiration in the same request, so the
-/// expiration applies to the tag as the request leaves it.
+/// A move is done first, then the immutability change, then the
+/// expiration, so each applies to the tag as the earlier ones leave it.
 #[utoipa::path(
     put,
     path = "/repository/{namespace}/{repository}/tag/{tag}",
@@ -195,7 +205,7 @@ pub(super) struct ChangeTag {
     tag = "tag",
     params(("namespace" = String, Path), ("repository" = String, Path), ("tag" = String, Path)),
     request_body = ChangeTag,
-    responses((status = 201, description = "Updated", body = Done), (status = 400, description = "Bad tag name or expiration"), (status = 403, description = "Not allowed"), (status = 404, description = "No such tag or manifest")),
+    responses((status = 201, description = "Updated", body = Done), (status = 400, description = "Bad tag name or expiration"), (status = 403, description = "Not allowed (releasing an immutable tag takes an administrator)"), (status = 404, description = "No such tag or manifest"), (status = 409, description = "The tag is immutable: it cannot be moved or set to expire", body = ApiErrorBody)),
     security(("basic" = []), ("oauth2_bearer" = ["repo:write"]))
 )]
 async fn change_tag(
@@ -225,6 +235,7 @@ async fn change_tag(
     let change = TagChange {
         manifest_digest: body.manifest_digest.as_deref().map(checked_digest).transpose()?,
         expiration_ms,
+        immutable: body.immutable,
     };
     api.registry.change_tag(&api.caller, &repo, &tag, &change).await?;
     Ok((StatusCode::CREATED, Json(Done::Updated)))
@@ -238,7 +249,7 @@ async fn change_tag(
     operation_id = "deleteFullTag",
     tag = "tag",
     params(("namespace" = String, Path), ("repository" = String, Path), ("tag" = String, Path)),
-    responses((status = 204, description = "Deleted"), (status = 403, description = "Not allowed"), (status = 404, description = "No such tag")),
+    responses((status = 204, description = "Deleted"), (status = 403, description = "Not allowed"), (status = 404, description = "No such tag"), (status = 409, description = "The tag is immutable", body = ApiErrorBody)),
     security(("basic" = []), ("oauth2_bearer" = ["repo:write"]))
 )]
 async fn delete_full_tag(
@@ -272,7 +283,7 @@ pub(super) struct RestoredView {}
     tag = "tag",
     params(("namespace" = String, Path), ("repository" = String, Path), ("tag" = String, Path)),
     request_body = RestoreTag,
-    responses((status = 200, description = "Restored", body = RestoredView), (status = 400, description = "Missing or bad manifest_digest"), (status = 403, description = "Not allowed"), (status = 404, description = "Nothing to restore: outside the window, or collected")),
+    responses((status = 200, description = "Restored", body = RestoredView), (status = 400, description = "Missing or bad manifest_digest"), (status = 403, description = "Not allowed"), (status = 404, description = "Nothing to restore: outside the window, or collected"), (status = 409, description = "The tag is immutable", body = ApiErrorBody)),
     security(("basic" = []), ("oauth2_bearer" = ["repo:write"]))
 )]
 async fn restore_tag(

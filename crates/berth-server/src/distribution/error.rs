@@ -6,6 +6,9 @@ use axum::response::{IntoResponse, Response};
 use berth_core::{IdentityError, RegistryError};
 use serde_json::json;
 
+/// The message of `TAG_IMMUTABLE`, as Quay words it.
+pub(crate) const TAG_IMMUTABLE_MESSAGE: &str = "tag is immutable and cannot be overwritten";
+
 /// A failed `/v2` request.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -93,6 +96,7 @@ impl ApiError {
                 // Quay's answer; the message names the quota, and clients
                 // (skopeo, podman) print it.
                 R::QuotaExceeded { .. } => ("DENIED", StatusCode::FORBIDDEN),
+                R::TagImmutable { .. } => ("TAG_IMMUTABLE", StatusCode::CONFLICT),
                 R::Internal(_) => ("UNKNOWN", StatusCode::INTERNAL_SERVER_ERROR),
             },
             ApiError::Unsupported(_) => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),
@@ -143,7 +147,16 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(code, error = %self, "request refused");
         }
-        let mut error = json!({ "code": code, "message": self.to_string(), "detail": null });
+        let mut error = match &self {
+            // Quay's message for the code, whatever was refused; the
+            // detail names the tag.
+            ApiError::Registry(RegistryError::TagImmutable { tag, .. }) => json!({
+                "code": code,
+                "message": TAG_IMMUTABLE_MESSAGE,
+                "detail": { "message": format!("tag '{tag}' is immutable") },
+            }),
+            _ => json!({ "code": code, "message": self.to_string(), "detail": null }),
+        };
         if matches!(self, ApiError::ReadOnly) {
             error["is_readonly"] = json!(true);
         }

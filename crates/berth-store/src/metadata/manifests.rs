@@ -3,6 +3,7 @@
 
 use crate::{Db, StoreError, now_ms, on_db};
 
+use super::immutability::{PolicyCheck, row_immutable};
 use super::tags::{END_LIVE_ROW, resolving};
 
 /// A manifest to store.
@@ -27,6 +28,9 @@ pub struct NewManifest {
     /// How long a tag row this push starts lives, in ms (the
     /// `quay.expires-after` label); `None`: until moved or deleted.
     pub tag_expires_after_ms: Option<i64>,
+    /// Whether a tag row this push starts is immutable (the
+    /// `quay.immutable` label).
+    pub tag_immutable: bool,
 }
 
 /// Outcome of storing a manifest.
@@ -38,6 +42,19 @@ pub enum PutManifest {
     MissingBlob(String),
     /// A referenced child manifest is not in the repository.
     MissingChild(String),
+    /// The tag is immutable and points elsewhere: nothing was stored.
+    TagImmutable,
+}
+
+/// Outcome of deleting a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeleteManifest {
+    /// Deleted with its tags.
+    Deleted,
+    /// Not in the repository.
+    Missing,
+    /// This live tag pointing at it is immutable: nothing was deleted.
+    Immutable(String),
 }
 
 /// A stored manifest.
@@ -70,12 +87,14 @@ pub struct ReferrerRow {
 
 impl Db {
     /// Store a manifest, checking its references, and optionally point `tag`
-    /// at it, all in one transaction.
+    /// at it, all in one transaction. An immutable tag (its own flag, or
+    /// `policy`) pointing at another manifest refuses the whole push.
     pub async fn put_manifest(
         &self,
         repo: i64,
         m: &NewManifest,
         tag: Option<&str>,
+        policy: PolicyCheck<'_>,
     ) -> Result<PutManifest, StoreError> {
         let now = now_ms();
         on_db!(self.writer(), pool => {
@@ -86,6 +105,28 @@ impl Db {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            let live = match tag {
+                Some(tag) => {
+                    let row: Option<(String, bool, bool)> = sqlx::query_as(concat!(
+                        "SELECT t.manifest_digest, t.immutable, t.policy_exempt FROM tags t ",
+                        "WHERE t.repository_id = $1 AND t.name = $2 AND ",
+                        resolving!("$3")
+                    ))
+                    .bind(repo)
+                    .bind(tag)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((digest, immutable, exempt)) = &row
+                        && digest != &m.digest
+                        && row_immutable(tag, *immutable, *exempt, policy)
+                    {
+                        return Ok(PutManifest::TagImmutable);
+                    }
+                    row.map(|r| r.0)
+                }
+                None => None,
+            };
             for blob in &m.blobs {
                 let found: Option<(i64,)> = sqlx::query_as(
                     "SELECT repository_id FROM repository_blobs WHERE repository_id = $1 AND digest = $2",
@@ -157,38 +198,34 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
             }
-            if let Some(tag) = tag {
-                let live: Option<(String,)> = sqlx::query_as(concat!(
-                    "SELECT t.manifest_digest FROM tags t WHERE t.repository_id = $1 AND t.name = $2 AND ",
-                    resolving!("$3")
-                ))
-                .bind(repo)
-                .bind(tag)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if live.as_ref().map(|r| r.0.as_str()) != Some(m.digest.as_str()) {
-                    // Moving a tag (or re-pushing an expired one) ends its
-                    // old row and starts a new one.
-                    sqlx::query(END_LIVE_ROW)
-                        .bind(repo)
-                        .bind(tag)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                    let expires_ms = m.tag_expires_after_ms.and_then(|d| now.checked_add(d));
-                    sqlx::query(
-                        "INSERT INTO tags (repository_id, name, manifest_digest, start_ms, expires_ms) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
+            if let Some(tag) = tag
+                && live.as_deref() != Some(m.digest.as_str())
+            {
+                // Moving a tag (or re-pushing an expired one) ends its
+                // old row and starts a new one.
+                sqlx::query(END_LIVE_ROW)
                     .bind(repo)
                     .bind(tag)
-                    .bind(&m.digest)
                     .bind(now)
-                    .bind(expires_ms)
                     .execute(&mut *tx)
                     .await?;
-                }
+                // An immutable tag never expires.
+                let expires_ms = m
+                    .tag_expires_after_ms
+                    .and_then(|d| now.checked_add(d))
+                    .filter(|_| !m.tag_immutable && !policy(tag));
+                sqlx::query(
+                    "INSERT INTO tags (repository_id, name, manifest_digest, start_ms, expires_ms, immutable) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(repo)
+                .bind(tag)
+                .bind(&m.digest)
+                .bind(now)
+                .bind(expires_ms)
+                .bind(m.tag_immutable)
+                .execute(&mut *tx)
+                .await?;
             }
             tx.commit().await?;
             Ok(PutManifest::Stored)
@@ -236,9 +273,14 @@ impl Db {
         })
     }
 
-    /// Delete a manifest by digest; its tags (live and past) go with it.
-    /// Returns whether it existed.
-    pub async fn delete_manifest(&self, repo: i64, digest: &str) -> Result<bool, StoreError> {
+    /// Delete a manifest by digest; its tags (live and past) go with it,
+    /// unless a live one is immutable (its own flag, or `policy`).
+    pub async fn delete_manifest(
+        &self,
+        repo: i64,
+        digest: &str,
+        policy: PolicyCheck<'_>,
+    ) -> Result<DeleteManifest, StoreError> {
         let now = now_ms();
         on_db!(self.writer(), pool => {
             let mut tx = pool.begin().await?;
@@ -247,13 +289,31 @@ impl Db {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            let live: Vec<(String, bool, bool)> = sqlx::query_as(concat!(
+                "SELECT t.name, t.immutable, t.policy_exempt FROM tags t ",
+                "WHERE t.repository_id = $1 AND t.manifest_digest = $2 AND ",
+                resolving!("$3"),
+                " ORDER BY t.name"
+            ))
+            .bind(repo)
+            .bind(digest)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            if let Some((name, ..)) = live.iter().find(|(n, i, e)| row_immutable(n, *i, *e, policy)) {
+                return Ok(DeleteManifest::Immutable(name.clone()));
+            }
             let done = sqlx::query("DELETE FROM manifests WHERE repository_id = $1 AND digest = $2")
                 .bind(repo)
                 .bind(digest)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
-            Ok(done.rows_affected() > 0)
+            Ok(if done.rows_affected() > 0 {
+                DeleteManifest::Deleted
+            } else {
+                DeleteManifest::Missing
+            })
         })
     }
 

@@ -4,6 +4,7 @@
 //! resolves anywhere, even before the expiry worker ends it.
 
 use super::audit::NewAuditEntry;
+use super::immutability::{PolicyCheck, row_immutable};
 use crate::{Db, StoreError, now_ms, on_db};
 
 /// The condition (on alias `t`, with the current time as `$now`) under
@@ -64,6 +65,10 @@ pub struct TagRow {
     pub reversion: bool,
     /// The manifest's size plus the blobs it references directly.
     pub size: i64,
+    /// Whether the row itself was made immutable.
+    pub immutable: bool,
+    /// Whether an administrator released it from the policies.
+    pub policy_exempt: bool,
 }
 
 /// Which history rows to list.
@@ -92,6 +97,10 @@ pub struct LiveTag {
     pub start_ms: i64,
     /// Its planned expiry.
     pub expires_ms: Option<i64>,
+    /// Whether the row itself was made immutable.
+    pub immutable: bool,
+    /// Whether an administrator released it from the policies.
+    pub policy_exempt: bool,
 }
 
 /// Outcome of pointing a tag at a manifest.
@@ -101,6 +110,19 @@ pub enum Retarget {
     Done(Option<String>),
     /// The manifest is not in the repository.
     UnknownManifest,
+    /// The tag is immutable: nothing changed.
+    Immutable,
+}
+
+/// Outcome of ending a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndTag {
+    /// Ended.
+    Ended,
+    /// No such tag resolves.
+    Missing,
+    /// The tag is immutable: nothing changed.
+    Immutable,
 }
 
 /// A tag row whose planned expiry has passed, ended by the expiry worker.
@@ -116,6 +138,10 @@ pub struct ExpiredTag {
     pub manifest_digest: String,
     /// When it expired (and now ends).
     pub expires_ms: i64,
+    /// Whether the row itself was made immutable.
+    pub immutable: bool,
+    /// Whether an administrator released it from the policies.
+    pub policy_exempt: bool,
 }
 
 /// Selects expired live rows for the expiry worker; `$lock` skips rows
@@ -123,7 +149,7 @@ pub struct ExpiredTag {
 macro_rules! expired_sql {
     ($lock:literal) => {
         concat!(
-            "SELECT t.id, r.name AS repository, t.name, t.manifest_digest, t.expires_ms ",
+            "SELECT t.id, r.name AS repository, t.name, t.manifest_digest, t.expires_ms, t.immutable, t.policy_exempt ",
             "FROM tags t JOIN repositories r ON r.id = t.repository_id ",
             "WHERE t.end_ms IS NULL AND t.expires_ms <= $1 ORDER BY t.expires_ms LIMIT $2",
             $lock
@@ -132,9 +158,10 @@ macro_rules! expired_sql {
 }
 
 impl Db {
-    /// End a tag that resolves now. Returns whether there was one (an
-    /// expired row is not: it is already gone for clients).
-    pub async fn end_tag(&self, repo: i64, tag: &str) -> Result<bool, StoreError> {
+    /// End a tag that resolves now, unless it is immutable (its own flag,
+    /// or `policy` for its name). An expired row is missing: it is already
+    /// gone for clients.
+    pub async fn end_tag(&self, repo: i64, tag: &str, policy: PolicyCheck<'_>) -> Result<EndTag, StoreError> {
         let now = now_ms();
         on_db!(self.writer(), pool => {
             let mut tx = pool.begin().await?;
@@ -143,19 +170,29 @@ impl Db {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            let done = sqlx::query(concat!(
-                "UPDATE tags SET end_ms = $3 WHERE id IN (SELECT t.id FROM tags t ",
+            let live: Option<(i64, bool, bool)> = sqlx::query_as(concat!(
+                "SELECT t.id, t.immutable, t.policy_exempt FROM tags t ",
                 "WHERE t.repository_id = $1 AND t.name = $2 AND ",
-                resolving!("$3"),
-                ")"
+                resolving!("$3")
             ))
             .bind(repo)
             .bind(tag)
             .bind(now)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
+            let Some((id, immutable, exempt)) = live else {
+                return Ok(EndTag::Missing);
+            };
+            if row_immutable(tag, immutable, exempt, policy) {
+                return Ok(EndTag::Immutable);
+            }
+            sqlx::query("UPDATE tags SET end_ms = $2 WHERE id = $1 AND end_ms IS NULL")
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
-            Ok(done.rows_affected() > 0)
+            Ok(EndTag::Ended)
         })
     }
 
@@ -210,6 +247,7 @@ impl Db {
         });
         let sql = format!(
             "SELECT t.name, t.manifest_digest, m.media_type, t.start_ms, t.end_ms, t.expires_ms, t.reversion, \
+             t.immutable, t.policy_exempt, \
              {TAG_SIZE} AS size \
              FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest \
              WHERE t.repository_id = $1 AND ($2 IS NULL OR t.name = $2) \
@@ -236,7 +274,7 @@ impl Db {
     pub async fn live_tag(&self, repo: i64, name: &str) -> Result<Option<LiveTag>, StoreError> {
         on_db!(self.writer(), pool => {
             Ok(sqlx::query_as(concat!(
-                "SELECT t.id, t.manifest_digest, t.start_ms, t.expires_ms FROM tags t ",
+                "SELECT t.id, t.manifest_digest, t.start_ms, t.expires_ms, t.immutable, t.policy_exempt FROM tags t ",
                 "WHERE t.repository_id = $1 AND t.name = $2 AND ",
                 resolving!("$3")
             ))
@@ -249,7 +287,8 @@ impl Db {
     }
 
     /// Set or clear the planned expiry of live row `id`, unless it has
-    /// ended or expired meanwhile. Returns whether it changed.
+    /// ended or expired meanwhile (or, to set one, was made immutable).
+    /// Returns whether it changed.
     pub async fn set_tag_expiry(
         &self,
         repo: i64,
@@ -266,7 +305,7 @@ impl Db {
                 .await?;
             let done = sqlx::query(concat!(
                 "UPDATE tags SET expires_ms = $3 WHERE id IN (SELECT t.id FROM tags t ",
-                "WHERE t.id = $1 AND t.repository_id = $2 AND ",
+                "WHERE t.id = $1 AND t.repository_id = $2 AND ($3 IS NULL OR NOT t.immutable) AND ",
                 resolving!("$4"),
                 ")"
             ))
@@ -283,14 +322,16 @@ impl Db {
 
     /// Point tag `name` at manifest `digest` (which must be in the
     /// repository): end its live row and start a new one, marked as a
-    /// `reversion` when a restore asks. One transaction, so a manifest
-    /// deleted meanwhile is never tagged.
+    /// `reversion` when a restore asks; refused while the tag is immutable
+    /// (its own flag, or `policy`). One transaction, so a manifest deleted
+    /// meanwhile is never tagged.
     pub async fn retarget_tag(
         &self,
         repo: i64,
         name: &str,
         digest: &str,
         reversion: bool,
+        policy: PolicyCheck<'_>,
     ) -> Result<Retarget, StoreError> {
         let now = now_ms();
         on_db!(self.writer(), pool => {
@@ -310,8 +351,9 @@ impl Db {
             if found.is_none() {
                 return Ok(Retarget::UnknownManifest);
             }
-            let previous: Option<(String,)> = sqlx::query_as(concat!(
-                "SELECT t.manifest_digest FROM tags t WHERE t.repository_id = $1 AND t.name = $2 AND ",
+            let previous: Option<(String, bool, bool)> = sqlx::query_as(concat!(
+                "SELECT t.manifest_digest, t.immutable, t.policy_exempt FROM tags t ",
+                "WHERE t.repository_id = $1 AND t.name = $2 AND ",
                 resolving!("$3")
             ))
             .bind(repo)
@@ -319,6 +361,12 @@ impl Db {
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
+            if previous
+                .as_ref()
+                .is_some_and(|p| row_immutable(name, p.1, p.2, policy))
+            {
+                return Ok(Retarget::Immutable);
+            }
             sqlx::query(END_LIVE_ROW)
                 .bind(repo)
                 .bind(name)
@@ -369,13 +417,15 @@ impl Db {
     /// End up to `limit` live rows whose planned expiry is before `now`
     /// (`end_ms = expires_ms`), writing `audit(row)` to the usage log for
     /// each in the same transaction. Instances may run this at once: each
-    /// row is ended, and logged, by exactly one. Returns how many this call
-    /// ended.
+    /// row is ended, and logged, by exactly one. An immutable row (its own
+    /// flag, or `policy(repository, tag)`) is not ended: its expiry is
+    /// cancelled. Returns how many rows this call handled.
     pub async fn end_expired_tags(
         &self,
         now: i64,
         limit: i64,
         audit: &(dyn Fn(&ExpiredTag) -> NewAuditEntry + Sync),
+        policy: &(dyn Fn(&str, &str) -> bool + Sync),
     ) -> Result<usize, StoreError> {
         let select = match self {
             Db::Postgres(_) => expired_sql!(" FOR UPDATE OF t SKIP LOCKED"),
@@ -390,6 +440,14 @@ impl Db {
                 .await?;
             let mut ended = 0;
             for row in &rows {
+                if row_immutable(&row.name, row.immutable, row.policy_exempt, &|tag| policy(&row.repository, tag)) {
+                    sqlx::query("UPDATE tags SET expires_ms = NULL WHERE id = $1 AND end_ms IS NULL")
+                        .bind(row.id)
+                        .execute(&mut *tx)
+                        .await?;
+                    ended += 1;
+                    continue;
+                }
                 let done = sqlx::query("UPDATE tags SET end_ms = expires_ms WHERE id = $1 AND end_ms IS NULL")
                     .bind(row.id)
                     .execute(&mut *tx)
