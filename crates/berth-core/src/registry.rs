@@ -7,6 +7,7 @@ mod gc;
 mod health;
 mod listing;
 mod manifests;
+mod pulls;
 mod quota;
 mod repositories;
 mod sessions;
@@ -26,6 +27,7 @@ pub use gc::{GcConfig, GcReport};
 pub use health::{Health, HealthScope, ServiceHealth};
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
+pub use pulls::{FLUSH_INTERVAL, IdleTag, ManifestPullStatistics, TagPullCount, TagPullStatistics};
 pub use quota::{
     LimitKind, Quota, QuotaError, QuotaLimit, QuotaOwner, QuotaSettings, QuotaStatus, QuotaWarning,
     format_size, parse_size,
@@ -65,6 +67,8 @@ pub struct RegistryConfig {
     pub quota: QuotaSettings,
     /// Garbage collection: time-machine default, push grace, worker.
     pub gc: GcConfig,
+    /// Count pulls per tag and manifest (`FEATURE_IMAGE_PULL_STATS`).
+    pub pull_stats: bool,
 }
 
 /// Which writes the registry accepts.
@@ -94,6 +98,7 @@ impl Default for RegistryConfig {
             tag_expiration_bounds: (Duration::from_secs(3600), Duration::from_secs(104 * 7 * 86_400)),
             quota: QuotaSettings::default(),
             gc: GcConfig::default(),
+            pull_stats: true,
         }
     }
 }
@@ -110,6 +115,8 @@ pub struct Registry {
     config: RegistryConfig,
     /// Wakes the indexer when a manifest is queued.
     pub(crate) scan_wakeup: Arc<tokio::sync::Notify>,
+    /// Pull statistics, when kept.
+    pulls: Option<Arc<pulls::PullRecorder>>,
 }
 
 impl Registry {
@@ -122,6 +129,7 @@ impl Registry {
         identity: crate::Identity,
     ) -> Registry {
         Registry {
+            pulls: config.pull_stats.then(|| pulls::PullRecorder::start(db.clone())),
             db,
             identity,
             blobs,

@@ -88,7 +88,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let _ = indexer_stopped.await;
         }))
     });
-    let router = berth_server::router(registry, identity.clone(), &server_config);
+    let router = berth_server::router(registry.clone(), identity.clone(), &server_config);
     let listener = tokio::net::TcpListener::bind(config.LISTEN_ADDRESS)
         .await
         .with_context(|| format!("listening on {}", config.LISTEN_ADDRESS))?;
@@ -108,6 +108,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     berth_server::serve(listener, router, shutdown_signal(term)).await?;
     workers.abort();
     identity.audit().flush().await;
+    registry.flush_pull_stats().await;
     let _ = stop_indexer.send(());
     if let Some(task) = indexer {
         let _ = task.await;

@@ -92,6 +92,8 @@ pub struct TagRecord {
     pub reversion: bool,
     /// The manifest's size plus the blobs it references directly.
     pub size: i64,
+    /// Pulls by this tag name (all its rows share them).
+    pub pulls: super::TagPullCount,
 }
 
 impl From<TagRow> for TagRecord {
@@ -109,6 +111,7 @@ impl From<TagRow> for TagRecord {
             end_ms: r.end_ms.or(r.expires_ms),
             reversion: r.reversion,
             size: r.size,
+            pulls: super::TagPullCount::default(),
         }
     }
 }
@@ -187,10 +190,17 @@ impl Registry {
             .await?;
         let has_additional = rows.len() > limit as usize;
         rows.truncate(limit as usize);
-        Ok(TagHistory {
-            tags: rows.into_iter().map(TagRecord::from).collect(),
-            has_additional,
-        })
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        let pulls = self.tags_pulls(repo_id, &names).await?;
+        let tags = rows
+            .into_iter()
+            .zip(pulls)
+            .map(|(row, pulls)| TagRecord {
+                pulls,
+                ..TagRecord::from(row)
+            })
+            .collect();
+        Ok(TagHistory { tags, has_additional })
     }
 
     /// The time-machine window of the namespace `repo` is in: its own

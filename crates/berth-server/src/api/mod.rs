@@ -15,6 +15,7 @@ mod extract;
 mod logs;
 mod organizations;
 mod permissions;
+mod pull_statistics;
 mod quotas;
 mod repositories;
 mod robots;
@@ -128,6 +129,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(quotas::routes())
         .merge(repositories::routes())
         .merge(tags::routes())
+        .merge(pull_statistics::routes())
         .merge(teams::routes())
         .merge(users::routes())
         .merge(robots::routes())
