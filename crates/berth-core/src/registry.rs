@@ -121,7 +121,8 @@ pub struct Registry {
 
 impl Registry {
     /// Assemble the service from its stores and the identity service that
-    /// authorizes and logs its callers.
+    /// authorizes and logs its callers. With pull statistics on, inside a
+    /// Tokio runtime, this starts the task that writes them.
     pub fn new(
         db: Db,
         blobs: Arc<dyn BlobStore>,
