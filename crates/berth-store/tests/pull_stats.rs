@@ -4,36 +4,11 @@
 //! a time are found, and statistics go with their tags and manifests.
 #![allow(clippy::unwrap_used)]
 
-use berth_store::metadata::{ManifestPulls, NewManifest, RepositorySweep, TagPulls};
-use berth_store::{Db, PoolSettings, now_ms};
-use sqlx::Connection;
+mod common;
 
-async fn databases() -> Vec<(Db, tempfile::TempDir)> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut dbs = vec![(
-        Db::open_sqlite(dir.path(), PoolSettings::default())
-            .await
-            .unwrap(),
-        dir,
-    )];
-    if std::env::var("TEST_DB").as_deref() == Ok("postgres") {
-        let base =
-            std::env::var("TEST_PG_URI").unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:55432".into());
-        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres"))
-            .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let db = Db::open(&format!("{base}/{name}"), PoolSettings::default())
-            .await
-            .unwrap();
-        dbs.push((db, tempfile::tempdir().unwrap()));
-    }
-    dbs
-}
+use berth_store::metadata::{ManifestPulls, NewManifest, RepositorySweep, TagPulls};
+use berth_store::{Db, now_ms};
+use common::databases;
 
 fn digest(n: u8) -> String {
     format!("sha256:{}", format!("{n:02x}").repeat(32))
