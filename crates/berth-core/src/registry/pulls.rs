@@ -17,8 +17,7 @@ use berth_store::metadata::{ManifestPulls, TagPulls};
 
 mod statistics;
 
-pub use statistics::TagPulls as TagPullCount;
-pub use statistics::{IdleTag, ManifestPullStatistics, TagPullStatistics};
+pub use statistics::{IdleTag, ManifestPullStatistics, TagPullCount, TagPullStatistics};
 
 /// How often counted pulls are written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);

@@ -53,16 +53,16 @@ pub struct IdleTag {
 
 /// Pulls of one tag, as tag listings show them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TagPulls {
+pub struct TagPullCount {
     /// Pulls by this tag name.
     pub count: i64,
     /// The latest (ms since the epoch).
     pub last_ms: Option<i64>,
 }
 
-impl From<&TagPullRow> for TagPulls {
+impl From<&TagPullRow> for TagPullCount {
     fn from(r: &TagPullRow) -> Self {
-        TagPulls {
+        TagPullCount {
             count: r.pull_count,
             last_ms: Some(r.last_pull_ms),
         }
@@ -176,9 +176,9 @@ impl Registry {
         &self,
         repo_id: i64,
         names: &[&str],
-    ) -> Result<Vec<TagPulls>, RegistryError> {
+    ) -> Result<Vec<TagPullCount>, RegistryError> {
         if self.pulls.is_none() {
-            return Ok(vec![TagPulls::default(); names.len()]);
+            return Ok(vec![TagPullCount::default(); names.len()]);
         }
         let mut unique = names.to_vec();
         unique.sort_unstable();
@@ -189,7 +189,7 @@ impl Registry {
             .map(|n| {
                 rows.iter()
                     .find(|r| r.tag_name == *n)
-                    .map(TagPulls::from)
+                    .map(TagPullCount::from)
                     .unwrap_or_default()
             })
             .collect())
