@@ -9,6 +9,7 @@ mod immutability;
 mod labels;
 mod listing;
 mod manifests;
+mod pulls;
 mod quota;
 mod repositories;
 mod sessions;
@@ -32,6 +33,7 @@ pub use immutability::{
 pub use labels::parse_expires_after;
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
+pub use pulls::{FLUSH_INTERVAL, IdleTag, ManifestPullStatistics, TagPullCount, TagPullStatistics};
 pub use quota::{
     LimitKind, Quota, QuotaError, QuotaLimit, QuotaOwner, QuotaSettings, QuotaStatus, QuotaWarning,
     format_size, parse_size,
@@ -71,6 +73,8 @@ pub struct RegistryConfig {
     pub quota: QuotaSettings,
     /// Garbage collection: time-machine default, push grace, worker.
     pub gc: GcConfig,
+    /// Count pulls per tag and manifest (`FEATURE_IMAGE_PULL_STATS`).
+    pub pull_stats: bool,
 }
 
 /// Which writes the registry accepts.
@@ -100,6 +104,7 @@ impl Default for RegistryConfig {
             tag_expiration_bounds: (Duration::from_secs(3600), Duration::from_secs(104 * 7 * 86_400)),
             quota: QuotaSettings::default(),
             gc: GcConfig::default(),
+            pull_stats: true,
         }
     }
 }
@@ -116,11 +121,14 @@ pub struct Registry {
     config: RegistryConfig,
     /// Wakes the indexer when a manifest is queued.
     pub(crate) scan_wakeup: Arc<tokio::sync::Notify>,
+    /// Pull statistics, when kept.
+    pulls: Option<Arc<pulls::PullRecorder>>,
 }
 
 impl Registry {
     /// Assemble the service from its stores and the identity service that
-    /// authorizes and logs its callers.
+    /// authorizes and logs its callers. With pull statistics on, inside a
+    /// Tokio runtime, this starts the task that writes them.
     pub fn new(
         db: Db,
         blobs: Arc<dyn BlobStore>,
@@ -128,6 +136,7 @@ impl Registry {
         identity: crate::Identity,
     ) -> Registry {
         Registry {
+            pulls: config.pull_stats.then(|| pulls::PullRecorder::start(db.clone())),
             db,
             identity,
             blobs,

@@ -135,6 +135,8 @@ pub struct Config {
     pub FEATURE_VERIFY_QUOTA: bool,
     /// Reject limit in bytes of namespaces without a quota; 0: none.
     pub DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: u64,
+    /// Count pulls per tag and per manifest (pull statistics).
+    pub FEATURE_IMAGE_PULL_STATS: bool,
     /// Run garbage collection in the background on every instance.
     pub FEATURE_GARBAGE_COLLECTION: bool,
     /// Seconds between two garbage collection passes of an instance.
@@ -221,6 +223,9 @@ impl Default for Config {
             FEATURE_QUOTA_MANAGEMENT: true,
             FEATURE_VERIFY_QUOTA: true,
             DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: 0,
+            // On, unlike Quay: no Redis to run, and counting costs a pull
+            // a map update in memory (measured by bench/pull-stats.sh).
+            FEATURE_IMAGE_PULL_STATS: true,
             FEATURE_GARBAGE_COLLECTION: true,
             GARBAGE_COLLECTION_FREQUENCY: 30,
             PUSH_TEMP_TAG_EXPIRATION_SEC: 3600,

@@ -105,7 +105,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let metrics_router = berth_server::metrics::router(registry.clone(), metrics);
-    let router = berth_server::router(registry, identity.clone(), &server_config);
+    let router = berth_server::router(registry.clone(), identity.clone(), &server_config);
     let listener = tokio::net::TcpListener::bind(config.LISTEN_ADDRESS)
         .await
         .with_context(|| format!("listening on {}", config.LISTEN_ADDRESS))?;
@@ -149,6 +149,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     workers.abort();
     identity.audit().flush().await;
+    registry.flush_pull_stats().await;
     let _ = stop_indexer.send(());
     if let Some(task) = indexer {
         let _ = task.await;

@@ -67,6 +67,8 @@ pub struct TagRecord {
     pub size: i64,
     /// Whether the tag is immutable (its own flag or a policy).
     pub immutable: bool,
+    /// Pulls by this tag name (all its rows share them).
+    pub pulls: super::TagPullCount,
 }
 
 impl TagRecord {
@@ -86,6 +88,7 @@ impl TagRecord {
             end_ms: r.end_ms.or(r.expires_ms),
             reversion: r.reversion,
             size: r.size,
+            pulls: super::TagPullCount::default(),
         }
     }
 }
@@ -167,16 +170,20 @@ impl Registry {
         let has_additional = rows.len() > limit as usize;
         rows.truncate(limit as usize);
         let policies = self.tag_policies(repo, repo_id).await?;
-        Ok(TagHistory {
-            tags: rows
-                .into_iter()
-                .map(|r| {
-                    let held = policies.holds(&r.name);
-                    TagRecord::new(r, held)
-                })
-                .collect(),
-            has_additional,
-        })
+        let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
+        let pulls = self.tags_pulls(repo_id, &names).await?;
+        let tags = rows
+            .into_iter()
+            .zip(pulls)
+            .map(|(row, pulls)| {
+                let held = policies.holds(&row.name);
+                TagRecord {
+                    pulls,
+                    ..TagRecord::new(row, held)
+                }
+            })
+            .collect();
+        Ok(TagHistory { tags, has_additional })
     }
 
     /// The time-machine window of the namespace `repo` is in: its own

@@ -42,8 +42,8 @@ impl Registry {
     }
 
     /// Pull a manifest: fetch it by tag or digest, refuse it as unknown
-    /// unless `accept` takes its media type (the client's `Accept`), and
-    /// log `pull_repo`.
+    /// unless `accept` takes its media type (the client's `Accept`), log
+    /// `pull_repo` and count the pull (for the tag too if pulled by tag).
     pub async fn pull_manifest(
         &self,
         caller: &Caller,
@@ -66,6 +66,15 @@ impl Registry {
             }
         };
         crate::metrics::pull(by_tag, true);
+        if let Some(pulls) = &self.pulls {
+            let tag = match reference {
+                Reference::Tag(t) => Some(t.as_str()),
+                Reference::Digest(_) => None,
+            };
+            pulls
+                .counter
+                .record(repo.as_str(), tag, &manifest.digest, berth_store::now_ms());
+        }
         let metadata = reference_metadata(reference, Some(&manifest.digest));
         self.log_repo_event(caller, "pull_repo", repo.as_str(), metadata)
             .await;

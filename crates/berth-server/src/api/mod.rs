@@ -16,6 +16,7 @@ mod immutability;
 mod logs;
 mod organizations;
 mod permissions;
+mod pull_statistics;
 mod quotas;
 mod repositories;
 mod robots;
@@ -130,6 +131,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(repositories::routes())
         .merge(tags::routes())
         .merge(immutability::routes())
+        .merge(pull_statistics::routes())
         .merge(teams::routes())
         .merge(users::routes())
         .merge(robots::routes())

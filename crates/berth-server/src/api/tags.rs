@@ -57,6 +57,12 @@ pub(super) struct TagView {
     /// Whether the tag is immutable (set on it, by the `quay.immutable`
     /// label, or by an immutability policy).
     immutable: bool,
+    /// Pulls by this tag name (every row of the tag shows them; 0 with
+    /// pull statistics off).
+    pull_count: i64,
+    /// The latest pull by this tag name, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_pulled: Option<String>,
 }
 
 impl From<TagRecord> for TagView {
@@ -73,6 +79,8 @@ impl From<TagRecord> for TagView {
             is_manifest_list: t.is_manifest_list,
             size: t.size,
             immutable: t.immutable,
+            pull_count: t.pulls.count,
+            last_pulled: t.pulls.last_ms.map(format_date),
         }
     }
 }
@@ -89,7 +97,7 @@ pub(super) struct TagListView {
 }
 
 /// A tag name from the path, or 400.
-fn checked_tag(tag: &str) -> Result<TagName, ApiError> {
+pub(super) fn checked_tag(tag: &str) -> Result<TagName, ApiError> {
     TagName::new(tag).map_err(|_| {
         ApiError::invalid(
             "Invalid tag: must match [A-Za-z0-9_.-], NOT start with \".\" or \"-\", and can contain 1-128 characters",

@@ -204,6 +204,11 @@ impl Db {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            // Pull statistics go with a tag's last row.
+            sqlx::query(super::pull_stats::DELETE_ORPHANED_TAG_STATS)
+                .bind(repo)
+                .execute(&mut *tx)
+                .await?;
             let rows: Vec<(i64, String, Option<String>, i64, bool)> = sqlx::query_as(
                 "SELECT m.id, m.digest, m.subject_digest, m.created_ms, \
                  EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest) \

@@ -308,6 +308,12 @@ impl Db {
                 .bind(digest)
                 .execute(&mut *tx)
                 .await?;
+            // Its tag rows went with it (cascade); so do the pull
+            // statistics of tags that have no row left.
+            sqlx::query(super::pull_stats::DELETE_ORPHANED_TAG_STATS)
+                .bind(repo)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(if done.rows_affected() > 0 {
                 DeleteManifest::Deleted

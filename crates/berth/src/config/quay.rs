@@ -113,7 +113,6 @@ const QUAY_KEYS: &[&str] = &[
     "FEATURE_GOOGLE_LOGIN",
     "FEATURE_HELM_OCI_SUPPORT",
     "FEATURE_IMAGE_EXPIRY_TRIGGER",
-    "FEATURE_IMAGE_PULL_STATS",
     "FEATURE_IMMUTABLE_TAGS",
     "FEATURE_IMMUTABLE_TAGS_CAN_EXPIRE",
     "FEATURE_INVITE_ONLY_USER_CREATION",
@@ -362,6 +361,9 @@ fn reason(key: &str) -> &'static str {
     match key {
         "BUILDLOGS_REDIS" | "USER_EVENTS_REDIS" | "PULL_METRICS_REDIS" | "DATA_MODEL_CACHE_CONFIG" => {
             "Berth needs no Redis or cache server; ignored"
+        }
+        "REDIS_FLUSH_INTERVAL_SECONDS" | "PULL_METRICS_WORKER_COUNT" => {
+            "Berth counts pulls in memory and writes them every second; ignored"
         }
         "AUTHENTICATION_TYPE" => "Berth always authenticates against its own database; ignored",
         "SETUP_COMPLETE" => "Berth needs no setup step; ignored",

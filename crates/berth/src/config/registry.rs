@@ -30,6 +30,7 @@ impl Config {
                 default_reject_bytes: self.DEFAULT_SYSTEM_REJECT_QUOTA_BYTES,
             },
             gc: self.gc().map_err(invalid)?,
+            pull_stats: self.FEATURE_IMAGE_PULL_STATS,
         })
     }
 }
