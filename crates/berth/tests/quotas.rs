@@ -8,14 +8,12 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::cli::{podman, skopeo};
+use common::cli::{podman, podman_import_hello, skopeo};
 use common::layout::{write_image, write_layout_index};
 use common::quota::{
     Caller, FULL_ACCESS, config, create_org, denied, layer, logged, push, pushed, set_quota, usage,
 };
-use common::{OCI_MANIFEST, Server, auth_file, run, sha256, unique_seed};
+use common::{OCI_MANIFEST, Server, auth_file, sha256, unique_seed};
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -221,18 +219,8 @@ async fn skopeo_and_podman_show_the_quota_message() {
     // podman: the namespace is full already, so the first upload is refused.
     pushed(&s, "pdq/filler", "v1", &[&config(), &layer(2000)]).await;
     set_quota(&s, "pdq", 1000, &[("Reject", 100)]).await;
-    let ctx = work.path().join("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(ctx.join("hello.txt"), format!("hello {}\n", unique_seed())).unwrap();
-    let tarball = work.path().join("rootfs.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&ctx)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg("."));
     let image = format!("{host}/pdq/hello:v1");
-    run(podman(work.path()).arg("import").arg(&tarball).arg(&image));
+    podman_import_hello(work.path(), &image, &[]);
     let out = podman(work.path())
         .env("REGISTRY_AUTH_FILE", auth_file(&host))
         .args(["push", "--tls-verify=false", &image])

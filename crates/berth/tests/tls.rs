@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::cli::{file_digest, podman, skopeo};
+use common::cli::{file_digest, podman, podman_import_hello, skopeo};
 use common::layout::{write_image, write_layout_index};
 use common::tls::{ServerCert, TestCa, served, write_files};
 use common::{
@@ -115,18 +115,8 @@ async fn podman_and_skopeo_push_and_pull_over_https_and_http2() {
             &host,
         ])
         .stdin(Stdio::from(std::fs::File::open(&password).unwrap())));
-    let ctx = work.path().join("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(ctx.join("hello.txt"), format!("hello {}\n", unique_seed())).unwrap();
-    let tarball = work.path().join("rootfs.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&ctx)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg("."));
     let tagged = format!("{host}/admin/podman-tls:v1");
-    run(podman(work.path()).arg("import").arg(&tarball).arg(&tagged));
+    podman_import_hello(work.path(), &tagged, &[]);
     let digest_file = work.path().join("pushed.digest");
     run(podman(work.path())
         .env("REGISTRY_AUTH_FILE", &auth)

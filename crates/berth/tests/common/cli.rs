@@ -129,21 +129,8 @@ fn write_secret(dir: &Path, secret: &str) -> std::path::PathBuf {
 /// file).
 pub fn podman_round_trip_with(host: &str, repo: &str, auth: &Path) -> String {
     let work = tempfile::tempdir().unwrap();
-    let ctx = work.path().join("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(ctx.join("hello.txt"), format!("hello {}\n", unique_seed())).unwrap();
-    let tarball = work.path().join("rootfs.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&ctx)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg("."));
     let image = format!("{host}/{repo}:v1");
-    run(podman(work.path())
-        .args(["import", "--change", "CMD [\"/hello.txt\"]"])
-        .arg(&tarball)
-        .arg(&image));
+    podman_import_hello(work.path(), &image, &["--change", "CMD [\"/hello.txt\"]"]);
     let digest_file = work.path().join("pushed.digest");
     run(podman(work.path())
         .env("REGISTRY_AUTH_FILE", auth)
@@ -166,4 +153,20 @@ pub fn podman_round_trip_with(host: &str, repo: &str, auth: &Path) -> String {
         &format!("{host}/{repo}@{pushed}"),
     ]));
     pushed
+}
+
+/// Import a one-file image (a unique `hello.txt`) into the podman storage
+/// under `work` as `image`, with `podman import` options `extra`.
+pub fn podman_import_hello(work: &Path, image: &str, extra: &[&str]) {
+    let ctx = work.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("hello.txt"), format!("hello {}\n", unique_seed())).unwrap();
+    let tarball = work.join("rootfs.tar");
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&ctx)
+        .arg("-cf")
+        .arg(&tarball)
+        .arg("."));
+    run(podman(work).arg("import").args(extra).arg(&tarball).arg(image));
 }
