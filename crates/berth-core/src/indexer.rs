@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use berth_oci::Digest;
 use berth_scan::{INDEX_FORMAT, LayerIndex, Limits};
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
@@ -182,6 +182,12 @@ impl Indexer {
         let storage_failed = Arc::new(AtomicBool::new(false));
         let flag = storage_failed.clone();
         let stream = stream.inspect_err(move |_| flag.store(true, Ordering::Relaxed));
+        // The blocking read outlives this future when the indexer stops
+        // mid-layer; ending its stream here keeps it from polling storage
+        // (and its timers) after the runtime has shut down.
+        let stop = tokio_util::sync::CancellationToken::new();
+        let _stop_reading = stop.clone().drop_guard();
+        let stream = Box::pin(stream.take_until(stop.cancelled_owned()));
         let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
         let limits = self.limits;
         let result = tokio::task::spawn_blocking(move || berth_scan::index_layer(reader, &limits))
