@@ -26,8 +26,8 @@ use crate::RepositoryName;
 use berth_store::{BlobStore, Db};
 
 pub use autoprune::{
-    AutopruneSettings, ExpiringTag, ExpiryReason, ImageExpiry, PruneMethod, PrunePolicy, PruneScope,
-    PruneSpec, PruneValue, PrunedTag,
+    AUTOPRUNE_LOG_KIND, AutopruneSettings, ExpiringTag, ExpiryReason, ImageExpiry, PruneMethod, PrunePass,
+    PrunePolicy, PruneScope, PruneSpec, PruneValue, PrunedTag,
 };
 pub use blobs::LinkedBlob;
 pub use error::RegistryError;

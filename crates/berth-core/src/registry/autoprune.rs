@@ -24,6 +24,7 @@ use crate::identity::{Action, Actor, AuditEvent};
 use crate::names::{Namespace, RepositoryName};
 
 pub use plan::{ExpiringTag, ExpiryReason, ImageExpiry, PrunedTag};
+pub use worker::{AUTOPRUNE_LOG_KIND, PrunePass};
 
 /// How a policy chooses the tags it prunes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -284,11 +284,15 @@ impl Db {
             if row_immutable(&name, immutable, exempt, policy) {
                 return Ok(EndTag::Immutable);
             }
-            sqlx::query("UPDATE tags SET end_ms = $2 WHERE id = $1 AND end_ms IS NULL")
+            let done = sqlx::query("UPDATE tags SET end_ms = $2 WHERE id = $1 AND end_ms IS NULL")
                 .bind(id)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            // Ended meanwhile by someone else: neither end nor log it twice.
+            if done.rows_affected() != 1 {
+                return Ok(EndTag::Missing);
+            }
             sqlx::query("UPDATE repositories SET updated_ms = $2 WHERE id = $1")
                 .bind(repo)
                 .bind(now)

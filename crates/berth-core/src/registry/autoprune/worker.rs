@@ -20,17 +20,32 @@ pub const AUTOPRUNE_LOG_KIND: &str = "autoprune_tag_delete";
 /// a dead instance's namespace waits this long.
 const CLAIM: Duration = Duration::from_secs(600);
 
+/// Which namespaces a pass prunes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrunePass {
+    /// Those not pruned within the poll period (the worker's passes).
+    Scheduled,
+    /// All of them (`berth autoprune`, run by an operator).
+    Now,
+}
+
 impl Registry {
     /// One pass: every namespace with a policy (every namespace, with a
-    /// registry-wide default) that no other instance is pruning and that
-    /// was not pruned within the poll period is claimed and pruned.
-    /// Nothing is done in read-only mode. Returns how many tags it ended.
-    pub async fn prune_tags(&self) -> Result<usize, RegistryError> {
+    /// registry-wide default) that no other instance is pruning (and, for
+    /// a scheduled pass, that was not pruned within the poll period) is
+    /// claimed and pruned. Nothing is done in read-only mode. Returns how
+    /// many tags it ended.
+    pub async fn prune_tags(&self, pass: PrunePass) -> Result<usize, RegistryError> {
         if self.read_only() {
             return Ok(0);
         }
         let every = self.config.autoprune.default_policy.is_some();
-        let gap = i64::try_from(self.config.autoprune.poll_period.as_millis()).unwrap_or(i64::MAX);
+        let gap = match pass {
+            PrunePass::Scheduled => {
+                i64::try_from(self.config.autoprune.poll_period.as_millis()).unwrap_or(i64::MAX)
+            }
+            PrunePass::Now => 0,
+        };
         let token = new_token();
         let mut pruned = 0;
         for (id, namespace) in self.db.prune_namespaces(every).await? {
@@ -80,7 +95,7 @@ impl Registry {
     /// Prune periodically (`AUTO_PRUNING_POLL_PERIOD`).
     pub(crate) async fn run_autoprune(&self) {
         loop {
-            match self.prune_tags().await {
+            match self.prune_tags(PrunePass::Scheduled).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(pruned = n, "auto-pruned tags"),
                 Err(e) => tracing::warn!(error = %e, "cannot auto-prune tags"),
