@@ -69,6 +69,8 @@ async fn read_only_and_mirror_repositories_refuse_writes_until_normal_again() {
     let view = get(&s, Admin, &format!("/repository/{repo}")).await;
     assert_eq!(view.1["state"], "READ_ONLY");
     assert_eq!(view.1["can_write"], false);
+    let listed = get(&s, Admin, "/repository?namespace=acme").await;
+    assert_eq!(listed.1["repositories"][0]["state"], "READ_ONLY", "{}", listed.1);
 
     // skopeo's push is refused, and it prints why.
     let (pushed, stderr) = skopeo_push(&s, repo, "v2");

@@ -138,7 +138,7 @@ impl Registry {
             .account_by_name(repo.namespace())
             .await?
             .is_some_and(|a| AccountKind::parse(&a.kind) == Some(AccountKind::Organization));
-        let state = self.repository_state(repo).await?;
+        let state = repository.state;
         Ok(RepositoryDetails {
             repository,
             is_organization,

@@ -393,7 +393,7 @@ pub(super) struct RepoSummaryView {
     is_public: bool,
     /// `image`.
     kind: String,
-    /// `NORMAL`.
+    /// `NORMAL`, `READ_ONLY` or `MIRROR`.
     state: String,
     /// Stars are not kept: false, for authenticated callers only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -492,7 +492,7 @@ async fn list_repos(
         description: r.repository.description,
         is_public: r.repository.visibility.is_public(),
         kind: "image".into(),
-        state: "NORMAL".into(),
+        state: r.repository.state.as_str().into(),
         is_starred: authenticated.then_some(false),
         last_modified: r.last_modified_ms.map(|ms| ms.map(|ms| ms / 1000)),
         popularity: popularity.then_some(0.0),
