@@ -6,6 +6,7 @@
 
 pub mod caller;
 pub mod crypto;
+pub mod duration;
 pub mod identity;
 pub mod indexer;
 pub mod metrics;

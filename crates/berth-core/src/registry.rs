@@ -1,5 +1,6 @@
 //! The registry service: what the distribution API does, independent of HTTP.
 
+mod autoprune;
 mod blobs;
 mod cleanup;
 mod error;
@@ -13,6 +14,7 @@ mod pulls;
 mod quota;
 mod repositories;
 mod sessions;
+mod state;
 mod tags;
 mod uploads;
 mod usage;
@@ -23,6 +25,10 @@ use std::time::Duration;
 use crate::RepositoryName;
 use berth_store::{BlobStore, Db};
 
+pub use autoprune::{
+    AUTOPRUNE_LOG_KIND, AutopruneSettings, ExpiringTag, ExpiryReason, ImageExpiry, PruneMethod, PrunePass,
+    PrunePolicy, PruneScope, PruneSpec, PruneValue, PrunedTag,
+};
 pub use blobs::LinkedBlob;
 pub use error::RegistryError;
 pub use gc::{GcConfig, GcReport};
@@ -41,6 +47,7 @@ pub use quota::{
 pub use repositories::{
     ClientError, LiveTag, RepositoryDetails, RepositoryPage, RepositorySummary, VIEW_TAGS,
 };
+pub use state::{MirrorWriter, RepositoryState, WriteDecision, decide_write};
 pub use tags::{TagChange, TagFilter, TagHistory, TagQuery, TagRecord};
 pub use uploads::{BlobRange, UploadStatus};
 
@@ -75,6 +82,8 @@ pub struct RegistryConfig {
     pub gc: GcConfig,
     /// Count pulls per tag and manifest (`FEATURE_IMAGE_PULL_STATS`).
     pub pull_stats: bool,
+    /// Auto-prune: the registry-wide default policy, the poll period.
+    pub autoprune: AutopruneSettings,
 }
 
 /// Which writes the registry accepts.
@@ -105,6 +114,7 @@ impl Default for RegistryConfig {
             quota: QuotaSettings::default(),
             gc: GcConfig::default(),
             pull_stats: true,
+            autoprune: AutopruneSettings::default(),
         }
     }
 }

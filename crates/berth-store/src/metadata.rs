@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit;
+mod autoprune;
 mod blobs;
 mod gc;
 mod health;
@@ -25,6 +26,7 @@ mod uploads;
 
 pub use accounts::{AccountChange, AccountRow, NewAccount};
 pub use audit::{AuditQuery, AuditRow, NewAuditEntry};
+pub use autoprune::{PrunableTag, PrunePolicyFields, PrunePolicyRow, StatedRepository};
 pub use blobs::{BlobRow, CommitBlob};
 pub use gc::{DeletionClaim, ManifestNode, RepositoryCollected, RepositorySweep};
 pub use immutability::{PolicyCheck, PolicyOwner, PolicyRow, PolicyWrite, ScopedTag};

@@ -1,6 +1,7 @@
 //! `config.yaml`: Quay's field names where they mean the same thing, with
 //! `BERTH_<FIELD>` environment overrides and command-line flags on top.
 
+mod autoprune;
 mod gc;
 mod identity;
 mod lifecycle;
@@ -137,6 +138,13 @@ pub struct Config {
     pub DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: u64,
     /// Count pulls per tag and per manifest (pull statistics).
     pub FEATURE_IMAGE_PULL_STATS: bool,
+    /// An auto-prune policy (`{method, value}`) for every namespace
+    /// without one of its own.
+    #[serde(default)]
+    pub DEFAULT_NAMESPACE_AUTOPRUNE_POLICY: Option<autoprune::DefaultPrunePolicy>,
+    /// Seconds between two auto-prune passes of an instance; a namespace
+    /// is pruned at most once per period.
+    pub AUTO_PRUNING_POLL_PERIOD: u64,
     /// Run garbage collection in the background on every instance.
     pub FEATURE_GARBAGE_COLLECTION: bool,
     /// Seconds between two garbage collection passes of an instance.
@@ -226,6 +234,8 @@ impl Default for Config {
             // On, unlike Quay: no Redis to run, and counting costs a pull
             // a map update in memory (measured by bench/pull-stats.sh).
             FEATURE_IMAGE_PULL_STATS: true,
+            DEFAULT_NAMESPACE_AUTOPRUNE_POLICY: None,
+            AUTO_PRUNING_POLL_PERIOD: 30,
             FEATURE_GARBAGE_COLLECTION: true,
             GARBAGE_COLLECTION_FREQUENCY: 30,
             PUSH_TEMP_TAG_EXPIRATION_SEC: 3600,
@@ -360,6 +370,7 @@ impl Config {
         self.check_identity(&mut problems);
         self.check_tls(&mut problems);
         self.check_lifecycle(&mut problems);
+        self.check_autoprune(&mut problems);
         problems
     }
 

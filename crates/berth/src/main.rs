@@ -2,6 +2,7 @@
 //! hand over to the server, the scanner or administration.
 
 mod admin;
+mod autoprune;
 mod backup;
 mod config;
 mod gc;
@@ -30,6 +31,8 @@ enum Command {
     Admin(admin::AdminArgs),
     /// Collect garbage once: everything collectable now (safe while servers run).
     Gc(gc::GcArgs),
+    /// Apply the auto-prune policies once (safe while servers run).
+    Autoprune(autoprune::AutopruneArgs),
     /// Check a configuration file offline: `berth config validate --config FILE`.
     Config(config::validate::ConfigArgs),
     /// Back up the registry while it runs (see the README for PostgreSQL and S3).
@@ -54,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         Command::Scan(args) => runtime.block_on(scan::run(args)),
         Command::Admin(args) => runtime.block_on(admin::run(args)),
         Command::Gc(args) => runtime.block_on(gc::run(args)),
+        Command::Autoprune(args) => runtime.block_on(autoprune::run(args)),
         Command::Config(_) => Ok(()),
         Command::Backup(args) => runtime.block_on(backup::run(args)),
         Command::Restore(args) => runtime.block_on(backup::restore::run(args)),

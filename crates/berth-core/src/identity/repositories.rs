@@ -1,6 +1,7 @@
 //! Repositories as identity sees them: creation (explicit or by a push),
 //! visibility, description, and which ones a caller may see.
 
+use crate::registry::RepositoryState;
 use berth_store::metadata::RepositoryRow;
 
 use super::policy::{Action, namespace_of};
@@ -21,6 +22,8 @@ pub struct Repository {
     pub visibility: Visibility,
     /// Markdown text.
     pub description: String,
+    /// Which writes it takes.
+    pub state: RepositoryState,
 }
 
 impl TryFrom<RepositoryRow> for Repository {
@@ -35,6 +38,7 @@ impl TryFrom<RepositoryRow> for Repository {
             name,
             visibility: Visibility::from_public(row.is_public),
             description: row.description,
+            state: RepositoryState::stored(&row.state),
         })
     }
 }

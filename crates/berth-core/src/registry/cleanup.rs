@@ -52,14 +52,20 @@ impl Registry {
     }
 
     /// Run the background workers forever: abandoned uploads, staged data
-    /// without a session and expired tags, periodically, and garbage
-    /// collection if configured.
+    /// without a session and expired tags, periodically, auto-prune
+    /// policies, and garbage collection if configured.
     pub async fn run_workers(&self) {
         match self.config.gc.interval {
             Some(interval) => {
-                tokio::join!(self.run_upload_cleanup(), self.run_gc(interval));
+                tokio::join!(
+                    self.run_upload_cleanup(),
+                    self.run_autoprune(),
+                    self.run_gc(interval)
+                );
             }
-            None => self.run_upload_cleanup().await,
+            None => {
+                tokio::join!(self.run_upload_cleanup(), self.run_autoprune());
+            }
         }
     }
 

@@ -74,6 +74,12 @@ pub enum RegistryError {
         /// What was refused: `overwrite`, `delete`, `set expiration on`.
         operation: &'static str,
     },
+    /// The repository is read-only (its state): nothing may be written.
+    #[error("{0} is in read-only mode.")]
+    RepositoryReadOnly(String),
+    /// The repository is a mirror: only its mirror's robot writes.
+    #[error("Repository {0} is a mirror. Mirrored repositories cannot be modified directly.")]
+    RepositoryMirror(String),
     /// A storage failure: the client is not at fault.
     #[error("internal storage error: {0}")]
     Internal(#[from] StoreError),

@@ -79,7 +79,9 @@ pub struct RepositoryDetails {
     /// Up to [`VIEW_TAGS`] live tags, most recently set first (none unless
     /// asked for).
     pub tags: Vec<LiveTag>,
-    /// Whether the caller may push to it.
+    /// Its state (`NORMAL`, `READ_ONLY`, `MIRROR`).
+    pub state: super::RepositoryState,
+    /// Whether the caller may push to it (never unless `NORMAL`, as Quay).
     pub can_write: bool,
     /// Whether the caller administers it.
     pub can_admin: bool,
@@ -136,14 +138,17 @@ impl Registry {
             .account_by_name(repo.namespace())
             .await?
             .is_some_and(|a| AccountKind::parse(&a.kind) == Some(AccountKind::Organization));
+        let state = repository.state;
         Ok(RepositoryDetails {
             repository,
             is_organization,
             tag_expiration_s,
             tags,
-            can_write: identity
-                .allowed(&caller.principal, Action::Push(repo.as_str()))
-                .await?,
+            state,
+            can_write: state == super::RepositoryState::Normal
+                && identity
+                    .allowed(&caller.principal, Action::Push(repo.as_str()))
+                    .await?,
             can_admin: identity
                 .allowed(&caller.principal, Action::Administer(repo.as_str()))
                 .await?,

@@ -27,7 +27,7 @@ pub(super) struct Session {
 }
 
 /// A fresh lease token (also used for upload ids).
-pub(super) fn new_token() -> String {
+pub(crate) fn new_token() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 

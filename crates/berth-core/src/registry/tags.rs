@@ -214,6 +214,7 @@ impl Registry {
         self.identity
             .authorize(&caller.principal, Action::Push(repo.as_str()))
             .await?;
+        self.check_writable(&caller.principal, repo).await?;
         if let Some(digest) = &change.manifest_digest {
             let previous = self.retarget(repo, tag, digest).await?;
             let kind = if previous.is_some() {
@@ -336,6 +337,7 @@ impl Registry {
         self.identity
             .authorize(&caller.principal, Action::Push(repo.as_str()))
             .await?;
+        self.check_writable(&caller.principal, repo).await?;
         match self
             .delete_manifest(repo, &Reference::Tag(tag.as_str().to_owned()))
             .await
@@ -363,6 +365,7 @@ impl Registry {
         self.identity
             .authorize(&caller.principal, Action::Push(repo.as_str()))
             .await?;
+        self.check_writable(&caller.principal, repo).await?;
         let repo_id = self
             .existing_repo(repo)
             .await?

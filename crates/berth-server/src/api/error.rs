@@ -86,6 +86,17 @@ impl From<RegistryError> for ApiError {
             RegistryError::TagImmutable { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "tag_immutable", e.to_string())
             }
+            // Quay refuses changes to such repositories with a 503.
+            RegistryError::RepositoryReadOnly(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "read_only",
+                "Repository is in read only or mirror mode: READ_ONLY",
+            ),
+            RegistryError::RepositoryMirror(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "read_only",
+                "Repository is in read only or mirror mode: MIRROR",
+            ),
             RegistryError::Internal(_) => {
                 tracing::error!(error = %e, "api request failed");
                 ApiError::new(
@@ -180,7 +191,10 @@ pub(crate) const ERROR_STATUSES: [(u16, &str); 7] = [
         "Too many failed logins from this address or for this account; see Retry-After",
     ),
     (500, "Internal error"),
-    (503, "Read-only mode (REGISTRY_STATE: readonly)"),
+    (
+        503,
+        "Read-only mode (REGISTRY_STATE: readonly), or a repository in state READ_ONLY or MIRROR",
+    ),
 ];
 
 impl IntoResponse for ApiError {

@@ -10,6 +10,7 @@
 
 mod applications;
 mod apptokens;
+mod autoprune;
 mod error;
 mod extract;
 mod immutability;
@@ -130,6 +131,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(quotas::routes())
         .merge(repositories::routes())
         .merge(tags::routes())
+        .merge(autoprune::routes())
         .merge(immutability::routes())
         .merge(pull_statistics::routes())
         .merge(teams::routes())

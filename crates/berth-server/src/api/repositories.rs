@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use berth_core::registry::{LiveTag, RepositoryDetails, RepositorySummary};
+use berth_core::registry::{LiveTag, RepositoryDetails, RepositoryState, RepositorySummary};
 use berth_core::{Namespace, RepositoryName};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -23,6 +23,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(create_repo, list_repos))
         .routes(routes!(get_repo, update_repo, delete_repository))
         .routes(routes!(change_repo_visibility))
+        .routes(routes!(change_repo_state))
 }
 
 /// The repository a `{namespace}/{repository}` path names; an invalid
@@ -156,6 +157,42 @@ async fn change_repo_visibility(
     Ok(Json(SuccessView { success: true }))
 }
 
+/// The new state of a repository.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ChangeState {
+    /// `NORMAL` (every write), `READ_ONLY` (pulls only) or `MIRROR` (only
+    /// the mirror's robot writes).
+    state: String,
+}
+
+/// Set a repository's state (its administrators may): `READ_ONLY` refuses
+/// every push and tag change, `MIRROR` those of everyone but the mirror's
+/// robot.
+#[utoipa::path(
+    put,
+    path = "/repository/{namespace}/{repository}/changestate",
+    operation_id = "changeRepoState",
+    tag = "repository",
+    params(("namespace" = String, Path), ("repository" = String, Path)),
+    request_body = ChangeState,
+    responses((status = 200, description = "Changed", body = SuccessView), (status = 400, description = "Not a state"), (status = 403, description = "Not allowed"), (status = 404, description = "No such repository")),
+    security(("basic" = []), ("oauth2_bearer" = ["repo:admin"]))
+)]
+async fn change_repo_state(
+    api: Api,
+    Path((namespace, repository)): Path<(String, String)>,
+    JsonBody(body): JsonBody<ChangeState>,
+) -> Result<Json<SuccessView>, ApiError> {
+    let name = repo_path(&namespace, &repository)?;
+    let state = RepositoryState::parse(&body.state)
+        .ok_or_else(|| ApiError::invalid(format!("{} is not a valid Repository state.", body.state)))?;
+    api.registry
+        .change_repository_state(&api.caller, &name, state)
+        .await?;
+    Ok(Json(SuccessView { success: true }))
+}
+
 /// Query of `GET /repository/{namespace}/{repository}`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(super) struct RepoQuery {
@@ -221,7 +258,7 @@ pub(super) struct RepoView {
     tag_expiration_s: u64,
     /// Always true.
     is_free_account: bool,
-    /// `NORMAL`.
+    /// `NORMAL`, `READ_ONLY` or `MIRROR`.
     state: String,
     /// The newest live tags by name.
     tags: BTreeMap<String, RepoTagView>,
@@ -246,7 +283,7 @@ impl From<RepositoryDetails> for RepoView {
             trust_enabled: false,
             tag_expiration_s: d.tag_expiration_s,
             is_free_account: true,
-            state: "NORMAL".into(),
+            state: d.state.as_str().into(),
             tags: d
                 .tags
                 .into_iter()
@@ -356,7 +393,7 @@ pub(super) struct RepoSummaryView {
     is_public: bool,
     /// `image`.
     kind: String,
-    /// `NORMAL`.
+    /// `NORMAL`, `READ_ONLY` or `MIRROR`.
     state: String,
     /// Stars are not kept: false, for authenticated callers only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -455,7 +492,7 @@ async fn list_repos(
         description: r.repository.description,
         is_public: r.repository.visibility.is_public(),
         kind: "image".into(),
-        state: "NORMAL".into(),
+        state: r.repository.state.as_str().into(),
         is_starred: authenticated.then_some(false),
         last_modified: r.last_modified_ms.map(|ms| ms.map(|ms| ms / 1000)),
         popularity: popularity.then_some(0.0),

@@ -97,6 +97,10 @@ impl ApiError {
                 // (skopeo, podman) print it.
                 R::QuotaExceeded { .. } => ("DENIED", StatusCode::FORBIDDEN),
                 R::TagImmutable { .. } => ("TAG_IMMUTABLE", StatusCode::CONFLICT),
+                // Quay's answers; the message names the repository's state.
+                R::RepositoryReadOnly(_) | R::RepositoryMirror(_) => {
+                    ("DENIED", StatusCode::METHOD_NOT_ALLOWED)
+                }
                 R::Internal(_) => ("UNKNOWN", StatusCode::INTERNAL_SERVER_ERROR),
             },
             ApiError::Unsupported(_) => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),

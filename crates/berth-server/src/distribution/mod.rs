@@ -161,6 +161,11 @@ async fn dispatch(
         .await
         .map_err(|e| refusal(e, realm, None))?;
     let principal = admit(&state.identity, caller, need, method, realm, ip).await?;
+    // The repository's state (read-only, mirror) refuses writes whatever
+    // the permissions say.
+    if let (Need::Push(_), Some(repo)) = (need, &repo) {
+        state.registry.check_writable(&principal, repo).await?;
+    }
     if let (Route::UploadStart(name), _) | (Route::Manifest(name, _), &Method::PUT) = (&route, method) {
         state
             .identity

@@ -84,6 +84,12 @@ const FILTER: &str = "($1 IS NULL OR namespace = $1) AND ($2 IS NULL OR reposito
      AND ($3 IS NULL OR performer = $3) AND created_ms >= $4 AND created_ms < $5 \
      AND ($6 IS NULL OR id <= $6)";
 
+/// Inserts one entry inside a caller's transaction (workers that end a row
+/// and log it together), binding the fields in [`NewAuditEntry`]'s order.
+pub(crate) const INSERT_AUDIT_ENTRY: &str = "INSERT INTO audit_logs \
+     (kind, performer, performer_kind, namespace, repository, ip, metadata, created_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
 impl Db {
     /// Append entries.
     pub async fn record_audit(&self, entries: &[NewAuditEntry]) -> Result<(), StoreError> {

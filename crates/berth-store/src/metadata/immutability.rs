@@ -18,7 +18,7 @@ pub enum PolicyOwner {
 }
 
 impl PolicyOwner {
-    fn ids(self) -> (Option<i64>, Option<i64>) {
+    pub(crate) fn ids(self) -> (Option<i64>, Option<i64>) {
         match self {
             PolicyOwner::Namespace(id) => (Some(id), None),
             PolicyOwner::Repository(id) => (None, Some(id)),

@@ -14,6 +14,8 @@ pub struct RepositoryRow {
     pub is_public: bool,
     /// Markdown text.
     pub description: String,
+    /// `NORMAL`, `READ_ONLY` or `MIRROR`.
+    pub state: String,
 }
 
 /// A role granted on a repository to an account or a team.
@@ -58,7 +60,7 @@ impl Db {
     /// The repository named `name`.
     pub async fn repository(&self, name: &str) -> Result<Option<RepositoryRow>, StoreError> {
         on_db!(self.reader(), pool => {
-            Ok(sqlx::query_as("SELECT id, name, is_public, description FROM repositories WHERE name = $1")
+            Ok(sqlx::query_as("SELECT id, name, is_public, description, state FROM repositories WHERE name = $1")
                 .bind(name)
                 .fetch_optional(pool)
                 .await?)
@@ -187,7 +189,7 @@ impl Db {
     ) -> Result<Vec<RepositoryRow>, StoreError> {
         on_db!(self.reader(), pool => {
             Ok(sqlx::query_as(
-                "SELECT r.id, r.name, r.is_public, r.description FROM repositories r WHERE r.name > $3 \
+                "SELECT r.id, r.name, r.is_public, r.description, r.state FROM repositories r WHERE r.name > $3 \
                  AND ($5 IS NULL OR substr(r.name, 1, length($5) + 1) = $5 || '/' \
                       OR ($5 = 'library' AND r.name NOT LIKE '%/%')) AND ( \
                    r.is_public \
@@ -222,7 +224,7 @@ impl Db {
     ) -> Result<Vec<RepositoryRow>, StoreError> {
         on_db!(self.reader(), pool => {
             Ok(sqlx::query_as(
-                "SELECT r.id, r.name, r.is_public, r.description FROM repositories r WHERE r.name > $1 \
+                "SELECT r.id, r.name, r.is_public, r.description, r.state FROM repositories r WHERE r.name > $1 \
                  AND ($3 IS NULL OR substr(r.name, 1, length($3) + 1) = $3 || '/' \
                       OR ($3 = 'library' AND r.name NOT LIKE '%/%')) ORDER BY r.name LIMIT $2",
             )

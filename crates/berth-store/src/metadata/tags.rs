@@ -456,10 +456,7 @@ impl Db {
                     continue;
                 }
                 let e = audit(row);
-                sqlx::query(
-                    "INSERT INTO audit_logs (kind, performer, performer_kind, namespace, repository, ip, metadata, created_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
+                sqlx::query(super::audit::INSERT_AUDIT_ENTRY)
                 .bind(&e.kind)
                 .bind(e.performer.as_deref())
                 .bind(e.performer_kind.as_deref())

@@ -8,22 +8,7 @@ use berth_core::identity::PolicySettings;
 use super::{Config, Problem};
 
 /// A Quay duration such as `30s`, `20h`, `2d`, `3w`, in seconds.
-pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits.parse().map_err(|_| format!("invalid duration {text:?}"))?;
-    let unit_s = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(format!("invalid duration {text:?}: use s, m, h, d or w")),
-    };
-    n.checked_mul(unit_s)
-        .ok_or_else(|| format!("duration {text:?} is too long"))
-}
+pub use berth_core::duration::parse_quay_duration as parse_duration;
 
 impl Config {
     pub(super) fn check_identity(&self, problems: &mut Vec<Problem>) {

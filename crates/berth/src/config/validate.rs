@@ -258,14 +258,18 @@ mod tests {
             "LABELED_EXPIRATION_MAXIMUM: 1w\n",
             "TAG_EXPIRATION_OPTIONS: [1d, soon]\n",
             "DB_URI: mysql+pymysql://u:p@db/quay\n",
+            "DEFAULT_NAMESPACE_AUTOPRUNE_POLICY: {method: creation_date, value: 10}\n",
+            "AUTO_PRUNING_POLL_PERIOD: 0\n",
         ));
-        assert_eq!(e.len(), 5, "{e:#?}");
+        assert_eq!(e.len(), 7, "{e:#?}");
         for key in [
             "MANIFEST_SIZE_LIMIT",
             "UPLOAD_LEASE_S",
             "LABELED_EXPIRATION_MINIMUM",
             "TAG_EXPIRATION_OPTIONS",
             "DB_URI",
+            "DEFAULT_NAMESPACE_AUTOPRUNE_POLICY",
+            "AUTO_PRUNING_POLL_PERIOD",
         ] {
             assert!(e.iter().any(|l| l.starts_with(key)), "{key}: {e:#?}");
         }
