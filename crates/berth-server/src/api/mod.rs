@@ -10,7 +10,7 @@
 
 mod applications;
 mod apptokens;
-mod error;
+pub(crate) mod error;
 mod extract;
 mod immutability;
 mod logs;
