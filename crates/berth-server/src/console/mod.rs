@@ -98,10 +98,12 @@ async fn security_headers(request: Request, next: Next) -> Response {
 /// signing in and out still work.
 async fn write_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if request.method() == Method::POST && path != "/signin" && path != "/signout" {
-        if let Err(refusal) = crate::mode::check_api(state.registry.config().write_mode, request.method()) {
-            return error::ConsoleError::from(refusal).into_response();
-        }
+    if request.method() == Method::POST
+        && path != "/signin"
+        && path != "/signout"
+        && let Err(refusal) = crate::mode::check_api(state.registry.config().write_mode, request.method())
+    {
+        return error::ConsoleError::from(refusal).into_response();
     }
     next.run(request).await
 }

@@ -212,9 +212,12 @@ impl Drop for Browser {
 /// axe-core's script, installed from npm by `scripts/test.sh` into the
 /// git-ignored `.cache/axe` (`TEST_AXE_JS` names another copy).
 fn axe_source() -> String {
-    let path = std::env::var_os("TEST_AXE_JS").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/axe/node_modules/axe-core/axe.min.js")
-    });
+    let path = std::env::var_os("TEST_AXE_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../.cache/axe/node_modules/axe-core/axe.min.js")
+        });
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "axe-core not found at {} ({e}): npm install --prefix .cache/axe axe-core@4",
@@ -227,6 +230,16 @@ impl Browser {
     /// Run axe-core on the page; panics listing every serious or critical
     /// violation.
     pub async fn assert_accessible(&self, page: &str) {
+        let found = self.accessibility_violations().await;
+        assert!(
+            found.is_empty(),
+            "accessibility violations on {page}:\n{}",
+            found.join("\n")
+        );
+    }
+
+    /// The serious and critical violations axe-core finds on the page.
+    pub async fn accessibility_violations(&self) -> Vec<String> {
         self.execute(&axe_source(), vec![]).await;
         let found = self
             .client
@@ -242,7 +255,6 @@ impl Browser {
             )
             .await
             .unwrap();
-        let found: Vec<String> = serde_json::from_value(found).unwrap();
-        assert!(found.is_empty(), "accessibility violations on {page}:\n{}", found.join("\n"));
+        serde_json::from_value(found).unwrap()
     }
 }
