@@ -1,5 +1,5 @@
 //! The web console in a real Chromium: signing in, creating an
-//! organization, a robot and a repository, pushing with skopeo, deleting,
+//! organization, a team, a robot and a repository, pushing with skopeo, deleting,
 //! restoring and expiring tags, changing a permission, reading the usage
 //! log, signing out; forms without their CSRF token are refused, private
 //! repositories are hidden, sessions expire. Every page is screenshotted
@@ -119,6 +119,18 @@ async fn console_end_to_end() {
     );
     look(&b, "organization").await;
 
+    // A team.
+    b.fill("#team-name", "devs").await;
+    b.find("#team-role")
+        .await
+        .select_by_value("member")
+        .await
+        .unwrap();
+    b.click("form:has(input[value='put_team']) button[type=submit]")
+        .await;
+    assert!(b.main_text().await.contains("Team saved"));
+    assert!(table_text(&b).await.contains("devs"));
+
     // A private repository.
     b.click("a[href='/repositories/new']").await;
     look(&b, "new-repository").await;
@@ -207,6 +219,22 @@ async fn console_end_to_end() {
         .await
         .unwrap();
     assert_eq!(selected.as_deref(), Some("read"));
+    // And give the team write access.
+    b.fill("#grant-team", "devs").await;
+    b.find("#grant-team-role")
+        .await
+        .select_by_value("write")
+        .await
+        .unwrap();
+    b.click("form:has(#grant-team) button[type=submit]").await;
+    assert!(b.main_text().await.contains("Permission changed"));
+    let team_role = b
+        .find("form:has(input[name='team'][value='devs']) select")
+        .await
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(team_role.as_deref(), Some("write"));
     look(&b, "repository-permissions").await;
 
     // Each change is in the repository's usage log, and the organization's.
@@ -229,7 +257,7 @@ async fn console_end_to_end() {
     look(&b, "repository-log").await;
     b.goto(&s.url("/organization/acme?tab=logs")).await;
     let log = table_text(&b).await;
-    for kind in ["org_create", "create_robot", "delete_tag"] {
+    for kind in ["org_create", "org_create_team", "create_robot", "delete_tag"] {
         assert!(
             log.contains(kind),
             "{kind} missing from the organization log:\n{log}"

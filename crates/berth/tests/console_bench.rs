@@ -25,7 +25,10 @@ const SAMPLES: usize = 25;
 async fn execute(db: &Db, sql: String) {
     match db {
         Db::Sqlite { write, .. } => {
-            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(write).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(write)
+                .await
+                .unwrap();
         }
         Db::Postgres(pool) => {
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await.unwrap();
@@ -69,7 +72,9 @@ async fn sign_in(s: &Server) -> String {
         .post(s.url("/signin"))
         .header("cookie", format!("berth_csrf={seed}"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("csrf_token={token}&username={ADMIN}&password={ADMIN_PASSWORD}"))
+        .body(format!(
+            "csrf_token={token}&username={ADMIN}&password={ADMIN_PASSWORD}"
+        ))
         .send()
         .await
         .unwrap();
@@ -122,20 +127,46 @@ async fn console_pages_at_scale() {
     let cookie = sign_in(&s).await;
     let pages: [(&str, &str, &str); 8] = [
         ("namespace, first page", "/?namespace=many", "many/first"),
-        ("namespace, page at 5,000", "/?namespace=many&after=many/repo5000", "many/repo5001"),
-        ("namespace, name prefix", "/?namespace=many&filter=repo999", "many/repo9999"),
+        (
+            "namespace, page at 5,000",
+            "/?namespace=many&after=many/repo5000",
+            "many/repo5001",
+        ),
+        (
+            "namespace, name prefix",
+            "/?namespace=many&filter=repo999",
+            "many/repo9999",
+        ),
         ("all repositories", "/", "big/app"),
         ("tags, first page", "/repository/big/app", "tag10000"),
         ("tags, filtered", "/repository/big/app?filter=tag999", "tag9999"),
-        ("history, first page", "/repository/big/app?tab=history", "tag10000"),
-        ("history, page 200", "/repository/big/app?tab=history&page=200", "tag"),
+        (
+            "history, first page",
+            "/repository/big/app?tab=history",
+            "tag10000",
+        ),
+        (
+            "history, page 200",
+            "/repository/big/app?tab=history&page=200",
+            "tag",
+        ),
     ];
-    let db_name = if s.db_uri().is_some() { "postgres" } else { "sqlite" };
+    let db_name = if s.db_uri().is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     for (what, path, expect) in pages {
         let mut times = Vec::with_capacity(SAMPLES);
         for _ in 0..SAMPLES {
             let started = Instant::now();
-            let r = s.anon.get(s.url(path)).header("cookie", &cookie).send().await.unwrap();
+            let r = s
+                .anon
+                .get(s.url(path))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .unwrap();
             let status = r.status();
             let body = r.text().await.unwrap();
             times.push(started.elapsed().as_secs_f64() * 1000.0);

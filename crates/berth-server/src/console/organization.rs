@@ -1,5 +1,5 @@
-//! An organization's page: its teams (for members), its robots with a
-//! form to create one (for administrators; the new token is shown once,
+//! An organization's page: its teams (for members; administrators add
+//! them), its robots with a form to create one (for administrators; the new token is shown once,
 //! on the page the creation answers with) and its usage log.
 
 use askama::Template;
@@ -8,8 +8,10 @@ use axum::response::Response;
 use berth_core::Namespace;
 use berth_core::identity::robots::RobotOwner;
 use berth_core::identity::usage_log::{LogFilter, LogScope};
+use berth_core::identity::{TeamName, TeamRole};
 use serde::Deserialize;
 
+use super::auth::see_other;
 use super::error::{ConsoleError, page};
 use super::logs::{LogRow, log_rows, recent};
 use super::session::{Posted, Visitor};
@@ -22,6 +24,8 @@ pub(crate) struct OrganizationQuery {
     tab: Option<String>,
     #[serde(default)]
     next: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
 }
 
 /// A team row.
@@ -55,6 +59,8 @@ struct OrganizationPage {
     teams: Option<Vec<TeamRow>>,
     robots: Vec<RobotRow>,
     new_robot: Option<NewRobot>,
+    notice: Option<&'static str>,
+    team_roles: [&'static str; 3],
     logs: Vec<LogRow>,
     logs_next: Option<String>,
 }
@@ -71,6 +77,7 @@ async fn render(
     tab: Option<&str>,
     next: Option<&str>,
     new_robot: Option<NewRobot>,
+    notice: Option<&'static str>,
 ) -> Result<Response, ConsoleError> {
     let details = visitor
         .identity
@@ -132,6 +139,8 @@ async fn render(
         teams,
         robots,
         new_robot,
+        notice,
+        team_roles: ["member", "creator", "admin"],
         logs,
         logs_next,
     })
@@ -144,7 +153,19 @@ pub(crate) async fn show(
     Query(query): Query<OrganizationQuery>,
 ) -> Result<Response, ConsoleError> {
     let org = organization_name(&name)?;
-    render(&visitor, &org, query.tab.as_deref(), query.next.as_deref(), None).await
+    let notice = match query.done.as_deref() {
+        Some("team") => Some("Team saved."),
+        _ => None,
+    };
+    render(
+        &visitor,
+        &org,
+        query.tab.as_deref(),
+        query.next.as_deref(),
+        None,
+        notice,
+    )
+    .await
 }
 
 /// A change posted from the organization page.
@@ -155,9 +176,14 @@ pub(crate) struct OrganizationAction {
     robot: String,
     #[serde(default)]
     description: String,
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    role: String,
 }
 
-/// `POST /organization/{name}`: create a robot and show its token once.
+/// `POST /organization/{name}`: create a robot and show its token once,
+/// or create a team (or change its role).
 pub(crate) async fn act(
     Path(name): Path<String>,
     posted: Posted<OrganizationAction>,
@@ -180,7 +206,18 @@ pub(crate) async fn act(
                 name: created.robot.account.name,
                 token: created.token,
             };
-            render(&visitor, &org, None, None, Some(new_robot)).await
+            render(&visitor, &org, None, None, Some(new_robot), None).await
+        }
+        "put_team" => {
+            let team = TeamName::new(form.team.trim()).map_err(|e| ConsoleError::invalid(e.to_string()))?;
+            let role = TeamRole::parse(&form.role)
+                .ok_or_else(|| ConsoleError::invalid("role must be member, creator or admin"))?;
+            let description = Some(form.description.trim()).filter(|d| !d.is_empty());
+            visitor
+                .identity
+                .put_team(&visitor.caller, &org, &team, role, description)
+                .await?;
+            Ok(see_other(&format!("/organization/{org}?done=team")))
         }
         other => Err(ConsoleError::invalid(format!("unknown action {other:?}"))),
     }
