@@ -404,3 +404,58 @@ async fn stored_session_hashes(db: &berth_store::Db) -> Vec<String> {
         berth_store::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
     }
 }
+
+#[tokio::test]
+async fn cookies_are_secure_under_tls_and_pages_carry_the_csp() {
+    use common::tls::TestCa;
+    let ca = TestCa::new("console");
+    let cert = ca.server_cert();
+    let s = Server::start_tls(&ca, &cert, "").await;
+    s.create_user(ALICE, ALICE_PASSWORD, false);
+    let client = ca
+        .trust(reqwest::Client::builder())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let r = client.get(s.url("/signin")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next(),
+        Some("default-src 'self'")
+    );
+    let csrf_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(csrf_cookie.contains("; Secure"), "{csrf_cookie}");
+    let seed = csrf_cookie.split(';').next().unwrap().to_owned();
+    let html = r.text().await.unwrap();
+    let token = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap();
+    // The pages hold no inline script, handler attribute or script URL.
+    for bad in ["<script>", " onclick=", " onload=", "javascript:", "style="] {
+        assert!(!html.contains(bad), "{bad} in the sign-in page");
+    }
+
+    let r = client
+        .post(s.url("/signin"))
+        .header("cookie", &seed)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf_token={token}&username={ALICE}&password={ALICE_PASSWORD}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let session = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(session.starts_with("berth_session="), "{session}");
+    for attribute in ["; HttpOnly", "; SameSite=Lax", "; Secure", "; Path=/"] {
+        assert!(session.contains(attribute), "{attribute} missing: {session}");
+    }
+}

@@ -107,3 +107,81 @@ async fn write_gate(State(state): State<AppState>, request: Request, next: Next)
     }
     next.run(request).await
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every template, as committed.
+    fn templates() -> Vec<(String, String)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/console");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            out.push((
+                path.display().to_string(),
+                std::fs::read_to_string(&path).unwrap(),
+            ));
+        }
+        assert!(out.len() >= 8, "templates found in {}", dir.display());
+        out
+    }
+
+    #[test]
+    fn templates_hold_no_inline_code() {
+        for (path, text) in templates() {
+            let lower = text.to_ascii_lowercase();
+            assert!(!lower.contains("javascript:"), "{path}: a javascript: URL");
+            assert!(!lower.contains("style="), "{path}: an inline style");
+            assert!(!lower.contains("<style"), "{path}: an inline stylesheet");
+            // Scripts only by src, and no handler attributes.
+            for (i, _) in lower.match_indices("<script") {
+                let tag = &lower[i..lower[i..].find('>').map(|e| i + e).unwrap_or(lower.len())];
+                assert!(tag.contains(" src="), "{path}: an inline script");
+            }
+            let handler = lower.split(|c: char| c.is_whitespace()).any(|word| {
+                word.starts_with("on")
+                    && word.contains('=')
+                    && word[2..]
+                        .split('=')
+                        .next()
+                        .is_some_and(|n| n.chars().all(|c| c.is_ascii_alphabetic()) && !n.is_empty())
+            });
+            assert!(!handler, "{path}: an on*= handler attribute");
+        }
+    }
+
+    #[test]
+    fn every_post_form_carries_the_token() {
+        for (path, text) in templates() {
+            for form in text.split("<form").skip(1) {
+                let form = &form[..form.find("</form>").unwrap_or(form.len())];
+                if form.contains("method=\"post\"") {
+                    assert!(
+                        form.contains("name=\"csrf_token\" value=\"{{ chrome.csrf }}\""),
+                        "{path}: a post form without csrf_token"
+                    );
+                }
+                // Every control has a label (by `for`, by wrapping, or a
+                // hidden input).
+                for (i, _) in form
+                    .match_indices("<input")
+                    .chain(form.match_indices("<select"))
+                    .chain(form.match_indices("<textarea"))
+                {
+                    let tag = &form[i..form[i..].find('>').map(|e| i + e).unwrap_or(form.len())];
+                    if tag.contains("type=\"hidden\"") || tag.contains("type=\"radio\"") {
+                        continue;
+                    }
+                    let id = tag
+                        .split("id=\"")
+                        .nth(1)
+                        .and_then(|r| r.split('"').next())
+                        .unwrap_or_else(|| panic!("{path}: a control without an id: {tag}"));
+                    assert!(
+                        form.contains(&format!("for=\"{id}\"")),
+                        "{path}: no label for {id}"
+                    );
+                }
+            }
+        }
+    }
+}
