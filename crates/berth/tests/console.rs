@@ -405,6 +405,73 @@ async fn stored_session_hashes(db: &berth_store::Db) -> Vec<String> {
     }
 }
 
+/// The `csrf_token` of the first form in `html`.
+fn form_token(html: &str) -> String {
+    html.split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn read_only_mode_lets_people_sign_in_and_changes_nothing() {
+    let s = Server::start_with_config("REGISTRY_STATE: readonly\n").await;
+    s.create_user(ALICE, ALICE_PASSWORD, false);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client.get(s.url("/signin")).send().await.unwrap();
+    let seed = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token = form_token(&r.text().await.unwrap());
+    let form = |body: String| {
+        client
+            .post(s.url("/signin"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+    };
+    let r = form(format!(
+        "csrf_token={token}&username={ALICE}&password={ALICE_PASSWORD}"
+    ))
+    .header("cookie", &seed)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 303, "signing in works in read-only mode");
+    let session = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = client
+        .get(s.url("/organizations/new"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let token = form_token(&r.text().await.unwrap());
+    let r = client
+        .post(s.url("/organizations/new"))
+        .header("cookie", &session)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf_token={token}&name=acme"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains("read-only"));
+    assert_eq!(s.get("/api/v1/organization/acme").await.status(), 404);
+}
+
 #[tokio::test]
 async fn cookies_are_secure_under_tls_and_pages_carry_the_csp() {
     use common::tls::TestCa;
@@ -432,11 +499,7 @@ async fn cookies_are_secure_under_tls_and_pages_carry_the_csp() {
     assert!(csrf_cookie.contains("; Secure"), "{csrf_cookie}");
     let seed = csrf_cookie.split(';').next().unwrap().to_owned();
     let html = r.text().await.unwrap();
-    let token = html
-        .split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap();
+    let token = form_token(&html);
     // The pages hold no inline script, handler attribute or script URL.
     for bad in ["<script>", " onclick=", " onload=", "javascript:", "style="] {
         assert!(!html.contains(bad), "{bad} in the sign-in page");
