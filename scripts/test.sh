@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- system packages: real clients, the PostgreSQL server, promtool ----------
-apt_packages=(skopeo podman buildah postgresql postgresql-client tar curl dpkg rpm db5.3-util golang-go ruby ruby-rack maven prometheus cmake)
+apt_packages=(skopeo podman buildah postgresql postgresql-client tar curl dpkg rpm db5.3-util golang-go ruby ruby-rack maven prometheus cmake chromium chromium-driver)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -58,6 +58,11 @@ command -v cargo-auditable >/dev/null || cargo install --quiet --locked cargo-au
 if ! command -v npm >/dev/null; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+
+# --- axe-core, which the console's browser tests inject into every page -----
+if [ ! -f .cache/axe/node_modules/axe-core/axe.min.js ]; then
+  npm install --prefix .cache/axe --no-audit --no-fund --silent axe-core@4.14.1
 fi
 
 # --- the S3-compatible test server (built once into the git-ignored .cache) --

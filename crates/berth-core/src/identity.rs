@@ -20,6 +20,7 @@ mod teams;
 pub mod tokens;
 pub mod usage_log;
 pub mod users;
+mod web_sessions;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,7 @@ pub use teams::{
     OWNERS_TEAM, Team, TeamMember, TeamMembers, TeamName, TeamRepositoryRole, TeamUpdate, validate_team_name,
 };
 pub use tokens::{AccessClaim, Claims, RequestedScope, TokenContext, TokenService};
+pub use web_sessions::WebSession;
 
 /// Settings of identity and access, from configuration.
 #[derive(Debug, Clone)]
@@ -64,6 +66,8 @@ pub struct IdentityConfig {
     /// The window (seconds) of a namespace that chose none
     /// (`DEFAULT_TAG_EXPIRATION`).
     pub default_tag_expiration_s: u64,
+    /// How long a console sign-in lasts (`PERMANENT_SESSION_LIFETIME`).
+    pub session_lifetime: Duration,
 }
 
 impl Default for IdentityConfig {
@@ -77,6 +81,7 @@ impl Default for IdentityConfig {
             throttle: ThrottleSettings::default(),
             tag_expiration_options: vec![0, 86_400, 7 * 86_400, 14 * 86_400, 28 * 86_400],
             default_tag_expiration_s: 14 * 86_400,
+            session_lifetime: Duration::from_secs(31 * 86_400),
         }
     }
 }

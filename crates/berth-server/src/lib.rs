@@ -1,12 +1,13 @@
 //! Berth's HTTP front end: the `/v2` distribution API and its token
-//! endpoint, request admission (concurrency limit, the access gate) and
-//! serving (plain HTTP, or HTTPS with HTTP/2 through `tls`) with graceful
-//! shutdown. No SQL and no blob files here:
+//! endpoint, the `/api/v1` REST API, the web console at `/`, request
+//! admission (concurrency limit, the access gate) and serving (plain
+//! HTTP, or HTTPS with HTTP/2 through `tls`) with graceful shutdown. No SQL and no blob files here:
 //! everything goes through `berth-core`.
 
 mod access;
 mod api;
 mod auth;
+mod console;
 pub mod distribution;
 mod health;
 mod limit;
@@ -67,6 +68,12 @@ impl AppState {
     pub(crate) fn realm(&self, headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> auth::Realm {
         auth::Realm::of(self.server_hostname.as_deref(), &self.url_scheme, headers, uri)
     }
+
+    /// Whether cookies are marked Secure: the registry is reached over
+    /// HTTPS (served here, or `PREFERRED_URL_SCHEME: https`).
+    pub(crate) fn secure_cookies(&self) -> bool {
+        self.url_scheme.as_ref() == "https"
+    }
 }
 
 /// The complete router.
@@ -92,6 +99,7 @@ pub fn router(registry: Registry, identity: Identity, config: &ServerConfig) -> 
         .route("/v2", any(distribution::base))
         .route("/v2/", any(distribution::base))
         .route("/v2/{*path}", any(distribution::endpoint))
+        .merge(console::router(state.clone()))
         .with_state(state);
     let router = match scrape {
         Some(scrape) => router.merge(scrape),

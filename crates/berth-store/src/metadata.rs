@@ -23,6 +23,7 @@ mod tags;
 mod teams;
 mod tokens;
 mod uploads;
+mod web_sessions;
 
 pub use accounts::{AccountChange, AccountRow, NewAccount};
 pub use audit::{AuditQuery, AuditRow, NewAuditEntry};

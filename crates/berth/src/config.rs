@@ -114,6 +114,8 @@ pub struct Config {
     pub INSTANCE_SERVICE_KEY_SERVICE: String,
     /// Lifetime of registry tokens, in seconds (60 to 86400).
     pub REGISTRY_TOKEN_EXPIRATION_S: u64,
+    /// How long a console sign-in lasts, in seconds (Quay's key; 31 days).
+    pub PERMANENT_SESSION_LIFETIME: u64,
     /// Time-machine windows an organization or user may choose
     /// (`0s`, `1d`, `1w`, `2w`, `4w`, ...).
     #[serde(default)]
@@ -220,6 +222,7 @@ impl Default for Config {
             CREATE_PRIVATE_REPO_ON_PUSH: true,
             INSTANCE_SERVICE_KEY_SERVICE: "berth".into(),
             REGISTRY_TOKEN_EXPIRATION_S: 3600,
+            PERMANENT_SESSION_LIFETIME: 31 * 86_400,
             TAG_EXPIRATION_OPTIONS: ["0s", "1d", "1w", "2w", "4w"].map(String::from).to_vec(),
             DEFAULT_TAG_EXPIRATION: "2w".into(),
             LABELED_EXPIRATION_MINIMUM: "1h".into(),

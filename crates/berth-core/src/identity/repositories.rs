@@ -202,7 +202,9 @@ impl Identity {
         last: &str,
         limit: usize,
     ) -> Result<Page, IdentityError> {
-        let (rows, more) = self.visible_repository_rows(principal, None, last, limit).await?;
+        let (rows, more) = self
+            .visible_repository_rows(principal, None, None, last, limit)
+            .await?;
         Ok(Page {
             items: rows.into_iter().map(|r| r.name).collect(),
             more,
@@ -210,18 +212,20 @@ impl Identity {
     }
 
     /// Up to `limit` repositories the caller may see after `last` (by
-    /// name), only those in `namespace` if given, and whether more follow.
-    /// No single action admits a listing: the policy's visibility rule
-    /// filters it, so anyone may ask and sees public repositories at least.
+    /// name), only those in `namespace` and those whose full name starts
+    /// with `prefix` if given, and whether more follow. No single action
+    /// admits a listing: the policy's visibility rule filters it, so anyone
+    /// may ask and sees public repositories at least.
     pub async fn visible_repositories_in(
         &self,
         caller: &Caller,
         namespace: Option<&str>,
+        prefix: Option<&str>,
         last: &str,
         limit: usize,
     ) -> Result<(Vec<Repository>, bool), IdentityError> {
         let (rows, more) = self
-            .visible_repository_rows(&caller.principal, namespace, last, limit)
+            .visible_repository_rows(&caller.principal, namespace, prefix, last, limit)
             .await?;
         let repos = rows
             .into_iter()
@@ -235,6 +239,7 @@ impl Identity {
         &self,
         principal: &Principal,
         namespace: Option<&str>,
+        prefix: Option<&str>,
         last: &str,
         limit: usize,
     ) -> Result<(Vec<RepositoryRow>, bool), IdentityError> {
@@ -250,10 +255,10 @@ impl Identity {
         };
         let account = principal.account().filter(|_| scoped).map(|a| a.id);
         let mut rows = if full {
-            self.db.all_repositories(namespace, last, probe).await?
+            self.db.all_repositories(namespace, prefix, last, probe).await?
         } else {
             self.db
-                .visible_repositories(account, own, namespace, last, probe)
+                .visible_repositories(account, own, namespace, prefix, last, probe)
                 .await?
         };
         let more = rows.len() > limit;

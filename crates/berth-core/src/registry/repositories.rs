@@ -156,20 +156,22 @@ impl Registry {
     }
 
     /// Up to `limit` repositories the caller may see after `after` (by
-    /// name), only those of `namespace` if given, each with when it last
-    /// changed if `with_last_modified`. The policy's visibility rule
-    /// filters the listing, so no single action admits it.
+    /// name), only those of `namespace` and those whose full name starts
+    /// with `prefix` if given, each with when it last changed if
+    /// `with_last_modified`. The policy's visibility rule filters the
+    /// listing, so no single action admits it.
     pub async fn repositories(
         &self,
         caller: &Caller,
         namespace: Option<&Namespace>,
+        prefix: Option<&str>,
         after: &str,
         limit: usize,
         with_last_modified: bool,
     ) -> Result<RepositoryPage, ClientError> {
         let (repos, more) = self
             .identity
-            .visible_repositories_in(caller, namespace.map(Namespace::as_str), after, limit)
+            .visible_repositories_in(caller, namespace.map(Namespace::as_str), prefix, after, limit)
             .await?;
         let mut repositories = Vec::with_capacity(repos.len());
         for repository in repos {

@@ -41,6 +41,16 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", detail)
     }
 
+    /// The HTTP status this failure answers with.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What went wrong, for people.
+    pub(crate) fn detail(&self) -> &str {
+        &self.detail
+    }
+
     /// 403 `insufficient_scope`: authenticated, but not allowed.
     pub(crate) fn forbidden(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope", detail)

@@ -11,7 +11,7 @@
 mod applications;
 mod apptokens;
 mod autoprune;
-mod error;
+pub(crate) mod error;
 mod extract;
 mod immutability;
 mod logs;

@@ -475,6 +475,7 @@ async fn list_repos(
         .repositories(
             &api.caller,
             namespace.as_ref(),
+            None,
             &last,
             REPOS_PER_PAGE,
             query.last_modified.unwrap_or(false),

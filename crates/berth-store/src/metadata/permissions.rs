@@ -178,12 +178,14 @@ impl Db {
     /// read: public ones, ones granted to it or its teams, its own
     /// namespace's (`own_namespace`, for users) and those of organizations
     /// it administers (one-component names belong to the `library`
-    /// namespace); only those in `namespace` if given.
+    /// namespace); only those in `namespace` and those whose name starts
+    /// with `prefix` if given (a range of the name index).
     pub async fn visible_repositories(
         &self,
         account: Option<i64>,
         own_namespace: Option<&str>,
         namespace: Option<&str>,
+        prefix: Option<&str>,
         last: &str,
         limit: i64,
     ) -> Result<Vec<RepositoryRow>, StoreError> {
@@ -202,23 +204,27 @@ impl Db {
                               WHERE m.account_id = $1 AND t.role = 'admin' \
                               AND (substr(r.name, 1, length(o.name) + 1) = o.name || '/' \
                                    OR (o.name = 'library' AND r.name NOT LIKE '%/%'))) \
-                 ) ORDER BY r.name LIMIT $4",
+                 ) AND ($6 IS NULL OR (r.name >= $6 AND substr(r.name, 1, length($6)) = $6)) \
+                 ORDER BY r.name LIMIT $4",
             )
             .bind(account.unwrap_or(-1))
             .bind(own_namespace)
             .bind(last)
             .bind(limit)
             .bind(namespace)
+            .bind(prefix)
             .fetch_all(pool)
             .await?)
         })
     }
 
-    /// Up to `limit` repositories after `last` (by name), in `namespace` if
-    /// given: the listing of a caller who may see everything.
+    /// Up to `limit` repositories after `last` (by name), in `namespace` and
+    /// starting with `prefix` if given: the listing of a caller who may see
+    /// everything.
     pub async fn all_repositories(
         &self,
         namespace: Option<&str>,
+        prefix: Option<&str>,
         last: &str,
         limit: i64,
     ) -> Result<Vec<RepositoryRow>, StoreError> {
@@ -226,11 +232,13 @@ impl Db {
             Ok(sqlx::query_as(
                 "SELECT r.id, r.name, r.is_public, r.description, r.state FROM repositories r WHERE r.name > $1 \
                  AND ($3 IS NULL OR substr(r.name, 1, length($3) + 1) = $3 || '/' \
-                      OR ($3 = 'library' AND r.name NOT LIKE '%/%')) ORDER BY r.name LIMIT $2",
+                      OR ($3 = 'library' AND r.name NOT LIKE '%/%')) \
+                 AND ($4 IS NULL OR (r.name >= $4 AND substr(r.name, 1, length($4)) = $4)) ORDER BY r.name LIMIT $2",
             )
             .bind(last)
             .bind(limit)
             .bind(namespace)
+            .bind(prefix)
             .fetch_all(pool)
             .await?)
         })

@@ -138,7 +138,8 @@ impl Db {
     /// Forget what only the instances that wrote this copy could finish:
     /// upload sessions (their staged bytes are not copied), blob pins,
     /// queued object deletions (their objects are not copied either) and
-    /// holds. Blob rows are pointed at their content-addressed keys, where
+    /// holds. Console sessions go too: one signed out after the copy was
+    /// made must not come back. Blob rows are pointed at their content-addressed keys, where
     /// a restore puts every object.
     pub async fn forget_instance_state(&self) -> Result<(), StoreError> {
         on_db!(self.writer(), pool => {
@@ -148,6 +149,7 @@ impl Db {
                 "DELETE FROM blob_pins",
                 "DELETE FROM blob_deletions",
                 "DELETE FROM gc_holds",
+                "DELETE FROM web_sessions",
                 "UPDATE blobs SET location = NULL WHERE location IS NOT NULL",
             ] {
                 sqlx::query(sql).execute(&mut *tx).await?;

@@ -18,6 +18,9 @@ impl Config {
                 "must be between 60 and 86400",
             ));
         }
+        if self.PERMANENT_SESSION_LIFETIME < 60 {
+            problems.push(Problem::new("PERMANENT_SESSION_LIFETIME", "must be at least 60"));
+        }
         if !matches!(
             self.PREFERRED_URL_SCHEME.as_deref(),
             None | Some("http" | "https")
@@ -49,6 +52,7 @@ impl Config {
                 .filter_map(|o| parse_duration(o).ok())
                 .collect(),
             default_tag_expiration_s: self.default_tag_expiration().as_secs(),
+            session_lifetime: Duration::from_secs(self.PERMANENT_SESSION_LIFETIME),
             ..IdentityConfig::default()
         }
     }
