@@ -75,6 +75,8 @@ pub struct RegistryConfig {
     pub gc: GcConfig,
     /// Count pulls per tag and manifest (`FEATURE_IMAGE_PULL_STATS`).
     pub pull_stats: bool,
+    /// Event notifications: delivery, methods, outbound guard.
+    pub notifications: crate::NotifyConfig,
 }
 
 /// Which writes the registry accepts.
@@ -105,6 +107,7 @@ impl Default for RegistryConfig {
             quota: QuotaSettings::default(),
             gc: GcConfig::default(),
             pull_stats: true,
+            notifications: crate::NotifyConfig::default(),
         }
     }
 }
@@ -121,6 +124,8 @@ pub struct Registry {
     config: RegistryConfig,
     /// Wakes the indexer when a manifest is queued.
     pub(crate) scan_wakeup: Arc<tokio::sync::Notify>,
+    /// Wakes the notification workers when an event is queued.
+    pub(crate) notify_wakeup: Arc<tokio::sync::Notify>,
     /// Pull statistics, when kept.
     pulls: Option<Arc<pulls::PullRecorder>>,
 }
@@ -142,6 +147,7 @@ impl Registry {
             blobs,
             config,
             scan_wakeup: Arc::new(tokio::sync::Notify::new()),
+            notify_wakeup: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

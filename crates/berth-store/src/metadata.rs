@@ -10,6 +10,7 @@ mod holds;
 mod immutability;
 mod logins;
 mod manifests;
+pub(crate) mod notifications;
 mod permissions;
 mod pull_stats;
 mod quotas;
@@ -29,6 +30,10 @@ pub use blobs::{BlobRow, CommitBlob};
 pub use gc::{DeletionClaim, ManifestNode, RepositoryCollected, RepositorySweep};
 pub use immutability::{PolicyCheck, PolicyOwner, PolicyRow, PolicyWrite, ScopedTag};
 pub use manifests::{DeleteManifest, ManifestRow, NewManifest, PutManifest, ReferrerRow};
+pub use notifications::{
+    Attempt, DISABLED_AFTER_FAILURES, DeliveryJob, DeliveryLogRow, EventScope, FailureOutcome, NewEvent,
+    NewNotification, NotificationRow, UserNotificationRow,
+};
 pub use permissions::{AccessFacts, PermissionRow, RepositoryRow};
 pub use pull_stats::{IdleTag, ManifestPulls, TagPullRow, TagPulls};
 pub use quotas::{QuotaLimitRow, QuotaRow};

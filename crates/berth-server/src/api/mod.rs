@@ -14,6 +14,7 @@ mod error;
 mod extract;
 mod immutability;
 mod logs;
+mod notifications;
 mod organizations;
 mod permissions;
 mod pull_statistics;
@@ -132,6 +133,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(tags::routes())
         .merge(immutability::routes())
         .merge(pull_statistics::routes())
+        .merge(notifications::routes())
         .merge(teams::routes())
         .merge(users::routes())
         .merge(robots::routes())

@@ -31,6 +31,7 @@ impl Config {
             },
             gc: self.gc().map_err(invalid)?,
             pull_stats: self.FEATURE_IMAGE_PULL_STATS,
+            notifications: self.notifications()?,
         })
     }
 }
