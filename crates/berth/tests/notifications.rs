@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use aws_lc_rs::hmac;
 use common::api::{logged, usage_log};
 use common::cli::skopeo_round_trip;
-use common::quota::{Caller, create_org};
+use common::quota::{Caller, config, create_org, layer, push, pushed, set_quota};
 use common::receiver::{Answer, Receiver};
 use common::{Server, eventually};
 use serde_json::{Value, json};
@@ -708,4 +708,42 @@ async fn in_app_notifications_can_be_read_and_dismissed() {
         )
         .await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn quota_events_reach_the_namespaces_notifications() {
+    let s = setup("FEATURE_SUPERUSERS_FULL_ACCESS: true\n").await;
+    let hook = Receiver::start().await;
+    let (status, n) = Caller::admin(&s)
+        .post(
+            "/organization/acme/notifications",
+            json!({"event": "quota_warning", "method": "webhook", "config": {"url": hook.url()}, "eventConfig": {}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{n}");
+    Caller::admin(&s)
+        .post(
+            "/organization/acme/notifications",
+            json!({"event": "quota_error", "method": "webhook", "config": {"url": hook.url()}, "eventConfig": {}}),
+        )
+        .await;
+    set_quota(&s, "acme", 20_000, &[("Warning", 50), ("Reject", 100)]).await;
+    // Over the warning threshold: the push goes through and warns.
+    pushed(&s, "acme/app", "big", &[&config(), &layer(12_000)]).await;
+    eventually("the warning arrives", || async { hook.received().len() == 1 }).await;
+    let warning = hook.received()[0].clone();
+    assert_eq!(warning.header("x-berth-event").as_deref(), Some("quota_warning"));
+    let body = warning.json();
+    assert_eq!(body["namespace"], "acme");
+    assert_eq!(body["threshold_percent"], 50);
+    assert_eq!(body["limit_bytes"], 20_000);
+    // Past the reject limit: refused, and the error is delivered.
+    let (r, _) = push(&s, "acme/app", "bigger", &[&config(), &layer(12_000)]).await;
+    assert_eq!(r.status(), 403);
+    eventually("the error arrives", || async {
+        hook.received()
+            .iter()
+            .any(|r| r.header("x-berth-event").as_deref() == Some("quota_error"))
+    })
+    .await;
 }

@@ -530,7 +530,7 @@ fn check_event_config(kind: EventKind, config: &Value) -> Result<(), ClientError
                 Value::String(s) => s.parse().ok(),
                 _ => None,
             });
-            if !days.is_some_and(|d| (1..=3650).contains(&d)) {
+            if days.is_none_or(|d| !(1..=3650).contains(&d)) {
                 return Err(invalid(
                     "eventConfig.days is required: a number of days from 1 to 3650",
                 ));
@@ -543,7 +543,7 @@ fn check_event_config(kind: EventKind, config: &Value) -> Result<(), ClientError
                     Value::String(s) => s.parse().ok(),
                     _ => None,
                 };
-                if !index.is_some_and(|i| i < super::PRIORITIES.len() as u64) {
+                if index.is_none_or(|i| i >= super::PRIORITIES.len() as u64) {
                     return Err(invalid(
                         "eventConfig.level must be a priority index from 0 (Critical) to 5 (Unknown)",
                     ));
