@@ -8,6 +8,7 @@ mod gc;
 mod health;
 mod holds;
 mod immutability;
+mod inbox;
 mod logins;
 mod manifests;
 pub(crate) mod notifications;
@@ -29,10 +30,11 @@ pub use audit::{AuditQuery, AuditRow, NewAuditEntry};
 pub use blobs::{BlobRow, CommitBlob};
 pub use gc::{DeletionClaim, ManifestNode, RepositoryCollected, RepositorySweep};
 pub use immutability::{PolicyCheck, PolicyOwner, PolicyRow, PolicyWrite, ScopedTag};
+pub use inbox::UserNotificationRow;
 pub use manifests::{DeleteManifest, ManifestRow, NewManifest, PutManifest, ReferrerRow};
 pub use notifications::{
     Attempt, DISABLED_AFTER_FAILURES, DeliveryJob, DeliveryLogRow, EventScope, FailureOutcome, NewEvent,
-    NewNotification, NotificationRow, UserNotificationRow,
+    NewNotification, NotificationRow,
 };
 pub use permissions::{AccessFacts, PermissionRow, RepositoryRow};
 pub use pull_stats::{IdleTag, ManifestPulls, TagPullRow, TagPulls};
