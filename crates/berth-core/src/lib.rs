@@ -1,8 +1,9 @@
 //! Domain services of Berth: the registry itself (uploads, blobs,
 //! manifests, tags), built on `berth-store` and `berth-oci`; identity and
 //! access (accounts, permissions, tokens, the access policy, the usage log);
-//! the background indexer of pushed images (with `berth-scan`); and the
-//! metrics of what happens in them. Nothing of HTTP.
+//! the background indexer of pushed images (with `berth-scan`); event
+//! notifications and their delivery; the guard on outbound requests; and
+//! the metrics of what happens in them. Nothing of HTTP.
 
 pub mod caller;
 pub mod crypto;
@@ -11,7 +12,9 @@ pub mod identity;
 pub mod indexer;
 pub mod metrics;
 pub mod names;
+pub mod notify;
 pub mod registry;
+pub mod ssrf;
 
 /// A stream of body bytes, as uploads take them and blob reads give them.
 pub use berth_store::ByteStream;
@@ -19,6 +22,7 @@ pub use caller::Caller;
 pub use identity::{Identity, IdentityConfig, IdentityError};
 pub use indexer::{IndexError, Indexer};
 pub use names::{AccountKind, InvalidName, Namespace, RepositoryName, TagName, Visibility};
+pub use notify::{Notifier, NotifyConfig};
 pub use registry::{Registry, RegistryConfig, RegistryError};
 
 /// The clock every timestamp is taken from: milliseconds since the epoch.

@@ -35,6 +35,8 @@ pub const GC_ROWS_DELETED: &str = "quay_gc_table_rows_deleted_total";
 pub const GC_BLOBS_DELETED: &str = "quay_gc_storage_blobs_deleted_total";
 /// Bytes of the blobs garbage collection deleted.
 pub const GC_BYTES_FREED: &str = "berth_gc_storage_bytes_freed_total";
+/// Notification delivery attempts, by `event` and `success` (`True`, `False`).
+pub const NOTIFICATION_DELIVERIES: &str = "berth_notification_deliveries_total";
 /// Upload sessions open now (all instances).
 pub const UPLOAD_SESSIONS: &str = "berth_upload_sessions_open";
 /// Jobs waiting in a background queue, by `queue` (all instances).
@@ -72,12 +74,23 @@ fn login_series() -> &'static [[Counter; 2]; 2] {
     })
 }
 
+/// A notification delivery attempt of event kind `event` (one of the fixed
+/// kind names).
+pub fn notification(event: &'static str, success: bool) {
+    let success = if success { "True" } else { "False" };
+    counter!(NOTIFICATION_DELIVERIES, "event" => event, "success" => success).increment(1);
+}
+
 /// Give every metric its help text and unit, and start the unlabelled
 /// counters (and the common label sets) at zero so that rates and alerts
 /// work before the first event. Call once, after installing a recorder.
 pub fn describe() {
     describe_counter!(IMAGE_PULLS, "Manifest pulls (GET) by reference kind and status.");
     describe_counter!(IMAGE_PUSHES, "Manifest pushes stored, by media type.");
+    describe_counter!(
+        NOTIFICATION_DELIVERIES,
+        "Notification delivery attempts, by event kind and success."
+    );
     describe_counter!(
         IMAGE_PULLED_BYTES,
         Unit::Bytes,
@@ -268,6 +281,10 @@ impl crate::Registry {
                 .unwrap_or_default(),
         };
         let indexing = self.db().scan_backlog(crate::indexer::MAX_ATTEMPTS).await?;
-        Ok(vec![backlog("indexing", indexing)])
+        let notifications = self.db().notification_backlog().await?;
+        Ok(vec![
+            backlog("indexing", indexing),
+            backlog("notifications", notifications),
+        ])
     }
 }

@@ -84,6 +84,8 @@ pub struct RegistryConfig {
     pub pull_stats: bool,
     /// Auto-prune: the registry-wide default policy, the poll period.
     pub autoprune: AutopruneSettings,
+    /// Event notifications: delivery, methods, outbound guard.
+    pub notifications: crate::NotifyConfig,
 }
 
 /// Which writes the registry accepts.
@@ -115,6 +117,7 @@ impl Default for RegistryConfig {
             gc: GcConfig::default(),
             pull_stats: true,
             autoprune: AutopruneSettings::default(),
+            notifications: crate::NotifyConfig::default(),
         }
     }
 }
@@ -131,6 +134,8 @@ pub struct Registry {
     config: RegistryConfig,
     /// Wakes the indexer when a manifest is queued.
     pub(crate) scan_wakeup: Arc<tokio::sync::Notify>,
+    /// Wakes the notification workers when an event is queued.
+    pub(crate) notify_wakeup: Arc<tokio::sync::Notify>,
     /// Pull statistics, when kept.
     pulls: Option<Arc<pulls::PullRecorder>>,
 }
@@ -152,6 +157,7 @@ impl Registry {
             blobs,
             config,
             scan_wakeup: Arc::new(tokio::sync::Notify::new()),
+            notify_wakeup: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

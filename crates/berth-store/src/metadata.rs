@@ -9,8 +9,10 @@ mod gc;
 mod health;
 mod holds;
 mod immutability;
+mod inbox;
 mod logins;
 mod manifests;
+pub(crate) mod notifications;
 mod permissions;
 mod pull_stats;
 mod quotas;
@@ -31,7 +33,12 @@ pub use autoprune::{PrunableTag, PrunePolicyFields, PrunePolicyRow, StatedReposi
 pub use blobs::{BlobRow, CommitBlob};
 pub use gc::{DeletionClaim, ManifestNode, RepositoryCollected, RepositorySweep};
 pub use immutability::{PolicyCheck, PolicyOwner, PolicyRow, PolicyWrite, ScopedTag};
+pub use inbox::UserNotificationRow;
 pub use manifests::{DeleteManifest, ManifestRow, NewManifest, PutManifest, ReferrerRow};
+pub use notifications::{
+    Attempt, DISABLED_AFTER_FAILURES, DeliveryJob, DeliveryLogRow, EventScope, FailureOutcome, NewEvent,
+    NewNotification, NotificationRow,
+};
 pub use permissions::{AccessFacts, PermissionRow, RepositoryRow};
 pub use pull_stats::{IdleTag, ManifestPulls, TagPullRow, TagPulls};
 pub use quotas::{QuotaLimitRow, QuotaRow};

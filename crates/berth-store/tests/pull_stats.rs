@@ -32,9 +32,11 @@ async fn manifest(db: &Db, repo: i64, n: u8, tags: &[&str]) {
         tag_expires_after_ms: None,
         tag_immutable: false,
     };
-    db.put_manifest(repo, &m, None, NO_POLICY).await.unwrap();
+    db.put_manifest(repo, &m, None, NO_POLICY, &[]).await.unwrap();
     for tag in tags {
-        db.put_manifest(repo, &m, Some(tag), NO_POLICY).await.unwrap();
+        db.put_manifest(repo, &m, Some(tag), NO_POLICY, &[])
+            .await
+            .unwrap();
     }
 }
 

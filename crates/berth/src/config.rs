@@ -5,6 +5,7 @@ mod autoprune;
 mod gc;
 mod identity;
 mod lifecycle;
+mod notifications;
 mod quay;
 mod registry;
 mod storage;
@@ -157,6 +158,30 @@ pub struct Config {
     /// Every cryptographic operation through the FIPS 140-3 module; needs
     /// a binary built with `--features fips`.
     pub FEATURE_FIPS: bool,
+    /// Encrypts secrets stored in the database (webhook signing secrets);
+    /// webhooks cannot be created without it. Keep it when restoring.
+    pub DATABASE_SECRET_KEY: Option<String>,
+    /// Hosts (names or IP literals, no ports) that webhook and Slack
+    /// targets may reach even though they resolve to loopback, private,
+    /// link-local or multicast addresses.
+    #[serde(default)]
+    pub SSRF_ALLOWED_HOSTS: Vec<String>,
+    /// SMTP server of e-mail notifications; unset: no e-mail.
+    pub MAIL_SERVER: Option<String>,
+    /// Its port.
+    pub MAIL_PORT: u16,
+    /// Require STARTTLS.
+    pub MAIL_USE_TLS: bool,
+    /// SMTP login.
+    pub MAIL_USERNAME: Option<String>,
+    /// SMTP password.
+    pub MAIL_PASSWORD: Option<String>,
+    /// The `From` address of e-mail notifications.
+    pub MAIL_DEFAULT_SENDER: String,
+    /// Seconds one notification attempt may take.
+    pub NOTIFICATION_SEND_TIMEOUT: u64,
+    /// Seconds before a failed notification delivery is tried again.
+    pub NOTIFICATION_RETRY_DELAY_S: u64,
     /// Keys of a Quay `config.yaml` the file sets that Berth ignores
     /// (warned about at start).
     #[serde(skip)]
@@ -244,6 +269,16 @@ impl Default for Config {
             PUSH_TEMP_TAG_EXPIRATION_SEC: 3600,
             ignored_quay_keys: Vec::new(),
             FEATURE_FIPS: false,
+            DATABASE_SECRET_KEY: None,
+            SSRF_ALLOWED_HOSTS: Vec::new(),
+            MAIL_SERVER: None,
+            MAIL_PORT: 587,
+            MAIL_USE_TLS: true,
+            MAIL_USERNAME: None,
+            MAIL_PASSWORD: None,
+            MAIL_DEFAULT_SENDER: "berth@localhost".into(),
+            NOTIFICATION_SEND_TIMEOUT: 10,
+            NOTIFICATION_RETRY_DELAY_S: 30,
         }
     }
 }
@@ -374,6 +409,7 @@ impl Config {
         self.check_tls(&mut problems);
         self.check_lifecycle(&mut problems);
         self.check_autoprune(&mut problems);
+        self.check_notifications(&mut problems);
         problems
     }
 

@@ -56,7 +56,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("starting identity and access")?;
     let (blobs, storage) = open_blob_store(&config)?;
-    let registry_config = config.registry()?;
+    // Bound before the registry is made: notification payloads name the
+    // address actually listened on (the port may have been 0).
+    let listener = tokio::net::TcpListener::bind(config.LISTEN_ADDRESS)
+        .await
+        .with_context(|| format!("listening on {}", config.LISTEN_ADDRESS))?;
+    let addr = listener.local_addr()?;
+    let mut registry_config = config.registry()?;
+    registry_config.notifications.site.scheme = config.url_scheme(tls.is_some());
+    if config.SERVER_HOSTNAME.is_none() {
+        registry_config.notifications.site.host = addr.to_string();
+    }
     if registry_config.blob_redirect.is_some() && !storage.starts_with("s3://") {
         tracing::warn!("FEATURE_BLOB_REDIRECTS has no effect on local storage: blobs are served directly");
     }
@@ -96,6 +106,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let _ = indexer_stopped.await;
         }))
     });
+    // Notification deliveries, on every instance; the database shares them out.
+    let (stop_notifier, notifier_stopped) = tokio::sync::oneshot::channel::<()>();
+    let notifier = tokio::spawn(berth_core::Notifier::new(registry.clone()).run(async {
+        let _ = notifier_stopped.await;
+    }));
     let metrics_listener = match config.METRICS_LISTEN {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
@@ -106,10 +121,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let metrics_router = berth_server::metrics::router(registry.clone(), metrics);
     let router = berth_server::router(registry.clone(), identity.clone(), &server_config);
-    let listener = tokio::net::TcpListener::bind(config.LISTEN_ADDRESS)
-        .await
-        .with_context(|| format!("listening on {}", config.LISTEN_ADDRESS))?;
-    let addr = listener.local_addr()?;
     tracing::info!(
         metadata = db.backend(),
         %storage,
@@ -151,6 +162,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     identity.audit().flush().await;
     registry.flush_pull_stats().await;
     let _ = stop_indexer.send(());
+    let _ = stop_notifier.send(());
+    let _ = notifier.await;
     if let Some(task) = indexer {
         let _ = task.await;
     }

@@ -86,6 +86,10 @@ USE_CDN: false
 /// The keys of `QUAY_CONFIG` that Berth implements.
 const BERTH_KEYS: &[&str] = &[
     "SUPER_USERS",
+    "DATABASE_SECRET_KEY",
+    "MAIL_DEFAULT_SENDER",
+    "MAIL_PORT",
+    "MAIL_USE_TLS",
     "DB_URI",
     "DEFAULT_TAG_EXPIRATION",
     "DISTRIBUTED_STORAGE_CONFIG",

@@ -2,7 +2,9 @@
 
 use crate::RepositoryName;
 use berth_oci::{Algorithm, Digest, ManifestKind, ParsedManifest, Reference};
-use berth_store::metadata::{DeleteManifest, EndTag, NewManifest, PutManifest};
+use berth_store::metadata::{DeleteManifest, EndTag, NewEvent, NewManifest, PutManifest};
+
+use crate::notify::{EventKind, QuotaEvent, RepoEvent};
 
 use super::{Registry, RegistryError};
 
@@ -92,9 +94,17 @@ impl Registry {
         // adds to it, reaches a reject threshold.
         let quota_warning = self.check_quota(repo.as_str(), &record.blobs).await?;
         let policy = |t: &str| policies.holds(t);
-        match self.db.put_manifest(repo_id, &record, tag, &policy).await? {
+        let events = self.push_events(repo_id, repo, tag, quota_warning.as_ref());
+        match self
+            .db
+            .put_manifest(repo_id, &record, tag, &policy, &events)
+            .await?
+        {
             PutManifest::Stored => {
                 crate::metrics::push(&media_type);
+                if !events.is_empty() {
+                    self.notify_wakeup.notify_waiters();
+                }
                 if indexable {
                     self.db.enqueue_scan(repo_id, &digest.to_string()).await?;
                     self.scan_wakeup.notify_one();
@@ -112,6 +122,35 @@ impl Registry {
                 operation: "overwrite",
             }),
         }
+    }
+
+    /// The events a push queues with it: `repo_push` for a push by tag (as
+    /// Quay, every one, even if the tag already pointed there), and
+    /// `quota_warning` when it crossed a warning threshold.
+    fn push_events(
+        &self,
+        repo_id: i64,
+        repo: &RepositoryName,
+        tag: Option<&str>,
+        quota_warning: Option<&super::QuotaWarning>,
+    ) -> Vec<NewEvent> {
+        let mut events = Vec::new();
+        if let Some(tag) = tag {
+            let push = RepoEvent::Push {
+                tags: vec![tag.to_owned()],
+            };
+            events.push(self.repo_event(repo_id, repo.as_str(), &push));
+        }
+        if let Some(w) = quota_warning {
+            events.push(self.quota_event(&QuotaEvent {
+                kind: EventKind::QuotaWarning,
+                namespace: w.namespace.clone(),
+                threshold_percent: u64::try_from(w.threshold_percent).unwrap_or(0),
+                usage_bytes: w.usage,
+                limit_bytes: w.limit_bytes,
+            }));
+        }
+        events
     }
 
     /// Fetch a manifest by tag or digest.

@@ -13,6 +13,7 @@ use berth_oci::Reference;
 use super::{ManifestContent, PushedManifest, Registry, RegistryError};
 use crate::Caller;
 use crate::identity::AuditEvent;
+use crate::notify::{EventKind, QuotaEvent};
 
 /// The metadata Quay logs for a manifest reference.
 fn reference_metadata(reference: &Reference, digest: Option<&str>) -> serde_json::Value {
@@ -106,6 +107,18 @@ impl Registry {
                     let metadata = serde_json::json!({ "usage_bytes": usage, "limit_bytes": limit });
                     self.log_repo_event(caller, "quota_error", repo.as_str(), metadata)
                         .await;
+                    // The refusal commits nothing else, so the event has a
+                    // transaction of its own.
+                    let event = QuotaEvent {
+                        kind: EventKind::QuotaError,
+                        namespace: namespace.clone(),
+                        threshold_percent: 100,
+                        usage_bytes: *usage,
+                        limit_bytes: *limit,
+                    };
+                    if let Err(error) = self.enqueue_quota_event(&event).await {
+                        tracing::warn!(%error, "cannot queue the quota_error notification");
+                    }
                 }
                 return Err(e);
             }

@@ -15,6 +15,7 @@ pub(crate) mod error;
 mod extract;
 mod immutability;
 mod logs;
+mod notifications;
 mod organizations;
 mod permissions;
 mod pull_statistics;
@@ -134,6 +135,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(autoprune::routes())
         .merge(immutability::routes())
         .merge(pull_statistics::routes())
+        .merge(notifications::routes())
         .merge(teams::routes())
         .merge(users::routes())
         .merge(robots::routes())

@@ -4,6 +4,7 @@
 use crate::{Db, StoreError, now_ms, on_db};
 
 use super::immutability::{PolicyCheck, row_immutable};
+use super::notifications::{NewEvent, enqueue_events};
 use super::tags::{END_LIVE_ROW, resolving};
 
 /// A manifest to store.
@@ -95,6 +96,7 @@ impl Db {
         m: &NewManifest,
         tag: Option<&str>,
         policy: PolicyCheck<'_>,
+        events: &[NewEvent],
     ) -> Result<PutManifest, StoreError> {
         let now = now_ms();
         on_db!(self.writer(), pool => {
@@ -227,6 +229,9 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
             }
+            // In the push's transaction: a push that is acknowledged has
+            // its notifications queued, and one that is not has none.
+            enqueue_events!(tx, events, now);
             tx.commit().await?;
             Ok(PutManifest::Stored)
         })

@@ -56,7 +56,6 @@ const QUAY_KEYS: &[&str] = &[
     "CLEAN_BLOB_UPLOAD_FOLDER",
     "CONTACT_INFO",
     "CORS_ORIGIN",
-    "DATABASE_SECRET_KEY",
     "DATA_MODEL_CACHE_CONFIG",
     "DB_CONNECTION_POOLING",
     "DEBUG",
@@ -208,14 +207,8 @@ const QUAY_KEYS: &[&str] = &[
     "LOGS_MODEL_CONFIG",
     "LOG_ARCHIVE_LOCATION",
     "LOG_ARCHIVE_PATH",
-    "MAIL_DEFAULT_SENDER",
     "MAIL_FAIL_SILENTLY",
-    "MAIL_PASSWORD",
-    "MAIL_PORT",
-    "MAIL_SERVER",
-    "MAIL_USERNAME",
     "MAIL_USE_AUTH",
-    "MAIL_USE_TLS",
     "MANIFESTS_ENDPOINT_READ_TIMEOUT",
     "MAXIMUM_CNR_LAYER_SIZE",
     "MAXIMUM_LAYER_SIZE",
@@ -226,7 +219,6 @@ const QUAY_KEYS: &[&str] = &[
     "NON_RATE_LIMITED_NAMESPACES",
     "NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX",
     "NOTIFICATION_QUEUE_NAME",
-    "NOTIFICATION_SEND_TIMEOUT",
     "NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES",
     "OAUTH_APPLICATION_MAXIMUM_TOKEN_COUNT",
     "OAUTH_TOKEN_LAST_ACCESSED_UPDATE_THRESHOLD_S",
@@ -304,7 +296,6 @@ const QUAY_KEYS: &[&str] = &[
     "SIGNING_ENGINE",
     "SSL_CIPHERS",
     "SSL_PROTOCOLS",
-    "SSRF_ALLOWED_HOSTS",
     "STAGGER_WORKERS",
     "STATIC_SITE_BUCKET",
     "STATUS_TAGS",
@@ -365,7 +356,7 @@ fn reason(key: &str) -> &'static str {
         }
         "AUTHENTICATION_TYPE" => "Berth always authenticates against its own database; ignored",
         "SETUP_COMPLETE" => "Berth needs no setup step; ignored",
-        "DATABASE_SECRET_KEY" | "SECRET_KEY" => "Berth keeps its own keys in the database; ignored",
+        "SECRET_KEY" => "Berth keeps its own keys in the database; ignored",
         "DISTRIBUTED_STORAGE_DEFAULT_LOCATIONS" | "FEATURE_STORAGE_REPLICATION" => {
             "Berth uses one storage location (no replication); ignored"
         }

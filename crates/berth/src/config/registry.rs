@@ -32,6 +32,7 @@ impl Config {
             gc: self.gc().map_err(invalid)?,
             pull_stats: self.FEATURE_IMAGE_PULL_STATS,
             autoprune: self.autoprune().map_err(invalid)?,
+            notifications: self.notifications()?,
         })
     }
 }

@@ -13,6 +13,7 @@ pub mod layout;
 pub mod pg;
 pub mod quota;
 pub mod raw;
+pub mod receiver;
 pub mod storage;
 pub mod tls;
 
