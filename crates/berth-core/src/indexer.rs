@@ -50,6 +50,9 @@ pub enum IndexError {
     /// A result could not be encoded.
     #[error("encoding a result: {0}")]
     Encode(#[from] serde_json::Error),
+    /// Matching the inventory against the advisories failed.
+    #[error("matching vulnerabilities: {0}")]
+    Match(#[from] crate::vulns::VulnError),
 }
 
 /// The queue's worker.
@@ -143,6 +146,8 @@ impl Indexer {
         let report = serde_json::to_string(&inventory)?;
         db.put_scan_report(&job.manifest_digest, INDEX_FORMAT as i32, &report)
             .await?;
+        // The report follows the inventory at once; a failure retries the job.
+        crate::vulns::match_manifest(db, &job.manifest_digest).await?;
         db.finish_scan(job.id).await?;
         tracing::info!(
             repository = %job.repository,

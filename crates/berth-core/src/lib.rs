@@ -11,6 +11,7 @@ pub mod indexer;
 pub mod metrics;
 pub mod names;
 pub mod registry;
+pub mod vulns;
 
 /// A stream of body bytes, as uploads take them and blob reads give them.
 pub use berth_store::ByteStream;

@@ -12,6 +12,7 @@ mod manifests;
 mod pulls;
 mod quota;
 mod repositories;
+mod security;
 mod sessions;
 mod tags;
 mod uploads;
@@ -41,6 +42,7 @@ pub use quota::{
 pub use repositories::{
     ClientError, LiveTag, RepositoryDetails, RepositoryPage, RepositorySummary, VIEW_TAGS,
 };
+pub use security::{SecurityReport, SecurityStatus};
 pub use tags::{TagChange, TagFilter, TagHistory, TagQuery, TagRecord};
 pub use uploads::{BlobRange, UploadStatus};
 

@@ -22,6 +22,7 @@ mod tags;
 mod teams;
 mod tokens;
 mod uploads;
+mod vulns;
 
 pub use accounts::{AccountChange, AccountRow, NewAccount};
 pub use audit::{AuditQuery, AuditRow, NewAuditEntry};
@@ -39,3 +40,4 @@ pub use tags::{EndTag, ExpiredTag, LiveTag, LiveTagRow, Retarget, TagHistoryQuer
 pub use teams::{KeepUser, MemberRemoval, MemberRow, TeamRow};
 pub use tokens::{NewToken, OAuthAppFields, OAuthAppRow, TokenRow};
 pub use uploads::{Claim, Lease, UploadRow};
+pub use vulns::{AdvisoryRow, AdvisoryWrite, FeedRow, SourceWrite};

@@ -20,6 +20,7 @@ mod pull_statistics;
 mod quotas;
 mod repositories;
 mod robots;
+mod security;
 mod superuser;
 mod tags;
 mod teams;
@@ -132,6 +133,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(tags::routes())
         .merge(immutability::routes())
         .merge(pull_statistics::routes())
+        .merge(security::routes())
         .merge(teams::routes())
         .merge(users::routes())
         .merge(robots::routes())
