@@ -7,6 +7,7 @@
 pub mod api;
 pub mod cli;
 pub mod cluster;
+pub mod feeds;
 pub mod gc;
 pub mod layout;
 pub mod pg;
