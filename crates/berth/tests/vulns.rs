@@ -140,11 +140,18 @@ async fn wait_scanned(s: &Server, path: &str) -> serde_json::Value {
     panic!("{path} never scanned");
 }
 
+/// (vulnerability, fixed by, severity).
+type Finding = (String, String, String);
+/// Feature name → its sorted findings.
+type Findings = BTreeMap<String, Vec<Finding>>;
+/// Findings as written below.
+type Written<'a> = &'a [(&'a str, &'a str, &'a str)];
+
 /// Feature name → sorted (vulnerability, fixed by, severity) of a report.
-fn findings(report: &serde_json::Value) -> BTreeMap<String, Vec<(String, String, String)>> {
+fn findings(report: &serde_json::Value) -> Findings {
     let mut out = BTreeMap::new();
     for f in report["data"]["Layer"]["Features"].as_array().unwrap() {
-        let mut v: Vec<(String, String, String)> = f["Vulnerabilities"]
+        let mut v: Vec<Finding> = f["Vulnerabilities"]
             .as_array()
             .unwrap()
             .iter()
@@ -162,11 +169,11 @@ fn findings(report: &serde_json::Value) -> BTreeMap<String, Vec<(String, String,
     out
 }
 
-fn expect(entries: &[(&str, &[(&str, &str, &str)])]) -> BTreeMap<String, Vec<(String, String, String)>> {
+fn expect(entries: &[(&str, Written<'_>)]) -> Findings {
     entries
         .iter()
         .map(|(name, vulns)| {
-            let mut v: Vec<(String, String, String)> = vulns
+            let mut v: Vec<Finding> = vulns
                 .iter()
                 .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned()))
                 .collect();
@@ -185,7 +192,7 @@ fn expect(entries: &[(&str, &[(&str, &str, &str)])]) -> BTreeMap<String, Vec<(St
 /// CVE-2023-39804 are no-dsa (affected, no fix). redis PYSEC-2023-73 is
 /// withdrawn; sqlparse's and paramiko's GIT ranges are skipped, their
 /// ECOSYSTEM ranges (paramiko's out of order) decide.
-fn debian_expected() -> BTreeMap<String, Vec<(String, String, String)>> {
+fn debian_expected() -> Findings {
     expect(&[
         (
             "libc6",
@@ -226,8 +233,8 @@ fn debian_expected() -> BTreeMap<String, Vec<(String, String, String)>> {
 /// CVE-2021-42373, openssl CVE-2023-4807, zlib CVE-2023-45853);
 /// openssl's CVE-2023-1255 is fixed in exactly 3.1.0-r4; musl 1.2.4 sorts
 /// below 1.2.4_git20230717 (a `_git` suffix is newer).
-fn alpine_expected() -> BTreeMap<String, Vec<(String, String, String)>> {
-    let busybox: &[(&str, &str, &str)] = &[
+fn alpine_expected() -> Findings {
+    let busybox: Written<'_> = &[
         ("CVE-2022-48174", "1.36.1-r2", "Unknown"),
         ("CVE-2023-42363", "1.36.1-r17", "Unknown"),
         ("CVE-2023-42364", "1.36.1-r19", "Unknown"),
@@ -236,7 +243,7 @@ fn alpine_expected() -> BTreeMap<String, Vec<(String, String, String)>> {
         ("CVE-2024-58251", "1.36.1-r21", "Unknown"),
         ("CVE-2025-46394", "1.36.1-r21", "Unknown"),
     ];
-    let openssl: &[(&str, &str, &str)] = &[
+    let openssl: Written<'_> = &[
         ("CVE-2023-2650", "3.1.1-r0", "Unknown"),
         ("CVE-2023-2975", "3.1.1-r2", "Unknown"),
         ("CVE-2023-3446", "3.1.1-r3", "Unknown"),
@@ -246,7 +253,7 @@ fn alpine_expected() -> BTreeMap<String, Vec<(String, String, String)>> {
         ("CVE-2023-6129", "3.1.4-r3", "Unknown"),
         ("CVE-2023-6237", "3.1.4-r4", "Unknown"),
     ];
-    let musl: &[(&str, &str, &str)] = &[
+    let musl: Written<'_> = &[
         ("CVE-2025-26519", "1.2.4_git20230717-r5", "Unknown"),
         ("CVE-2026-40200", "1.2.4_git20230717-r6", "Unknown"),
         ("CVE-2026-6042", "1.2.4_git20230717-r6", "Unknown"),
