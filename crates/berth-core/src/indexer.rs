@@ -143,11 +143,12 @@ impl Indexer {
             indexed.push((digest, result));
         }
         let inventory = berth_scan::assemble(&indexed);
+        // The vulnerability report is stored with the inventory; a failure
+        // retries the job.
+        crate::vulns::match_inventory(db, &job.manifest_digest, &inventory).await?;
         let report = serde_json::to_string(&inventory)?;
         db.put_scan_report(&job.manifest_digest, INDEX_FORMAT as i32, &report)
             .await?;
-        // The report follows the inventory at once; a failure retries the job.
-        crate::vulns::match_manifest(db, &job.manifest_digest).await?;
         db.finish_scan(job.id).await?;
         tracing::info!(
             repository = %job.repository,

@@ -96,7 +96,17 @@ pub async fn match_manifest(db: &Db, manifest_digest: &str) -> Result<Option<Rep
         return Ok(None);
     };
     let inventory: Inventory = serde_json::from_str(&stored)?;
-    let keys = matching::keys(&inventory);
+    Ok(Some(match_inventory(db, manifest_digest, &inventory).await?))
+}
+
+/// Match `inventory` (of manifest `manifest_digest`) against the stored
+/// advisories and store the report.
+pub async fn match_inventory(
+    db: &Db,
+    manifest_digest: &str,
+    inventory: &Inventory,
+) -> Result<Report, VulnError> {
+    let keys = matching::keys(inventory);
     let mut advisories: HashMap<Key, Vec<Advisory>> = HashMap::with_capacity(keys.len());
     for key in &keys {
         let rows = db.vuln_advisories(&key.namespace, &key.package).await?;
@@ -106,11 +116,11 @@ pub async fn match_manifest(db: &Db, manifest_digest: &str) -> Result<Option<Rep
         let list = rows.into_iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
         advisories.insert(key.clone(), list);
     }
-    let report = matching::match_inventory(&inventory, &advisories);
+    let report = matching::match_inventory(inventory, &advisories);
     let keys: Vec<(String, String)> = keys.into_iter().map(|k| (k.namespace, k.package)).collect();
     db.put_vuln_report(manifest_digest, &serde_json::to_string(&report)?, &keys)
         .await?;
-    Ok(Some(report))
+    Ok(report)
 }
 
 /// Match again every stored image whose report used one of `keys`.
