@@ -50,6 +50,9 @@ pub enum IndexError {
     /// A result could not be encoded.
     #[error("encoding a result: {0}")]
     Encode(#[from] serde_json::Error),
+    /// Matching the inventory against the advisories failed.
+    #[error("matching vulnerabilities: {0}")]
+    Match(#[from] crate::vulns::VulnError),
 }
 
 /// The queue's worker.
@@ -140,6 +143,9 @@ impl Indexer {
             indexed.push((digest, result));
         }
         let inventory = berth_scan::assemble(&indexed);
+        // The vulnerability report is stored with the inventory; a failure
+        // retries the job.
+        crate::vulns::match_inventory(db, &job.manifest_digest, &inventory).await?;
         let report = serde_json::to_string(&inventory)?;
         db.put_scan_report(&job.manifest_digest, INDEX_FORMAT as i32, &report)
             .await?;

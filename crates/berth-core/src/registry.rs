@@ -13,6 +13,7 @@ mod manifests;
 mod pulls;
 mod quota;
 mod repositories;
+mod security;
 mod sessions;
 mod state;
 mod tags;
@@ -47,6 +48,7 @@ pub use quota::{
 pub use repositories::{
     ClientError, LiveTag, RepositoryDetails, RepositoryPage, RepositorySummary, VIEW_TAGS,
 };
+pub use security::{SecurityReport, SecurityStatus};
 pub use state::{MirrorWriter, RepositoryState, WriteDecision, decide_write};
 pub use tags::{TagChange, TagFilter, TagHistory, TagQuery, TagRecord};
 pub use uploads::{BlobRange, UploadStatus};

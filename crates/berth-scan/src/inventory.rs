@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::ops::Bound;
 
 use berth_oci::Digest;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::distro::{self, Distribution};
 use crate::layer::{Finding, LayerIndex};
@@ -14,7 +14,7 @@ use crate::package::Package;
 use crate::path::is_within;
 
 /// One package of the final image.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InventoryEntry {
     /// The package.
     #[serde(flatten)]
@@ -26,20 +26,20 @@ pub struct InventoryEntry {
 }
 
 /// How indexing one layer went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerOutcome {
     /// The layer's digest.
     pub digest: String,
     /// Why the layer could not be indexed; its content is then ignored.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Files that looked like package metadata but did not parse.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
 /// Everything known about an image's content.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inventory {
     /// The distribution, if a release file says.
     pub distribution: Option<Distribution>,
@@ -48,7 +48,7 @@ pub struct Inventory {
     /// Per-layer outcome, bottom layer first.
     pub layers: Vec<LayerOutcome>,
     /// Problems of the merged filesystem (e.g. a link loop across layers).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 

@@ -25,6 +25,7 @@ mod tags;
 mod teams;
 mod tokens;
 mod uploads;
+mod vulns;
 mod web_sessions;
 
 pub use accounts::{AccountChange, AccountRow, NewAccount};
@@ -49,3 +50,4 @@ pub use tags::{EndTag, ExpiredTag, LiveTag, LiveTagRow, Retarget, TagHistoryQuer
 pub use teams::{KeepUser, MemberRemoval, MemberRow, TeamRow};
 pub use tokens::{NewToken, OAuthAppFields, OAuthAppRow, TokenRow};
 pub use uploads::{Claim, Lease, UploadRow};
+pub use vulns::{AdvisoryRow, AdvisoryWrite, FeedRow, SourceWrite};

@@ -64,7 +64,9 @@ async fn a_pruned_row_is_ended_and_logged_once() {
             tag_expires_after_ms: None,
             tag_immutable: false,
         };
-        db.put_manifest(repo, &m, Some("v1"), NO_POLICY).await.unwrap();
+        db.put_manifest(repo, &m, Some("v1"), NO_POLICY, &[])
+            .await
+            .unwrap();
         let tags = db.prunable_tags(repo).await.unwrap();
         assert_eq!(tags.len(), 1);
         let entry = NewAuditEntry {

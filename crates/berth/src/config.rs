@@ -11,6 +11,7 @@ mod registry;
 mod storage;
 mod tls;
 pub mod validate;
+mod vulns;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -82,6 +83,15 @@ pub struct Config {
     pub UPLOAD_EXPIRATION_S: u64,
     /// Index every pushed image in the background (package inventory).
     pub FEATURE_SECURITY_SCANNER: bool,
+    /// Vulnerability feeds to update, by name (`debian`, `alpine`, `osv`),
+    /// each with optional `url`, `releases` (alpine) and `ecosystems`
+    /// (osv). Unset: every feed from its production URL.
+    #[serde(default)]
+    pub SECURITY_SCANNER_UPDATERS: Option<BTreeMap<String, Option<berth_core::vulns::FeedSettings>>>,
+    /// Time between two updates of a feed (`6h`).
+    pub SECURITY_SCANNER_UPDATE_INTERVAL: String,
+    /// No background feed updates (air-gapped instances).
+    pub SECURITY_SCANNER_DISABLE_UPDATERS: bool,
     /// The registry's public host name (and port): the token service name
     /// and the token realm's host. Unset: each request's `Host`.
     pub SERVER_HOSTNAME: Option<String>,
@@ -234,6 +244,9 @@ impl Default for Config {
             UPLOAD_LEASE_S: 30,
             UPLOAD_EXPIRATION_S: 24 * 3600,
             FEATURE_SECURITY_SCANNER: true,
+            SECURITY_SCANNER_UPDATERS: None,
+            SECURITY_SCANNER_UPDATE_INTERVAL: "6h".into(),
+            SECURITY_SCANNER_DISABLE_UPDATERS: false,
             SERVER_HOSTNAME: None,
             PREFERRED_URL_SCHEME: None,
             SSL_CERT_PATH: None,
@@ -410,6 +423,7 @@ impl Config {
         self.check_lifecycle(&mut problems);
         self.check_autoprune(&mut problems);
         self.check_notifications(&mut problems);
+        self.check_vulns(&mut problems);
         problems
     }
 

@@ -10,6 +10,7 @@ mod logging;
 mod scan;
 mod serve;
 mod source;
+mod vulndb;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +40,8 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Build a fresh data directory from a backup.
     Restore(backup::restore::RestoreArgs),
+    /// Vulnerability feeds: `update` them now, or show their `status`.
+    Vulndb(vulndb::VulndbArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         Command::Config(_) => Ok(()),
         Command::Backup(args) => runtime.block_on(backup::run(args)),
         Command::Restore(args) => runtime.block_on(backup::restore::run(args)),
+        Command::Vulndb(args) => runtime.block_on(vulndb::run(args)),
     };
     // Each command finishes its own work before returning (a server its
     // requests, the usage log and the database). A blocking task still

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use berth_core::registry::WriteMode;
+use berth_core::vulns::VulnUpdater;
 use berth_core::{Identity, Indexer, Registry};
 use berth_server::ServerConfig;
 use berth_store::{BlobStore, Db, LocalBlobStore, PoolSettings, S3BlobStore, S3Settings};
@@ -111,6 +112,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let notifier = tokio::spawn(berth_core::Notifier::new(registry.clone()).run(async {
         let _ = notifier_stopped.await;
     }));
+    // Feed updates: every instance runs the loop; each feed's claim in the
+    // database lets one instance at a time update it.
+    let (stop_updater, updater_stopped) = tokio::sync::oneshot::channel::<()>();
+    let updater = if config.FEATURE_SECURITY_SCANNER
+        && !config.SECURITY_SCANNER_DISABLE_UPDATERS
+        && config.write_mode() != WriteMode::ReadOnly
+    {
+        let updaters = config
+            .updaters()
+            .map_err(|p| anyhow::anyhow!("invalid configuration: {p}"))?;
+        let updater = VulnUpdater::new(db.clone(), updaters).context("starting the feed updater")?;
+        Some(tokio::spawn(updater.run(async {
+            let _ = updater_stopped.await;
+        })))
+    } else {
+        None
+    };
     let metrics_listener = match config.METRICS_LISTEN {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr)
@@ -165,6 +183,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let _ = stop_notifier.send(());
     let _ = notifier.await;
     if let Some(task) = indexer {
+        let _ = task.await;
+    }
+    // An update in flight is dropped; its claim lapses and nothing half
+    // written stays (each source is stored in one transaction).
+    let _ = stop_updater.send(());
+    if let Some(task) = updater {
         let _ = task.await;
     }
     db.close().await;

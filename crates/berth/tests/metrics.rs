@@ -519,6 +519,8 @@ async fn the_metrics_address_can_come_from_the_environment() {
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data.path())
         .env("BERTH_METRICS_LISTEN", "127.0.0.1:0")
+        // Loopback only: no feed updates from the real servers.
+        .env("BERTH_SECURITY_SCANNER_DISABLE_UPDATERS", "true")
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .spawn()

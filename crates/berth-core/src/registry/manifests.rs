@@ -59,12 +59,7 @@ impl Registry {
         let parsed = ParsedManifest::parse(&content, content_type)?;
         // Only container images are indexed, not artifacts or indexes
         // (each image of an index is pushed, and queued, on its own).
-        let indexable = self.config.index_images
-            && parsed.kind == ManifestKind::Image
-            && matches!(
-                parsed.artifact_type.as_deref(),
-                Some(berth_oci::media_type::OCI_IMAGE_CONFIG | berth_oci::media_type::DOCKER_IMAGE_CONFIG)
-            );
+        let indexable = self.config.index_images && is_image(&parsed);
         let repo_id = self.repo_for_push(repo).await?;
         // Only a tag push starts a tag row that can carry an expiry or be
         // immutable.
@@ -202,4 +197,14 @@ impl Registry {
             },
         }
     }
+}
+
+/// Whether a manifest is a container image (image config media type), the
+/// only kind the indexer reads: not artifacts, not indexes.
+pub(crate) fn is_image(parsed: &ParsedManifest) -> bool {
+    parsed.kind == ManifestKind::Image
+        && matches!(
+            parsed.artifact_type.as_deref(),
+            Some(berth_oci::media_type::OCI_IMAGE_CONFIG | berth_oci::media_type::DOCKER_IMAGE_CONFIG)
+        )
 }

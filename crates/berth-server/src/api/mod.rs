@@ -22,6 +22,7 @@ mod pull_statistics;
 mod quotas;
 mod repositories;
 mod robots;
+mod security;
 mod superuser;
 mod tags;
 mod teams;
@@ -136,6 +137,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(immutability::routes())
         .merge(pull_statistics::routes())
         .merge(notifications::routes())
+        .merge(security::routes())
         .merge(teams::routes())
         .merge(users::routes())
         .merge(robots::routes())

@@ -8,6 +8,7 @@ pub mod api;
 pub mod browser;
 pub mod cli;
 pub mod cluster;
+pub mod feeds;
 pub mod gc;
 pub mod layout;
 pub mod pg;
@@ -153,7 +154,17 @@ impl Server {
         } else {
             "CREATE_NAMESPACE_ON_PUSH: true\n"
         };
-        std::fs::write(&config, format!("{}{namespaces}{yaml}", storage.config_yaml())).unwrap();
+        // Tests reach only loopback: no feed updates from the real servers.
+        let updaters = if yaml.contains("SECURITY_SCANNER_DISABLE_UPDATERS") {
+            ""
+        } else {
+            "SECURITY_SCANNER_DISABLE_UPDATERS: true\n"
+        };
+        std::fs::write(
+            &config,
+            format!("{}{namespaces}{updaters}{yaml}", storage.config_yaml()),
+        )
+        .unwrap();
         let mut server = Server {
             child: None,
             bin: berth_bin(),

@@ -1,0 +1,260 @@
+//! OSV: one `all.zip` per ecosystem (`PyPI/all.zip`), a record per JSON
+//! file. Withdrawn records are dropped, `ECOSYSTEM` and `SEMVER` ranges
+//! kept with their events in order, `GIT` ranges dropped (commits are no
+//! versions), PyPI names normalized as PEP 503 says.
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
+
+use serde::Deserialize;
+
+use super::{FeedError, FeedOutcome, SourceUpdate, fetch_source, format_error, join, name, text};
+use crate::fetch::{Fetcher, Validators};
+use crate::{Advisory, Affected, Event, Range, Severity};
+
+/// The ecosystems fetched unless configured otherwise.
+pub const DEFAULT_ECOSYSTEMS: [&str; 6] = ["PyPI", "npm", "Go", "Maven", "crates.io", "RubyGems"];
+/// Most files one archive may hold.
+const MAX_ENTRIES: usize = 1_000_000;
+/// Largest record file.
+const MAX_RECORD: u64 = 8 << 20;
+/// Most bytes all records of one archive may inflate to.
+const MAX_INFLATED: u64 = 4 << 30;
+/// Most links kept per record.
+const MAX_LINKS: usize = 32;
+
+#[derive(Deserialize)]
+struct Record {
+    id: String,
+    #[serde(default)]
+    withdrawn: Option<String>,
+    #[serde(default)]
+    aliases: Option<Vec<String>>,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    details: Option<String>,
+    #[serde(default)]
+    references: Option<Vec<Reference>>,
+    #[serde(default)]
+    affected: Option<Vec<AffectedEntry>>,
+    #[serde(default)]
+    database_specific: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Reference {
+    #[serde(default)]
+    url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AffectedEntry {
+    #[serde(default)]
+    package: Option<PackageRef>,
+    #[serde(default)]
+    ranges: Option<Vec<RawRange>>,
+    #[serde(default)]
+    versions: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct PackageRef {
+    ecosystem: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct RawRange {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    events: Vec<BTreeMap<String, String>>,
+}
+
+/// The name under which `ecosystem`'s packages are matched.
+pub fn package_key(ecosystem: &str, name: &str) -> String {
+    match ecosystem {
+        "PyPI" => berth_scan::detect::normalize_python_name(name),
+        _ => name.to_owned(),
+    }
+}
+
+/// Fetch `<ecosystem>/all.zip` for each ecosystem.
+pub(super) async fn update(
+    base: &str,
+    ecosystems: Option<&[String]>,
+    fetcher: &Fetcher,
+    previous: &BTreeMap<String, Validators>,
+) -> Result<FeedOutcome, FeedError> {
+    let ecosystems: Vec<String> = match ecosystems {
+        Some(e) => e.to_vec(),
+        None => DEFAULT_ECOSYSTEMS.iter().map(|s| (*s).to_owned()).collect(),
+    };
+    let mut sources = Vec::new();
+    for ecosystem in ecosystems {
+        let source = format!("{ecosystem}/all.zip");
+        let url = join(base, &source);
+        let (validators, advisories) = match fetch_source(fetcher, &url, &source, previous).await? {
+            None => (previous.get(&source).cloned().unwrap_or_default(), None),
+            Some((bytes, validators)) => {
+                let source_name = source.clone();
+                let parsed = parse_archive(&source_name, &ecosystem, &bytes)?;
+                (validators, Some(parsed))
+            }
+        };
+        sources.push(SourceUpdate {
+            source,
+            validators,
+            advisories,
+        });
+    }
+    Ok(FeedOutcome { sources })
+}
+
+/// Parse an ecosystem's archive of records.
+pub fn parse_archive(source: &str, ecosystem: &str, bytes: &[u8]) -> Result<Vec<Advisory>, FeedError> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format_error(source, e))?;
+    if zip.len() > MAX_ENTRIES {
+        return Err(format_error(source, format!("more than {MAX_ENTRIES} files")));
+    }
+    let mut out = Vec::new();
+    let mut inflated = 0u64;
+    for i in 0..zip.len() {
+        let file = zip.by_index(i).map_err(|e| format_error(source, e))?;
+        let member: String = match file.name() {
+            Ok(n) => n.chars().take(200).collect(),
+            Err(e) => return Err(format_error(source, e)),
+        };
+        if !file.is_file() || !member.ends_with(".json") {
+            continue;
+        }
+        let mut buf = Vec::new();
+        // The declared size is not trusted: read one byte past the cap.
+        file.take(MAX_RECORD + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| format_error(source, format!("{member}: {e}")))?;
+        if buf.len() as u64 > MAX_RECORD {
+            return Err(format_error(
+                source,
+                format!("{member}: larger than {MAX_RECORD} bytes"),
+            ));
+        }
+        inflated += buf.len() as u64;
+        if inflated > MAX_INFLATED {
+            return Err(format_error(
+                source,
+                format!("inflates to more than {MAX_INFLATED} bytes"),
+            ));
+        }
+        out.extend(parse_record(&format!("{source}:{member}"), ecosystem, &buf)?);
+    }
+    Ok(out)
+}
+
+/// Parse one OSV record into one advisory per affected package of
+/// `ecosystem` (none if withdrawn).
+pub fn parse_record(source: &str, ecosystem: &str, bytes: &[u8]) -> Result<Vec<Advisory>, FeedError> {
+    let record: Record = serde_json::from_slice(bytes).map_err(|e| format_error(source, e))?;
+    if record.withdrawn.as_deref().is_some_and(|w| !w.is_empty()) {
+        return Ok(Vec::new());
+    }
+    let id = name(source, "id", &record.id)?;
+    let aliases = record
+        .aliases
+        .unwrap_or_default()
+        .iter()
+        .map(|a| name(source, "alias", a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let severity = record
+        .database_specific
+        .as_ref()
+        .and_then(|d| d.get("severity"))
+        .and_then(|s| s.as_str())
+        .and_then(Severity::parse)
+        .unwrap_or_default();
+    let links: Vec<String> = record
+        .references
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| r.url)
+        .take(MAX_LINKS)
+        .map(|u| text(&u))
+        .collect();
+    let description = text(
+        record
+            .summary
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .or(record.details.as_deref())
+            .unwrap_or(""),
+    );
+    let mut by_package: BTreeMap<String, (Vec<Range>, Vec<String>)> = BTreeMap::new();
+    for entry in record.affected.unwrap_or_default() {
+        let Some(package) = entry.package else { continue };
+        if package.ecosystem != ecosystem {
+            continue;
+        }
+        let key = package_key(ecosystem, &name(source, "package name", &package.name)?);
+        let slot = by_package.entry(key).or_default();
+        for range in entry.ranges.unwrap_or_default() {
+            if range.kind != "ECOSYSTEM" && range.kind != "SEMVER" {
+                continue;
+            }
+            let mut events = Vec::with_capacity(range.events.len());
+            for event in range.events {
+                for (kind, version) in event {
+                    let version = name(source, "range event", &version)?;
+                    events.push(match kind.as_str() {
+                        "introduced" => Event::Introduced(version),
+                        "fixed" => Event::Fixed(version),
+                        "last_affected" => Event::LastAffected(version),
+                        "limit" => Event::Limit(version),
+                        _ => continue,
+                    });
+                }
+            }
+            slot.0.push(Range { events });
+        }
+        for v in entry.versions.unwrap_or_default() {
+            slot.1.push(name(source, "version", &v)?);
+        }
+    }
+    Ok(by_package
+        .into_iter()
+        // A package with only GIT ranges cannot be matched by version.
+        .filter(|(_, (ranges, versions))| !ranges.is_empty() || !versions.is_empty())
+        .map(|(package, (ranges, versions))| Advisory {
+            id: id.clone(),
+            aliases: aliases.clone(),
+            namespace: format!("osv:{ecosystem}"),
+            package,
+            affected: Affected::Ranges { ranges, versions },
+            severity,
+            links: links.clone(),
+            description: description.clone(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_ranges_and_withdrawal() {
+        let rec = br#"{"id":"PYSEC-1","aliases":["CVE-1"],"affected":[{"package":{"name":"Django_X","ecosystem":"PyPI"},
+            "ranges":[{"type":"GIT","repo":"r","events":[{"introduced":"abc"}]},{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"1.2"}]}]}]}"#;
+        let a = parse_record("s", "PyPI", rec).unwrap();
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].package, "django-x");
+        let Affected::Ranges { ranges, .. } = &a[0].affected else {
+            panic!()
+        };
+        assert_eq!(ranges.len(), 1);
+        let gone = br#"{"id":"PYSEC-2","withdrawn":"2023-06-06T10:37:00Z","affected":[]}"#;
+        assert!(parse_record("s", "PyPI", gone).unwrap().is_empty());
+        assert!(parse_record("s", "PyPI", br#"{"id":5}"#).is_err());
+        assert!(parse_archive("s", "PyPI", b"PK\x03\x04truncated").is_err());
+    }
+}
