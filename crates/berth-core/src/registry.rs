@@ -190,6 +190,45 @@ impl Registry {
         Ok(self.db.repository_id(name.as_str()).await?)
     }
 
+    /// The namespace's account once the caller administers it (its
+    /// administrators, superusers with full access); robots are no
+    /// namespace.
+    async fn administered_namespace(
+        &self,
+        caller: &crate::Caller,
+        ns: &crate::names::Namespace,
+    ) -> Result<Option<berth_store::metadata::AccountRow>, ClientError> {
+        self.identity
+            .authorize(
+                &caller.principal,
+                crate::identity::Action::AdministerNamespace(ns.as_str()),
+            )
+            .await?;
+        Ok(self
+            .db
+            .account_by_name(ns.as_str())
+            .await?
+            .filter(|a| a.kind != "robot"))
+    }
+
+    /// The repository's id once the caller administers it; not found when
+    /// it does not exist.
+    async fn administered_repo(
+        &self,
+        caller: &crate::Caller,
+        repo: &RepositoryName,
+    ) -> Result<i64, ClientError> {
+        self.identity
+            .authorize(
+                &caller.principal,
+                crate::identity::Action::Administer(repo.as_str()),
+            )
+            .await?;
+        self.existing_repo(repo)
+            .await?
+            .ok_or_else(|| ClientError::NotFound(format!("repository {repo} not found")))
+    }
+
     /// Repository id, creating the repository (first push).
     async fn repo_for_push(&self, name: &RepositoryName) -> Result<i64, RegistryError> {
         Ok(self.db.ensure_repository(name.as_str()).await?)

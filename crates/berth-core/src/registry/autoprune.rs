@@ -20,7 +20,7 @@ use super::{ClientError, Registry, compile_tag_pattern};
 use crate::Caller;
 use crate::IdentityError;
 use crate::duration::parse_quay_duration;
-use crate::identity::{Action, Actor, AuditEvent};
+use crate::identity::{Actor, AuditEvent};
 use crate::names::{Namespace, RepositoryName};
 
 pub use plan::{ExpiringTag, ExpiryReason, ImageExpiry, PrunedTag};
@@ -207,28 +207,14 @@ impl Registry {
     /// access).
     async fn prune_owner(&self, caller: &Caller, scope: &PruneScope) -> Result<PolicyOwner, ClientError> {
         match scope {
-            PruneScope::Namespace(ns) => {
-                self.identity
-                    .authorize(&caller.principal, Action::AdministerNamespace(ns.as_str()))
-                    .await?;
-                let account = self
-                    .db
-                    .account_by_name(ns.as_str())
-                    .await?
-                    .filter(|a| a.kind != "robot")
-                    .ok_or_else(|| ClientError::NotFound(format!("namespace {ns} not found")))?;
-                Ok(PolicyOwner::Namespace(account.id))
-            }
-            PruneScope::Repository(repo) => {
-                self.identity
-                    .authorize(&caller.principal, Action::Administer(repo.as_str()))
-                    .await?;
-                let id = self
-                    .existing_repo(repo)
-                    .await?
-                    .ok_or_else(|| ClientError::NotFound(format!("repository {repo} not found")))?;
-                Ok(PolicyOwner::Repository(id))
-            }
+            PruneScope::Namespace(ns) => self
+                .administered_namespace(caller, ns)
+                .await?
+                .map(|a| PolicyOwner::Namespace(a.id))
+                .ok_or_else(|| ClientError::NotFound(format!("namespace {ns} not found"))),
+            PruneScope::Repository(repo) => Ok(PolicyOwner::Repository(
+                self.administered_repo(caller, repo).await?,
+            )),
         }
     }
 

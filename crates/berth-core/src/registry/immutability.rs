@@ -175,27 +175,15 @@ impl Registry {
     /// repository's administrators, superusers with full access.
     async fn policy_owner(&self, caller: &Caller, scope: &PolicyScope) -> Result<PolicyOwner, ClientError> {
         match scope {
-            PolicyScope::Organization(ns) => {
-                self.identity
-                    .authorize(&caller.principal, Action::AdministerNamespace(ns.as_str()))
-                    .await?;
-                match self.db.account_by_name(ns.as_str()).await? {
-                    Some(a) if AccountKind::parse(&a.kind) == Some(AccountKind::Organization) => {
-                        Ok(PolicyOwner::Namespace(a.id))
-                    }
-                    _ => Err(ClientError::NotFound(format!("organization {ns} not found"))),
+            PolicyScope::Organization(ns) => match self.administered_namespace(caller, ns).await? {
+                Some(a) if AccountKind::parse(&a.kind) == Some(AccountKind::Organization) => {
+                    Ok(PolicyOwner::Namespace(a.id))
                 }
-            }
-            PolicyScope::Repository(repo) => {
-                self.identity
-                    .authorize(&caller.principal, Action::Administer(repo.as_str()))
-                    .await?;
-                let id = self
-                    .existing_repo(repo)
-                    .await?
-                    .ok_or_else(|| ClientError::NotFound(format!("repository {repo} not found")))?;
-                Ok(PolicyOwner::Repository(id))
-            }
+                _ => Err(ClientError::NotFound(format!("organization {ns} not found"))),
+            },
+            PolicyScope::Repository(repo) => Ok(PolicyOwner::Repository(
+                self.administered_repo(caller, repo).await?,
+            )),
         }
     }
 
