@@ -7,12 +7,13 @@
 //!
 //! `events.rs` the event kinds, payloads, samples and filters;
 //! `manage.rs` the operations behind the API; `deliver.rs` the worker;
-//! `send.rs` the HTTP methods; `email.rs` SMTP; `secret.rs` webhook signing
+//! `expiry.rs` the scan behind `repo_image_expiry`; `send.rs` the HTTP methods; `email.rs` SMTP; `secret.rs` webhook signing
 //! secrets.
 
 mod deliver;
 mod email;
 mod events;
+mod expiry;
 mod manage;
 mod secret;
 mod send;
@@ -51,6 +52,12 @@ pub struct NotifyConfig {
     pub secrets: Option<SecretBox>,
     /// Where the registry is reached, for payload URLs.
     pub site: Site,
+    /// Whether `repo_image_expiry` notifications are scanned
+    /// (`FEATURE_IMAGE_EXPIRY_TRIGGER`).
+    pub image_expiry_trigger: bool,
+    /// The least time between two scans of one such notification
+    /// (`NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES`, Quay: 5 h).
+    pub image_expiry_interval: Duration,
 }
 
 impl Default for NotifyConfig {
@@ -67,6 +74,8 @@ impl Default for NotifyConfig {
                 host: "localhost".into(),
                 scheme: "http".into(),
             },
+            image_expiry_trigger: true,
+            image_expiry_interval: Duration::from_secs(300 * 60),
         }
     }
 }

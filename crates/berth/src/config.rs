@@ -192,6 +192,11 @@ pub struct Config {
     pub NOTIFICATION_SEND_TIMEOUT: u64,
     /// Seconds before a failed notification delivery is tried again.
     pub NOTIFICATION_RETRY_DELAY_S: u64,
+    /// Whether `repo_image_expiry` notifications fire (on by default: a
+    /// notification someone created should not stay silent).
+    pub FEATURE_IMAGE_EXPIRY_TRIGGER: bool,
+    /// Minutes between two scans of one `repo_image_expiry` notification.
+    pub NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES: u64,
     /// Keys of a Quay `config.yaml` the file sets that Berth ignores
     /// (warned about at start).
     #[serde(skip)]
@@ -292,6 +297,8 @@ impl Default for Config {
             MAIL_DEFAULT_SENDER: "berth@localhost".into(),
             NOTIFICATION_SEND_TIMEOUT: 10,
             NOTIFICATION_RETRY_DELAY_S: 30,
+            FEATURE_IMAGE_EXPIRY_TRIGGER: true,
+            NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES: 300,
         }
     }
 }

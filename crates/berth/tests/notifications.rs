@@ -4,12 +4,15 @@
 //! after acknowledging a push delivers it once after its restart, e-mail
 //! reaches a real SMTP server, Slack gets its message shape, the test
 //! endpoint sends a sample of every event, three failures disable a
-//! notification until it is reset, hostile receivers are survived, and
-//! loopback targets are refused unless allowed.
+//! notification until it is reset, hostile receivers are survived,
+//! loopback targets are refused unless allowed, and tags about to expire
+//! are announced once each.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
+#[path = "notifications/expiry.rs"]
+mod expiry;
 #[path = "notifications/methods.rs"]
 mod methods;
 #[path = "notifications/refusals.rs"]
@@ -191,12 +194,20 @@ async fn a_webhook_gets_exactly_one_signed_delivery_per_push() {
 }
 
 #[tokio::test]
-async fn a_receiver_that_was_down_gets_the_queued_deliveries() {
-    let s = setup("").await;
+async fn a_receiver_down_for_30_seconds_gets_the_queued_deliveries() {
+    // Retries 20 s apart: the outage costs two failed tries, fewer than
+    // the three that disable a notification.
+    let s = Server::start_with_config(
+        &CONFIG.replace("NOTIFICATION_RETRY_DELAY_S: 1", "NOTIFICATION_RETRY_DELAY_S: 20"),
+    )
+    .await;
+    create_org(&s, "acme").await;
+    s.push_image("acme/app", "base", 1).await;
     let mut hook = Receiver::start().await;
     let n = create(&s, "repo_push", "webhook", json!({"url": hook.url()}), json!({})).await;
     let uuid = n["uuid"].as_str().unwrap().to_owned();
     hook.stop().await;
+    let down = std::time::Instant::now();
     for tag in ["a", "b", "c"] {
         s.push_image("acme/app", tag, 1).await;
     }
@@ -205,6 +216,8 @@ async fn a_receiver_that_was_down_gets_the_queued_deliveries() {
         count(&s, failures).await >= 1
     })
     .await;
+    tokio::time::sleep(std::time::Duration::from_secs(30).saturating_sub(down.elapsed())).await;
+    assert!(hook.received().is_empty(), "nothing arrived during the outage");
     hook.resume().await;
     eventually("the queued deliveries arrive", || async {
         hook.received().len() == 3

@@ -46,6 +46,11 @@ impl Config {
                     .unwrap_or_else(|| self.LISTEN_ADDRESS.to_string()),
                 scheme: self.url_scheme(false),
             },
+            image_expiry_trigger: self.FEATURE_IMAGE_EXPIRY_TRIGGER,
+            image_expiry_interval: Duration::from_secs(
+                self.NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES
+                    .saturating_mul(60),
+            ),
             ..defaults
         })
     }

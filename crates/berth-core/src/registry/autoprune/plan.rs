@@ -35,6 +35,8 @@ pub enum ExpiryReason {
 /// A tag that will stop resolving, and when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiringTag {
+    /// The tag row (a re-pushed tag is a new row).
+    pub tag_id: i64,
     /// The tag.
     pub name: String,
     /// When (ms since the epoch).
@@ -280,6 +282,7 @@ impl Registry {
             soonest.insert(
                 p.tag.name.clone(),
                 ExpiringTag {
+                    tag_id: p.row_id,
                     name: p.tag.name,
                     expires_ms: p.at_ms,
                     reason: ExpiryReason::Prune(p.policy),
@@ -298,6 +301,7 @@ impl Registry {
                 soonest.insert(
                     tag.name.clone(),
                     ExpiringTag {
+                        tag_id: tag.id,
                         name: tag.name,
                         expires_ms,
                         reason: ExpiryReason::Expiration,

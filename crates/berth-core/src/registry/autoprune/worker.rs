@@ -92,13 +92,20 @@ impl Registry {
         Ok(ended)
     }
 
-    /// Prune periodically (`AUTO_PRUNING_POLL_PERIOD`).
+    /// Prune periodically (`AUTO_PRUNING_POLL_PERIOD`), then announce
+    /// the tags about to expire (`repo_image_expiry`), which pruning
+    /// policies decide too.
     pub(crate) async fn run_autoprune(&self) {
         loop {
             match self.prune_tags(PrunePass::Scheduled).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(pruned = n, "auto-pruned tags"),
                 Err(e) => tracing::warn!(error = %e, "cannot auto-prune tags"),
+            }
+            match self.announce_image_expiry().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(events = n, "queued image expiry notifications"),
+                Err(e) => tracing::warn!(error = %e, "cannot scan image expiry notifications"),
             }
             tokio::time::sleep(self.config.autoprune.poll_period).await;
         }
