@@ -479,7 +479,20 @@ async fn nvd_and_epss_enrich_findings() {
         serde_json::json!([7.8])
     );
 
-    // Hostile: a `.meta` without its sha256 fails the update; the scores stand.
+    // Hostile, each in turn: a truncated archive behind a new sha256, then
+    // a `.meta` without its sha256. Each fails the update; the scores stand.
+    write_nvd_year(&nvd, b"{}");
+    let gz = std::fs::read(nvd.join("nvdcve-2.0-2016.json.gz")).unwrap();
+    std::fs::write(nvd.join("nvdcve-2.0-2016.json.gz"), &gz[..gz.len() / 2]).unwrap();
+    let out = vulndb(&s, &["update"]).await;
+    assert!(!out.status.success());
+    let line = status_line(&s, "nvd").await;
+    assert!(line.contains("nvdcve-2.0-2016.json.gz"), "{line}");
+    let report = security(&s, "enrich/coreutils", &digest).await;
+    assert_eq!(
+        feature(&report, "coreutils")["BaseScores"],
+        serde_json::json!([7.8])
+    );
     std::fs::write(
         nvd.join("nvdcve-2.0-2016.meta"),
         "lastModifiedDate:2025-08-07T03:01:41-04:00\n",
