@@ -56,6 +56,7 @@ pub(crate) fn to_row(a: &Advisory) -> Result<AdvisoryWrite, serde_json::Error> {
     let links = serde_json::to_string(&a.links)?;
     let fixed_version = match &a.affected {
         Affected::Distro { fixed, .. } => fixed.clone(),
+        Affected::Cvss(_) | Affected::Epss(_) => None,
         Affected::Ranges { ranges, .. } => ranges.iter().flat_map(|r| &r.events).find_map(|e| match e {
             Event::Fixed(v) => Some(v.clone()),
             _ => None,
@@ -106,21 +107,33 @@ pub async fn match_inventory(
     manifest_digest: &str,
     inventory: &Inventory,
 ) -> Result<Report, VulnError> {
-    let keys = matching::keys(inventory);
-    let mut advisories: HashMap<Key, Vec<Advisory>> = HashMap::with_capacity(keys.len());
-    for key in &keys {
+    let mut keys = matching::keys(inventory);
+    let advisories = load(db, &keys).await?;
+    let mut report = matching::match_inventory(inventory, &advisories);
+    // Enrichment records are keys of the report too, so a changed score
+    // matches again the images whose findings carry it.
+    let enrichment_keys = matching::enrichment_keys(&report);
+    let enrichments = load(db, &enrichment_keys).await?;
+    matching::enrich(&mut report, &enrichments);
+    keys.extend(enrichment_keys);
+    let keys: Vec<(String, String)> = keys.into_iter().map(|k| (k.namespace, k.package)).collect();
+    db.put_vuln_report(manifest_digest, &serde_json::to_string(&report)?, &keys)
+        .await?;
+    Ok(report)
+}
+
+/// The stored records under each of `keys` (keys without any left out).
+async fn load(db: &Db, keys: &BTreeSet<Key>) -> Result<HashMap<Key, Vec<Advisory>>, VulnError> {
+    let mut out: HashMap<Key, Vec<Advisory>> = HashMap::with_capacity(keys.len());
+    for key in keys {
         let rows = db.vuln_advisories(&key.namespace, &key.package).await?;
         if rows.is_empty() {
             continue;
         }
         let list = rows.into_iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-        advisories.insert(key.clone(), list);
+        out.insert(key.clone(), list);
     }
-    let report = matching::match_inventory(inventory, &advisories);
-    let keys: Vec<(String, String)> = keys.into_iter().map(|k| (k.namespace, k.package)).collect();
-    db.put_vuln_report(manifest_digest, &serde_json::to_string(&report)?, &keys)
-        .await?;
-    Ok(report)
+    Ok(out)
 }
 
 /// Match again every stored image whose report used one of `keys`.

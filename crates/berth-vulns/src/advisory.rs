@@ -59,6 +59,53 @@ pub enum Affected {
         #[serde(default)]
         versions: Vec<String>,
     },
+    /// Not a statement about versions: NVD's CVSS of the CVE named by the
+    /// record's package (namespace `nvd`), which enriches findings.
+    Cvss(Cvss),
+    /// FIRST's exploit prediction score of the CVE (namespace `epss`).
+    Epss(Epss),
+}
+
+/// A CVSS v3 base score as NVD publishes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cvss {
+    /// `3.1` or `3.0`.
+    pub version: String,
+    /// The vector string.
+    pub vector: String,
+    /// The base score in tenths (`75` is 7.5), so records compare exactly.
+    pub score_tenths: u16,
+}
+
+impl Cvss {
+    /// The base score.
+    pub fn score(&self) -> f64 {
+        f64::from(self.score_tenths) / 10.0
+    }
+
+    /// Quay's severity of a score, for findings whose source gives none.
+    pub fn severity(&self) -> Severity {
+        match self.score_tenths {
+            0 => Severity::Unknown,
+            1..=39 => Severity::Low,
+            40..=69 => Severity::Medium,
+            70..=89 => Severity::High,
+            _ => Severity::Critical,
+        }
+    }
+}
+
+/// An EPSS score row, kept as the feed writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Epss {
+    /// Probability of exploitation in the next 30 days (`0.91963`).
+    pub epss: String,
+    /// Its percentile among all CVEs.
+    pub percentile: String,
+    /// The scores' date.
+    pub date: String,
+    /// The model that computed them.
+    pub model_version: String,
 }
 
 /// One OSV range: its events in the feed's order.
@@ -131,6 +178,7 @@ impl Affected {
                 None if *will_not_fix => Some(FixState::WillNotFix),
                 None => Some(FixState::NotFixed),
             },
+            Affected::Cvss(_) | Affected::Epss(_) => None,
             Affected::Ranges { ranges, versions } => {
                 for range in ranges {
                     if let Some(state) = range.affects(scheme, version) {

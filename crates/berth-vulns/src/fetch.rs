@@ -22,6 +22,9 @@ pub struct Validators {
     /// says what to fetch).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<String>,
+    /// For a feed of deltas: the time of the last change applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
 }
 
 /// A response to a conditional GET.
@@ -91,6 +94,7 @@ impl Fetcher {
             etag: header(ETAG),
             last_modified: header(LAST_MODIFIED),
             members: Vec::new(),
+            cursor: None,
         };
         if response.content_length().is_some_and(|n| n > self.max_body) {
             return Err(FeedError::TooLarge(url.to_owned(), self.max_body));

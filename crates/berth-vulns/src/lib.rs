@@ -11,7 +11,7 @@ mod fetch;
 pub mod matching;
 mod severity;
 
-pub use advisory::{Advisory, Affected, Event, FixState, Range};
+pub use advisory::{Advisory, Affected, Cvss, Epss, Event, FixState, Range};
 pub use feeds::{Feed, FeedError, FeedOutcome};
 pub use fetch::{Fetcher, Validators};
 pub use severity::Severity;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::advisory::FixState;
 use crate::feeds::osv::package_key;
-use crate::{Advisory, Severity};
+use crate::{Advisory, Affected, Cvss, Epss, Severity};
 
 /// Where a package's advisories are looked up.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -47,7 +47,8 @@ fn osv_ecosystem(e: Ecosystem) -> Option<&'static str> {
     })
 }
 
-/// The distribution release's namespace (`debian:bookworm`, `alpine:v3.20`).
+/// The distribution release's namespace (`debian:bookworm`,
+/// `ubuntu:22.04`, `alpine:v3.20`, `rhel:9`).
 pub fn distro_namespace(d: &Distribution) -> Option<String> {
     match d.id.as_str() {
         "debian" => {
@@ -59,6 +60,19 @@ pub fn distro_namespace(d: &Distribution) -> Option<String> {
                     .map(|(_, c)| (*c).to_owned())
             })?;
             Some(format!("debian:{codename}"))
+        }
+        // Ubuntu's records are per release version (`22.04`), as os-release's
+        // VERSION_ID gives it; point releases (`22.04.3`) are the same release.
+        "ubuntu" => {
+            let mut parts = d.version_id.as_deref()?.split('.');
+            let (major, minor) = (parts.next()?, parts.next()?);
+            Some(format!("ubuntu:{major}.{minor}"))
+        }
+        // Red Hat's VEX records are kept per major release of the main
+        // stream (`rhel:9`): UBI and RHEL images install from its repositories.
+        "rhel" => {
+            let major = d.version_id.as_deref()?.split('.').next()?;
+            (!major.is_empty() && major.bytes().all(|b| b.is_ascii_digit())).then(|| format!("rhel:{major}"))
         }
         "alpine" => {
             let mut parts = d.version_id.as_deref()?.split('.');
@@ -75,12 +89,12 @@ pub fn key(package: &Package, distro_ns: Option<&str>) -> Option<(Key, String)> 
     match package.ecosystem {
         Ecosystem::Deb | Ecosystem::Apk => {
             let ns = distro_ns?;
-            let wanted = if package.ecosystem == Ecosystem::Deb {
-                "debian:"
+            let wanted: &[&str] = if package.ecosystem == Ecosystem::Deb {
+                &["debian:", "ubuntu:"]
             } else {
-                "alpine:"
+                &["alpine:"]
             };
-            if !ns.starts_with(wanted) {
+            if !wanted.iter().any(|w| ns.starts_with(w)) {
                 return None;
             }
             let (name, version) = match &package.source {
@@ -95,7 +109,17 @@ pub fn key(package: &Package, distro_ns: Option<&str>) -> Option<(Key, String)> 
                 version,
             ))
         }
-        Ecosystem::Rpm => None,
+        // Red Hat names binary rpms, with the EVR berth-scan records.
+        Ecosystem::Rpm => {
+            let ns = distro_ns.filter(|ns| ns.starts_with("rhel:"))?;
+            Some((
+                Key {
+                    namespace: ns.to_owned(),
+                    package: package.name.clone(),
+                },
+                package.version.clone(),
+            ))
+        }
         e => {
             let eco = osv_ecosystem(e)?;
             Some((
@@ -143,6 +167,85 @@ pub struct Vulnerability {
     /// Description.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// NVD's CVSS v3 score (the highest of its CVE ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cvss: Option<Cvss>,
+    /// Its EPSS score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epss: Option<Epss>,
+}
+
+impl Vulnerability {
+    /// The CVE ids it carries (its name and aliases).
+    pub fn cve_ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(&self.name)
+            .chain(&self.aliases)
+            .map(String::as_str)
+            .filter(|id| id.starts_with("CVE-"))
+    }
+}
+
+/// The enrichment keys of a report's findings: (`nvd`, CVE) and
+/// (`epss`, CVE) for every CVE id they carry.
+pub fn enrichment_keys(report: &Report) -> BTreeSet<Key> {
+    let mut out = BTreeSet::new();
+    for v in report.features.iter().flat_map(|f| &f.vulnerabilities) {
+        for cve in v.cve_ids() {
+            for namespace in [crate::feeds::nvd::NAMESPACE, crate::feeds::epss::NAMESPACE] {
+                out.insert(Key {
+                    namespace: namespace.to_owned(),
+                    package: cve.to_owned(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Attach enrichment records (stored under [`enrichment_keys`]) to the
+/// findings: the highest CVSS score of their CVE ids, as Quay picks it,
+/// with its severity where the feed gave none; and the highest EPSS score.
+pub fn enrich(report: &mut Report, records: &HashMap<Key, Vec<Advisory>>) {
+    for v in report.features.iter_mut().flat_map(|f| &mut f.vulnerabilities) {
+        let mut cvss: Option<Cvss> = None;
+        let mut epss: Option<Epss> = None;
+        for cve in v.cve_ids() {
+            for namespace in [crate::feeds::nvd::NAMESPACE, crate::feeds::epss::NAMESPACE] {
+                let key = Key {
+                    namespace: namespace.to_owned(),
+                    package: cve.to_owned(),
+                };
+                for record in records.get(&key).into_iter().flatten() {
+                    match &record.affected {
+                        Affected::Cvss(c)
+                            if cvss.as_ref().is_none_or(|o| c.score_tenths > o.score_tenths) =>
+                        {
+                            cvss = Some(c.clone());
+                        }
+                        Affected::Epss(e)
+                            if epss.as_ref().is_none_or(|o| {
+                                e.epss.parse::<f64>().unwrap_or(0.0) > o.epss.parse::<f64>().unwrap_or(0.0)
+                            }) =>
+                        {
+                            epss = Some(e.clone());
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        if v.severity == Severity::Unknown
+            && let Some(c) = &cvss
+        {
+            v.severity = c.severity();
+        }
+        v.cvss = cvss;
+        v.epss = epss;
+    }
+    for f in &mut report.features {
+        f.vulnerabilities
+            .sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.name.cmp(&b.name)));
+    }
 }
 
 /// One package of the image with its vulnerabilities.
@@ -302,13 +405,15 @@ fn merge(scheme: Scheme, group: &[(&Advisory, FixState)]) -> Vulnerability {
             .find(|d| !d.is_empty())
             .unwrap_or("")
             .to_owned(),
+        cvss: None,
+        epss: None,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Affected, Event, Range};
+    use crate::{Event, Range};
 
     fn osv(id: &str, aliases: &[&str], fixed: &str, severity: Severity) -> Advisory {
         Advisory {
@@ -326,6 +431,63 @@ mod tests {
             links: vec![],
             description: String::new(),
         }
+    }
+
+    #[test]
+    fn enrichment_fills_scores_and_unknown_severities() {
+        let vuln = |name: &str, aliases: &[&str], severity| Vulnerability {
+            name: name.into(),
+            aliases: aliases.iter().map(|s| (*s).to_owned()).collect(),
+            namespace: "osv:Go".into(),
+            severity,
+            fixed_by: None,
+            will_not_fix: false,
+            links: vec![],
+            description: String::new(),
+            cvss: None,
+            epss: None,
+        };
+        let mut report: Report = serde_json::from_value(serde_json::json!({
+            "features": [{"ecosystem": "go", "name": "stdlib", "version": "v1.19.8", "path": "/x", "added_by": "sha256:1"}]
+        }))
+        .unwrap();
+        report.features[0].vulnerabilities = vec![
+            vuln("GO-1", &["CVE-1", "CVE-2"], Severity::Unknown),
+            vuln("CVE-3", &[], Severity::Low),
+        ];
+        let cvss = |cve: &str, tenths| Advisory {
+            id: cve.into(),
+            aliases: vec![],
+            namespace: "nvd".into(),
+            package: cve.into(),
+            affected: Affected::Cvss(Cvss {
+                version: "3.1".into(),
+                vector: format!("v{tenths}"),
+                score_tenths: tenths,
+            }),
+            severity: Severity::Unknown,
+            links: vec![],
+            description: String::new(),
+        };
+        let keys = enrichment_keys(&report);
+        assert_eq!(keys.len(), 6);
+        let mut records = HashMap::new();
+        for (cve, tenths) in [("CVE-1", 45), ("CVE-2", 98), ("CVE-3", 75)] {
+            records.insert(
+                Key {
+                    namespace: "nvd".into(),
+                    package: cve.into(),
+                },
+                vec![cvss(cve, tenths)],
+            );
+        }
+        enrich(&mut report, &records);
+        let v = &report.features[0].vulnerabilities;
+        // The highest score of GO-1's CVEs, and its severity as GO-1 had none;
+        // CVE-3 keeps its own severity.
+        assert_eq!((v[0].name.as_str(), v[0].severity), ("GO-1", Severity::Critical));
+        assert_eq!(v[0].cvss.as_ref().map(|c| c.score_tenths), Some(98));
+        assert_eq!((v[1].name.as_str(), v[1].severity), ("CVE-3", Severity::Low));
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub struct UpdaterConfig {
 impl Default for UpdaterConfig {
     fn default() -> Self {
         UpdaterConfig {
-            feeds: Feed::ALL
+            feeds: Feed::DEFAULT
                 .into_iter()
                 .map(|f| (f, FeedSettings::default()))
                 .collect(),

@@ -96,14 +96,30 @@ pub fn parse_build_info(data: &[u8]) -> Option<BuildInfo> {
     Some(info)
 }
 
-/// `go1.19.8` → `v1.19.8`, the form Go's own module versions take.
+/// `go1.19.8` → `v1.19.8`, the form Go's own module versions take (and
+/// the vulnerability database's ranges of the standard library):
+/// `go1.21` → `v1.21.0`, `go1.21rc2` → `v1.21.0-rc.2`; experiments after
+/// a space (`go1.22.1 X:boringcrypto`) are left out.
 fn toolchain_version(go: &str) -> String {
+    let go = go.split_whitespace().next().unwrap_or(go);
     let v = go.strip_prefix("go").unwrap_or(go);
-    let dots = v.matches('.').count();
-    if dots == 1 && v.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        format!("v{v}.0")
+    let (release, pre) = match v.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => (&v[..i], Some(&v[i..])),
+        None => (v, None),
+    };
+    let numeric = !release.is_empty() && release.chars().all(|c| c.is_ascii_digit() || c == '.');
+    let release = if numeric && release.matches('.').count() == 1 {
+        format!("{release}.0")
     } else {
-        format!("v{v}")
+        release.to_owned()
+    };
+    match pre {
+        Some(pre) if numeric => match pre.find(|c: char| c.is_ascii_digit()) {
+            Some(i) if i > 0 => format!("v{release}-{}.{}", &pre[..i], &pre[i..]),
+            _ => format!("v{release}-{pre}"),
+        },
+        Some(pre) => format!("v{release}{pre}"),
+        None => format!("v{release}"),
     }
 }
 
@@ -175,6 +191,9 @@ mod tests {
         assert_eq!((p[0].name.as_str(), p[0].version.as_str()), ("stdlib", "v1.22.1"));
         assert_eq!(p.len(), 4);
         assert_eq!(toolchain_version("go1.21"), "v1.21.0");
+        assert_eq!(toolchain_version("go1.21rc2"), "v1.21.0-rc.2");
+        assert_eq!(toolchain_version("go1.19beta1"), "v1.19.0-beta.1");
+        assert_eq!(toolchain_version("go1.22.1 X:boringcrypto"), "v1.22.1");
         assert!(parse_build_info(&bin[..70]).is_none());
         assert!(packages(b"\x7fELF not go").unwrap().is_empty());
     }

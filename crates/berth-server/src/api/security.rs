@@ -77,7 +77,7 @@ pub(super) struct FeatureView {
     AddedBy: String,
     /// Installed version.
     Version: String,
-    /// CVSS base scores of its vulnerabilities (none without enrichment).
+    /// CVSS base scores of its vulnerabilities (from NVD).
     BaseScores: Vec<f64>,
     /// CVE ids of its vulnerabilities.
     CVEIds: Vec<String>,
@@ -119,11 +119,43 @@ pub(super) struct VulnerabilityMetadata {
     DistroVersion: Option<String>,
     /// CVSS from NVD (empty without enrichment).
     NVD: NvdView,
+    /// The EPSS score, when that feed runs (Clair's EPSS record).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    EPSS: Option<EpssView>,
 }
 
-/// CVSS data (none without enrichment).
+/// CVSS data (empty without enrichment).
 #[derive(Debug, Default, Serialize, ToSchema)]
-pub(super) struct NvdView {}
+pub(super) struct NvdView {
+    /// The CVSS v3 vector and base score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    CVSSv3: Option<CvssView>,
+}
+
+/// A CVSS v3 score.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct CvssView {
+    /// The vector string.
+    Vectors: String,
+    /// The base score.
+    Score: f64,
+}
+
+/// An EPSS score, with Clair's field names.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct EpssView {
+    /// The CVE scored.
+    cve: String,
+    /// Probability of exploitation in the next 30 days.
+    epss: f64,
+    /// Its percentile among all CVEs.
+    percentile: f64,
+    /// The scores' date.
+    date: String,
+    /// The model that computed them.
+    model_version: String,
+}
 
 /// The language repository of an OSV namespace, as Clair names it.
 fn repository(namespace: &str) -> Option<(&'static str, &'static str)> {
@@ -139,7 +171,11 @@ fn repository(namespace: &str) -> Option<(&'static str, &'static str)> {
 }
 
 fn vulnerability(v: &Vulnerability, report: &Report) -> VulnerabilityView {
-    let feed = v.namespace.split(':').next().unwrap_or_default().to_owned();
+    // The updater's name, as Clair gives it.
+    let feed = match v.namespace.split(':').next().unwrap_or_default() {
+        "rhel" => "rhel-vex".to_owned(),
+        other => other.to_owned(),
+    };
     let repo = repository(&v.namespace);
     let distro = report.distribution.as_ref().filter(|_| repo.is_none());
     VulnerabilityView {
@@ -155,7 +191,19 @@ fn vulnerability(v: &Vulnerability, report: &Report) -> VulnerabilityView {
             RepoLink: repo.map(|r| r.1.to_owned()),
             DistroName: distro.and_then(|d| d.pretty_name.clone().or_else(|| Some(d.id.clone()))),
             DistroVersion: distro.and_then(|d| d.version_id.clone()),
-            NVD: NvdView::default(),
+            NVD: NvdView {
+                CVSSv3: v.cvss.as_ref().map(|c| CvssView {
+                    Vectors: c.vector.clone(),
+                    Score: c.score(),
+                }),
+            },
+            EPSS: v.epss.as_ref().map(|e| EpssView {
+                cve: v.cve_ids().next().unwrap_or(&v.name).to_owned(),
+                epss: e.epss.parse().unwrap_or(0.0),
+                percentile: e.percentile.parse().unwrap_or(0.0),
+                date: e.date.clone(),
+                model_version: e.model_version.clone(),
+            }),
         },
     }
 }
@@ -188,7 +236,11 @@ fn feature(f: &Feature, report: &Report, with_vulnerabilities: bool) -> FeatureV
             .unwrap_or_default(),
         AddedBy: f.added_by.clone(),
         Version: f.package.version.clone(),
-        BaseScores: Vec::new(),
+        BaseScores: f
+            .vulnerabilities
+            .iter()
+            .filter_map(|v| v.cvss.as_ref().map(|c| c.score()))
+            .collect(),
         CVEIds: cves,
         Vulnerabilities: vulnerabilities,
     }

@@ -4,7 +4,11 @@
 
 pub mod alpine;
 pub mod debian;
+pub mod epss;
+pub mod nvd;
 pub mod osv;
+pub mod rhel_vex;
+pub mod ubuntu;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -40,7 +44,7 @@ pub enum FeedError {
     #[error("{0}: not found")]
     Missing(String),
     /// Unknown feed name.
-    #[error("unknown feed {0:?} (known: debian, alpine, osv)")]
+    #[error("unknown feed {0:?} (known: debian, ubuntu, alpine, rhel-vex, osv, nvd, epss)")]
     Unknown(String),
 }
 
@@ -56,22 +60,53 @@ pub(crate) fn format_error(source: &str, message: impl std::fmt::Display) -> Fee
 pub enum Feed {
     /// The Debian security tracker's JSON.
     Debian,
+    /// Canonical's OSV records of the Ubuntu releases.
+    Ubuntu,
     /// Alpine's secdb.
     Alpine,
+    /// Red Hat's CSAF VEX documents.
+    RhelVex,
     /// OSV's per-ecosystem archives (language packages).
     Osv,
+    /// NVD's yearly CVE feeds: CVSS scores enriching findings.
+    Nvd,
+    /// FIRST's EPSS scores enriching findings (only when configured).
+    Epss,
 }
 
 impl Feed {
     /// Every feed.
-    pub const ALL: [Feed; 3] = [Feed::Debian, Feed::Alpine, Feed::Osv];
+    pub const ALL: [Feed; 7] = [
+        Feed::Debian,
+        Feed::Ubuntu,
+        Feed::Alpine,
+        Feed::RhelVex,
+        Feed::Osv,
+        Feed::Nvd,
+        Feed::Epss,
+    ];
+
+    /// The feeds run when none are configured (EPSS, as in Clair, only
+    /// when asked for).
+    pub const DEFAULT: [Feed; 6] = [
+        Feed::Debian,
+        Feed::Ubuntu,
+        Feed::Alpine,
+        Feed::RhelVex,
+        Feed::Osv,
+        Feed::Nvd,
+    ];
 
     /// The name used in configuration and the database.
     pub fn name(self) -> &'static str {
         match self {
             Feed::Debian => "debian",
+            Feed::Ubuntu => "ubuntu",
             Feed::Alpine => "alpine",
+            Feed::RhelVex => "rhel-vex",
             Feed::Osv => "osv",
+            Feed::Nvd => "nvd",
+            Feed::Epss => "epss",
         }
     }
 
@@ -79,8 +114,12 @@ impl Feed {
     pub fn default_url(self) -> &'static str {
         match self {
             Feed::Debian => "https://security-tracker.debian.org/tracker/data/json",
+            Feed::Ubuntu => "https://osv-vulnerabilities.storage.googleapis.com/",
             Feed::Alpine => "https://secdb.alpinelinux.org/",
+            Feed::RhelVex => "https://security.access.redhat.com/data/csaf/v2/vex/",
             Feed::Osv => "https://osv-vulnerabilities.storage.googleapis.com/",
+            Feed::Nvd => "https://nvd.nist.gov/feeds/json/cve/2.0/",
+            Feed::Epss => "https://epss.cyentia.com/epss_scores-current.csv.gz",
         }
     }
 }
@@ -99,7 +138,8 @@ impl FromStr for Feed {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedSettings {
-    /// Base URL (Debian: the JSON's URL); the production one if unset.
+    /// Base URL (Debian: the JSON's URL; Ubuntu: the OSV bucket's root;
+    /// EPSS: the CSV's URL); the production one if unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Alpine: releases to fetch (`v3.20`) instead of the index listing's.
@@ -108,6 +148,9 @@ pub struct FeedSettings {
     /// OSV: ecosystems to fetch instead of the default six.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ecosystems: Option<Vec<String>>,
+    /// NVD: years to fetch instead of 2002 to this year.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub years: Option<Vec<u16>>,
 }
 
 /// One source's result.
@@ -147,8 +190,12 @@ pub async fn update(
     let base = settings.url.as_deref().unwrap_or(feed.default_url());
     match feed {
         Feed::Debian => debian::update(base, fetcher, previous).await,
+        Feed::Ubuntu => ubuntu::update(base, fetcher, previous).await,
         Feed::Alpine => alpine::update(base, settings.releases.as_deref(), fetcher, previous).await,
+        Feed::RhelVex => rhel_vex::update(base, fetcher, previous).await,
         Feed::Osv => osv::update(base, settings.ecosystems.as_deref(), fetcher, previous).await,
+        Feed::Nvd => nvd::update(base, settings.years.as_deref(), fetcher, previous).await,
+        Feed::Epss => epss::update(base, fetcher, previous).await,
     }
 }
 

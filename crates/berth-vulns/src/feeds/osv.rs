@@ -24,48 +24,63 @@ const MAX_INFLATED: u64 = 4 << 30;
 const MAX_LINKS: usize = 32;
 
 #[derive(Deserialize)]
-struct Record {
-    id: String,
+pub(super) struct Record {
+    pub(super) id: String,
     #[serde(default)]
-    withdrawn: Option<String>,
+    pub(super) withdrawn: Option<String>,
     #[serde(default)]
-    aliases: Option<Vec<String>>,
+    pub(super) aliases: Option<Vec<String>>,
     #[serde(default)]
-    summary: Option<String>,
+    pub(super) summary: Option<String>,
     #[serde(default)]
-    details: Option<String>,
+    pub(super) details: Option<String>,
     #[serde(default)]
-    references: Option<Vec<Reference>>,
+    pub(super) references: Option<Vec<Reference>>,
     #[serde(default)]
-    affected: Option<Vec<AffectedEntry>>,
+    pub(super) affected: Option<Vec<AffectedEntry>>,
     #[serde(default)]
-    database_specific: Option<serde_json::Value>,
+    pub(super) database_specific: Option<serde_json::Value>,
+    /// Ubuntu: the CVE (or record) ids a record is about.
+    #[serde(default)]
+    pub(super) upstream: Option<Vec<String>>,
+    /// `[{type, score}]`: CVSS vectors, and Ubuntu's priority.
+    #[serde(default)]
+    pub(super) severity: Option<Vec<SeverityEntry>>,
 }
 
 #[derive(Deserialize)]
-struct Reference {
-    #[serde(default)]
-    url: Option<String>,
+pub(super) struct SeverityEntry {
+    #[serde(rename = "type")]
+    pub(super) kind: String,
+    pub(super) score: String,
 }
 
 #[derive(Deserialize)]
-struct AffectedEntry {
+pub(super) struct Reference {
     #[serde(default)]
-    package: Option<PackageRef>,
-    #[serde(default)]
-    ranges: Option<Vec<RawRange>>,
-    #[serde(default)]
-    versions: Option<Vec<String>>,
+    pub(super) url: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct PackageRef {
-    ecosystem: String,
-    name: String,
+pub(super) struct AffectedEntry {
+    #[serde(default)]
+    pub(super) package: Option<PackageRef>,
+    #[serde(default)]
+    pub(super) ranges: Option<Vec<RawRange>>,
+    #[serde(default)]
+    pub(super) versions: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) ecosystem_specific: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
-struct RawRange {
+pub(super) struct PackageRef {
+    pub(super) ecosystem: String,
+    pub(super) name: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RawRange {
     #[serde(rename = "type")]
     kind: String,
     #[serde(default)]
@@ -114,11 +129,25 @@ pub(super) async fn update(
 
 /// Parse an ecosystem's archive of records.
 pub fn parse_archive(source: &str, ecosystem: &str, bytes: &[u8]) -> Result<Vec<Advisory>, FeedError> {
+    let mut out = Vec::new();
+    each_record(source, bytes, |member, buf| {
+        out.extend(parse_record(&format!("{source}:{member}"), ecosystem, buf)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Call `f` with each `.json` member of a zip archive (name, bytes), under
+/// the entry, record and inflation caps.
+pub(super) fn each_record(
+    source: &str,
+    bytes: &[u8],
+    mut f: impl FnMut(&str, &[u8]) -> Result<(), FeedError>,
+) -> Result<(), FeedError> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| format_error(source, e))?;
     if zip.len() > MAX_ENTRIES {
         return Err(format_error(source, format!("more than {MAX_ENTRIES} files")));
     }
-    let mut out = Vec::new();
     let mut inflated = 0u64;
     for i in 0..zip.len() {
         let file = zip.by_index(i).map_err(|e| format_error(source, e))?;
@@ -147,25 +176,20 @@ pub fn parse_archive(source: &str, ecosystem: &str, bytes: &[u8]) -> Result<Vec<
                 format!("inflates to more than {MAX_INFLATED} bytes"),
             ));
         }
-        out.extend(parse_record(&format!("{source}:{member}"), ecosystem, &buf)?);
+        f(&member, &buf)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Parse one OSV record into one advisory per affected package of
 /// `ecosystem` (none if withdrawn).
 pub fn parse_record(source: &str, ecosystem: &str, bytes: &[u8]) -> Result<Vec<Advisory>, FeedError> {
     let record: Record = serde_json::from_slice(bytes).map_err(|e| format_error(source, e))?;
-    if record.withdrawn.as_deref().is_some_and(|w| !w.is_empty()) {
+    if is_withdrawn(&record) {
         return Ok(Vec::new());
     }
     let id = name(source, "id", &record.id)?;
-    let aliases = record
-        .aliases
-        .unwrap_or_default()
-        .iter()
-        .map(|a| name(source, "alias", a))
-        .collect::<Result<Vec<_>, _>>()?;
+    let aliases = names(source, "alias", record.aliases.as_deref())?;
     let severity = record
         .database_specific
         .as_ref()
@@ -173,52 +197,17 @@ pub fn parse_record(source: &str, ecosystem: &str, bytes: &[u8]) -> Result<Vec<A
         .and_then(|s| s.as_str())
         .and_then(Severity::parse)
         .unwrap_or_default();
-    let links: Vec<String> = record
-        .references
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|r| r.url)
-        .take(MAX_LINKS)
-        .map(|u| text(&u))
-        .collect();
-    let description = text(
-        record
-            .summary
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .or(record.details.as_deref())
-            .unwrap_or(""),
-    );
+    let links = links(&record);
+    let description = description(&record);
     let mut by_package: BTreeMap<String, (Vec<Range>, Vec<String>)> = BTreeMap::new();
     for entry in record.affected.unwrap_or_default() {
-        let Some(package) = entry.package else { continue };
+        let Some(package) = &entry.package else { continue };
         if package.ecosystem != ecosystem {
             continue;
         }
         let key = package_key(ecosystem, &name(source, "package name", &package.name)?);
         let slot = by_package.entry(key).or_default();
-        for range in entry.ranges.unwrap_or_default() {
-            if range.kind != "ECOSYSTEM" && range.kind != "SEMVER" {
-                continue;
-            }
-            let mut events = Vec::with_capacity(range.events.len());
-            for event in range.events {
-                for (kind, version) in event {
-                    let version = name(source, "range event", &version)?;
-                    events.push(match kind.as_str() {
-                        "introduced" => Event::Introduced(version),
-                        "fixed" => Event::Fixed(version),
-                        "last_affected" => Event::LastAffected(version),
-                        "limit" => Event::Limit(version),
-                        _ => continue,
-                    });
-                }
-            }
-            slot.0.push(Range { events });
-        }
-        for v in entry.versions.unwrap_or_default() {
-            slot.1.push(name(source, "version", &v)?);
-        }
+        add_ranges(source, entry, slot)?;
     }
     Ok(by_package
         .into_iter()
@@ -235,6 +224,75 @@ pub fn parse_record(source: &str, ecosystem: &str, bytes: &[u8]) -> Result<Vec<A
             description: description.clone(),
         })
         .collect())
+}
+
+/// Whether the record was withdrawn (it then affects nothing).
+pub(super) fn is_withdrawn(record: &Record) -> bool {
+    record.withdrawn.as_deref().is_some_and(|w| !w.is_empty())
+}
+
+/// Checked copies of a list of ids.
+pub(super) fn names(source: &str, what: &str, list: Option<&[String]>) -> Result<Vec<String>, FeedError> {
+    list.unwrap_or_default()
+        .iter()
+        .map(|a| name(source, what, a))
+        .collect()
+}
+
+/// The record's reference links, bounded.
+pub(super) fn links(record: &Record) -> Vec<String> {
+    record
+        .references
+        .iter()
+        .flatten()
+        .filter_map(|r| r.url.as_deref())
+        .take(MAX_LINKS)
+        .map(text)
+        .collect()
+}
+
+/// The summary, else the details.
+pub(super) fn description(record: &Record) -> String {
+    text(
+        record
+            .summary
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .or(record.details.as_deref())
+            .unwrap_or(""),
+    )
+}
+
+/// Add an affected entry's `ECOSYSTEM` and `SEMVER` ranges and its listed
+/// versions to `slot` (`GIT` ranges are skipped: commits are no versions).
+pub(super) fn add_ranges(
+    source: &str,
+    entry: AffectedEntry,
+    slot: &mut (Vec<Range>, Vec<String>),
+) -> Result<(), FeedError> {
+    for range in entry.ranges.unwrap_or_default() {
+        if range.kind != "ECOSYSTEM" && range.kind != "SEMVER" {
+            continue;
+        }
+        let mut events = Vec::with_capacity(range.events.len());
+        for event in range.events {
+            for (kind, version) in event {
+                let version = name(source, "range event", &version)?;
+                events.push(match kind.as_str() {
+                    "introduced" => Event::Introduced(version),
+                    "fixed" => Event::Fixed(version),
+                    "last_affected" => Event::LastAffected(version),
+                    "limit" => Event::Limit(version),
+                    _ => continue,
+                });
+            }
+        }
+        slot.0.push(Range { events });
+    }
+    for v in entry.versions.unwrap_or_default() {
+        slot.1.push(name(source, "version", &v)?);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ mod tests {
     fn defaults_and_choices() {
         let c = Config::default();
         let u = c.updaters().unwrap();
-        assert_eq!(u.feeds.len(), Feed::ALL.len());
+        assert_eq!(u.feeds.len(), Feed::DEFAULT.len());
         assert_eq!(u.interval, Duration::from_secs(6 * 3600));
         let c: Config = Config::from_dict(
             serde_saphyr::from_str(
@@ -75,8 +75,8 @@ mod tests {
         );
         for (yaml, key) in [
             (
-                "SECURITY_SCANNER_UPDATERS:\n  nvd: {}\n",
-                "SECURITY_SCANNER_UPDATERS.nvd",
+                "SECURITY_SCANNER_UPDATERS:\n  suse: {}\n",
+                "SECURITY_SCANNER_UPDATERS.suse",
             ),
             (
                 "SECURITY_SCANNER_UPDATERS:\n  osv: {url: ftp://x}\n",
