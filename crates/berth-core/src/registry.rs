@@ -7,6 +7,7 @@ mod error;
 mod gc;
 mod health;
 mod immutability;
+mod inspect;
 mod labels;
 mod listing;
 mod manifests;
@@ -37,6 +38,7 @@ pub use health::{Health, HealthScope, ServiceHealth};
 pub use immutability::{
     ImmutabilityPolicy, MAX_TAG_PATTERN_CHARS, PolicyInput, PolicyScope, compile_tag_pattern,
 };
+pub use inspect::{BlobEntry, HistoryStep, ManifestDetails, PlatformEntry, ReferrerEntry};
 pub use labels::parse_expires_after;
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};

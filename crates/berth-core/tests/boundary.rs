@@ -107,6 +107,21 @@ async fn operations_log_themselves_without_http() {
         )
         .await
         .unwrap();
+    // Looking at the manifest is authorized as a pull and not logged.
+    let details = core
+        .registry
+        .manifest_details(&caller, &app, &pushed.digest)
+        .await
+        .unwrap();
+    assert_eq!(details.platform.as_deref(), Some("linux/amd64"));
+    assert_eq!(details.config.unwrap().digest, config_digest.to_string());
+    assert!(
+        core.registry
+            .manifest_details(&Caller::anonymous(Some(ip)), &app, &pushed.digest)
+            .await
+            .is_err(),
+        "a private repository's manifest is refused to others"
+    );
     core.registry
         .pull_manifest(&caller, &app, &tag, |_| true)
         .await

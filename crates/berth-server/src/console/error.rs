@@ -45,6 +45,11 @@ impl ConsoleError {
         matches!(self.status, StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN)
     }
 
+    /// Whether it is a 404.
+    pub(crate) fn is_not_found(&self) -> bool {
+        self.status == StatusCode::NOT_FOUND
+    }
+
     /// What went wrong, for people.
     pub(crate) fn message(&self) -> &str {
         &self.message

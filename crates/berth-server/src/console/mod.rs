@@ -11,12 +11,16 @@
 
 mod auth;
 mod create;
+mod dispatch;
 mod error;
 mod home;
 mod logs;
+mod manifest;
+mod notifications;
 mod organization;
 mod repository;
 mod session;
+mod settings;
 mod view;
 
 use axum::Router;
@@ -53,7 +57,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
             "/organization/{name}",
             get(organization::show).post(organization::act),
         )
-        .route("/repository/{*name}", get(repository::show).post(repository::act))
+        .route("/repository/{*name}", get(dispatch::get).post(dispatch::post))
         .route(
             "/static/console.css",
             get(|| asset(CSS, "text/css; charset=utf-8")),

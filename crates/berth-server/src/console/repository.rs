@@ -1,15 +1,16 @@
 //! A repository's page: its description (Markdown made safe), visibility
 //! and pull command; its tags, their history, its permissions and its
-//! usage log, one tab each; and the changes its forms post (delete,
-//! restore and expire tags, change a permission, change the visibility).
+//! usage log, one tab each; and the changes its forms post (delete, move,
+//! restore and expire tags, change a permission). Settings and
+//! notifications have pages of their own (`settings.rs`,
+//! `notifications.rs`).
 
 use askama::Template;
-use axum::extract::{Path, Query};
 use axum::response::Response;
 use berth_core::identity::Role;
 use berth_core::identity::usage_log::{LogFilter, LogScope};
 use berth_core::registry::{TagChange, TagFilter, TagQuery};
-use berth_core::{RepositoryName, TagName, Visibility};
+use berth_core::{RepositoryName, TagName};
 use berth_oci::Digest;
 use serde::Deserialize;
 
@@ -90,23 +91,17 @@ fn notice(code: &str) -> Option<&'static str> {
         "restored" => "Tag restored.",
         "expiry" => "Expiry saved.",
         "permission" => "Permission changed.",
-        "visibility" => "Visibility changed.",
+        "moved" => "Tag moved.",
         _ => return None,
     })
-}
-
-/// The repository named in the path, or 404.
-fn repository_name(path: &str) -> Result<RepositoryName, ConsoleError> {
-    RepositoryName::new(path).map_err(|_| ConsoleError::not_found("repository not found"))
 }
 
 /// `GET /repository/{name}`: 404 for anyone who may not pull it.
 pub(crate) async fn show(
     visitor: Visitor,
-    Path(path): Path<String>,
-    Query(query): Query<RepositoryQuery>,
+    repo: RepositoryName,
+    query: RepositoryQuery,
 ) -> Result<Response, ConsoleError> {
-    let repo = repository_name(&path)?;
     let details = visitor
         .registry
         .repository_details(&visitor.caller, &repo, false)
@@ -247,8 +242,6 @@ pub(crate) struct RepositoryAction {
     team: String,
     #[serde(default)]
     role: String,
-    #[serde(default)]
-    visibility: String,
 }
 
 /// The tag named in a form.
@@ -271,26 +264,36 @@ fn expiry_ms(text: &str) -> Result<Option<i64>, ConsoleError> {
 /// `POST /repository/{name}`: carry out the change, then back to the tab
 /// it was made on.
 pub(crate) async fn act(
-    Path(path): Path<String>,
+    repo: RepositoryName,
     posted: Posted<RepositoryAction>,
 ) -> Result<Response, ConsoleError> {
     let Posted { visitor, form } = posted;
-    let repo = repository_name(&path)?;
     let (registry, identity, caller) = (&visitor.registry, &visitor.identity, &visitor.caller);
     let role =
         || Role::parse(&form.role).ok_or_else(|| ConsoleError::invalid("role must be read, write or admin"));
+    let digest = || {
+        form.digest.trim().parse::<Digest>().map_err(|_| {
+            ConsoleError::invalid(format!("{:?} is not a digest (sha256:...)", form.digest.trim()))
+        })
+    };
     let (tab, done) = match form.action.as_str() {
         "delete_tag" => {
             registry.delete_tag(caller, &repo, &tag_name(&form.tag)?).await?;
             ("tags", "deleted")
         }
-        "restore_tag" => {
-            let digest: Digest = form
-                .digest
-                .parse()
-                .map_err(|_| ConsoleError::invalid(format!("{:?} is not a digest", form.digest)))?;
+        "move_tag" => {
+            let change = TagChange {
+                manifest_digest: Some(digest()?),
+                ..TagChange::default()
+            };
             registry
-                .restore_tag(caller, &repo, &tag_name(&form.tag)?, &digest)
+                .change_tag(caller, &repo, &tag_name(&form.tag)?, &change)
+                .await?;
+            ("tags", "moved")
+        }
+        "restore_tag" => {
+            registry
+                .restore_tag(caller, &repo, &tag_name(&form.tag)?, &digest()?)
                 .await?;
             ("history", "restored")
         }
@@ -315,12 +318,6 @@ pub(crate) async fn act(
                 .map_err(|e| ConsoleError::invalid(e.to_string()))?;
             identity.grant_to_team(caller, &repo, &team, role()?).await?;
             ("permissions", "permission")
-        }
-        "set_visibility" => {
-            let visibility = Visibility::parse(&form.visibility)
-                .ok_or_else(|| ConsoleError::invalid("visibility must be public or private"))?;
-            identity.set_visibility(caller, &repo, visibility).await?;
-            ("tags", "visibility")
         }
         other => return Err(ConsoleError::invalid(format!("unknown action {other:?}"))),
     };
