@@ -51,6 +51,11 @@ pub struct NotifyConfig {
     pub secrets: Option<SecretBox>,
     /// Where the registry is reached, for payload URLs.
     pub site: Site,
+    /// An image indexed with findings at or above this severity records
+    /// `vulnerability_found` (`NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX`,
+    /// Quay's High); `None` when `FEATURE_SECURITY_SCANNER_NOTIFY_ON_NEW_INDEX`
+    /// is off.
+    pub new_index_min_severity: Option<crate::vulns::Severity>,
 }
 
 impl Default for NotifyConfig {
@@ -67,6 +72,7 @@ impl Default for NotifyConfig {
                 host: "localhost".into(),
                 scheme: "http".into(),
             },
+            new_index_min_severity: Some(crate::vulns::Severity::High),
         }
     }
 }

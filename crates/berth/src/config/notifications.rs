@@ -46,6 +46,9 @@ impl Config {
                     .unwrap_or_else(|| self.LISTEN_ADDRESS.to_string()),
                 scheme: self.url_scheme(false),
             },
+            new_index_min_severity: self
+                .new_index_min_severity()
+                .map_err(|p| anyhow::anyhow!("invalid configuration: {p}"))?,
             ..defaults
         })
     }

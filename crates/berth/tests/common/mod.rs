@@ -17,6 +17,7 @@ pub mod raw;
 pub mod receiver;
 pub mod storage;
 pub mod tls;
+pub mod vulnimages;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
