@@ -136,3 +136,83 @@ pub(crate) async fn record_found(
     }
     Ok(rows.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_vulns::matching::Feature;
+
+    fn vuln(name: &str, aliases: &[&str], severity: Severity) -> Vulnerability {
+        Vulnerability {
+            name: name.into(),
+            aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+            namespace: "osv:PyPI".into(),
+            severity,
+            fixed_by: None,
+            will_not_fix: false,
+            links: vec![],
+            description: String::new(),
+        }
+    }
+
+    fn report(packages: &[(&str, &str, Vec<Vulnerability>)]) -> Report {
+        let features = packages
+            .iter()
+            .map(|(name, version, vulns)| {
+                let package = serde_json::from_value(serde_json::json!({
+                    "ecosystem": "pypi", "name": name, "version": version
+                }))
+                .unwrap_or_else(|e| panic!("{e}"));
+                Feature {
+                    package,
+                    added_by: "sha256:1".into(),
+                    vulnerabilities: vulns.clone(),
+                }
+            })
+            .collect();
+        Report {
+            distribution: None,
+            features,
+        }
+    }
+
+    #[test]
+    fn only_findings_new_under_every_name_are_added() {
+        let old = report(&[
+            (
+                "django",
+                "3.2.0",
+                vec![vuln("PYSEC-1", &["CVE-1"], Severity::Low)],
+            ),
+            ("redis", "4.5.1", vec![]),
+        ]);
+        let new = report(&[
+            (
+                "django",
+                "3.2.0",
+                // Renamed by a merged GHSA record: the same vulnerability.
+                vec![
+                    vuln("GHSA-x", &["CVE-1", "PYSEC-1"], Severity::High),
+                    vuln("CVE-2", &[], Severity::Medium),
+                ],
+            ),
+            // The same id in another package is a new finding there.
+            ("redis", "4.5.1", vec![vuln("CVE-2", &[], Severity::Medium)]),
+        ]);
+        let added: Vec<String> = added(&old, &new).into_iter().map(|v| v.name).collect();
+        assert_eq!(added, ["CVE-2"]);
+        assert!(super::added(&new, &new).is_empty());
+        let high: Vec<String> = at_or_above(&new, Severity::Medium)
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
+        assert_eq!(high, ["GHSA-x", "CVE-2"]);
+        assert_eq!(
+            ids(&new),
+            ["CVE-1", "CVE-2", "GHSA-x", "PYSEC-1"]
+                .map(String::from)
+                .into_iter()
+                .collect()
+        );
+    }
+}
