@@ -88,6 +88,15 @@ impl Indexer {
     /// dropped and claimed again after its lease.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        // Reports stored by an earlier version get their summaries first.
+        tokio::select! {
+            () = &mut shutdown => return,
+            r = crate::vulns::backfill_summaries(self.registry.db()) => match r {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(reports = n, "stored reports matched again for their summaries"),
+                Err(e) => tracing::warn!(error = %e, "matching stored reports again failed"),
+            },
+        }
         loop {
             let busy = tokio::select! {
                 () = &mut shutdown => return,

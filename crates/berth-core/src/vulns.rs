@@ -256,6 +256,19 @@ async fn rematch_manifest(
     Ok(())
 }
 
+/// Match again the reports stored before their summaries and finding ids
+/// were kept, so tag listings and the look-up by vulnerability see them.
+/// Returns how many were matched; idempotent, so every instance may run it.
+pub async fn backfill_summaries(db: &Db) -> Result<usize, VulnError> {
+    let mut done = 0;
+    for digest in db.vuln_reports_without_summary().await? {
+        if match_manifest(db, &digest).await?.is_some() {
+            done += 1;
+        }
+    }
+    Ok(done)
+}
+
 /// Record `vulnerability_found` in `repository` for the findings of a
 /// newly indexed image at or above `min` (Quay's first-index events).
 pub async fn record_new_index(

@@ -30,26 +30,35 @@ fn config(feeds: &FeedServer) -> String {
     )
 }
 
-/// Deliveries still queued.
-async fn queued(s: &Server) -> i64 {
-    let sql = "SELECT count(*) FROM notification_queue";
+/// Run `sql` on the server's database; the first column of its one row
+/// if it returns one.
+async fn sql(s: &Server, sql: &'static str) -> Option<i64> {
+    macro_rules! on {
+        ($pool:expr) => {{
+            let pool = $pool;
+            let row: Option<(i64,)> = if sql.starts_with("SELECT") {
+                Some(sqlx::query_as(sql).fetch_one(&pool).await.unwrap())
+            } else {
+                sqlx::query(sql).execute(&pool).await.unwrap();
+                None
+            };
+            pool.close().await;
+            row.map(|r| r.0)
+        }};
+    }
     match s.db_uri() {
-        Some(uri) => {
-            let pool = sqlx::PgPool::connect(uri).await.unwrap();
-            let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
-            pool.close().await;
-            n
-        }
+        Some(uri) => on!(sqlx::PgPool::connect(uri).await.unwrap()),
         None => {
-            let opts = sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(s.data_dir.path().join("metadata.db"))
-                .read_only(true);
-            let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
-            let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
-            pool.close().await;
-            n
+            let opts =
+                sqlx::sqlite::SqliteConnectOptions::new().filename(s.data_dir.path().join("metadata.db"));
+            on!(sqlx::SqlitePool::connect_with(opts).await.unwrap())
         }
     }
+}
+
+/// Deliveries still queued.
+async fn queued(s: &Server) -> i64 {
+    sql(s, "SELECT count(*) FROM notification_queue").await.unwrap()
 }
 
 fn ids(events: &[Value]) -> BTreeSet<String> {
@@ -62,7 +71,7 @@ fn ids(events: &[Value]) -> BTreeSet<String> {
 #[tokio::test]
 async fn vulnerability_found_is_recorded_on_index_and_for_new_findings_only() {
     let feeds = FeedServer::start(&data().join("vulndata")).await;
-    let s = Server::start_with_config(&config(&feeds)).await;
+    let mut s = Server::start_with_config(&config(&feeds)).await;
     create_org(&s, "vulns").await;
     let out = vulndb(&s, &["update"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
@@ -229,4 +238,20 @@ async fn vulnerability_found_is_recorded_on_index_and_for_new_findings_only() {
     // Not an id: 400.
     let r = s.get("/api/v1/vulnerability/a%20b/manifests").await;
     assert_eq!(r.status(), 400);
+
+    // Reports stored before summaries and finding ids were kept are
+    // matched again when the indexer starts.
+    sql(&s, "DELETE FROM vuln_report_ids").await;
+    sql(&s, "UPDATE vuln_reports SET summary = NULL").await;
+    assert_eq!(affected("CVE-2024-2961").await["manifests"], json!([]));
+    s.stop();
+    s.restart().await;
+    eventually("the stored report is matched again", || async {
+        sql(&s, "SELECT count(*) FROM vuln_reports WHERE summary IS NULL").await == Some(0)
+    })
+    .await;
+    assert_eq!(
+        s.get_json("/api/v1/vulnerability/CVE-2024-2961/manifests").await["manifests"],
+        want
+    );
 }

@@ -28,6 +28,18 @@ pub struct Placement {
 }
 
 impl Db {
+    /// Manifests whose reports were stored without a summary (before
+    /// summaries and finding ids were kept).
+    pub async fn vuln_reports_without_summary(&self) -> Result<Vec<String>, StoreError> {
+        on_db!(self.reader(), pool => {
+            let rows: Vec<(String,)> =
+                sqlx::query_as("SELECT manifest_digest FROM vuln_reports WHERE summary IS NULL ORDER BY manifest_digest")
+                    .fetch_all(pool)
+                    .await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
+        })
+    }
+
     /// The stored summary of a manifest's report, if it has one.
     pub async fn vuln_summary(&self, manifest_digest: &str) -> Result<Option<StoredSummary>, StoreError> {
         on_db!(self.reader(), pool => {
