@@ -88,6 +88,15 @@ impl Indexer {
     /// dropped and claimed again after its lease.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        // Reports stored by an earlier version get their summaries first.
+        tokio::select! {
+            () = &mut shutdown => return,
+            r = crate::vulns::backfill_summaries(self.registry.db()) => match r {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(reports = n, "stored reports matched again for their summaries"),
+                Err(e) => tracing::warn!(error = %e, "matching stored reports again failed"),
+            },
+        }
         loop {
             let busy = tokio::select! {
                 () = &mut shutdown => return,
@@ -145,11 +154,27 @@ impl Indexer {
         let inventory = berth_scan::assemble(&indexed);
         // The vulnerability report is stored with the inventory; a failure
         // retries the job.
-        crate::vulns::match_inventory(db, &job.manifest_digest, &inventory).await?;
+        let found = crate::vulns::match_inventory(db, &job.manifest_digest, &inventory).await?;
         let report = serde_json::to_string(&inventory)?;
         db.put_scan_report(&job.manifest_digest, INDEX_FORMAT as i32, &report)
             .await?;
         db.finish_scan(job.id).await?;
+        // Recorded once the job is done, so a retried job does not record them twice.
+        let notify = &self.registry.config().notifications;
+        if let Some(min) = notify.new_index_min_severity
+            && crate::vulns::record_new_index(
+                db,
+                &notify.site,
+                &job.repository,
+                &job.manifest_digest,
+                &found,
+                min,
+            )
+            .await?
+                > 0
+        {
+            self.registry.notify_wakeup.notify_waiters();
+        }
         tracing::info!(
             repository = %job.repository,
             digest = %job.manifest_digest,

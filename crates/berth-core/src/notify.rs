@@ -58,6 +58,11 @@ pub struct NotifyConfig {
     /// The least time between two scans of one such notification
     /// (`NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES`, Quay: 5 h).
     pub image_expiry_interval: Duration,
+    /// An image indexed with findings at or above this severity records
+    /// `vulnerability_found` (`NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX`,
+    /// Quay's High); `None` when `FEATURE_SECURITY_SCANNER_NOTIFY_ON_NEW_INDEX`
+    /// is off.
+    pub new_index_min_severity: Option<crate::vulns::Severity>,
 }
 
 impl Default for NotifyConfig {
@@ -76,6 +81,7 @@ impl Default for NotifyConfig {
             },
             image_expiry_trigger: true,
             image_expiry_interval: Duration::from_secs(300 * 60),
+            new_index_min_severity: Some(crate::vulns::Severity::High),
         }
     }
 }

@@ -50,7 +50,7 @@ pub use quota::{
 pub use repositories::{
     ClientError, LiveTag, RepositoryDetails, RepositoryPage, RepositorySummary, VIEW_TAGS,
 };
-pub use security::{SecurityReport, SecurityStatus};
+pub use security::{AffectedManifest, AffectedManifests, SecurityReport, SecurityStatus, SecuritySummary};
 pub use state::{MirrorWriter, RepositoryState, WriteDecision, decide_write};
 pub use tags::{TagChange, TagFilter, TagHistory, TagQuery, TagRecord};
 pub use uploads::{BlobRange, UploadStatus};

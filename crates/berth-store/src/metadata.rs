@@ -26,6 +26,8 @@ mod tags;
 mod teams;
 mod tokens;
 mod uploads;
+mod vuln_bundle;
+mod vuln_index;
 mod vulns;
 mod web_sessions;
 
@@ -52,4 +54,6 @@ pub use tags::{EndTag, ExpiredTag, LiveTag, LiveTagRow, Retarget, TagHistoryQuer
 pub use teams::{KeepUser, MemberRemoval, MemberRow, TeamRow};
 pub use tokens::{NewToken, OAuthAppFields, OAuthAppRow, TokenRow};
 pub use uploads::{Claim, Lease, UploadRow};
+pub use vuln_bundle::{ExportedAdvisory, ExportedFeed};
+pub use vuln_index::{Placement, StoredSummary};
 pub use vulns::{AdvisoryRow, AdvisoryWrite, FeedRow, SourceWrite};

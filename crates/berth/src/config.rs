@@ -92,6 +92,12 @@ pub struct Config {
     pub SECURITY_SCANNER_UPDATE_INTERVAL: String,
     /// No background feed updates (air-gapped instances).
     pub SECURITY_SCANNER_DISABLE_UPDATERS: bool,
+    /// Record `vulnerability_found` when an image is indexed with findings
+    /// at or above `NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX`.
+    pub FEATURE_SECURITY_SCANNER_NOTIFY_ON_NEW_INDEX: bool,
+    /// The least severity a newly indexed image's finding needs to record
+    /// `vulnerability_found` (`High`).
+    pub NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX: String,
     /// The registry's public host name (and port): the token service name
     /// and the token realm's host. Unset: each request's `Host`.
     pub SERVER_HOSTNAME: Option<String>,
@@ -252,6 +258,8 @@ impl Default for Config {
             SECURITY_SCANNER_UPDATERS: None,
             SECURITY_SCANNER_UPDATE_INTERVAL: "6h".into(),
             SECURITY_SCANNER_DISABLE_UPDATERS: false,
+            FEATURE_SECURITY_SCANNER_NOTIFY_ON_NEW_INDEX: true,
+            NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX: "High".into(),
             SERVER_HOSTNAME: None,
             PREFERRED_URL_SCHEME: None,
             SSL_CERT_PATH: None,

@@ -1,10 +1,13 @@
-//! `berth scan`: index an image's packages with `berth-scan`.
+//! `berth scan`: index an image's packages with `berth-scan`, and match
+//! them against a vulnerability bundle or a running registry's database.
 
 mod archive;
 mod output;
 mod registry;
+mod sarif;
 mod sbom;
 mod source;
+mod vulns;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -30,15 +33,25 @@ enum ScanCommand {
     /// `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:REF]` or
     /// `docker://HOST/REPO[:TAG|@DIGEST]`.
     Index(IndexArgs),
+    /// List an image's vulnerabilities (the images `index` takes), matched
+    /// against a bundle (`--vulndb`) or a running registry (`--registry`).
+    Vulns(vulns::VulnsArgs),
 }
 
 #[derive(Args)]
 struct IndexArgs {
-    /// The image, named with a transport as skopeo does.
-    image: String,
+    #[command(flatten)]
+    image: ImageArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+}
+
+/// The image to read and how.
+#[derive(Args)]
+struct ImageArgs {
+    /// The image, named with a transport as skopeo does.
+    image: String,
     /// `USER:PASS` for the registry.
     #[arg(long, env = "BERTH_SCAN_CREDS", hide_env_values = true)]
     creds: Option<String>,
@@ -71,6 +84,7 @@ enum Format {
 pub async fn run(args: ScanArgs) -> anyhow::Result<()> {
     match args.command {
         ScanCommand::Index(a) => index(a).await,
+        ScanCommand::Vulns(a) => vulns::run(a).await,
     }
 }
 
@@ -81,7 +95,19 @@ fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("berth").join("scan"))
 }
 
-async fn index(args: IndexArgs) -> anyhow::Result<()> {
+/// An image read and indexed.
+struct Indexed {
+    /// Its name as given.
+    name: String,
+    /// Its manifest's digest.
+    manifest: Digest,
+    /// Its packages.
+    inventory: berth_scan::Inventory,
+}
+
+/// Read every layer of the image (from the cache where it can) and
+/// assemble its inventory.
+async fn read_image(args: ImageArgs) -> anyhow::Result<Indexed> {
     let image: ImageRef = args.image.parse()?;
     let cache = match (args.no_cache, args.cache_dir.or_else(default_cache_dir)) {
         (false, Some(dir)) => {
@@ -118,24 +144,15 @@ async fn index(args: IndexArgs) -> anyhow::Result<()> {
         layers.push((digest.clone(), result));
     }
     progress.finish_and_clear();
-    let inventory = berth_scan::assemble(&layers);
-    let name = image.to_string();
-    let subject = sbom::Subject {
-        image: &name,
-        manifest: &manifest.digest,
-    };
-    let mut stdout = std::io::stdout().lock();
-    let printed = match args.format {
-        Format::Table => output::table(&mut stdout, &inventory),
-        Format::Json => output::json(&mut stdout, &name, &manifest.digest, &inventory),
-        Format::SpdxJson => sbom::spdx(&mut stdout, &subject, &inventory),
-        Format::CyclonedxJson => sbom::cyclonedx(&mut stdout, &subject, &inventory),
-    };
-    match printed {
-        // The reader went away (`| head`): not an error of the scan.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-        other => other?,
-    }
+    Ok(Indexed {
+        name: image.to_string(),
+        manifest: manifest.digest,
+        inventory: berth_scan::assemble(&layers),
+    })
+}
+
+/// Name the layers that could not be indexed, and fail if any.
+fn check_layers(inventory: &berth_scan::Inventory) -> anyhow::Result<()> {
     let failed = inventory.layers.iter().filter(|l| l.error.is_some()).count();
     if failed > 0 {
         for l in inventory.layers.iter().filter(|l| l.error.is_some()) {
@@ -144,6 +161,31 @@ async fn index(args: IndexArgs) -> anyhow::Result<()> {
         anyhow::bail!("{failed} layer(s) could not be indexed");
     }
     Ok(())
+}
+
+async fn index(args: IndexArgs) -> anyhow::Result<()> {
+    let Indexed {
+        name,
+        manifest,
+        inventory,
+    } = read_image(args.image).await?;
+    let subject = sbom::Subject {
+        image: &name,
+        manifest: &manifest,
+    };
+    let mut stdout = std::io::stdout().lock();
+    let printed = match args.format {
+        Format::Table => output::table(&mut stdout, &inventory),
+        Format::Json => output::json(&mut stdout, &name, &manifest, &inventory),
+        Format::SpdxJson => sbom::spdx(&mut stdout, &subject, &inventory),
+        Format::CyclonedxJson => sbom::cyclonedx(&mut stdout, &subject, &inventory),
+    };
+    match printed {
+        // The reader went away (`| head`): not an error of the scan.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        other => other?,
+    }
+    check_layers(&inventory)
 }
 
 /// Bytes of layers done, drawn only when stderr is a terminal.

@@ -119,9 +119,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         && !config.SECURITY_SCANNER_DISABLE_UPDATERS
         && config.write_mode() != WriteMode::ReadOnly
     {
-        let updaters = config
+        let mut updaters = config
             .updaters()
             .map_err(|p| anyhow::anyhow!("invalid configuration: {p}"))?;
+        updaters.site = Some(registry.config().notifications.site.clone());
         let updater = VulnUpdater::new(db.clone(), updaters).context("starting the feed updater")?;
         Some(tokio::spawn(updater.run(async {
             let _ = updater_stopped.await;

@@ -189,6 +189,10 @@ pub enum RepoEvent {
         tags: Vec<String>,
         /// The vulnerability.
         vulnerability: Vulnerability,
+        /// Found when the image was first indexed (Quay adds
+        /// `vulnerable_index_report_created`, which bypasses the `level`
+        /// filter), rather than by a feed update.
+        on_new_index: bool,
     },
     /// A mirror sync started.
     MirrorSyncStarted {
@@ -242,13 +246,20 @@ impl RepoEvent {
             RepoEvent::VulnerabilityFound {
                 tags,
                 vulnerability: v,
-            } => json!({
-                "tags": tags,
-                "vulnerability": {
-                    "id": v.id, "description": v.description, "link": v.link,
-                    "priority": v.priority, "has_fix": v.has_fix,
-                },
-            }),
+                on_new_index,
+            } => {
+                let mut extra = json!({
+                    "tags": tags,
+                    "vulnerability": {
+                        "id": v.id, "description": v.description, "link": v.link,
+                        "priority": v.priority, "has_fix": v.has_fix,
+                    },
+                });
+                if *on_new_index && let Value::Object(m) = &mut extra {
+                    m.insert("vulnerable_index_report_created".into(), json!("true"));
+                }
+                extra
+            }
             RepoEvent::MirrorSyncStarted { message }
             | RepoEvent::MirrorSyncSuccess { message }
             | RepoEvent::MirrorSyncFailed { message } => json!({ "message": message }),
@@ -276,6 +287,7 @@ impl RepoEvent {
                     priority: "Critical".into(),
                     has_fix: true,
                 },
+                on_new_index: false,
             },
             EventKind::RepoMirrorSyncStarted => RepoEvent::MirrorSyncStarted {
                 message: "'quay.io/example/repo' with tag pattern 'latest'".into(),
@@ -382,12 +394,18 @@ mod tests {
             let Some(RepoEvent::VulnerabilityFound {
                 tags,
                 mut vulnerability,
+                ..
             }) = RepoEvent::sample(EventKind::VulnerabilityFound)
             else {
                 unreachable!()
             };
             vulnerability.priority = priority.into();
-            RepoEvent::VulnerabilityFound { tags, vulnerability }.payload(&site(), "ns/app")
+            RepoEvent::VulnerabilityFound {
+                tags,
+                vulnerability,
+                on_new_index: false,
+            }
+            .payload(&site(), "ns/app")
         };
         let high = json!({"level": 1});
         assert!(should_perform(

@@ -1,12 +1,16 @@
 //! An image's security report as Quay's security API gives it: whether
 //! the manifest is indexed, and its packages with their vulnerabilities.
 
+mod affected;
+
 use berth_oci::{Digest, ParsedManifest};
 use berth_vulns::matching::Report;
 
 use super::{ClientError, Registry, RegistryError};
 use crate::identity::Action;
 use crate::{Caller, RepositoryName};
+
+pub use affected::{AffectedManifest, AffectedManifests, SecuritySummary};
 
 /// Where a manifest's report stands (Quay's `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use berth_vulns::feeds::{self, FeedSettings};
 use berth_vulns::{Feed, Fetcher, Validators};
 
 use super::{VulnError, rematch, to_row};
+use crate::notify::Site;
 
 /// How long a feed's claim lasts (an update that outlives it is discarded).
 const LEASE: Duration = Duration::from_secs(30 * 60);
@@ -27,6 +28,9 @@ pub struct UpdaterConfig {
     pub interval: Duration,
     /// Largest body accepted from a feed server.
     pub max_body: u64,
+    /// Where the registry is reached, for the payloads of the
+    /// `vulnerability_found` events an update records; `None` records none.
+    pub site: Option<Site>,
 }
 
 impl Default for UpdaterConfig {
@@ -38,6 +42,7 @@ impl Default for UpdaterConfig {
                 .collect(),
             interval: Duration::from_secs(6 * 3600),
             max_body: 1 << 30,
+            site: None,
         }
     }
 }
@@ -169,7 +174,7 @@ impl VulnUpdater {
         let rematched = if changed.is_empty() {
             0
         } else {
-            rematch(&self.db, &changed).await?
+            rematch(&self.db, &changed, self.config.site.as_ref()).await?
         };
         Ok(FeedStatus::Updated {
             changed_keys: changed.len(),

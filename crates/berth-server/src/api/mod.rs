@@ -27,6 +27,7 @@ mod superuser;
 mod tags;
 mod teams;
 mod users;
+mod vulnerabilities;
 
 use std::sync::Arc;
 
@@ -138,6 +139,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(pull_statistics::routes())
         .merge(notifications::routes())
         .merge(security::routes())
+        .merge(vulnerabilities::routes())
         .merge(teams::routes())
         .merge(users::routes())
         .merge(robots::routes())

@@ -16,6 +16,7 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::extract::{Api, ApiQuery, JsonBody, format_date, truthy};
+use super::vulnerabilities::{SecuritySummaryView, summary_of};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -218,6 +219,9 @@ pub(super) struct RepoTagView {
     expiration: Option<String>,
     /// The manifest it points to.
     manifest_digest: String,
+    /// The manifest's vulnerabilities per severity, while the scanner is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    security_summary: Option<SecuritySummaryView>,
 }
 
 impl From<LiveTag> for RepoTagView {
@@ -228,6 +232,7 @@ impl From<LiveTag> for RepoTagView {
             name: t.name,
             size: t.size,
             manifest_digest: t.manifest_digest,
+            security_summary: None,
         }
     }
 }
@@ -315,7 +320,16 @@ async fn get_repo(
         .registry
         .repository_details(&api.caller, &name, query.include_tags.unwrap_or(true))
         .await?;
-    Ok(Json(details.into()))
+    let digests: Vec<String> = details.tags.iter().map(|t| t.manifest_digest.clone()).collect();
+    let summaries = api
+        .registry
+        .security_summaries(&api.caller, &name, &digests)
+        .await?;
+    let mut view = RepoView::from(details);
+    for tag in view.tags.values_mut() {
+        tag.security_summary = summary_of(&summaries, &tag.manifest_digest);
+    }
+    Ok(Json(view))
 }
 
 /// The new description.

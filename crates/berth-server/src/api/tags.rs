@@ -20,6 +20,7 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ApiErrorBody};
 use super::extract::{Api, ApiQuery, Done, JsonBody, format_date, present, truthy};
 use super::repositories::repo_path;
+use super::vulnerabilities::{SecuritySummaryView, summary_of};
 use crate::AppState;
 
 pub(super) fn routes() -> OpenApiRouter<AppState> {
@@ -63,6 +64,9 @@ pub(super) struct TagView {
     /// The latest pull by this tag name, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     last_pulled: Option<String>,
+    /// The manifest's vulnerabilities per severity, while the scanner is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    security_summary: Option<SecuritySummaryView>,
 }
 
 impl From<TagRecord> for TagView {
@@ -81,6 +85,7 @@ impl From<TagRecord> for TagView {
             immutable: t.immutable,
             pull_count: t.pulls.count,
             last_pulled: t.pulls.last_ms.map(format_date),
+            security_summary: None,
         }
     }
 }
@@ -175,8 +180,23 @@ async fn list_repo_tags(
             },
         )
         .await?;
+    let digests: Vec<String> = history.tags.iter().map(|t| t.manifest_digest.clone()).collect();
+    let summaries = api
+        .registry
+        .security_summaries(&api.caller, &repo, &digests)
+        .await?;
     Ok(Json(TagListView {
-        tags: history.tags.into_iter().map(TagView::from).collect(),
+        tags: history
+            .tags
+            .into_iter()
+            .map(|t| {
+                let summary = summary_of(&summaries, &t.manifest_digest);
+                TagView {
+                    security_summary: summary,
+                    ..TagView::from(t)
+                }
+            })
+            .collect(),
         page,
         has_additional: history.has_additional,
     }))

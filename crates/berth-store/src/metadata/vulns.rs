@@ -306,23 +306,28 @@ impl Db {
         })
     }
 
-    /// Store (or replace) a manifest's report and the keys it was matched on.
+    /// Store (or replace) a manifest's report, its per-severity summary
+    /// (JSON), the keys it was matched on and its findings' ids and aliases.
     pub async fn put_vuln_report(
         &self,
         manifest_digest: &str,
         report: &str,
+        summary: &str,
         keys: &[(String, String)],
+        ids: &BTreeSet<String>,
     ) -> Result<(), StoreError> {
         let now = now_ms();
         on_db!(self.writer(), pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "INSERT INTO vuln_reports (manifest_digest, report, matched_ms) VALUES ($1, $2, $3) \
-                 ON CONFLICT (manifest_digest) DO UPDATE SET report = excluded.report, matched_ms = excluded.matched_ms",
+                "INSERT INTO vuln_reports (manifest_digest, report, matched_ms, summary) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (manifest_digest) DO UPDATE SET report = excluded.report, \
+                 matched_ms = excluded.matched_ms, summary = excluded.summary",
             )
             .bind(manifest_digest)
             .bind(report)
             .bind(now)
+            .bind(summary)
             .execute(&mut *tx)
             .await?;
             sqlx::query("DELETE FROM vuln_report_keys WHERE manifest_digest = $1")
@@ -339,6 +344,17 @@ impl Db {
                 .bind(manifest_digest)
                 .execute(&mut *tx)
                 .await?;
+            }
+            sqlx::query("DELETE FROM vuln_report_ids WHERE manifest_digest = $1")
+                .bind(manifest_digest)
+                .execute(&mut *tx)
+                .await?;
+            for id in ids {
+                sqlx::query("INSERT INTO vuln_report_ids (vuln_id, manifest_digest) VALUES ($1, $2)")
+                    .bind(id)
+                    .bind(manifest_digest)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
             Ok(())

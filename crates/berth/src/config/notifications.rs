@@ -51,6 +51,9 @@ impl Config {
                 self.NOTIFICATION_TASK_RUN_MINIMUM_INTERVAL_MINUTES
                     .saturating_mul(60),
             ),
+            new_index_min_severity: self
+                .new_index_min_severity()
+                .map_err(|p| anyhow::anyhow!("invalid configuration: {p}"))?,
             ..defaults
         })
     }

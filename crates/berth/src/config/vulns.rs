@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use berth_core::vulns::{Feed, UpdaterConfig};
+use berth_core::vulns::{Feed, Severity, UpdaterConfig};
 
 use super::identity::parse_duration;
 use super::{Config, Problem};
@@ -48,6 +48,25 @@ impl Config {
         if let Err(p) = self.updaters() {
             problems.push(p);
         }
+        if let Err(p) = self.new_index_min_severity() {
+            problems.push(p);
+        }
+    }
+
+    /// The least severity of a newly indexed image's findings that records
+    /// `vulnerability_found`, `None` when those events are off.
+    pub fn new_index_min_severity(&self) -> Result<Option<Severity>, Problem> {
+        if !self.FEATURE_SECURITY_SCANNER_NOTIFY_ON_NEW_INDEX {
+            return Ok(None);
+        }
+        Severity::parse(&self.NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX)
+            .map(Some)
+            .ok_or_else(|| {
+                Problem::new(
+                    "NOTIFICATION_MIN_SEVERITY_ON_NEW_INDEX",
+                    "must be one of Unknown, Negligible, Low, Medium, High, Critical",
+                )
+            })
     }
 }
 

@@ -17,6 +17,7 @@ pub mod raw;
 pub mod receiver;
 pub mod storage;
 pub mod tls;
+pub mod vulnimages;
 pub mod vulnreport;
 
 use std::collections::BTreeSet;
