@@ -16,6 +16,7 @@ mod repositories;
 mod security;
 mod sessions;
 mod state;
+mod status;
 mod tags;
 mod uploads;
 mod usage;
@@ -50,6 +51,7 @@ pub use repositories::{
 };
 pub use security::{SecurityReport, SecurityStatus};
 pub use state::{MirrorWriter, RepositoryState, WriteDecision, decide_write};
+pub use status::{GcPassRow, RegistryStatus};
 pub use tags::{TagChange, TagFilter, TagHistory, TagQuery, TagRecord};
 pub use uploads::{BlobRange, UploadStatus};
 
