@@ -321,6 +321,10 @@ async fn account_page() {
     assert_eq!(value(&b, "#email").await, "alice@example.test");
     assert_eq!(value(&b, "#window").await, "86400");
 
+    // Another browser signed in as alice, signed out by the change below.
+    let other = Browser::start("account-other", 1280).await;
+    sign_in(&other, &s, ALICE, ALICE_PASSWORD).await;
+
     // The password: a wrong current one and a short new one are refused,
     // saying why; then it changes.
     let new_password = "alice-changed-password";
@@ -338,7 +342,16 @@ async fn account_page() {
         b.main_text().await
     );
     change_password(&b, ALICE_PASSWORD, "alice-changed-password").await;
-    assert!(b.main_text().await.contains("Password changed"));
+    assert!(
+        b.main_text().await.contains("Password changed"),
+        "this session goes on"
+    );
+    other.goto(&s.url("/account")).await;
+    assert!(
+        other.title().await.starts_with("Forbidden"),
+        "the other session ended"
+    );
+    drop(other);
     assert_eq!(api_user_status(&s, ALICE, ALICE_PASSWORD).await, 401);
     assert_eq!(api_user_status(&s, ALICE, new_password).await, 200);
 

@@ -149,7 +149,12 @@ pub(crate) async fn act(posted: Posted<AccountAction>) -> Result<Response, Conso
                     ));
                 }
                 identity
-                    .change_own_password(caller, &form.current_password, &form.new_password)
+                    .change_own_password(
+                        caller,
+                        &form.current_password,
+                        &form.new_password,
+                        visitor.session.as_deref(),
+                    )
                     .await?;
                 Ok(done("/account", "password"))
             }
