@@ -10,6 +10,7 @@ mod credentials;
 mod error;
 mod grants;
 mod organizations;
+mod passwords;
 mod permissions;
 mod policy;
 mod principal;

@@ -271,7 +271,7 @@ impl crate::Registry {
     /// One line per background queue. A new queue (notifications,
     /// mirroring) adds its line here and is graphed and alerted on with no
     /// other change.
-    async fn queue_backlogs(&self) -> Result<Vec<QueueBacklog>, crate::RegistryError> {
+    pub(crate) async fn queue_backlogs(&self) -> Result<Vec<QueueBacklog>, crate::RegistryError> {
         let now = berth_store::now_ms();
         let backlog = |queue, (depth, oldest_ms): (i64, Option<i64>)| QueueBacklog {
             queue,

@@ -17,6 +17,7 @@ mod repositories;
 mod security;
 mod sessions;
 mod state;
+mod status;
 mod tags;
 mod uploads;
 mod usage;
@@ -52,6 +53,7 @@ pub use repositories::{
 };
 pub use security::{AffectedManifest, AffectedManifests, SecurityReport, SecurityStatus, SecuritySummary};
 pub use state::{MirrorWriter, RepositoryState, WriteDecision, decide_write};
+pub use status::{GcPassRow, RegistryStatus};
 pub use tags::{TagChange, TagFilter, TagHistory, TagQuery, TagRecord};
 pub use uploads::{BlobRange, UploadStatus};
 

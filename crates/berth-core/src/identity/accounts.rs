@@ -368,7 +368,7 @@ impl Identity {
 
 /// The calling user; robots and the anonymous caller have no account
 /// details (401, as Quay answers them).
-fn calling_user(caller: &Caller) -> Result<&AccountRef, IdentityError> {
+pub(super) fn calling_user(caller: &Caller) -> Result<&AccountRef, IdentityError> {
     match &caller.principal.actor {
         Actor::User(user) => Ok(user),
         _ => Err(IdentityError::Unauthenticated("authentication required".into())),

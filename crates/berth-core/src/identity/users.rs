@@ -66,6 +66,17 @@ impl Identity {
             .collect()
     }
 
+    /// Every organization, by name, for the superuser panel.
+    pub async fn all_organizations(&self, caller: &Caller) -> Result<Vec<Account>, IdentityError> {
+        self.authorize(&caller.principal, Action::SuperUser).await?;
+        self.db
+            .list_accounts(AccountKind::Organization.as_str(), None)
+            .await?
+            .into_iter()
+            .map(Account::try_from)
+            .collect()
+    }
+
     /// The user named `name` (not an organization or robot): public
     /// information, for anyone.
     pub async fn user(&self, name: &Namespace) -> Result<Account, IdentityError> {

@@ -19,7 +19,7 @@ pub struct WebSession {
 }
 
 /// How a token is stored and looked up.
-fn token_hash(token: &str) -> String {
+pub(super) fn token_hash(token: &str) -> String {
     hex::encode(sha256(&[token.as_bytes()]))
 }
 

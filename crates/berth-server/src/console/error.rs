@@ -45,7 +45,7 @@ impl ConsoleError {
         matches!(self.status, StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN)
     }
 
-    /// Whether it is a 404.
+    /// Whether the failure is a 404: a thing named in a form may not exist.
     pub(crate) fn is_not_found(&self) -> bool {
         self.status == StatusCode::NOT_FOUND
     }
@@ -59,6 +59,17 @@ impl ConsoleError {
     pub(crate) fn with_status(&self, mut response: Response) -> Response {
         *response.status_mut() = self.status;
         response
+    }
+
+    /// The same failure, except that a refusal (401, 403) reads as "not
+    /// found"; a thing that is missing keeps its own message.
+    pub(crate) fn hiding_refusal(self, what: &str) -> ConsoleError {
+        match self.status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                ConsoleError::not_found(format!("{what} not found"))
+            }
+            _ => self,
+        }
     }
 
     /// The same failure, except that a refusal reads as "not found": a

@@ -9,6 +9,8 @@
 //! usage log. Every form carries a `csrf_token` (`session.rs`); a post
 //! without the right one is refused with 403 before it is read.
 
+mod account;
+mod applications;
 mod auth;
 mod create;
 mod dispatch;
@@ -16,11 +18,18 @@ mod error;
 mod home;
 mod logs;
 mod manifest;
+mod members;
 mod notifications;
+mod org_settings;
 mod organization;
+mod outcome;
 mod repository;
 mod session;
 mod settings;
+mod superuser;
+mod superuser_quotas;
+mod teams;
+mod usage;
 mod view;
 
 use axum::Router;
@@ -58,6 +67,7 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
             get(organization::show).post(organization::act),
         )
         .route("/repository/{*name}", get(dispatch::get).post(dispatch::post))
+        .merge(admin_routes())
         .route(
             "/static/console.css",
             get(|| asset(CSS, "text/css; charset=utf-8")),
@@ -69,6 +79,41 @@ pub(crate) fn router(state: AppState) -> Router<AppState> {
         .layer(from_fn_with_state(state.clone(), write_gate))
         .layer(from_fn_with_state(state, session::ensure_csrf_cookie))
         .layer(from_fn(security_headers))
+}
+
+/// The organization, account and superuser pages.
+fn admin_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/organization/{name}/members",
+            get(members::show).post(members::act),
+        )
+        .route(
+            "/organization/{name}/teams/{team}",
+            get(teams::show).post(teams::act),
+        )
+        .route(
+            "/organization/{name}/applications",
+            get(applications::show).post(applications::act),
+        )
+        .route(
+            "/organization/{name}/settings",
+            get(org_settings::show).post(org_settings::act),
+        )
+        .route("/organization/{name}/logs/export", get(organization::export_logs))
+        .route("/account", get(account::show).post(account::act))
+        .route("/superuser", get(superuser::status))
+        .route(
+            "/superuser/users",
+            get(superuser::users).post(superuser::act_users),
+        )
+        .route("/superuser/organizations", get(superuser::organizations))
+        .route(
+            "/superuser/quotas",
+            get(superuser_quotas::show).post(superuser_quotas::act),
+        )
+        .route("/superuser/logs", get(superuser::logs))
+        .route("/superuser/logs/export", get(superuser::export_logs))
 }
 
 /// One of the compiled-in assets.

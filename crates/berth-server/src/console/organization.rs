@@ -1,6 +1,9 @@
 //! An organization's page: its teams (for members; administrators add
 //! them), its robots with a form to create one (for administrators; the new token is shown once,
-//! on the page the creation answers with) and its usage log.
+//! on the page the creation answers with) and its usage log with the chart
+//! of actions per day and the export. Members, applications and settings
+//! have pages of their own (`members.rs`, `applications.rs`,
+//! `org_settings.rs`).
 
 use askama::Template;
 use axum::extract::{Path, Query};
@@ -15,6 +18,7 @@ use super::auth::see_other;
 use super::error::{ConsoleError, page};
 use super::logs::{LogRow, log_rows, recent};
 use super::session::{Posted, Visitor};
+use super::usage::{self, Chart};
 use super::view::Chrome;
 
 /// Which tab.
@@ -31,6 +35,7 @@ pub(crate) struct OrganizationQuery {
 /// A team row.
 struct TeamRow {
     name: String,
+    can_view: bool,
     role: &'static str,
     members: i64,
     repositories: i64,
@@ -63,6 +68,7 @@ struct OrganizationPage {
     team_roles: [&'static str; 3],
     logs: Vec<LogRow>,
     logs_next: Option<String>,
+    chart: Option<Chart>,
 }
 
 /// The organization named in the path, or 404.
@@ -91,6 +97,7 @@ async fn render(
         teams
             .into_iter()
             .map(|t| TeamRow {
+                can_view: t.can_view,
                 name: t.team.name,
                 role: t.team.role.as_str(),
                 members: t.team.member_count,
@@ -112,8 +119,9 @@ async fn render(
     } else {
         Vec::new()
     };
-    let (mut logs, mut logs_next) = (Vec::new(), None);
+    let (mut logs, mut logs_next, mut chart) = (Vec::new(), None, None);
     if tab == "logs" {
+        chart = Some(usage::chart(visitor, LogScope::Organization(org.clone())).await?);
         let (start_ms, end_ms) = recent();
         let filter = LogFilter {
             scope: LogScope::Organization(org.clone()),
@@ -143,6 +151,7 @@ async fn render(
         team_roles: ["member", "creator", "admin"],
         logs,
         logs_next,
+        chart,
     })
 }
 
@@ -155,6 +164,7 @@ pub(crate) async fn show(
     let org = organization_name(&name)?;
     let notice = match query.done.as_deref() {
         Some("team") => Some("Team saved."),
+        Some("team_deleted") => Some("Team deleted."),
         _ => None,
     };
     render(
@@ -221,4 +231,14 @@ pub(crate) async fn act(
         }
         other => Err(ConsoleError::invalid(format!("unknown action {other:?}"))),
     }
+}
+
+/// `GET /organization/{name}/logs/export`: the organization's usage log
+/// of the last 30 days as CSV.
+pub(crate) async fn export_logs(
+    visitor: Visitor,
+    Path(name): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let org = organization_name(&name)?;
+    usage::export(&visitor, LogScope::Organization(org.clone()), org.as_str()).await
 }

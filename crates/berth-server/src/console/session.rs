@@ -116,6 +116,8 @@ impl Visitor {
         super::view::Chrome {
             user: self.user().map(str::to_owned),
             csrf: self.csrf(),
+            superuser: self.session.is_some()
+                && self.caller.principal.account().is_some_and(|a| a.super_user),
         }
     }
 }

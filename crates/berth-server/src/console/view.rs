@@ -8,6 +8,9 @@ pub(crate) struct Chrome {
     pub user: Option<String>,
     /// The `csrf_token` of every form on the page.
     pub csrf: String,
+    /// Whether the signed-in user is a superuser (the menu offers the
+    /// superuser pages; the core still decides each request).
+    pub superuser: bool,
 }
 
 /// A time (ms since the epoch) as `2026-12-06 09:30 UTC`.

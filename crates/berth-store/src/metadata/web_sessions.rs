@@ -51,6 +51,23 @@ impl Db {
         self.account_by_id(account_id).await
     }
 
+    /// End every session of `account_id` but the one whose token hashes
+    /// to `keep` (a changed password signs out everyone else).
+    pub async fn delete_web_sessions_of(
+        &self,
+        account_id: i64,
+        keep: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        on_db!(self.writer(), pool => {
+            let done = sqlx::query("DELETE FROM web_sessions WHERE account_id = $1 AND ($2 IS NULL OR token_hash <> $2)")
+                .bind(account_id)
+                .bind(keep)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
     /// End the session whose token hashes to `token_hash`.
     pub async fn delete_web_session(&self, token_hash: &str) -> Result<(), StoreError> {
         on_db!(self.writer(), pool => {

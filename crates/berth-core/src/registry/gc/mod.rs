@@ -146,8 +146,28 @@ impl Registry {
         .await;
         // A failed pass's committed steps stand: count them too.
         crate::metrics::gc_pass(&report);
+        self.record_gc_pass(&report, pass.is_err()).await;
         pass?;
         Ok(report)
+    }
+
+    /// Keep what the pass did for the status page. A failure to record is
+    /// logged, not the pass's failure.
+    async fn record_gc_pass(&self, report: &GcReport, failed: bool) {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let row = berth_store::metadata::GcPassRow {
+            finished_ms: now_ms(),
+            tag_rows: n(report.tag_rows),
+            manifests: n(report.manifests),
+            blob_links: n(report.blob_links),
+            blobs: n(report.blobs),
+            bytes: n(report.bytes),
+            objects: n(report.objects),
+            failed,
+        };
+        if let Err(e) = self.db.record_gc_pass(&row).await {
+            tracing::warn!(error = %e, "could not record the garbage collection pass");
+        }
     }
 
     /// Run a pass every `interval`, forever, logging what each removed.
