@@ -264,6 +264,24 @@ async fn manifest_pages_and_moving_tags() {
         s.get_json(&security).await["status"] == "scanned"
     })
     .await;
+    // The tags table summarizes the same report the API's tag listing does.
+    let listing = s.get_json("/api/v1/repository/acme/debian/tag/").await;
+    let counts = listing["tags"][0]["security_summary"]["vulnerabilities"].clone();
+    let found: Vec<String> = ["Critical", "High", "Medium", "Low", "Negligible", "Unknown"]
+        .iter()
+        .filter_map(|sev| {
+            let n = counts[*sev].as_u64().unwrap_or(0);
+            (n > 0).then(|| format!("{n} {sev}"))
+        })
+        .collect();
+    assert!(!found.is_empty(), "{listing}");
+    b.goto(&s.url("/repository/acme/debian")).await;
+    let tags_table = tables(&b).await;
+    assert!(
+        tags_table.contains(&found.join(", ")),
+        "{found:?} not in:\n{tags_table}"
+    );
+    look(&b, "repository-security-summary").await;
     b.goto(&s.url(&format!("/repository/acme/debian/manifest/{debian}")))
         .await;
     let all = tables(&b).await;

@@ -99,7 +99,8 @@ struct End {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 enum Line {
     Feed(FeedLine),
-    Advisory(AdvisoryLine),
+    // Boxed: a record is far larger than the other lines.
+    Advisory(Box<AdvisoryLine>),
     End(End),
 }
 
@@ -216,11 +217,11 @@ fn write_file(path: &Path, feeds: &[BundledFeed]) -> Result<(), BundleError> {
         write_line(&mut out, &Line::Feed(f.feed.clone())).map_err(io)?;
         for (source, advisory) in &f.advisories {
             total += 1;
-            let record = Line::Advisory(AdvisoryLine {
+            let record = Line::Advisory(Box::new(AdvisoryLine {
                 feed: f.feed.name.clone(),
                 source: source.clone(),
                 advisory: advisory.clone(),
-            });
+            }));
             write_line(&mut out, &record).map_err(io)?;
         }
     }
@@ -400,6 +401,7 @@ fn read_file(path: &Path) -> Result<Bundle, BundleError> {
                     )));
                 }
                 if let Some(f) = feeds.iter_mut().find(|f| f.feed.name == a.feed) {
+                    let a = *a;
                     f.advisories.push((a.source, a.advisory));
                 }
             }

@@ -152,6 +152,8 @@ mod tests {
             will_not_fix: false,
             links: vec![],
             description: String::new(),
+            cvss: None,
+            epss: None,
         }
     }
 

@@ -9,7 +9,7 @@ use askama::Template;
 use axum::response::Response;
 use berth_core::identity::Role;
 use berth_core::identity::usage_log::{LogFilter, LogScope};
-use berth_core::registry::{TagChange, TagFilter, TagQuery};
+use berth_core::registry::{SecurityStatus, TagChange, TagFilter, TagQuery};
 use berth_core::{RepositoryName, TagName};
 use berth_oci::Digest;
 use serde::Deserialize;
@@ -49,6 +49,9 @@ struct TagRow {
     ended: bool,
     reversion: bool,
     immutable: bool,
+    /// The security summary ("2 Critical, 1 High", "queued", ...); empty
+    /// where the scanner is off or in the history.
+    security: String,
 }
 
 /// A role someone holds on the repository.
@@ -82,6 +85,41 @@ struct RepositoryPage {
     roles: [&'static str; 3],
     logs: Vec<LogRow>,
     logs_next: Option<String>,
+}
+
+/// Fill each tag's security summary from the stored reports (one read per
+/// distinct manifest on the page). A failure leaves them empty: the tags
+/// still show.
+async fn summarize(visitor: &Visitor, repo: &RepositoryName, tags: &mut [TagRow]) {
+    let digests: Vec<String> = tags.iter().map(|t| t.digest.clone()).collect();
+    let Ok(summaries) = visitor
+        .registry
+        .security_summaries(&visitor.caller, repo, &digests)
+        .await
+    else {
+        return;
+    };
+    for t in tags.iter_mut() {
+        if let Some(s) = summaries.get(&t.digest) {
+            t.security = match s.status {
+                SecurityStatus::Scanned => {
+                    let found: Vec<String> = s
+                        .counts
+                        .iter()
+                        .rev()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(severity, n)| format!("{n} {severity}"))
+                        .collect();
+                    if found.is_empty() {
+                        "no findings".to_owned()
+                    } else {
+                        found.join(", ")
+                    }
+                }
+                other => other.as_str().to_owned(),
+            };
+        }
+    }
 }
 
 /// What a finished change says on the page it returns to.
@@ -145,8 +183,12 @@ pub(crate) async fn show(
                 digest: t.manifest_digest,
                 reversion: t.reversion,
                 immutable: t.immutable,
+                security: String::new(),
             })
             .collect();
+        if tab == "tags" {
+            summarize(&visitor, &repo, &mut tags).await;
+        }
     }
     let (mut users, mut teams) = (Vec::new(), Vec::new());
     if tab == "permissions" {
