@@ -445,3 +445,34 @@ async fn upstreams_in_internal_ranges_are_refused_unless_allowed() {
     }
     assert_eq!(get(&s, Admin, "/repository/acme/app").await.1["state"], "NORMAL");
 }
+
+#[tokio::test]
+async fn another_berth_is_mirrored_through_its_bearer_token_realm() {
+    // The upstream Berth answers /v2 with a bearer challenge; the mirror
+    // fetches a token from its realm with the upstream's credentials.
+    let up = Server::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let image = write_image(&layout, "amd64", &[1200], unique_seed());
+    write_layout_index(&layout, &[("v", &image)]);
+    common::run(
+        skopeo(up.host())
+            .args(["copy", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:v", layout.display()))
+            .arg(format!("docker://{}/team/app:stable", up.host())),
+    );
+    let (s, _) = berth_with_mirror_repo("").await;
+    let body = mirror_body(
+        &format!("{}/team/app", up.host()),
+        &["stable"],
+        Some((common::ADMIN, common::ADMIN_PASSWORD)),
+    );
+    ok(&post(&s, "/repository/acme/app/mirror", Some(body)).await, 201);
+    let view = sync(&s).await;
+    assert_eq!(view["sync_status"], "SUCCESS", "{view}");
+    assert_eq!(local_tags(&s).await, ["stable"]);
+    assert_eq!(
+        local_digest(&s, "stable").await.as_deref(),
+        Some(image.digest.as_str())
+    );
+}
