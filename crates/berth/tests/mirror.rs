@@ -476,3 +476,49 @@ async fn another_berth_is_mirrored_through_its_bearer_token_realm() {
         Some(image.digest.as_str())
     );
 }
+
+#[tokio::test]
+async fn sync_cancel_stops_a_running_sync() {
+    use std::sync::atomic::Ordering;
+    let (addr, hits) = upstream::slow_upstream(50).await;
+    let (s, _) = berth_with_mirror_repo("").await;
+    let body = mirror_body(&format!("{addr}/ns/app"), &["*"], None);
+    ok(&post(&s, "/repository/acme/app/mirror", Some(body)).await, 201);
+    ok(&post(&s, "/repository/acme/app/mirror/sync-now", None).await, 204);
+    for _ in 0..600 {
+        if hits.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(hits.load(Ordering::SeqCst) > 0, "the sync never started");
+    let view = get(&s, Admin, "/repository/acme/app/mirror").await.1;
+    assert_eq!(view["sync_status"], "SYNCING", "{view}");
+    ok(
+        &post(&s, "/repository/acme/app/mirror/sync-cancel", None).await,
+        204,
+    );
+    // The worker stops after the tag it was copying: the upstream stops
+    // getting requests long before the 50th tag.
+    let mut last = usize::MAX;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        let now = hits.load(Ordering::SeqCst);
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    assert!(
+        last < 50,
+        "the sync went on after the cancel: {last} tags asked for"
+    );
+    let view = get(&s, Admin, "/repository/acme/app/mirror").await.1;
+    assert_eq!(view["sync_status"], "CANCEL", "{view}");
+    assert_eq!(view["sync_start_date"], Value::Null, "{view}");
+    // Nothing to cancel any more.
+    assert_eq!(
+        post(&s, "/repository/acme/app/mirror/sync-cancel", None).await.0,
+        404
+    );
+}

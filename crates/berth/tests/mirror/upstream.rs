@@ -179,3 +179,43 @@ pub async fn hostile_upstream() -> String {
     });
     addr
 }
+
+/// A slow upstream: `tags` tags, each manifest answered 404 after 200 ms,
+/// so a sync of it runs for `tags` × 200 ms. Returns its address and how
+/// many manifest requests it got.
+pub async fn slow_upstream(tags: usize) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let (status, body) = if request.contains("/tags/list") {
+                    let names: Vec<String> = (0..tags).map(|i| format!("\"t{i:03}\"")).collect();
+                    (
+                        "200 OK",
+                        format!(r#"{{"name":"ns/app","tags":[{}]}}"#, names.join(",")),
+                    )
+                } else if request.contains("/manifests/") {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    ("404 Not Found", "{}".to_owned())
+                } else {
+                    ("200 OK", "{}".to_owned())
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (addr, hits)
+}
