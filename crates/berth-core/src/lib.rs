@@ -15,6 +15,7 @@ pub mod names;
 pub mod notify;
 pub mod registry;
 pub mod ssrf;
+pub mod upstream;
 pub mod vulns;
 
 /// A stream of body bytes, as uploads take them and blob reads give them.

@@ -11,6 +11,7 @@ mod inspect;
 mod labels;
 mod listing;
 mod manifests;
+mod mirror;
 mod pulls;
 mod quota;
 mod repositories;
@@ -43,6 +44,10 @@ pub use inspect::{BlobEntry, HistoryStep, ManifestDetails, PlatformEntry, Referr
 pub use labels::parse_expires_after;
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
+pub use mirror::{
+    ARCHITECTURES, MIN_TIMEOUT_S, MIRROR_POLL, Mirror, MirrorInput, MirrorProxy, RegistryConnection,
+    SyncStatus,
+};
 pub use pulls::{FLUSH_INTERVAL, IdleTag, ManifestPullStatistics, TagPullCount, TagPullStatistics};
 pub use quota::{
     LimitKind, Quota, QuotaError, QuotaLimit, QuotaOwner, QuotaSettings, QuotaStatus, QuotaWarning,
@@ -142,6 +147,8 @@ pub struct Registry {
     pub(crate) scan_wakeup: Arc<tokio::sync::Notify>,
     /// Wakes the notification workers when an event is queued.
     pub(crate) notify_wakeup: Arc<tokio::sync::Notify>,
+    /// Wakes this instance's mirror worker when a sync is asked for.
+    pub(crate) mirror_wakeup: Arc<tokio::sync::Notify>,
     /// Pull statistics, when kept.
     pulls: Option<Arc<pulls::PullRecorder>>,
 }
@@ -164,6 +171,7 @@ impl Registry {
             config,
             scan_wakeup: Arc::new(tokio::sync::Notify::new()),
             notify_wakeup: Arc::new(tokio::sync::Notify::new()),
+            mirror_wakeup: Arc::new(tokio::sync::Notify::new()),
         }
     }
 

@@ -13,6 +13,7 @@ mod immutability;
 mod inbox;
 mod logins;
 mod manifests;
+mod mirrors;
 pub(crate) mod notifications;
 mod permissions;
 mod pull_stats;
@@ -41,6 +42,7 @@ pub use gc::{DeletionClaim, ManifestNode, RepositoryCollected, RepositorySweep};
 pub use immutability::{PolicyCheck, PolicyOwner, PolicyRow, PolicyWrite, ScopedTag};
 pub use inbox::UserNotificationRow;
 pub use manifests::{DeleteManifest, ManifestRow, NewManifest, PutManifest, ReferrerRow};
+pub use mirrors::{MirrorFields, MirrorOutcome, MirrorRow};
 pub use notifications::{
     Attempt, DISABLED_AFTER_FAILURES, DeliveryJob, DeliveryLogRow, EventScope, FailureOutcome, NewEvent,
     NewNotification, NotificationRow,

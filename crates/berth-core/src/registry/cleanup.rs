@@ -53,18 +53,23 @@ impl Registry {
 
     /// Run the background workers forever: abandoned uploads, staged data
     /// without a session and expired tags, periodically, auto-prune
-    /// policies, and garbage collection if configured.
+    /// policies, repository mirrors, and garbage collection if configured.
     pub async fn run_workers(&self) {
         match self.config.gc.interval {
             Some(interval) => {
                 tokio::join!(
                     self.run_upload_cleanup(),
                     self.run_autoprune(),
+                    self.run_mirrors(),
                     self.run_gc(interval)
                 );
             }
             None => {
-                tokio::join!(self.run_upload_cleanup(), self.run_autoprune());
+                tokio::join!(
+                    self.run_upload_cleanup(),
+                    self.run_autoprune(),
+                    self.run_mirrors()
+                );
             }
         }
     }

@@ -31,6 +31,9 @@ pub enum ClientError {
     /// The request cannot be carried out as asked.
     #[error("{0}")]
     Invalid(String),
+    /// It exists already (the message names it).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl From<StoreError> for ClientError {

@@ -102,13 +102,17 @@ impl Registry {
         principal: &Principal,
         repo: &RepositoryName,
     ) -> Result<(), RegistryError> {
-        let state = self.repository_state(repo).await?;
+        let Some((id, state)) = self.db.repository_state(repo.as_str()).await? else {
+            return Ok(());
+        };
+        let state = RepositoryState::stored(&state);
         if state == RepositoryState::Normal {
             return Ok(());
         }
-        // Mirror configurations come with repository mirroring; until a
-        // repository has one, nobody writes to a mirror.
-        let mirror = MirrorWriter::Unconfigured;
+        let mirror = match self.db.mirror_robot(id).await? {
+            Some(robot) => MirrorWriter::Robot(robot),
+            None => MirrorWriter::Unconfigured,
+        };
         match decide_write(state, mirror, principal) {
             WriteDecision::Allowed => Ok(()),
             WriteDecision::ReadOnly => Err(RegistryError::RepositoryReadOnly(repo.as_str().to_owned())),

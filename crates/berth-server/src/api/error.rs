@@ -127,6 +127,7 @@ impl From<ClientError> for ApiError {
             ClientError::Registry(e) => e.into(),
             ClientError::NotFound(d) => ApiError::not_found(d),
             ClientError::Invalid(d) => ApiError::invalid(d),
+            ClientError::Conflict(d) => ApiError::new(StatusCode::CONFLICT, "conflict", d),
         }
     }
 }

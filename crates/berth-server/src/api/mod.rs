@@ -15,6 +15,7 @@ pub(crate) mod error;
 mod extract;
 mod immutability;
 mod logs;
+mod mirror;
 mod notifications;
 mod organizations;
 mod permissions;
@@ -133,6 +134,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(permissions::routes())
         .merge(quotas::routes())
         .merge(repositories::routes())
+        .merge(mirror::routes())
         .merge(tags::routes())
         .merge(autoprune::routes())
         .merge(immutability::routes())
