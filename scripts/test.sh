@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- system packages: real clients, the PostgreSQL server, promtool ----------
-apt_packages=(skopeo podman buildah postgresql postgresql-client tar curl dpkg rpm db5.3-util golang-go ruby ruby-rack maven prometheus cmake chromium chromium-driver python3-aiosmtpd)
+apt_packages=(skopeo podman buildah postgresql postgresql-client tar curl dpkg rpm db5.3-util golang-go ruby ruby-rack maven prometheus cmake chromium chromium-driver python3-aiosmtpd docker-registry apache2-utils)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

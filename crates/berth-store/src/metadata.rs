@@ -14,6 +14,7 @@ mod logins;
 mod manifests;
 pub(crate) mod notifications;
 mod permissions;
+mod proxy_cache;
 mod pull_stats;
 mod quotas;
 mod repositories;
@@ -41,6 +42,7 @@ pub use notifications::{
     NewNotification, NotificationRow,
 };
 pub use permissions::{AccessFacts, PermissionRow, RepositoryRow};
+pub use proxy_cache::{NewProxyConfig, ProxyConfigRow};
 pub use pull_stats::{IdleTag, ManifestPulls, TagPullRow, TagPulls};
 pub use quotas::{QuotaLimitRow, QuotaRow};
 pub use scan::ScanJob;

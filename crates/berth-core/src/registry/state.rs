@@ -102,6 +102,9 @@ impl Registry {
         principal: &Principal,
         repo: &RepositoryName,
     ) -> Result<(), RegistryError> {
+        if repo.as_str().contains('/') && self.is_proxy_namespace(repo.namespace()).await? {
+            return Err(RegistryError::ProxyCacheNamespace(repo.namespace().to_owned()));
+        }
         let state = self.repository_state(repo).await?;
         if state == RepositoryState::Normal {
             return Ok(());

@@ -18,6 +18,7 @@ mod logs;
 mod notifications;
 mod organizations;
 mod permissions;
+mod proxycache;
 mod pull_statistics;
 mod quotas;
 mod repositories;
@@ -130,6 +131,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(logs::routes())
         .merge(organizations::routes())
         .merge(permissions::routes())
+        .merge(proxycache::routes())
         .merge(quotas::routes())
         .merge(repositories::routes())
         .merge(tags::routes())
