@@ -400,3 +400,60 @@ async fn a_hostile_upstream_gets_a_clear_error_and_nothing_is_stored() {
     // Still serving.
     assert_eq!(s.get("/v2/").await.status(), 200);
 }
+
+/// Wall time of copying `source` to a fresh directory with skopeo.
+fn timed_copy(host_auth: &str, source: &str) -> f64 {
+    let out = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    run(skopeo(host_auth)
+        .args(["copy", "--src-tls-verify=false", source])
+        .arg(format!("dir:{}", out.path().join("image").display())));
+    started.elapsed().as_secs_f64()
+}
+
+/// The benchmark of `bench/proxy-cache.sh`: a cold proxied pull against a
+/// direct pull from the upstream, a warm proxied pull against a pull of the
+/// same image pushed into Berth; medians of fresh images, as JSON.
+#[tokio::test]
+#[ignore = "a benchmark: bench/proxy-cache.sh runs it"]
+async fn proxy_cache_bench() {
+    let up = Upstream::start(None).await;
+    let s = Server::start_with_config(CONFIG).await;
+    proxy_org(&s, "bench", &up.host, 3600).await;
+    let (mut direct, mut cold, mut warm, mut local) = (vec![], vec![], vec![], vec![]);
+    for round in 0..5 {
+        let repo = format!("lib/app{round}");
+        up.push(&format!("{repo}:v1"), &[16 << 20, 16 << 20, 8 << 20]);
+        direct.push(timed_copy(s.host(), &format!("docker://{}/{repo}:v1", up.host)));
+        let proxied = format!("docker://{}/bench/{repo}:v1", s.host());
+        cold.push(timed_copy(s.host(), &proxied));
+        warm.push(timed_copy(s.host(), &proxied));
+        run(skopeo(s.host())
+            .args(["copy", "--src-tls-verify=false", "--dest-tls-verify=false"])
+            .arg(format!("docker://{}/{repo}:v1", up.host))
+            .arg(format!("docker://{}/local/app{round}:v1", s.host())));
+        local.push(timed_copy(
+            s.host(),
+            &format!("docker://{}/local/app{round}:v1", s.host()),
+        ));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (d, c, w, l) = (
+        median(&mut direct),
+        median(&mut cold),
+        median(&mut warm),
+        median(&mut local),
+    );
+    println!(
+        "{}",
+        json!({
+            "db": if s.db_uri().is_some() { "postgres" } else { "sqlite" },
+            "image_mib": 40,
+            "direct_s": d, "cold_proxied_s": c, "warm_proxied_s": w, "local_s": l,
+            "cold_over_direct": c / d, "warm_over_local": w / l,
+        })
+    );
+}
