@@ -457,3 +457,37 @@ async fn proxy_cache_bench() {
         })
     );
 }
+
+#[tokio::test]
+async fn a_full_proxy_cache_evicts_its_least_recently_cached_image() {
+    let up = Upstream::start(None).await;
+    let first = up.push("lib/first:v1", &[600_000]);
+    let second = up.push("lib/second:v1", &[600_000]);
+    let s = Server::start_with_config(&format!("{CONFIG}{}", common::quota::FULL_ACCESS)).await;
+    proxy_org(&s, "small", &format!("{}/lib", up.host), 3600).await;
+    // Room for one image, not two (random layers do not compress).
+    common::quota::set_quota(&s, "small", 1_000_000, &[("Reject", 100)]).await;
+
+    let pull = |repo: &str| {
+        let out = tempfile::tempdir().unwrap();
+        run(skopeo(s.host())
+            .args(["copy", "--src-tls-verify=false"])
+            .arg(format!("docker://{}/small/{repo}:v1", s.host()))
+            .arg(format!("dir:{}", out.path().join("i").display())));
+    };
+    pull("first");
+    assert_eq!(
+        common::api::resolve(&s, "small/first", "v1").await,
+        Some(first.digest.clone())
+    );
+    // The second image needs the room the first takes: the first goes.
+    pull("second");
+    assert_eq!(
+        common::api::resolve(&s, "small/second", "v1").await,
+        Some(second.digest.clone())
+    );
+    // Read through the API: a /v2 pull would fetch it again.
+    let live = common::api::tag_list(&s, "small/first", "onlyActiveTags=true").await;
+    assert_eq!(live["tags"].as_array().map(Vec::len), Some(0), "evicted: {live}");
+    assert!(common::quota::usage(&s, "small").await < 1_000_000);
+}
