@@ -13,6 +13,7 @@ pub mod indexer;
 pub mod metrics;
 pub mod names;
 pub mod notify;
+pub mod proxy;
 pub mod registry;
 pub mod ssrf;
 pub mod upstream;

@@ -151,6 +151,8 @@ pub struct Registry {
     pub(crate) mirror_wakeup: Arc<tokio::sync::Notify>,
     /// Pull statistics, when kept.
     pulls: Option<Arc<pulls::PullRecorder>>,
+    /// The proxy cache's fetches in flight and upstream clients.
+    proxy: Arc<crate::proxy::ProxyState>,
 }
 
 impl Registry {
@@ -172,7 +174,13 @@ impl Registry {
             scan_wakeup: Arc::new(tokio::sync::Notify::new()),
             notify_wakeup: Arc::new(tokio::sync::Notify::new()),
             mirror_wakeup: Arc::new(tokio::sync::Notify::new()),
+            proxy: Arc::default(),
         }
+    }
+
+    /// The proxy cache's in-memory state.
+    pub(crate) fn proxy_state(&self) -> &crate::proxy::ProxyState {
+        &self.proxy
     }
 
     /// The identity service this registry authorizes and logs through.

@@ -16,6 +16,7 @@ mod manifests;
 mod mirrors;
 pub(crate) mod notifications;
 mod permissions;
+mod proxy_cache;
 mod pull_stats;
 mod quotas;
 mod repositories;
@@ -48,6 +49,7 @@ pub use notifications::{
     NewNotification, NotificationRow,
 };
 pub use permissions::{AccessFacts, PermissionRow, RepositoryRow};
+pub use proxy_cache::{NewProxyConfig, ProxyConfigRow};
 pub use pull_stats::{IdleTag, ManifestPulls, TagPullRow, TagPulls};
 pub use quotas::{QuotaLimitRow, QuotaRow};
 pub use scan::ScanJob;

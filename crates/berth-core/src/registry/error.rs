@@ -80,6 +80,14 @@ pub enum RegistryError {
     /// The repository is a mirror: only its mirror's robot writes.
     #[error("Repository {0} is a mirror. Mirrored repositories cannot be modified directly.")]
     RepositoryMirror(String),
+    /// The namespace is a proxy cache: it is filled by pulls only.
+    #[error(
+        "Cannot push to {0}: it is a proxy cache organization, filled by pulls from its upstream registry"
+    )]
+    ProxyCacheNamespace(String),
+    /// The proxy cache could not get what was asked from its upstream.
+    #[error("proxy cache: {0}")]
+    Proxy(String),
     /// A storage failure: the client is not at fault.
     #[error("internal storage error: {0}")]
     Internal(#[from] StoreError),

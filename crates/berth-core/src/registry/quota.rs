@@ -236,6 +236,33 @@ impl Registry {
         Ok(u64::try_from(self.db.namespace_usage(ns).await?).unwrap_or(0))
     }
 
+    /// The lowest reject limit applying to namespace `ns` in bytes (its
+    /// quota's, else the default), if quotas are enforced and one applies.
+    pub(crate) async fn reject_limit(&self, ns: &str) -> Result<Option<u64>, RegistryError> {
+        let settings = self.config.quota;
+        if !settings.enabled || !settings.enforce {
+            return Ok(None);
+        }
+        let Some(quota) = self
+            .db
+            .namespace_quota(ns)
+            .await?
+            .map(|(q, l)| Quota::from_rows(q, l))
+        else {
+            return Ok((settings.default_reject_bytes > 0).then_some(settings.default_reject_bytes));
+        };
+        let limit = u128::from(u64::try_from(quota.limit_bytes).unwrap_or(0));
+        Ok(quota
+            .limits
+            .iter()
+            .filter(|l| l.kind == LimitKind::Reject)
+            .map(|l| {
+                let percent = u128::from(u32::try_from(l.threshold_percent).unwrap_or(0));
+                u64::try_from(limit * percent / 100).unwrap_or(u64::MAX)
+            })
+            .min())
+    }
+
     /// Refuse a push into `repo` whose namespace is at or over a reject
     /// threshold, counting the blobs `new_blobs` that the namespace does
     /// not reference yet (those of a manifest being pushed). Returns the

@@ -102,6 +102,9 @@ impl Registry {
         principal: &Principal,
         repo: &RepositoryName,
     ) -> Result<(), RegistryError> {
+        if repo.as_str().contains('/') && self.is_proxy_namespace(repo.namespace()).await? {
+            return Err(RegistryError::ProxyCacheNamespace(repo.namespace().to_owned()));
+        }
         let Some((id, state)) = self.db.repository_state(repo.as_str()).await? else {
             return Ok(());
         };

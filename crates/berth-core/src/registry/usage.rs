@@ -53,7 +53,7 @@ impl Registry {
         accept: impl Fn(&str) -> bool,
     ) -> Result<ManifestContent, RegistryError> {
         let by_tag = matches!(reference, Reference::Tag(_));
-        let manifest = match self.get_manifest(repo, reference).await {
+        let manifest = match self.client_manifest(repo, reference).await {
             Ok(m) if accept(&m.media_type) => m,
             Ok(_) => {
                 crate::metrics::pull(by_tag, false);

@@ -19,6 +19,7 @@ mod mirror;
 mod notifications;
 mod organizations;
 mod permissions;
+mod proxycache;
 mod pull_statistics;
 mod quotas;
 mod repositories;
@@ -132,6 +133,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(logs::routes())
         .merge(organizations::routes())
         .merge(permissions::routes())
+        .merge(proxycache::routes())
         .merge(quotas::routes())
         .merge(repositories::routes())
         .merge(mirror::routes())

@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use berth_core::RegistryError;
+use berth_core::proxy::ClientBlob;
 use berth_oci::Digest;
 
 use super::{ApiError, Ctx, set_header};
@@ -24,7 +25,19 @@ pub(super) async fn get(
     head: bool,
 ) -> Result<Response, ApiError> {
     let digest = parse_digest(digest)?;
-    let blob = ctx.registry.open_blob(name, &digest).await?;
+    let blob = match ctx.registry.client_blob(name, &digest, !head).await? {
+        ClientBlob::Stored(blob) => blob,
+        // Arriving from a proxy cache's upstream: the whole blob, as it
+        // comes.
+        ClientBlob::Streaming { size, body } => {
+            let mut response = (StatusCode::OK, Body::from_stream(body)).into_response();
+            set_header(&mut response, "content-length", &size.to_string());
+            set_header(&mut response, "content-type", "application/octet-stream");
+            set_header(&mut response, "docker-content-digest", &digest.to_string());
+            set_header(&mut response, "etag", &format!("\"{digest}\""));
+            return Ok(response);
+        }
+    };
     let size = blob.size();
     let range = match ctx.header(header::RANGE) {
         Some(spec) => parse_range(spec, size)?,

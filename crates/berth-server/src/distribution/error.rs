@@ -98,9 +98,11 @@ impl ApiError {
                 R::QuotaExceeded { .. } => ("DENIED", StatusCode::FORBIDDEN),
                 R::TagImmutable { .. } => ("TAG_IMMUTABLE", StatusCode::CONFLICT),
                 // Quay's answers; the message names the repository's state.
-                R::RepositoryReadOnly(_) | R::RepositoryMirror(_) => {
+                R::RepositoryReadOnly(_) | R::RepositoryMirror(_) | R::ProxyCacheNamespace(_) => {
                     ("DENIED", StatusCode::METHOD_NOT_ALLOWED)
                 }
+                // The upstream failed or answered badly: a gateway's error.
+                R::Proxy(_) => ("UNKNOWN", StatusCode::BAD_GATEWAY),
                 R::Internal(_) => ("UNKNOWN", StatusCode::INTERNAL_SERVER_ERROR),
             },
             ApiError::Unsupported(_) => ("UNSUPPORTED", StatusCode::METHOD_NOT_ALLOWED),

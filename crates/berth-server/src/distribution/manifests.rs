@@ -47,7 +47,7 @@ pub(super) async fn get(
 ) -> Result<Response, ApiError> {
     let reference = existing_reference(reference)?;
     let manifest = if head {
-        let manifest = ctx.registry.get_manifest(name, &reference).await?;
+        let manifest = ctx.registry.client_manifest(name, &reference).await?;
         if !accepts(ctx, &manifest.media_type) {
             return Err(RegistryError::ManifestUnknown.into());
         }

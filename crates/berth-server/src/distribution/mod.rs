@@ -119,9 +119,14 @@ async fn handle(
     path: String,
     body: Body,
 ) -> Response {
-    let query = serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(uri.query().unwrap_or("")).unwrap_or_default();
     let realm = state.realm(&headers, &uri);
-    let mut response = match dispatch(&state, peer, &method, &path, headers, query, &realm, body).await {
+    let dispatched = match proxied_path(&state, &query, path).await {
+        Ok(path) => dispatch(&state, peer, &method, &path, headers, query, &realm, body).await,
+        Err(e) => Err(e),
+    };
+    let mut response = match dispatched {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -130,6 +135,26 @@ async fn handle(
         HeaderValue::from_static("registry/2.0"),
     );
     response
+}
+
+/// The path a request names, under the proxy-cache organization of its
+/// `?ns=` upstream host (containerd's mirror parameter) when one proxies
+/// that host: one endpoint mirrors every upstream.
+async fn proxied_path(
+    state: &AppState,
+    query: &[(String, String)],
+    path: String,
+) -> Result<String, ApiError> {
+    let Some((_, host)) = query.iter().find(|(k, _)| k == "ns") else {
+        return Ok(path);
+    };
+    if path.is_empty() || path == "_catalog" {
+        return Ok(path);
+    }
+    match state.registry.proxy_namespace_for_host(host).await? {
+        Some(ns) => Ok(format!("{ns}/{path}")),
+        None => Ok(path),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

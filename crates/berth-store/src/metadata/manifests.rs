@@ -98,6 +98,31 @@ impl Db {
         policy: PolicyCheck<'_>,
         events: &[NewEvent],
     ) -> Result<PutManifest, StoreError> {
+        self.store_manifest(repo, m, tag, policy, events, true).await
+    }
+
+    /// Store a manifest fetched from a proxy cache's upstream, whose blobs
+    /// and child manifests are fetched when first asked for: its references
+    /// are recorded, not checked.
+    pub async fn put_proxied_manifest(
+        &self,
+        repo: i64,
+        m: &NewManifest,
+        tag: Option<&str>,
+        policy: PolicyCheck<'_>,
+    ) -> Result<PutManifest, StoreError> {
+        self.store_manifest(repo, m, tag, policy, &[], false).await
+    }
+
+    async fn store_manifest(
+        &self,
+        repo: i64,
+        m: &NewManifest,
+        tag: Option<&str>,
+        policy: PolicyCheck<'_>,
+        events: &[NewEvent],
+        check_references: bool,
+    ) -> Result<PutManifest, StoreError> {
         let now = now_ms();
         on_db!(self.writer(), pool => {
             let mut tx = pool.begin().await?;
@@ -129,7 +154,7 @@ impl Db {
                 }
                 None => None,
             };
-            for blob in &m.blobs {
+            for blob in m.blobs.iter().filter(|_| check_references) {
                 let found: Option<(i64,)> = sqlx::query_as(
                     "SELECT repository_id FROM repository_blobs WHERE repository_id = $1 AND digest = $2",
                 )
@@ -141,7 +166,7 @@ impl Db {
                     return Ok(PutManifest::MissingBlob(blob.clone()));
                 }
             }
-            for child in &m.children {
+            for child in m.children.iter().filter(|_| check_references) {
                 let found: Option<(i64,)> = sqlx::query_as(
                     "SELECT id FROM manifests WHERE repository_id = $1 AND digest = $2",
                 )
@@ -171,14 +196,34 @@ impl Db {
             .await?;
             if let Some((id,)) = inserted {
                 for blob in &m.blobs {
-                    sqlx::query(
-                        "INSERT INTO manifest_blobs (manifest_id, digest) VALUES ($1, $2) \
+                    if check_references {
+                        sqlx::query(
+                            "INSERT INTO manifest_blobs (manifest_id, digest) VALUES ($1, $2) \
+                             ON CONFLICT (manifest_id, digest) DO NOTHING",
+                        )
+                        .bind(id)
+                        .bind(blob)
+                        .execute(&mut *tx)
+                        .await?;
+                        continue;
+                    }
+                    // A proxied manifest's blob not in the repository yet
+                    // waits in `proxy_pending_blobs` until it is fetched.
+                    for sql in [
+                        "INSERT INTO manifest_blobs (manifest_id, digest) SELECT $1, $2 WHERE EXISTS \
+                         (SELECT 1 FROM repository_blobs WHERE repository_id = $3 AND digest = $2) \
                          ON CONFLICT (manifest_id, digest) DO NOTHING",
-                    )
-                    .bind(id)
-                    .bind(blob)
-                    .execute(&mut *tx)
-                    .await?;
+                        "INSERT INTO proxy_pending_blobs (manifest_id, digest) SELECT $1, $2 WHERE NOT EXISTS \
+                         (SELECT 1 FROM repository_blobs WHERE repository_id = $3 AND digest = $2) \
+                         ON CONFLICT (manifest_id, digest) DO NOTHING",
+                    ] {
+                        sqlx::query(sql)
+                            .bind(id)
+                            .bind(blob)
+                            .bind(repo)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
                 for child in &m.children {
                     sqlx::query(

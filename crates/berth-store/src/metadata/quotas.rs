@@ -29,7 +29,7 @@ pub struct QuotaLimitRow {
 /// Whether a repository (alias `r`) is in namespace `$1`: its first path
 /// component, or `library` for one-component names. Compared with
 /// `substr`, never `LIKE`, so no character of a name is a pattern.
-const IN_NAMESPACE: &str = "(substr(r.name, 1, length($1) + 1) = $1 || '/' \
+pub(crate) const IN_NAMESPACE: &str = "(substr(r.name, 1, length($1) + 1) = $1 || '/' \
      OR ($1 = 'library' AND r.name NOT LIKE '%/%'))";
 
 /// A quota joined with one of its limits (none: the limit columns are
