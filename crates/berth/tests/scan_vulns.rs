@@ -12,9 +12,9 @@ use std::process::{Command, Output};
 use common::Server;
 use common::feeds::FeedServer;
 use common::vulnimages::{
-    Findings, alpine_expected, data, debian_expected, feed_config, vulndb, write_alpine_image,
-    write_debian_image,
+    alpine_expected, debian_expected, feed_config, write_alpine_image, write_debian_image,
 };
+use common::vulnreport::{Findings, data, vulndb};
 use serde_json::Value;
 
 async fn scan(args: &[String]) -> Output {

@@ -14,9 +14,9 @@ use std::path::Path;
 use common::Server;
 use common::feeds::FeedServer;
 use common::vulnimages::{
-    alpine_expected, create_org, data, debian_expected, feed_config, findings, push, scanned, vulndb,
-    write_alpine_image, write_debian_image,
+    alpine_expected, debian_expected, feed_config, write_alpine_image, write_debian_image,
 };
+use common::vulnreport::{create_org, data, findings, push, scanned, vulndb};
 use serde_json::Value;
 
 fn text(out: &std::process::Output) -> String {

@@ -14,7 +14,8 @@ use std::collections::BTreeSet;
 use common::feeds::FeedServer;
 use common::quota::Caller;
 use common::receiver::Receiver;
-use common::vulnimages::{create_org, data, feed_config, push, scanned, vulndb, write_debian_image};
+use common::vulnimages::{feed_config, write_debian_image};
+use common::vulnreport::{create_org, data, push, scanned, vulndb};
 use common::{Server, eventually};
 use serde_json::{Value, json};
 

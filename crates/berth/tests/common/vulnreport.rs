@@ -74,6 +74,11 @@ pub async fn scanned(s: &Server, repo: &str, digest: &str) -> serde_json::Value 
             return report;
         }
         assert_eq!(report["status"], "queued", "{report}");
+        assert_eq!(
+            report["data"],
+            serde_json::Value::Null,
+            "a queued report has no data"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("{repo}@{digest} never scanned");

@@ -261,7 +261,7 @@ impl Registry {
             .authorize(&robot.principal, Action::Push(repo.as_str()))
             .await
             .map_err(|e| format!("robot {} may not write the mirror: {e}", row.robot_name))?;
-        let client = self.upstream_client(row, mirror)?;
+        let client = self.mirror_client(row, mirror)?;
         let mut tags: Vec<String> = client
             .list_tags()
             .await
@@ -317,7 +317,7 @@ impl Registry {
     }
 
     /// The upstream client of a mirror, with its credentials opened.
-    fn upstream_client(&self, row: &MirrorRow, mirror: &Mirror) -> Result<UpstreamClient, String> {
+    fn mirror_client(&self, row: &MirrorRow, mirror: &Mirror) -> Result<UpstreamClient, String> {
         let target = UpstreamRef::parse(&row.external_reference).map_err(|e| e.to_string())?;
         let username = self.open_credential(row.repository_id, "username", row.username_sealed.as_deref());
         let password = self.open_credential(row.repository_id, "password", row.password_sealed.as_deref());
