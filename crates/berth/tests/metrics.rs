@@ -206,7 +206,16 @@ async fn counters_move_by_what_clients_did() {
         .await
         .unwrap();
     assert_eq!(oauth.status(), 401);
-    let after = scrape(&metrics_addr).await;
+    // The indexer scans the pushed image in the background; the gauges are
+    // read once it is done (scrapes on METRICS_LISTEN count no request).
+    let mut after = scrape(&metrics_addr).await;
+    for _ in 0..600 {
+        if after.value("berth_queue_depth", &[("queue", "indexing")]) == 0.0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        after = scrape(&metrics_addr).await;
+    }
 
     let pulls = "quay_registry_image_pulls_total";
     assert_eq!(
