@@ -17,6 +17,7 @@ use reqwest::{Method, StatusCode};
 
 use super::UpstreamRegistry;
 use crate::ssrf::SsrfGuard;
+use crate::upstream::challenge_params;
 
 /// Manifest media types asked for, most specific first.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -407,46 +408,4 @@ async fn read_capped(response: reqwest::Response, limit: usize) -> Result<Vec<u8
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-/// The `key="value"` pairs of a challenge.
-fn challenge_params(text: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = text.trim();
-    while !rest.is_empty() {
-        let Some((key, after)) = rest.split_once('=') else {
-            break;
-        };
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
-        let after = after.trim_start();
-        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
-            match quoted.split_once('"') {
-                Some((v, n)) => (v.to_owned(), n),
-                None => (quoted.to_owned(), ""),
-            }
-        } else {
-            match after.split_once(',') {
-                Some((v, n)) => (v.trim().to_owned(), n),
-                None => (after.trim().to_owned(), ""),
-            }
-        };
-        out.push((key, value));
-        rest = next.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::challenge_params;
-
-    #[test]
-    fn challenges_parse() {
-        let p = challenge_params(
-            r#"realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push""#,
-        );
-        assert_eq!(p[0], ("realm".into(), "https://auth.example/token".into()));
-        assert_eq!(p[1], ("service".into(), "registry.example".into()));
-        assert_eq!(p[2], ("scope".into(), "repository:a/b:pull,push".into()));
-    }
 }

@@ -72,22 +72,31 @@ fn header(value: &str) -> Result<HeaderValue, UpstreamError> {
     Ok(v)
 }
 
-/// The `key="value"` pairs of a challenge; values may hold commas (a scope
-/// such as `repository:ns/app:pull,push`).
-fn challenge_params(params: &str) -> Vec<(String, String)> {
+/// The `key="value"` pairs of a `WWW-Authenticate` challenge, keys in
+/// lower case; values may hold commas (a scope such as
+/// `repository:ns/app:pull,push`). The one parser of every upstream client.
+pub fn challenge_params(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let mut rest = params.trim();
-    while let Some((key, after)) = rest.split_once('=') {
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
-        let (value, tail) = match after.strip_prefix('"') {
-            Some(quoted) => match quoted.split_once('"') {
-                Some((v, tail)) => (v, tail),
-                None => (quoted, ""),
-            },
-            None => after.split_once(',').unwrap_or((after, "")),
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let Some((key, after)) = rest.split_once('=') else {
+            break;
         };
-        out.push((key, value.to_owned()));
-        rest = tail.trim_start_matches([',', ' ']);
+        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
+            match quoted.split_once('"') {
+                Some((v, n)) => (v.to_owned(), n),
+                None => (quoted.to_owned(), ""),
+            }
+        } else {
+            match after.split_once(',') {
+                Some((v, n)) => (v.trim().to_owned(), n),
+                None => (after.trim().to_owned(), ""),
+            }
+        };
+        out.push((key, value));
+        rest = next.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
     }
     out
 }
@@ -98,8 +107,22 @@ mod tests {
 
     #[test]
     fn challenges_with_commas_in_values_parse() {
-        let p = challenge_params(r#"realm="http://h/v2/auth",service="h",scope="repository:a/b:pull,push""#);
-        assert_eq!(p.len(), 3);
-        assert_eq!(p[2].1, "repository:a/b:pull,push");
+        let p = challenge_params(r#"Realm="http://h/v2/auth",service="h",scope="repository:a/b:pull,push""#);
+        assert_eq!(
+            p,
+            [
+                ("realm".to_owned(), "http://h/v2/auth".to_owned()),
+                ("service".to_owned(), "h".to_owned()),
+                ("scope".to_owned(), "repository:a/b:pull,push".to_owned()),
+            ]
+        );
+        assert_eq!(
+            challenge_params("realm=x, service=y"),
+            [
+                ("realm".to_owned(), "x".to_owned()),
+                ("service".to_owned(), "y".to_owned()),
+            ]
+        );
+        assert!(challenge_params("").is_empty());
     }
 }

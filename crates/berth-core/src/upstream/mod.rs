@@ -12,6 +12,8 @@
 
 mod auth;
 
+pub use auth::challenge_params;
+
 use std::time::Duration;
 
 use berth_oci::{Algorithm, Digest, media_type};

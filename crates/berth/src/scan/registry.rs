@@ -5,6 +5,7 @@
 use std::sync::Mutex;
 
 use anyhow::{Context, anyhow, bail};
+use berth_core::upstream::challenge_params;
 use berth_oci::Digest;
 use futures_util::TryStreamExt;
 use serde::Deserialize;
@@ -168,45 +169,5 @@ impl Registry {
         let stream = resp.bytes_stream().map_err(std::io::Error::other);
         let reader = tokio_util::io::StreamReader::new(stream);
         Ok(Box::new(tokio_util::io::SyncIoBridge::new(reader)))
-    }
-}
-
-/// The `key="value"` pairs of a challenge; values may hold commas (a scope
-/// such as `repository:ns/app:pull,push`).
-fn challenge_params(params: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = params.trim();
-    while let Some((key, after)) = rest.split_once('=') {
-        let key = key.trim().trim_start_matches(',').trim().to_owned();
-        let (value, tail) = match after.strip_prefix('"') {
-            Some(quoted) => match quoted.split_once('"') {
-                Some((v, tail)) => (v, tail),
-                None => (quoted, ""),
-            },
-            None => after.split_once(',').unwrap_or((after, "")),
-        };
-        out.push((key, value.to_owned()));
-        rest = tail.trim_start_matches([',', ' ']);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::challenge_params;
-
-    #[test]
-    fn challenges_with_commas_in_values_parse() {
-        let p = challenge_params(r#"realm="http://h/v2/auth",service="h",scope="repository:a/b:pull,push""#);
-        assert_eq!(
-            p,
-            [
-                ("realm".to_owned(), "http://h/v2/auth".to_owned()),
-                ("service".to_owned(), "h".to_owned()),
-                ("scope".to_owned(), "repository:a/b:pull,push".to_owned()),
-            ]
-        );
-        assert_eq!(challenge_params("realm=x,service=y").len(), 2);
-        assert!(challenge_params("").is_empty());
     }
 }
