@@ -1,9 +1,9 @@
 //! Which page of a repository a `/repository/...` request is for. A
 //! repository name may hold any number of `/`, so the paths are told apart
 //! by what a name cannot hold: `/manifest/<digest>` at the end (a digest
-//! has a `:`) is the manifest page; the `tab` query picks the settings and
-//! notifications pages, whose posts go to the same URL and are read as
-//! that page's form.
+//! has a `:`) is the manifest page; the `tab` query picks the settings,
+//! notifications and mirroring pages, whose posts go to the same URL and
+//! are read as that page's form.
 
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
 use axum::response::Response;
@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::ConsoleError;
 use super::session::{Posted, Visitor};
-use super::{manifest, notifications, repository, settings};
+use super::{manifest, mirror, notifications, repository, settings};
 use crate::AppState;
 
 /// The repository named in the path, or 404.
@@ -57,6 +57,7 @@ pub(crate) async fn get(
     match tab(raw.as_deref()).as_deref() {
         Some("settings") => settings::show(visitor, repo, query(raw.as_deref())?).await,
         Some("notifications") => notifications::show(visitor, repo, query(raw.as_deref())?).await,
+        Some("mirror") => mirror::show(visitor, repo, query(raw.as_deref())?).await,
         _ => repository::show(visitor, repo, query(raw.as_deref())?).await,
     }
 }
@@ -73,6 +74,7 @@ pub(crate) async fn post(
     match tab(raw.as_deref()).as_deref() {
         Some("settings") => settings::act(repo, Posted::from_request(request, &state).await?).await,
         Some("notifications") => notifications::act(repo, Posted::from_request(request, &state).await?).await,
+        Some("mirror") => mirror::act(repo, Posted::from_request(request, &state).await?).await,
         _ => repository::act(repo, Posted::from_request(request, &state).await?).await,
     }
 }

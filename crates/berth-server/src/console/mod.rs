@@ -19,6 +19,7 @@ mod home;
 mod logs;
 mod manifest;
 mod members;
+mod mirror;
 mod notifications;
 mod org_settings;
 mod organization;

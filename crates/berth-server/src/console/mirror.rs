@@ -1,0 +1,364 @@
+//! A repository's mirroring page, for its administrators: the sync status
+//! (last and next sync, retries left, the last error) with "sync now" and
+//! "cancel", and the mirror's settings (upstream, tag patterns, robot,
+//! schedule, TLS, credentials), to create a mirror or change it. The
+//! credentials are write-only: the page says whether some are stored,
+//! never what they are.
+
+use askama::Template;
+use axum::response::Response;
+use berth_core::identity::robots::RobotOwner;
+use berth_core::registry::{MIN_TIMEOUT_S, Mirror, MirrorInput, RegistryConnection, SyncStatus};
+use berth_core::{Namespace, RepositoryName};
+use serde::Deserialize;
+
+use super::auth::see_other;
+use super::error::{ConsoleError, page};
+use super::session::{Posted, Visitor};
+use super::view::{Chrome, when_or_dash};
+
+/// What the mirroring page is asked.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct MirrorQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// Units the sync interval may be typed in, with their seconds, largest
+/// first.
+const UNITS: [(&str, u64); 4] = [("days", 86_400), ("hours", 3600), ("minutes", 60), ("seconds", 1)];
+
+/// The form's values: a mirror's, or a new mirror's defaults.
+struct Fields {
+    external_reference: String,
+    tags: String,
+    robot: String,
+    interval: u64,
+    unit: &'static str,
+    start: String,
+    verify_tls: bool,
+    is_enabled: bool,
+    timeout_s: i64,
+    has_credentials: bool,
+}
+
+/// The sync status as shown.
+struct Status {
+    name: &'static str,
+    running: bool,
+    last_sync: String,
+    next_sync: String,
+    lease: String,
+    retries: i64,
+    last_error: Option<String>,
+    architectures: String,
+}
+
+/// The mirroring page.
+#[derive(Template)]
+#[template(path = "console/mirror.html")]
+struct MirrorPage {
+    chrome: Chrome,
+    name: String,
+    visibility: &'static str,
+    state: &'static str,
+    can_admin: bool,
+    tab: &'static str,
+    notice: Option<&'static str>,
+    /// `None` while the repository is no mirror.
+    status: Option<Status>,
+    fields: Fields,
+    robots: Vec<String>,
+    units: Vec<&'static str>,
+}
+
+/// What a finished change says.
+fn notice(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "created" => "Mirror created: the repository is now in MIRROR state and syncs as scheduled.",
+        "saved" => "Mirror settings saved.",
+        "sync_now" => "Sync requested: the status changes once a worker takes it.",
+        "cancelled" => "Sync cancelled: it stops after the tag it is copying.",
+        _ => return None,
+    })
+}
+
+/// An interval in seconds as the largest unit that divides it.
+fn interval_in_units(seconds: i64) -> (u64, &'static str) {
+    let seconds = u64::try_from(seconds).unwrap_or_default();
+    UNITS
+        .iter()
+        .find(|(_, n)| seconds > 0 && seconds % n == 0)
+        .map(|(unit, n)| (seconds / n, *unit))
+        .unwrap_or((seconds, "seconds"))
+}
+
+/// `ms` as a `datetime-local` value (UTC).
+fn local_time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
+        .unwrap_or_default()
+}
+
+impl Fields {
+    fn of(mirror: &Mirror) -> Fields {
+        let (interval, unit) = interval_in_units(mirror.sync_interval_s);
+        Fields {
+            external_reference: mirror.external_reference.clone(),
+            tags: mirror.tag_globs.join(", "),
+            robot: mirror.robot_username.clone(),
+            interval,
+            unit,
+            start: mirror.sync_start_ms.map(local_time).unwrap_or_default(),
+            verify_tls: mirror.connection.verify_tls,
+            is_enabled: mirror.is_enabled,
+            timeout_s: mirror.timeout_s,
+            has_credentials: mirror.has_credentials,
+        }
+    }
+
+    fn new_mirror() -> Fields {
+        Fields {
+            external_reference: String::new(),
+            tags: "*".to_owned(),
+            robot: String::new(),
+            interval: 24,
+            unit: "hours",
+            start: local_time(chrono::Utc::now().timestamp_millis()),
+            verify_tls: true,
+            is_enabled: true,
+            timeout_s: i64::try_from(MIN_TIMEOUT_S).unwrap_or(300),
+            has_credentials: false,
+        }
+    }
+}
+
+impl Status {
+    fn of(mirror: &Mirror) -> Status {
+        let running = matches!(mirror.sync_status, SyncStatus::Syncing | SyncStatus::SyncNow);
+        Status {
+            name: mirror.sync_status.as_str(),
+            running,
+            last_sync: when_or_dash(mirror.last_sync_ms),
+            next_sync: if mirror.sync_interval_s > 0 || mirror.sync_status == SyncStatus::SyncNow {
+                when_or_dash(mirror.sync_start_ms)
+            } else {
+                "only when asked".to_owned()
+            },
+            lease: when_or_dash(mirror.sync_expiration_ms),
+            retries: mirror.sync_retries_remaining,
+            last_error: mirror.last_error.clone(),
+            architectures: mirror
+                .architecture_filter
+                .as_ref()
+                .map(|a| a.join(", "))
+                .unwrap_or_else(|| "every platform".to_owned()),
+        }
+    }
+}
+
+/// The robots that may write the repository's mirror: its namespace's.
+async fn robots(visitor: &Visitor, repo: &RepositoryName) -> Vec<String> {
+    let Ok(ns) = Namespace::new(repo.namespace()) else {
+        return Vec::new();
+    };
+    let own = visitor.chrome().user.as_deref() == Some(repo.namespace());
+    let owner = if own {
+        RobotOwner::Caller
+    } else {
+        RobotOwner::Organization(&ns)
+    };
+    // Another user's namespace (a superuser's visit) lists nothing; the
+    // robot is then typed by name.
+    match visitor.identity.robots(&visitor.caller, owner, false, None).await {
+        Ok(list) => list.into_iter().map(|r| r.account.name).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// `GET /repository/{name}?tab=mirror`: 404 for anyone but its
+/// administrators.
+pub(crate) async fn show(
+    visitor: Visitor,
+    repo: RepositoryName,
+    query: MirrorQuery,
+) -> Result<Response, ConsoleError> {
+    let details = visitor
+        .registry
+        .repository_details(&visitor.caller, &repo, false)
+        .await
+        .map_err(|e| ConsoleError::from(e).hiding("repository"))?;
+    if !details.can_admin {
+        return Err(ConsoleError::not_found("repository not found"));
+    }
+    let mirror = match visitor.registry.mirror(&visitor.caller, &repo).await {
+        Ok(m) => Some(m),
+        Err(e) => {
+            let e = ConsoleError::from(e);
+            if !e.is_not_found() {
+                return Err(e);
+            }
+            None
+        }
+    };
+    page(&MirrorPage {
+        chrome: visitor.chrome(),
+        name: repo.to_string(),
+        visibility: details.repository.visibility.as_str(),
+        state: details.state.as_str(),
+        can_admin: true,
+        tab: "mirror",
+        notice: query.done.as_deref().and_then(notice),
+        status: mirror.as_ref().map(Status::of),
+        fields: mirror.as_ref().map(Fields::of).unwrap_or_else(Fields::new_mirror),
+        robots: robots(&visitor, &repo).await,
+        units: UNITS.iter().map(|(u, _)| *u).collect(),
+    })
+}
+
+/// A change posted from the mirroring page. Checkboxes are present only
+/// when ticked.
+#[derive(Debug, Deserialize)]
+pub(crate) struct MirrorAction {
+    action: String,
+    #[serde(default)]
+    external_reference: String,
+    #[serde(default)]
+    tags: String,
+    #[serde(default)]
+    robot: String,
+    #[serde(default)]
+    interval: String,
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    start: String,
+    #[serde(default)]
+    timeout: String,
+    #[serde(default)]
+    verify_tls: Option<String>,
+    #[serde(default)]
+    is_enabled: Option<String>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    clear_credentials: Option<String>,
+}
+
+/// A whole number typed into field `what`.
+fn whole(text: &str, what: &str) -> Result<u64, ConsoleError> {
+    text.trim()
+        .parse()
+        .map_err(|_| ConsoleError::invalid(format!("{what} must be a whole number, not {:?}", text.trim())))
+}
+
+/// The mirror's settings as the form sets them. Credentials change only
+/// when typed (or cleared), so a saved form keeps the stored ones.
+fn input(form: &MirrorAction) -> Result<MirrorInput, ConsoleError> {
+    let seconds = UNITS
+        .iter()
+        .find(|(u, _)| *u == form.unit)
+        .map(|(_, n)| *n)
+        .ok_or_else(|| ConsoleError::invalid(format!("{:?} is not a unit of time", form.unit)))?;
+    let interval = whole(&form.interval, "The sync interval")?
+        .checked_mul(seconds)
+        .ok_or_else(|| ConsoleError::invalid("the sync interval is too long"))?;
+    // Empty: the schedule stays (a mirror synced only when asked has no
+    // next start); a creation then needs one and says so.
+    let start = match form.start.trim() {
+        "" => None,
+        typed => Some(
+            chrono::NaiveDateTime::parse_from_str(typed, "%Y-%m-%dT%H:%M")
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(typed, "%Y-%m-%dT%H:%M:%S"))
+                .map_err(|_| {
+                    ConsoleError::invalid(format!("the first sync {typed:?} is not a date and time"))
+                })?
+                .and_utc()
+                .timestamp_millis(),
+        ),
+    };
+    let tags: Vec<String> = form
+        .tags
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let (username, password) = if form.clear_credentials.is_some() {
+        (Some(None), Some(None))
+    } else {
+        let typed = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty()).map(Some);
+        (typed(&form.username), typed(&form.password))
+    };
+    Ok(MirrorInput {
+        is_enabled: Some(form.is_enabled.is_some()),
+        external_reference: Some(form.external_reference.trim().to_owned()),
+        username,
+        password,
+        sync_interval_s: Some(interval),
+        sync_start_ms: start,
+        robot_username: Some(form.robot.trim().to_owned()),
+        tag_globs: Some(tags),
+        connection: Some(RegistryConnection {
+            verify_tls: form.verify_tls.is_some(),
+            ..RegistryConnection::default()
+        }),
+        timeout_s: Some(whole(&form.timeout, "The timeout")?),
+        architecture_filter: None,
+    })
+}
+
+/// `POST /repository/{name}?tab=mirror`: create or change the mirror, ask
+/// for a sync or cancel one, each through the core, which authorizes and
+/// logs it.
+pub(crate) async fn act(
+    repo: RepositoryName,
+    posted: Posted<MirrorAction>,
+) -> Result<Response, ConsoleError> {
+    let Posted { visitor, form } = posted;
+    let (registry, caller) = (&visitor.registry, &visitor.caller);
+    let done = match form.action.as_str() {
+        "create" => {
+            registry.create_mirror(caller, &repo, input(&form)?).await?;
+            "created"
+        }
+        "save" => {
+            let mut change = input(&form)?;
+            // The connection's other fields (proxies, unsigned images) are
+            // not on the page: keep them.
+            let current = registry.mirror(caller, &repo).await?;
+            change.connection = Some(RegistryConnection {
+                verify_tls: form.verify_tls.is_some(),
+                ..current.connection
+            });
+            registry.change_mirror(caller, &repo, change).await?;
+            "saved"
+        }
+        "sync_now" => {
+            registry.mirror_sync_now(caller, &repo).await?;
+            "sync_now"
+        }
+        "cancel" => {
+            registry.mirror_sync_cancel(caller, &repo).await?;
+            "cancelled"
+        }
+        other => return Err(ConsoleError::invalid(format!("unknown action {other:?}"))),
+    };
+    Ok(see_other(&format!("/repository/{repo}?tab=mirror&done={done}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_show_in_their_largest_unit() {
+        assert_eq!(interval_in_units(86_400), (1, "days"));
+        assert_eq!(interval_in_units(7_200), (2, "hours"));
+        assert_eq!(interval_in_units(90), (90, "seconds"));
+        assert_eq!(interval_in_units(300), (5, "minutes"));
+        assert_eq!(interval_in_units(0), (0, "seconds"));
+    }
+}

@@ -1,0 +1,211 @@
+//! A repository's mirroring page in a real Chromium, against a real
+//! upstream (Debian's `docker-registry` with htpasswd authentication,
+//! filled by skopeo): a mirror created from the page with credentials
+//! (never shown again), synced with "sync now" until its status says
+//! SUCCESS and the matched tags are there, its settings changed (the
+//! stored credentials kept), a refused upstream explained as the API does,
+//! the page's form refused without its CSRF token, and the page hidden
+//! from outsiders. Screenshots and axe-core checks at 1280 px and at phone
+//! width.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod api_support;
+mod common;
+#[path = "mirror/upstream.rs"]
+mod upstream;
+
+use api_support::{Admin, call, create_org, create_repo, ok};
+use common::browser::Browser;
+use common::layout::write_image;
+use common::{ADMIN, ADMIN_PASSWORD, Server, eventually, unique_seed};
+use reqwest::Method;
+use upstream::Distribution;
+
+/// Screenshot the page and check it with axe-core.
+async fn look(b: &Browser, name: &str) {
+    b.screenshot(name).await;
+    b.assert_accessible(name).await;
+}
+
+async fn sign_in(b: &Browser, s: &Server, user: &str, password: &str) {
+    b.goto(&s.url("/signin")).await;
+    b.fill("#username", user).await;
+    b.fill("#password", password).await;
+    b.click("main form button[type=submit]").await;
+    assert!(b.page_text().await.contains("Signed in as"));
+}
+
+/// The tags `/v2` lists for `repo`.
+async fn tags(s: &Server, repo: &str) -> Vec<String> {
+    let list = s.get_json(&format!("/v2/{repo}/tags/list")).await;
+    let mut names: Vec<String> = list["tags"]
+        .as_array()
+        .map(|a| a.iter().map(|t| t.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn mirroring_page_creates_syncs_and_changes_a_mirror() {
+    let password = format!("console-upstream-pw-{}", unique_seed());
+    let up = Distribution::start("mirroruser", &password).await;
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let seed = unique_seed();
+    let v1 = write_image(&layout, "amd64", &[1200], seed);
+    let dev = write_image(&layout, "amd64", &[900], seed + 10);
+    up.push_all(&layout, &[("v1.0", &v1), ("dev", &dev)], "ns/app");
+
+    let s = Server::start_capturing_logs_with(
+        "FEATURE_SECURITY_SCANNER: false\n\
+         DATABASE_SECRET_KEY: console-mirror-key-0123456789abcdef\n\
+         SSRF_ALLOWED_HOSTS: [127.0.0.1]\n",
+    )
+    .await;
+    create_org(&s, "acme").await;
+    ok(&create_repo(&s, Admin, "acme", "app").await, 201);
+    ok(
+        &call(&s, Admin, Method::PUT, "/organization/acme/robots/mirror", None).await,
+        201,
+    );
+
+    let b = Browser::start("repo-mirror", 1280).await;
+    sign_in(&b, &s, ADMIN, ADMIN_PASSWORD).await;
+    b.goto(&s.url("/repository/acme/app")).await;
+    b.click("a[href='/repository/acme/app?tab=mirror']").await;
+    assert!(
+        b.main_text().await.contains("not a mirror"),
+        "{}",
+        b.main_text().await
+    );
+    look(&b, "mirror-new").await;
+
+    // A refused upstream (a private address) says why, as the API does,
+    // and creates nothing.
+    b.fill("#m-reference", "10.1.2.3/ns/app").await;
+    b.fill("#m-tags", "v1.*").await;
+    b.click("main form button[type=submit]").await;
+    assert!(b.title().await.starts_with("Bad Request"), "{}", b.title().await);
+    assert!(
+        b.main_text().await.contains("10.1.2.3"),
+        "{}",
+        b.main_text().await
+    );
+    let none = call(&s, Admin, Method::GET, "/repository/acme/app/mirror", None).await;
+    assert_eq!(none.0, 404, "{}", none.1);
+
+    // Created from the page: plain HTTP upstream, credentials, sync only
+    // when asked.
+    b.goto(&s.url("/repository/acme/app?tab=mirror")).await;
+    b.fill("#m-reference", &format!("{}/ns/app", up.addr)).await;
+    b.fill("#m-tags", "v1.*").await;
+    b.find("#m-robot")
+        .await
+        .select_by_value("acme+mirror")
+        .await
+        .unwrap();
+    b.fill("#m-interval", "0").await;
+    b.find("#m-verify-tls").await.click().await.unwrap();
+    b.fill("#m-username", "mirroruser").await;
+    b.fill("#m-password", &password).await;
+    b.click("main form:has(input[value='create']) button[type=submit]")
+        .await;
+    assert!(
+        b.main_text().await.contains("Mirror created"),
+        "{}",
+        b.main_text().await
+    );
+    let text = b.main_text().await;
+    // The first sync is due at once (the start date is now).
+    assert!(
+        text.contains("Sync status") && text.contains("only when asked"),
+        "{text}"
+    );
+    assert!(text.contains("Credentials are stored"), "{text}");
+    assert!(
+        !b.client.source().await.unwrap().contains(&password),
+        "never shown"
+    );
+    let api = call(&s, Admin, Method::GET, "/repository/acme/app/mirror", None).await;
+    ok(&api, 200);
+    assert_eq!(api.1["external_registry_config"]["verify_tls"], false);
+    assert_eq!(api.1["robot_username"], "acme+mirror");
+    assert_eq!(api.1["sync_interval"], 0);
+    assert_eq!(api.1["root_rule"]["rule_value"], serde_json::json!(["v1.*"]));
+
+    // The status follows the sync, and the matched tag is there.
+    eventually("the sync succeeds", || async {
+        b.goto(&s.url("/repository/acme/app?tab=mirror")).await;
+        b.main_text().await.contains("SUCCESS")
+    })
+    .await;
+    assert_eq!(tags(&s, "acme/app").await, ["v1.0"]);
+    look(&b, "mirror").await;
+
+    // Settings changed from the page keep the stored credentials: the
+    // next sync, asked for with "sync now", still authenticates and
+    // copies every tag now.
+    b.fill("#m-tags", "*").await;
+    b.click("main form:has(input[value='save']) button[type=submit]")
+        .await;
+    assert!(b.main_text().await.contains("Mirror settings saved"));
+    assert!(b.main_text().await.contains("Credentials are stored"));
+    b.click("form:has(input[value='sync_now']) button").await;
+    assert!(b.main_text().await.contains("Sync requested"));
+    eventually("the second sync copies every tag", || async {
+        tags(&s, "acme/app").await == ["dev", "v1.0"]
+    })
+    .await;
+    eventually("the status says so", || async {
+        b.goto(&s.url("/repository/acme/app?tab=mirror")).await;
+        b.main_text().await.contains("SUCCESS")
+    })
+    .await;
+
+    // The settings page leaves the state to the mirror; the usage log
+    // holds the syncs.
+    b.goto(&s.url("/repository/acme/app?tab=settings")).await;
+    assert!(b.main_text().await.contains("This repository is a mirror"));
+    b.goto(&s.url("/repository/acme/app?tab=logs")).await;
+    let log = b.main_text().await;
+    assert!(
+        log.contains("repo_mirror_sync_success") || log.contains("mirror"),
+        "{log}"
+    );
+
+    // The form without its CSRF token is refused and changes nothing.
+    b.goto(&s.url("/repository/acme/app?tab=mirror")).await;
+    b.fill("#m-tags", "nothing-matches").await;
+    b.execute(
+        "document.querySelector('main form:has(input[value=save]) input[name=csrf_token]').remove();",
+        vec![],
+    )
+    .await;
+    b.click("main form:has(input[value='save']) button[type=submit]")
+        .await;
+    assert!(b.title().await.starts_with("Forbidden"), "{}", b.title().await);
+    let api = call(&s, Admin, Method::GET, "/repository/acme/app/mirror", None).await;
+    assert_eq!(api.1["root_rule"]["rule_value"], serde_json::json!(["*"]));
+
+    // The password is in no log either.
+    let server_log = std::fs::read_to_string(s.log_file.as_ref().unwrap()).unwrap();
+    assert!(server_log.contains("acme/app"), "the log is captured");
+    assert!(!server_log.contains(&password), "the password was logged");
+
+    // An outsider, and a visitor signed out, find no such page.
+    s.create_user("mallory", "mallory-console-password", false);
+    let outsider = Browser::start("repo-mirror-outsider", 1280).await;
+    sign_in(&outsider, &s, "mallory", "mallory-console-password").await;
+    outsider.goto(&s.url("/repository/acme/app?tab=mirror")).await;
+    assert!(outsider.title().await.starts_with("Not Found"));
+    let anon = Browser::start("repo-mirror-anon", 1280).await;
+    anon.goto(&s.url("/repository/acme/app?tab=mirror")).await;
+    assert!(!anon.main_text().await.contains("Sync status"));
+
+    // At phone width.
+    let phone = Browser::start("repo-mirror-phone", 390).await;
+    sign_in(&phone, &s, ADMIN, ADMIN_PASSWORD).await;
+    phone.goto(&s.url("/repository/acme/app?tab=mirror")).await;
+    look(&phone, "mirror").await;
+}
