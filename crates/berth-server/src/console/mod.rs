@@ -24,6 +24,7 @@ mod notifications;
 mod org_settings;
 mod organization;
 mod outcome;
+mod proxy_cache;
 mod repository;
 mod session;
 mod settings;
@@ -100,6 +101,10 @@ fn admin_routes() -> Router<AppState> {
         .route(
             "/organization/{name}/settings",
             get(org_settings::show).post(org_settings::act),
+        )
+        .route(
+            "/organization/{name}/proxycache",
+            get(proxy_cache::show).post(proxy_cache::act),
         )
         .route("/organization/{name}/logs/export", get(organization::export_logs))
         .route("/account", get(account::show).post(account::act))

@@ -1,12 +1,14 @@
-//! A repository's mirroring page in a real Chromium, against a real
+//! The console's pages about upstreams, in a real Chromium against a real
 //! upstream (Debian's `docker-registry` with htpasswd authentication,
-//! filled by skopeo): a mirror created from the page with credentials
-//! (never shown again), synced with "sync now" until its status says
+//! filled by skopeo). A repository's mirroring page: a mirror created
+//! with credentials (never shown again), synced until its status says
 //! SUCCESS and the matched tags are there, its settings changed (the
-//! stored credentials kept), a refused upstream explained as the API does,
-//! the page's form refused without its CSRF token, and the page hidden
-//! from outsiders. Screenshots and axe-core checks at 1280 px and at phone
-//! width.
+//! stored credentials kept) and synced again with "sync now", a refused
+//! upstream explained as the API does, the form refused without its CSRF
+//! token, the page hidden from outsiders. An organization's proxy-cache
+//! page: an upstream checked (a wrong password refused with the
+//! upstream's reason), the configuration created, pulled through and
+//! removed. Screenshots and axe-core checks at 1280 px and at phone width.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api_support;
@@ -208,4 +210,125 @@ async fn mirroring_page_creates_syncs_and_changes_a_mirror() {
     sign_in(&phone, &s, ADMIN, ADMIN_PASSWORD).await;
     phone.goto(&s.url("/repository/acme/app?tab=mirror")).await;
     look(&phone, "mirror").await;
+}
+
+/// The digest `/v2` answers for `repo:reference` (an OCI client's accept).
+async fn digest_of(s: &Server, repo: &str, reference: &str) -> (u16, String) {
+    let r = s
+        .client
+        .get(s.url(&format!("/v2/{repo}/manifests/{reference}")))
+        .header(
+            "accept",
+            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+        )
+        .send()
+        .await
+        .unwrap();
+    let digest = r
+        .headers()
+        .get("docker-content-digest")
+        .map(|d| d.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (r.status().as_u16(), digest)
+}
+
+#[tokio::test]
+async fn proxy_cache_page_checks_creates_and_removes_a_configuration() {
+    let password = format!("console-proxy-pw-{}", unique_seed());
+    let up = Distribution::start("proxyuser", &password).await;
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let image = write_image(&layout, "amd64", &[1500], unique_seed());
+    up.push_all(&layout, &[("v1", &image)], "ns/app");
+
+    let s = Server::start_capturing_logs_with(
+        "FEATURE_SECURITY_SCANNER: false\n\
+         DATABASE_SECRET_KEY: console-proxy-key-0123456789abcdef\n\
+         SSRF_ALLOWED_HOSTS: [127.0.0.1]\n",
+    )
+    .await;
+    create_org(&s, "cache").await;
+    let b = Browser::start("org-proxy", 1280).await;
+    sign_in(&b, &s, ADMIN, ADMIN_PASSWORD).await;
+    b.goto(&s.url("/organization/cache")).await;
+    b.click("a[href='/organization/cache/proxycache']").await;
+    assert!(
+        b.main_text()
+            .await
+            .contains("Make this organization a proxy cache")
+    );
+    look(&b, "proxy-cache-new").await;
+
+    // A check with a wrong password says what the upstream answered, and
+    // the page keeps what was typed (but the password).
+    let upstream = format!("{}/ns", up.addr);
+    b.fill("#p-upstream", &upstream).await;
+    b.find("#p-insecure").await.click().await.unwrap();
+    b.fill("#p-username", "proxyuser").await;
+    b.fill("#p-password", "wrong-password").await;
+    b.click("button[value='check']").await;
+    let problem = b.find("p.error").await.text().await.unwrap();
+    assert!(problem.contains("401"), "{problem}");
+    assert_eq!(
+        b.find("#p-upstream").await.prop("value").await.unwrap().unwrap(),
+        upstream
+    );
+    assert_eq!(
+        b.find("#p-password").await.prop("value").await.unwrap().unwrap(),
+        ""
+    );
+    look(&b, "proxy-cache-refused").await;
+
+    // The right one passes the check; then the configuration is created.
+    b.fill("#p-password", &password).await;
+    b.click("button[value='check']").await;
+    assert!(
+        b.main_text().await.contains("The upstream answered"),
+        "{}",
+        b.main_text().await
+    );
+    b.fill("#p-password", &password).await;
+    b.click("button[value='create']").await;
+    assert!(
+        b.main_text().await.contains("Proxy cache configured"),
+        "{}",
+        b.main_text().await
+    );
+    assert!(b.main_text().await.contains(&upstream));
+    assert!(
+        !b.client.source().await.unwrap().contains(&password),
+        "never shown"
+    );
+    look(&b, "proxy-cache").await;
+
+    // Pulls through it get the upstream's digest.
+    assert_eq!(
+        digest_of(&s, "cache/app", "v1").await,
+        (200, image.digest.clone())
+    );
+    let api = call(&s, Admin, Method::GET, "/organization/cache/proxycache", None).await;
+    assert_eq!(api.1["upstream_registry"], upstream.as_str());
+    assert_eq!(api.1["insecure"], true);
+
+    // Removed from the page: the cached image stays.
+    b.click("form:has(input[value='remove']) button").await;
+    assert!(b.main_text().await.contains("Proxy cache removed"));
+    assert_eq!(
+        digest_of(&s, "cache/app", "v1").await,
+        (200, image.digest.clone())
+    );
+    let server_log = std::fs::read_to_string(s.log_file.as_ref().unwrap()).unwrap();
+    assert!(!server_log.contains(&password), "the password was logged");
+
+    // Members who do not administer it get no such page.
+    s.create_user("mallory", "mallory-console-password", false);
+    let outsider = Browser::start("org-proxy-outsider", 1280).await;
+    sign_in(&outsider, &s, "mallory", "mallory-console-password").await;
+    outsider.goto(&s.url("/organization/cache/proxycache")).await;
+    assert!(!outsider.main_text().await.contains("Upstream registry"));
+
+    let phone = Browser::start("org-proxy-phone", 390).await;
+    sign_in(&phone, &s, ADMIN, ADMIN_PASSWORD).await;
+    phone.goto(&s.url("/organization/cache/proxycache")).await;
+    look(&phone, "proxy-cache").await;
 }
