@@ -29,14 +29,6 @@ async fn look(b: &Browser, name: &str) {
     b.assert_accessible(name).await;
 }
 
-async fn sign_in(b: &Browser, s: &Server, user: &str, password: &str) {
-    b.goto(&s.url("/signin")).await;
-    b.fill("#username", user).await;
-    b.fill("#password", password).await;
-    b.click("main form button[type=submit]").await;
-    assert!(b.page_text().await.contains("Signed in as"));
-}
-
 /// The tags `/v2` lists for `repo`.
 async fn tags(s: &Server, repo: &str) -> Vec<String> {
     let list = s.get_json(&format!("/v2/{repo}/tags/list")).await;
@@ -73,7 +65,7 @@ async fn mirroring_page_creates_syncs_and_changes_a_mirror() {
     );
 
     let b = Browser::start("repo-mirror", 1280).await;
-    sign_in(&b, &s, ADMIN, ADMIN_PASSWORD).await;
+    b.sign_in(&s.url(""), ADMIN, ADMIN_PASSWORD).await;
     b.goto(&s.url("/repository/acme/app")).await;
     b.click("a[href='/repository/acme/app?tab=mirror']").await;
     assert!(
@@ -198,7 +190,9 @@ async fn mirroring_page_creates_syncs_and_changes_a_mirror() {
     // An outsider, and a visitor signed out, find no such page.
     s.create_user("mallory", "mallory-console-password", false);
     let outsider = Browser::start("repo-mirror-outsider", 1280).await;
-    sign_in(&outsider, &s, "mallory", "mallory-console-password").await;
+    outsider
+        .sign_in(&s.url(""), "mallory", "mallory-console-password")
+        .await;
     outsider.goto(&s.url("/repository/acme/app?tab=mirror")).await;
     assert!(outsider.title().await.starts_with("Not Found"));
     let anon = Browser::start("repo-mirror-anon", 1280).await;
@@ -207,7 +201,7 @@ async fn mirroring_page_creates_syncs_and_changes_a_mirror() {
 
     // At phone width.
     let phone = Browser::start("repo-mirror-phone", 390).await;
-    sign_in(&phone, &s, ADMIN, ADMIN_PASSWORD).await;
+    phone.sign_in(&s.url(""), ADMIN, ADMIN_PASSWORD).await;
     phone.goto(&s.url("/repository/acme/app?tab=mirror")).await;
     look(&phone, "mirror").await;
 }
@@ -249,7 +243,7 @@ async fn proxy_cache_page_checks_creates_and_removes_a_configuration() {
     .await;
     create_org(&s, "cache").await;
     let b = Browser::start("org-proxy", 1280).await;
-    sign_in(&b, &s, ADMIN, ADMIN_PASSWORD).await;
+    b.sign_in(&s.url(""), ADMIN, ADMIN_PASSWORD).await;
     b.goto(&s.url("/organization/cache")).await;
     b.click("a[href='/organization/cache/proxycache']").await;
     assert!(
@@ -323,12 +317,14 @@ async fn proxy_cache_page_checks_creates_and_removes_a_configuration() {
     // Members who do not administer it get no such page.
     s.create_user("mallory", "mallory-console-password", false);
     let outsider = Browser::start("org-proxy-outsider", 1280).await;
-    sign_in(&outsider, &s, "mallory", "mallory-console-password").await;
+    outsider
+        .sign_in(&s.url(""), "mallory", "mallory-console-password")
+        .await;
     outsider.goto(&s.url("/organization/cache/proxycache")).await;
     assert!(!outsider.main_text().await.contains("Upstream registry"));
 
     let phone = Browser::start("org-proxy-phone", 390).await;
-    sign_in(&phone, &s, ADMIN, ADMIN_PASSWORD).await;
+    phone.sign_in(&s.url(""), ADMIN, ADMIN_PASSWORD).await;
     phone.goto(&s.url("/organization/cache/proxycache")).await;
     look(&phone, "proxy-cache").await;
 }

@@ -8,6 +8,7 @@
 use axum::extract::{FromRequest, Path, RawQuery, Request, State};
 use axum::response::Response;
 use berth_core::RepositoryName;
+use berth_core::registry::RepositoryDetails;
 use berth_oci::Digest;
 use serde::de::DeserializeOwned;
 
@@ -19,6 +20,23 @@ use crate::AppState;
 /// The repository named in the path, or 404.
 pub(crate) fn repository_name(path: &str) -> Result<RepositoryName, ConsoleError> {
     RepositoryName::new(path).map_err(|_| ConsoleError::not_found("repository not found"))
+}
+
+/// `repo` for a page only its administrators see: 404 for anyone else,
+/// as every refusal on a repository's pages.
+pub(crate) async fn administered(
+    visitor: &Visitor,
+    repo: &RepositoryName,
+) -> Result<RepositoryDetails, ConsoleError> {
+    let details = visitor
+        .registry
+        .repository_details(&visitor.caller, repo, false)
+        .await
+        .map_err(|e| ConsoleError::from(e).hiding("repository"))?;
+    if !details.can_admin {
+        return Err(ConsoleError::not_found("repository not found"));
+    }
+    Ok(details)
 }
 
 /// `name/manifest/<digest>` split into the repository and the digest.

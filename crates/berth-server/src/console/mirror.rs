@@ -13,6 +13,7 @@ use berth_core::{Namespace, RepositoryName};
 use serde::Deserialize;
 
 use super::auth::see_other;
+use super::dispatch::administered;
 use super::error::{ConsoleError, page};
 use super::session::{Posted, Visitor};
 use super::view::{Chrome, when_or_dash};
@@ -183,14 +184,7 @@ pub(crate) async fn show(
     repo: RepositoryName,
     query: MirrorQuery,
 ) -> Result<Response, ConsoleError> {
-    let details = visitor
-        .registry
-        .repository_details(&visitor.caller, &repo, false)
-        .await
-        .map_err(|e| ConsoleError::from(e).hiding("repository"))?;
-    if !details.can_admin {
-        return Err(ConsoleError::not_found("repository not found"));
-    }
+    let details = administered(&visitor, &repo).await?;
     let mirror = match visitor.registry.mirror(&visitor.caller, &repo).await {
         Ok(m) => Some(m),
         Err(e) => {

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::see_other;
+use super::dispatch::administered;
 use super::error::{ConsoleError, page};
 use super::session::{Posted, Visitor};
 use super::view::{Chrome, when};
@@ -142,14 +143,7 @@ async fn render(
     log: Option<&str>,
     secret: Option<(String, String)>,
 ) -> Result<Response, ConsoleError> {
-    let details = visitor
-        .registry
-        .repository_details(&visitor.caller, repo, false)
-        .await
-        .map_err(|e| ConsoleError::from(e).hiding("repository"))?;
-    if !details.can_admin {
-        return Err(ConsoleError::not_found("repository not found"));
-    }
+    let details = administered(visitor, repo).await?;
     let scope = NotificationScope::Repository(repo.clone());
     let list = visitor
         .registry

@@ -10,6 +10,7 @@ use berth_core::{RepositoryName, Visibility};
 use serde::Deserialize;
 
 use super::auth::see_other;
+use super::dispatch::administered;
 use super::error::{ConsoleError, page};
 use super::session::{Posted, Visitor};
 use super::view::{Chrome, markdown};
@@ -55,14 +56,7 @@ pub(crate) async fn show(
     repo: RepositoryName,
     query: SettingsQuery,
 ) -> Result<Response, ConsoleError> {
-    let details = visitor
-        .registry
-        .repository_details(&visitor.caller, &repo, false)
-        .await
-        .map_err(|e| ConsoleError::from(e).hiding("repository"))?;
-    if !details.can_admin {
-        return Err(ConsoleError::not_found("repository not found"));
-    }
+    let details = administered(&visitor, &repo).await?;
     page(&SettingsPage {
         chrome: visitor.chrome(),
         name: repo.to_string(),

@@ -133,6 +133,17 @@ impl Browser {
         field.send_keys(text).await.unwrap();
     }
 
+    /// Sign in on `base` (a registry's address, no trailing slash) as
+    /// `user`, through the console's form.
+    pub async fn sign_in(&self, base: &str, user: &str, password: &str) {
+        self.goto(&format!("{base}/signin")).await;
+        self.fill("#username", user).await;
+        self.fill("#password", password).await;
+        self.click("main form button[type=submit]").await;
+        let text = self.page_text().await;
+        assert!(text.contains("Signed in as"), "{text}");
+    }
+
     /// Click what `css` selects (a link or a submit button) and wait until
     /// the next page has loaded.
     pub async fn click(&self, css: &str) {
