@@ -50,7 +50,7 @@ api -X POST -d '{"namespace": "admin", "repository": "web", "visibility": "publi
 schemathesis run "$base/api/v1/discovery" --url "$base/api/v1" \
   --auth "admin:$password" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-  --phases examples,coverage,fuzzing --max-examples 25 --max-time 420 \
+  --phases examples,coverage,fuzzing --max-examples 25 --max-time 300 \
   --exclude-operation-id changeInstallUser \
   --workers 1 --request-timeout 10 --suppress-health-check all --warnings off \
   --seed 1

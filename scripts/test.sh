@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 # --- system packages: real clients, the PostgreSQL server, promtool ----------
-apt_packages=(skopeo podman buildah postgresql postgresql-client tar curl dpkg rpm db5.3-util golang-go ruby ruby-rack maven prometheus cmake chromium chromium-driver python3-aiosmtpd docker-registry apache2-utils)
+apt_packages=(skopeo podman buildah postgresql postgresql-client tar curl dpkg rpm db5.3-util golang-go ruby ruby-rack maven prometheus cmake chromium chromium-driver python3-aiosmtpd docker-registry apache2-utils debootstrap)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -64,6 +64,20 @@ fi
 if [ ! -f .cache/axe/node_modules/axe-core/axe.min.js ]; then
   npm install --prefix .cache/axe --no-audit --no-fund --silent axe-core@4.14.1
 fi
+
+# --- a real Debian root for the scanner's tests (debootstrapped once) ------
+rootfs=.cache/debian-rootfs/bookworm-minbase.tar
+if [ ! -s "$rootfs" ]; then
+  echo "debootstrapping a bookworm minbase root (once)"
+  root_dir=$(mktemp -d /tmp/berth-debootstrap.XXXXXX)
+  as_root debootstrap --variant=minbase bookworm "$root_dir/root" http://deb.debian.org/debian >/dev/null
+  mkdir -p .cache/debian-rootfs
+  as_root tar --numeric-owner --exclude='./var/cache/apt/archives/*.deb' --exclude='./dev/*' \
+    -C "$root_dir/root" -cf - . >"$rootfs.part"
+  as_root rm -rf "$root_dir"
+  mv "$rootfs.part" "$rootfs"
+fi
+export TEST_DEBIAN_ROOTFS="$PWD/$rootfs"
 
 # --- the S3-compatible test server (built once into the git-ignored .cache) --
 s3s_fs=.cache/tools/bin/s3s-fs
