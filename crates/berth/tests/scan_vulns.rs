@@ -14,7 +14,7 @@ use common::feeds::FeedServer;
 use common::vulnimages::{
     alpine_expected, debian_expected, feed_config, write_alpine_image, write_debian_image,
 };
-use common::vulnreport::{Findings, data, vulndb};
+use common::vulnreport::{data, json_findings, vulndb};
 use serde_json::Value;
 
 async fn scan(args: &[String]) -> Output {
@@ -31,23 +31,6 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-/// Package → sorted (vulnerability, fixed by, severity) of the JSON output.
-fn json_findings(out: &Output) -> Findings {
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut found = Findings::new();
-    for v in doc["vulnerabilities"].as_array().unwrap() {
-        let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-        found
-            .entry(s("package"))
-            .or_default()
-            .push((s("name"), s("fixed_by"), s("severity")));
-    }
-    for list in found.values_mut() {
-        list.sort();
-    }
-    found
 }
 
 fn image(layout: &Path) -> String {
@@ -77,7 +60,7 @@ async fn scan_vulns_reports_the_expected_findings_from_a_bundle_and_a_registry()
             args.extend_from_slice(source);
             let out = scan(&args).await;
             assert!(out.status.success(), "{}", text(&out));
-            assert_eq!(json_findings(&out), want, "{source:?}");
+            assert_eq!(json_findings(&out.stdout), want, "{source:?}");
         }
     }
 

@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +20,9 @@ use common::Server;
 use common::feeds::FeedServer;
 use common::layout::{gzip_layer, write_image_layers, write_layout_index};
 use common::vulnimages::feed_config;
-use common::vulnreport::{Findings, create_org, data, findings, push, scanned, vulndb};
+use common::vulnreport::{
+    Findings, create_org, data, findings, json_findings, push, scan_against, scanned, vulndb,
+};
 
 /// The root's tar. Unset: CI must fail (the step that builds it is
 /// missing); a developer's plain `cargo test` skips.
@@ -210,38 +211,7 @@ async fn a_debootstrapped_bookworm_root_gets_exactly_the_trackers_findings() {
 
     // The same findings through `berth scan vulns` on the layout, against
     // the registry's records.
-    let image = format!("oci:{}:v1", layout.display());
-    let registry = format!("http://{}", s.host());
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(common::berth_bin())
-            .args([
-                "scan",
-                "vulns",
-                "--no-cache",
-                "--format",
-                "json",
-                &image,
-                "--registry",
-                &registry,
-            ])
-            .env("RUST_LOG", "error")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let out = scan_against(s.host(), &format!("oci:{}:v1", layout.display())).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut scanned_findings: BTreeMap<String, Vec<(String, String, String)>> = BTreeMap::new();
-    for v in doc["vulnerabilities"].as_array().unwrap() {
-        let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-        scanned_findings
-            .entry(s("package"))
-            .or_default()
-            .push((s("name"), s("fixed_by"), s("severity")));
-    }
-    for list in scanned_findings.values_mut() {
-        list.sort();
-    }
-    assert_eq!(scanned_findings, want);
+    assert_eq!(json_findings(&out.stdout), want);
 }

@@ -113,6 +113,36 @@ pub fn findings(report: &serde_json::Value) -> Findings {
     out
 }
 
+/// Package → sorted (vulnerability, fixed by, severity) of
+/// `berth scan vulns --format json` output.
+pub fn json_findings(stdout: &[u8]) -> Findings {
+    let doc: serde_json::Value = serde_json::from_slice(stdout).unwrap();
+    let mut found = Findings::new();
+    for v in doc["vulnerabilities"].as_array().unwrap() {
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        found
+            .entry(s("package"))
+            .or_default()
+            .push((s("name"), s("fixed_by"), s("severity")));
+    }
+    for list in found.values_mut() {
+        list.sort();
+    }
+    found
+}
+
+/// `berth scan vulns --format json IMAGE` against the records of the
+/// registry at `host`.
+pub async fn scan_against(host: &str, image: &str) -> Output {
+    let mut cmd = Command::new(super::berth_bin());
+    cmd.args(["scan", "vulns", "--no-cache", "--format", "json", image])
+        .arg("--registry")
+        .arg(format!("http://{host}"));
+    tokio::task::spawn_blocking(move || cmd.env("RUST_LOG", "error").output().unwrap())
+        .await
+        .unwrap()
+}
+
 /// Findings from a written table.
 pub fn expect(entries: &[(&str, Written<'_>)]) -> Findings {
     entries
