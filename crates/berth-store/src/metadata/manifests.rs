@@ -26,6 +26,9 @@ pub struct NewManifest {
     pub blobs: Vec<String>,
     /// Child manifests it references (must exist in the repository).
     pub children: Vec<String>,
+    /// Those of `children` that may be absent (a sparse index): recorded
+    /// as references all the same, so a later push of one completes it.
+    pub optional_children: Vec<String>,
     /// How long a tag row this push starts lives, in ms (the
     /// `quay.expires-after` label); `None`: until moved or deleted.
     pub tag_expires_after_ms: Option<i64>,
@@ -174,7 +177,7 @@ impl Db {
                 .bind(child)
                 .fetch_optional(&mut *tx)
                 .await?;
-                if found.is_none() {
+                if found.is_none() && !m.optional_children.contains(child) {
                     return Ok(PutManifest::MissingChild(child.clone()));
                 }
             }
