@@ -244,6 +244,14 @@ async fn an_architecture_filter_keeps_the_index_digest_and_only_its_platforms() 
     assert_eq!(tag["name"], "latest", "{}", tags.1);
     assert_eq!(tag["manifest_digest"], up.index.digest.as_str());
     assert_eq!(tag["is_manifest_list"], true);
+    // With Quay's sparse fields.
+    assert_eq!(tag["is_sparse"], true, "{tag}");
+    assert_eq!(tag["child_manifest_count"], 2);
+    assert_eq!(tag["present_child_count"], 1);
+    assert_eq!(
+        tag["child_manifests_presence"],
+        json!({ up.amd.digest.as_str(): true, up.arm.digest.as_str(): false })
+    );
 
     // A real client pulls the amd64 image through the sparse index.
     let out = tempfile::tempdir().unwrap();
@@ -309,6 +317,11 @@ async fn an_architecture_filter_keeps_the_index_digest_and_only_its_platforms() 
         assert!(has_blob(&s, b).await, "arm64 blob {b} missing");
     }
     assert_eq!(acme_usage(&s).await, amd_bytes + arm_bytes);
+    let tags = get(&s, Admin, "/repository/acme/app/tag/?onlyActiveTags=true")
+        .await
+        .1;
+    assert_eq!(tags["tags"][0]["is_sparse"], false, "{tags}");
+    assert_eq!(tags["tags"][0]["present_child_count"], 2);
     let all = tempfile::tempdir().unwrap();
     common::run(
         skopeo(s.host())

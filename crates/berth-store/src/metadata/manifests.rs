@@ -376,6 +376,24 @@ impl Db {
         })
     }
 
+    /// The children index `digest` of repository `repo` references, each
+    /// with whether it is stored (a sparse index lacks some), by digest.
+    pub async fn child_presence(&self, repo: i64, digest: &str) -> Result<Vec<(String, bool)>, StoreError> {
+        on_db!(self.reader(), pool => {
+            let rows: Vec<(String, bool)> = sqlx::query_as(
+                "SELECT c.child_digest, EXISTS (SELECT 1 FROM manifests m \
+                 WHERE m.repository_id = p.repository_id AND m.digest = c.child_digest) \
+                 FROM manifest_children c JOIN manifests p ON p.id = c.manifest_id \
+                 WHERE p.repository_id = $1 AND p.digest = $2 ORDER BY c.child_digest",
+            )
+            .bind(repo)
+            .bind(digest)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows)
+        })
+    }
+
     /// Manifests in the repository whose subject is `subject`, optionally
     /// only those of one artifact type, ordered by digest.
     pub async fn referrers(
