@@ -173,7 +173,7 @@ async fn has_blob(s: &Server, digest: &str) -> bool {
 async fn an_architecture_filter_keeps_the_index_digest_and_only_its_platforms() {
     let up = upstream().await;
     // Full access: the superuser sets the organization's quota.
-    let s = berth("FEATURE_SPARSE_INDEX: true\nFEATURE_SUPERUSERS_FULL_ACCESS: true\n").await;
+    let mut s = berth("FEATURE_SPARSE_INDEX: true\nFEATURE_SUPERUSERS_FULL_ACCESS: true\n").await;
     let caps = get(&s, Anon, "/registry/capabilities").await;
     ok(&caps, 200);
     assert_eq!(
@@ -351,6 +351,22 @@ async fn an_architecture_filter_keeps_the_index_digest_and_only_its_platforms() 
         assert!(!has_blob(&s, b).await, "blob {b} kept");
     }
     assert_eq!(acme_usage(&s).await, 0);
+
+    // Sparse indexes turned off under a filtered mirror: its syncs fail,
+    // saying why, instead of copying every platform.
+    s.stop();
+    let config = std::fs::read_to_string(s.config_path()).unwrap();
+    assert!(config.contains("FEATURE_SPARSE_INDEX: true"), "{config}");
+    std::fs::write(
+        s.config_path(),
+        config.replace("FEATURE_SPARSE_INDEX: true", "FEATURE_SPARSE_INDEX: false"),
+    )
+    .unwrap();
+    s.restart().await;
+    let view = sync(&s).await;
+    assert_eq!(view["sync_status"], "FAIL", "{view}");
+    let error = view["last_error"].as_str().unwrap();
+    assert!(error.contains("FEATURE_SPARSE_INDEX"), "{error}");
 }
 
 #[tokio::test]
