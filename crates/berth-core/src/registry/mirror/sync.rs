@@ -5,8 +5,8 @@
 //! each (blobs, then child manifests, then the tagged manifest, all by
 //! their upstream digests) as the mirror's robot, and ends the local tags
 //! no longer matched. Under an `architecture_filter` an index keeps only
-//! the children of the filter's architectures: it is stored sparse. Blobs the registry holds anywhere are linked, not
-//! downloaded.
+//! the children of the filter's architectures: it is stored sparse. Blobs
+//! the registry holds anywhere are linked, not downloaded.
 
 use std::time::Duration;
 
