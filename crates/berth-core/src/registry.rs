@@ -17,6 +17,7 @@ mod quota;
 mod repositories;
 mod security;
 mod sessions;
+mod sparse;
 mod state;
 mod status;
 mod tags;
@@ -57,6 +58,7 @@ pub use repositories::{
     ClientError, LiveTag, RepositoryDetails, RepositoryPage, RepositorySummary, VIEW_TAGS,
 };
 pub use security::{AffectedManifest, AffectedManifests, SecurityReport, SecurityStatus, SecuritySummary};
+pub use sparse::{Capabilities, ChildRule, SparseIndexSettings};
 pub use state::{MirrorWriter, RepositoryState, WriteDecision, decide_write};
 pub use status::{GcPassRow, RegistryStatus};
 pub use tags::{TagChange, TagFilter, TagHistory, TagQuery, TagRecord};
@@ -97,6 +99,8 @@ pub struct RegistryConfig {
     pub autoprune: AutopruneSettings,
     /// Event notifications: delivery, methods, outbound guard.
     pub notifications: crate::NotifyConfig,
+    /// Sparse indexes (`FEATURE_SPARSE_INDEX`).
+    pub sparse_index: SparseIndexSettings,
 }
 
 /// Which writes the registry accepts.
@@ -129,6 +133,7 @@ impl Default for RegistryConfig {
             pull_stats: true,
             autoprune: AutopruneSettings::default(),
             notifications: crate::NotifyConfig::default(),
+            sparse_index: SparseIndexSettings::default(),
         }
     }
 }

@@ -47,6 +47,17 @@ pub struct Descriptor {
     /// External URLs (non-distributable layers).
     #[serde(default)]
     pub urls: Option<Vec<String>>,
+    /// The platform of an index entry.
+    #[serde(default)]
+    pub platform: Option<Platform>,
+}
+
+/// The platform an index entry is built for (only what the registry reads).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Platform {
+    /// CPU architecture (`amd64`, `arm64`, ...).
+    #[serde(default)]
+    pub architecture: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -74,6 +85,8 @@ pub struct ParsedManifest {
     pub blobs: Vec<Digest>,
     /// Child manifests that must exist in the repository (index entries).
     pub children: Vec<Digest>,
+    /// The platform architecture of each of `children`, in their order.
+    pub child_architectures: Vec<Option<String>>,
     /// The manifest this one refers to (referrers API).
     pub subject: Option<Digest>,
     /// `artifactType`, or for an image manifest its config media type.
@@ -130,6 +143,7 @@ impl ParsedManifest {
             kind,
             blobs: Vec::new(),
             children: Vec::new(),
+            child_architectures: Vec::new(),
             subject,
             artifact_type: raw.artifact_type.clone(),
             annotations,
@@ -170,6 +184,9 @@ impl ParsedManifest {
                     parsed
                         .children
                         .push(parse_descriptor_digest(m, "manifests entry")?);
+                    parsed
+                        .child_architectures
+                        .push(m.platform.as_ref().and_then(|p| p.architecture.clone()));
                 }
             }
         }
@@ -245,12 +262,13 @@ mod tests {
     #[test]
     fn index_lists_children() {
         let body = format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{}","digest":"{D1}","size":5}}]}}"#,
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"{0}","digest":"{D1}","size":5,"platform":{{"architecture":"arm64","os":"linux"}}}},{{"mediaType":"{0}","digest":"{D2}","size":5}}]}}"#,
             media_type::OCI_MANIFEST
         );
         let p = ParsedManifest::parse(body.as_bytes(), Some(media_type::OCI_INDEX)).unwrap();
         assert_eq!(p.kind, ManifestKind::Index);
-        assert_eq!(p.children.len(), 1);
+        assert_eq!(p.children.len(), 2);
+        assert_eq!(p.child_architectures, [Some("arm64".to_owned()), None]);
     }
 
     #[test]

@@ -61,6 +61,7 @@ async fn a_pruned_row_is_ended_and_logged_once() {
             content: b"{}".to_vec(),
             blobs: vec![],
             children: vec![],
+            optional_children: vec![],
             tag_expires_after_ms: None,
             tag_immutable: false,
         };

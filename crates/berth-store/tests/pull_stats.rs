@@ -29,6 +29,7 @@ async fn manifest(db: &Db, repo: i64, n: u8, tags: &[&str]) {
         content: format!("{{\"n\":{n}}}").into_bytes(),
         blobs: vec![],
         children: vec![],
+        optional_children: vec![],
         tag_expires_after_ms: None,
         tag_immutable: false,
     };

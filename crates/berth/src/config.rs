@@ -157,6 +157,14 @@ pub struct Config {
     pub DEFAULT_SYSTEM_REJECT_QUOTA_BYTES: u64,
     /// Count pulls per tag and per manifest (pull statistics).
     pub FEATURE_IMAGE_PULL_STATS: bool,
+    /// Store indexes with some child manifests absent (sparse indexes):
+    /// needed by a mirror's `architecture_filter`.
+    pub FEATURE_SPARSE_INDEX: bool,
+    /// With `FEATURE_SPARSE_INDEX`: the architectures a client's push of
+    /// an index must include; children of others may be absent. Empty:
+    /// every child is required of a client's push.
+    #[serde(default)]
+    pub SPARSE_INDEX_REQUIRED_ARCHS: Vec<String>,
     /// An auto-prune policy (`{method, value}`) for every namespace
     /// without one of its own.
     #[serde(default)]
@@ -288,6 +296,8 @@ impl Default for Config {
             // On, unlike Quay: no Redis to run, and counting costs a pull
             // a map update in memory (measured by bench/pull-stats.sh).
             FEATURE_IMAGE_PULL_STATS: true,
+            FEATURE_SPARSE_INDEX: false,
+            SPARSE_INDEX_REQUIRED_ARCHS: Vec::new(),
             DEFAULT_NAMESPACE_AUTOPRUNE_POLICY: None,
             AUTO_PRUNING_POLL_PERIOD: 30,
             FEATURE_GARBAGE_COLLECTION: true,
@@ -419,6 +429,16 @@ impl Config {
             add(
                 "DEFAULT_SYSTEM_REJECT_QUOTA_BYTES",
                 format!("must be at most {}", i64::MAX),
+            );
+        }
+        if self
+            .SPARSE_INDEX_REQUIRED_ARCHS
+            .iter()
+            .any(|a| a.trim().is_empty())
+        {
+            add(
+                "SPARSE_INDEX_REQUIRED_ARCHS",
+                "must list architecture names (amd64, arm64, ...), none empty".into(),
             );
         }
         match self.storage() {
@@ -581,5 +601,16 @@ mod tests {
         assert!(error("BLOB_REDIRECT_EXPIRATION_S: 86400\n").contains("BLOB_REDIRECT_EXPIRATION_S"));
         assert!(error("UPLOAD_LEASE_S: 0\n").contains("UPLOAD_LEASE_S"));
         assert!(error("DB_CONNECTION_ARGS: {max_connections: 0}\n").contains("max_connections"));
+    }
+
+    #[test]
+    fn sparse_indexes_are_configured_with_quay_keys() {
+        let c = load("FEATURE_SPARSE_INDEX: true\nSPARSE_INDEX_REQUIRED_ARCHS: [amd64]\n").unwrap();
+        assert!(c.ignored_quay_keys.is_empty(), "{:?}", c.ignored_quay_keys);
+        let sparse = c.registry().unwrap().sparse_index;
+        assert!(sparse.enabled);
+        assert_eq!(sparse.required_architectures, ["amd64"]);
+        assert!(!load("").unwrap().registry().unwrap().sparse_index.enabled);
+        assert!(error("SPARSE_INDEX_REQUIRED_ARCHS: ['']\n").contains("SPARSE_INDEX_REQUIRED_ARCHS"));
     }
 }

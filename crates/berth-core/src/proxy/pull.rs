@@ -211,6 +211,7 @@ impl Registry {
             content: fetched.content,
             blobs: parsed.blobs.iter().map(Digest::to_string).collect(),
             children: parsed.children.iter().map(Digest::to_string).collect(),
+            optional_children: Vec::new(),
             tag_expires_after_ms: None,
             tag_immutable: false,
         };

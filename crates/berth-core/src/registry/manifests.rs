@@ -6,7 +6,7 @@ use berth_store::metadata::{DeleteManifest, EndTag, NewEvent, NewManifest, PutMa
 
 use crate::notify::{EventKind, QuotaEvent, RepoEvent};
 
-use super::{Registry, RegistryError};
+use super::{ChildRule, Registry, RegistryError};
 
 /// A manifest as stored: raw bytes and how to label them.
 #[derive(Debug, Clone)]
@@ -34,12 +34,15 @@ pub struct PushedManifest {
 
 impl Registry {
     /// Validate and store a manifest; tag it when `reference` is a tag.
+    /// An index's children must be stored first, but those `rule` lets be
+    /// absent (a sparse index).
     pub async fn put_manifest(
         &self,
         repo: &RepositoryName,
         reference: &Reference,
         content_type: Option<&str>,
         content: Vec<u8>,
+        rule: ChildRule<'_>,
     ) -> Result<PushedManifest, RegistryError> {
         if content.len() > self.config.manifest_size_limit {
             return Err(RegistryError::ManifestTooLarge(self.config.manifest_size_limit));
@@ -71,6 +74,11 @@ impl Registry {
             None => Default::default(),
         };
         let media_type = parsed.media_type.clone();
+        let optional_children = self
+            .optional_children(&parsed, rule)
+            .iter()
+            .map(Digest::to_string)
+            .collect();
         let record = NewManifest {
             digest: digest.to_string(),
             media_type: parsed.media_type,
@@ -80,6 +88,7 @@ impl Registry {
             content,
             blobs: parsed.blobs.iter().map(Digest::to_string).collect(),
             children: parsed.children.iter().map(Digest::to_string).collect(),
+            optional_children,
             tag_expires_after_ms: labels
                 .expires_after
                 .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),

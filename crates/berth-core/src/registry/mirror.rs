@@ -289,6 +289,12 @@ impl Registry {
                             ARCHITECTURES.join(", ")
                         )));
                     }
+                    // A filtered index is stored sparse.
+                    if !self.config.sparse_index.enabled {
+                        return Err(invalid(
+                            "architecture_filter needs sparse indexes: set FEATURE_SPARSE_INDEX: true in the registry's configuration",
+                        ));
+                    }
                     Some(serde_json::to_string(archs).map_err(|e| invalid(e.to_string()))?)
                 }
                 _ => None,

@@ -69,6 +69,9 @@ pub struct TagRecord {
     pub immutable: bool,
     /// Pulls by this tag name (all its rows share them).
     pub pulls: super::TagPullCount,
+    /// For an index: each child's digest and whether it is stored (a
+    /// sparse index lacks some).
+    pub children: Vec<(String, bool)>,
 }
 
 impl TagRecord {
@@ -89,6 +92,7 @@ impl TagRecord {
             reversion: r.reversion,
             size: r.size,
             pulls: super::TagPullCount::default(),
+            children: Vec::new(),
         }
     }
 }
@@ -172,7 +176,7 @@ impl Registry {
         let policies = self.tag_policies(repo, repo_id).await?;
         let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
         let pulls = self.tags_pulls(repo_id, &names).await?;
-        let tags = rows
+        let mut tags: Vec<TagRecord> = rows
             .into_iter()
             .zip(pulls)
             .map(|(row, pulls)| {
@@ -183,6 +187,9 @@ impl Registry {
                 }
             })
             .collect();
+        for t in tags.iter_mut().filter(|t| t.is_manifest_list) {
+            t.children = self.db.child_presence(repo_id, &t.manifest_digest).await?;
+        }
         Ok(TagHistory { tags, has_additional })
     }
 

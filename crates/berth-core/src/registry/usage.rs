@@ -10,7 +10,7 @@
 use crate::RepositoryName;
 use berth_oci::Reference;
 
-use super::{ManifestContent, PushedManifest, Registry, RegistryError};
+use super::{ChildRule, ManifestContent, PushedManifest, Registry, RegistryError};
 use crate::Caller;
 use crate::identity::AuditEvent;
 use crate::notify::{EventKind, QuotaEvent};
@@ -84,7 +84,8 @@ impl Registry {
 
     /// Push a manifest (see [`Registry::put_manifest`]) and log it:
     /// `push_repo`, with `quota_warning` when the push crossed a warning
-    /// threshold, or `quota_error` when a quota refused it.
+    /// threshold, or `quota_error` when a quota refused it. An index may
+    /// be sparse as a client's push may ([`ChildRule::Client`]).
     pub async fn push_manifest(
         &self,
         caller: &Caller,
@@ -93,7 +94,25 @@ impl Registry {
         content_type: Option<&str>,
         content: Vec<u8>,
     ) -> Result<PushedManifest, RegistryError> {
-        let pushed = match self.put_manifest(repo, reference, content_type, content).await {
+        self.push_manifest_with(caller, repo, reference, content_type, content, ChildRule::Client)
+            .await
+    }
+
+    /// [`Registry::push_manifest`], with the children `rule` lets an index
+    /// leave absent.
+    pub(crate) async fn push_manifest_with(
+        &self,
+        caller: &Caller,
+        repo: &RepositoryName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        content: Vec<u8>,
+        rule: ChildRule<'_>,
+    ) -> Result<PushedManifest, RegistryError> {
+        let pushed = match self
+            .put_manifest(repo, reference, content_type, content, rule)
+            .await
+        {
             Ok(pushed) => pushed,
             Err(e) => {
                 if let RegistryError::QuotaExceeded {

@@ -11,6 +11,7 @@
 mod applications;
 mod apptokens;
 mod autoprune;
+mod capabilities;
 pub(crate) mod error;
 mod extract;
 mod immutability;
@@ -137,6 +138,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(quotas::routes())
         .merge(repositories::routes())
         .merge(mirror::routes())
+        .merge(capabilities::routes())
         .merge(tags::routes())
         .merge(autoprune::routes())
         .merge(immutability::routes())

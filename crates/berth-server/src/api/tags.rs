@@ -6,6 +6,8 @@
 //! An immutable tag refuses moves, deletes and expirations with 409
 //! `tag_immutable`.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::Path;
 use axum::http::StatusCode;
@@ -67,12 +69,31 @@ pub(super) struct TagView {
     /// The manifest's vulnerabilities per severity, while the scanner is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     security_summary: Option<SecuritySummaryView>,
+    /// For an index: whether some of its children are absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_sparse: Option<bool>,
+    /// For an index: how many children it lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    child_manifest_count: Option<usize>,
+    /// For an index: how many of them are stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    present_child_count: Option<usize>,
+    /// For an index: each child's digest and whether it is stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    child_manifests_presence: Option<BTreeMap<String, bool>>,
 }
 
 impl From<TagRecord> for TagView {
     fn from(t: TagRecord) -> Self {
         let started = (t.start_ms > 0).then_some(t.start_ms);
+        let index = t.is_manifest_list;
+        let present = t.children.iter().filter(|(_, p)| *p).count();
+        let count = t.children.len();
         TagView {
+            is_sparse: index.then_some(present < count),
+            child_manifest_count: index.then_some(count),
+            present_child_count: index.then_some(present),
+            child_manifests_presence: index.then(|| t.children.iter().cloned().collect()),
             start_ts: started.map(|ms| ms / 1000),
             last_modified: started.map(format_date),
             end_ts: t.end_ms.map(|ms| ms / 1000),

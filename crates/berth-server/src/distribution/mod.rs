@@ -137,6 +137,23 @@ async fn handle(
     response
 }
 
+/// The answer to `GET /v2/`, with Quay's sparse-index headers.
+fn base_answer(registry: &Registry) -> Response {
+    let caps = registry.capabilities();
+    let mut response = axum::Json(serde_json::json!({})).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        "X-Sparse-Manifest-Support",
+        HeaderValue::from_static(if caps.sparse_supported { "true" } else { "false" }),
+    );
+    if let Ok(archs) = HeaderValue::from_str(&caps.required_architectures.join(","))
+        && !caps.required_architectures.is_empty()
+    {
+        headers.insert("X-Required-Architectures", archs);
+    }
+    response
+}
+
 /// The path a request names, under the proxy-cache organization of its
 /// `?ns=` upstream host (containerd's mirror parameter) when one proxies
 /// that host: one endpoint mirrors every upstream.
@@ -212,7 +229,7 @@ async fn dispatch(
             .ok_or_else(|| ApiError::NoEndpoint(format!("no endpoint /v2/{path}")))
     };
     match (route, method.clone()) {
-        (Route::Base, Method::GET | Method::HEAD) => Ok(axum::Json(serde_json::json!({})).into_response()),
+        (Route::Base, Method::GET | Method::HEAD) => Ok(base_answer(&state.registry)),
         (Route::Catalog, Method::GET) => listing::catalog(ctx).await,
         (Route::Tags(_), Method::GET) => listing::tags(ctx, named()?).await,
         (Route::Referrers(_, digest), Method::GET) => listing::referrers(ctx, named()?, digest).await,

@@ -26,6 +26,9 @@ pub struct NewManifest {
     pub blobs: Vec<String>,
     /// Child manifests it references (must exist in the repository).
     pub children: Vec<String>,
+    /// Those of `children` that may be absent (a sparse index): recorded
+    /// as references all the same, so a later push of one completes it.
+    pub optional_children: Vec<String>,
     /// How long a tag row this push starts lives, in ms (the
     /// `quay.expires-after` label); `None`: until moved or deleted.
     pub tag_expires_after_ms: Option<i64>,
@@ -174,7 +177,7 @@ impl Db {
                 .bind(child)
                 .fetch_optional(&mut *tx)
                 .await?;
-                if found.is_none() {
+                if found.is_none() && !m.optional_children.contains(child) {
                     return Ok(PutManifest::MissingChild(child.clone()));
                 }
             }
@@ -370,6 +373,24 @@ impl Db {
             } else {
                 DeleteManifest::Missing
             })
+        })
+    }
+
+    /// The children index `digest` of repository `repo` references, each
+    /// with whether it is stored (a sparse index lacks some), by digest.
+    pub async fn child_presence(&self, repo: i64, digest: &str) -> Result<Vec<(String, bool)>, StoreError> {
+        on_db!(self.reader(), pool => {
+            let rows: Vec<(String, bool)> = sqlx::query_as(
+                "SELECT c.child_digest, EXISTS (SELECT 1 FROM manifests m \
+                 WHERE m.repository_id = p.repository_id AND m.digest = c.child_digest) \
+                 FROM manifest_children c JOIN manifests p ON p.id = c.manifest_id \
+                 WHERE p.repository_id = $1 AND p.digest = $2 ORDER BY c.child_digest",
+            )
+            .bind(repo)
+            .bind(digest)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows)
         })
     }
 

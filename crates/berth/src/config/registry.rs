@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use berth_core::RegistryConfig;
-use berth_core::registry::QuotaSettings;
+use berth_core::registry::{QuotaSettings, SparseIndexSettings};
 
 use super::Config;
 
@@ -33,6 +33,10 @@ impl Config {
             pull_stats: self.FEATURE_IMAGE_PULL_STATS,
             autoprune: self.autoprune().map_err(invalid)?,
             notifications: self.notifications()?,
+            sparse_index: SparseIndexSettings {
+                enabled: self.FEATURE_SPARSE_INDEX,
+                required_architectures: self.SPARSE_INDEX_REQUIRED_ARCHS.clone(),
+            },
         })
     }
 }

@@ -4,8 +4,9 @@
 //! sync lists the upstream's tags, keeps those matching the globs, copies
 //! each (blobs, then child manifests, then the tagged manifest, all by
 //! their upstream digests) as the mirror's robot, and ends the local tags
-//! no longer matched. Blobs the registry holds anywhere are linked, not
-//! downloaded.
+//! no longer matched. Under an `architecture_filter` an index keeps only
+//! the children of the filter's architectures: it is stored sparse. Blobs
+//! the registry holds anywhere are linked, not downloaded.
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use crate::identity::{AccountRef, Action, Actor, AuditEvent, Credential, Princip
 use crate::names::{RepositoryName, TagName};
 use crate::notify::RepoEvent;
 use crate::registry::sessions::new_token;
-use crate::registry::{BlobRange, ClientError, Registry, RegistryError};
+use crate::registry::{BlobRange, ChildRule, ClientError, Registry, RegistryError};
 use crate::upstream::{Credentials, UpstreamClient, UpstreamRef, UpstreamSettings};
 
 /// How often an instance looks for due mirrors (Quay's `REPO_MIRROR_INTERVAL`);
@@ -261,6 +262,15 @@ impl Registry {
             .authorize(&robot.principal, Action::Push(repo.as_str()))
             .await
             .map_err(|e| format!("robot {} may not write the mirror: {e}", row.robot_name))?;
+        let filter = mirror.architecture_filter.as_deref().filter(|f| !f.is_empty());
+        if filter.is_some() && !self.config.sparse_index.enabled {
+            // Copying every platform instead would silently fill the
+            // mirror with what its administrators left out.
+            return Err("architecture_filter is set but FEATURE_SPARSE_INDEX is off: \
+                 turn sparse indexes on, or clear the filter"
+                .into());
+        }
+        let rule = filter.map_or(ChildRule::Complete, ChildRule::Filter);
         let client = self.mirror_client(row, mirror)?;
         let mut tags: Vec<String> = client
             .list_tags()
@@ -277,7 +287,7 @@ impl Registry {
             if !self.still_claimed(row, token).await {
                 return Ok(Ended::Cancelled);
             }
-            match self.copy_tag(&client, &robot, repo, tag).await {
+            match self.copy_tag(&client, &robot, repo, tag, rule).await {
                 Ok(()) => {
                     copied += 1;
                     self.log_tag(repo, "repo_mirror_sync_tag_success", tag, None)
@@ -343,45 +353,52 @@ impl Registry {
             .map_err(|e| e.to_string())
     }
 
-    /// Copy tag `tag`: unless the local tag already points at the upstream's
-    /// digest, the blobs and child manifests first, then the manifest by tag.
+    /// Copy tag `tag`: the blobs and the child manifests `rule` keeps
+    /// (those not stored yet), then, unless the local tag already points
+    /// at the upstream's digest, the manifest by tag. Children are looked
+    /// at even then, so a widened filter completes a sparse index.
     async fn copy_tag(
         &self,
         client: &UpstreamClient,
         robot: &Caller,
         repo: &RepositoryName,
         tag: &str,
+        rule: ChildRule<'_>,
     ) -> Result<(), String> {
         let top = client.manifest(tag).await.map_err(|e| e.to_string())?;
         let local = self.get_manifest(repo, &Reference::Tag(tag.to_owned())).await;
-        if local.is_ok_and(|m| m.digest == top.digest.to_string()) {
-            return Ok(());
-        }
+        let current = local.is_ok_and(|m| m.digest == top.digest.to_string());
         let parsed =
             ParsedManifest::parse(&top.content, top.media_type.as_deref()).map_err(|e| e.to_string())?;
-        if parsed.kind == ManifestKind::Index {
-            for child in &parsed.children {
-                if self
-                    .get_manifest(repo, &Reference::Digest(child.clone()))
-                    .await
-                    .is_ok()
-                {
-                    continue;
-                }
-                let m = client
-                    .manifest(&child.to_string())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                self.copy_image(
-                    client,
-                    robot,
-                    repo,
-                    Reference::Digest(child.clone()),
-                    m.media_type,
-                    m.content,
-                )
-                .await?;
+        if parsed.kind != ManifestKind::Index && current {
+            return Ok(());
+        }
+        let left_out = self.optional_children(&parsed, rule);
+        for child in parsed.children.iter().filter(|c| !left_out.contains(c)) {
+            if self
+                .get_manifest(repo, &Reference::Digest(child.clone()))
+                .await
+                .is_ok()
+            {
+                continue;
             }
+            let m = client
+                .manifest(&child.to_string())
+                .await
+                .map_err(|e| e.to_string())?;
+            self.copy_image(
+                client,
+                robot,
+                repo,
+                Reference::Digest(child.clone()),
+                m.media_type,
+                m.content,
+                ChildRule::Complete,
+            )
+            .await?;
+        }
+        if current {
+            return Ok(());
         }
         self.copy_image(
             client,
@@ -390,11 +407,14 @@ impl Registry {
             Reference::Tag(tag.to_owned()),
             top.media_type,
             top.content,
+            rule,
         )
         .await
     }
 
-    /// Store the blobs a manifest references, then the manifest's exact bytes.
+    /// Store the blobs a manifest references, then the manifest's exact
+    /// bytes (an index with the children `rule` leaves out absent).
+    #[allow(clippy::too_many_arguments)]
     async fn copy_image(
         &self,
         client: &UpstreamClient,
@@ -403,6 +423,7 @@ impl Registry {
         reference: Reference,
         media_type: Option<String>,
         content: Vec<u8>,
+        rule: ChildRule<'_>,
     ) -> Result<(), String> {
         let parsed = ParsedManifest::parse(&content, media_type.as_deref()).map_err(|e| e.to_string())?;
         for digest in &parsed.blobs {
@@ -410,7 +431,7 @@ impl Registry {
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        self.push_manifest(robot, repo, &reference, media_type.as_deref(), content)
+        self.push_manifest_with(robot, repo, &reference, media_type.as_deref(), content, rule)
             .await
             .map_err(|e| e.to_string())?;
         Ok(())
