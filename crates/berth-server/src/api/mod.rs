@@ -17,6 +17,7 @@ mod immutability;
 mod logs;
 mod mirror;
 mod notifications;
+mod org_mirror;
 mod organizations;
 mod permissions;
 mod proxycache;
@@ -137,6 +138,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(quotas::routes())
         .merge(repositories::routes())
         .merge(mirror::routes())
+        .merge(org_mirror::routes())
         .merge(tags::routes())
         .merge(autoprune::routes())
         .merge(immutability::routes())
