@@ -338,6 +338,21 @@ async fn an_org_mirror_discovers_the_filtered_repositories_and_syncs_them() {
         "credential in the database in clear (hex)"
     );
 
+    // Disabling the organization mirror disables its repositories' mirrors.
+    let changed = put(
+        &s,
+        Admin,
+        "/organization/acme/mirror",
+        json!({ "is_enabled": false }),
+    )
+    .await;
+    ok(&changed, 200);
+    assert_eq!(changed.1["is_enabled"], false);
+    assert_eq!(
+        get(&s, Admin, "/repository/acme/app1/mirror").await.1["is_enabled"],
+        false
+    );
+
     // Deleting the mirror leaves ordinary repositories with their content.
     ok(&del(&s, Admin, "/organization/acme/mirror").await, 204);
     assert_eq!(get(&s, Admin, "/organization/acme/mirror").await.0, 404);
@@ -448,6 +463,23 @@ async fn org_mirror_configurations_are_validated() {
     let r = post(&s, "/organization/acme/mirror/verify", None).await;
     refused(&r, BAD);
     assert!(r.1["detail"].as_str().unwrap().contains("127.0.0.1:1"), "{}", r.1);
+    assert_eq!(
+        post(&s, "/organization/acme/mirror/sync-cancel", None).await.0,
+        404
+    );
+    // A requested sync of a disabled mirror waits, and can be cancelled.
+    ok(&post(&s, "/organization/acme/mirror/sync-now", None).await, 204);
+    assert_eq!(
+        get(&s, Admin, "/organization/acme/mirror").await.1["sync_status"],
+        "SYNC_NOW"
+    );
+    ok(
+        &post(&s, "/organization/acme/mirror/sync-cancel", None).await,
+        204,
+    );
+    let view = get(&s, Admin, "/organization/acme/mirror").await.1;
+    assert_eq!(view["sync_status"], "CANCEL", "{view}");
+    assert_eq!(view["sync_start_date"], Value::Null, "{view}");
     assert_eq!(
         post(&s, "/organization/acme/mirror/sync-cancel", None).await.0,
         404

@@ -267,6 +267,27 @@ impl Db {
         })
     }
 
+    /// Enable or disable the repository mirrors of organization mirror
+    /// `account_id` (those of skipped repositories stay disabled).
+    pub async fn enable_org_mirror_repositories(
+        &self,
+        account_id: i64,
+        enabled: bool,
+    ) -> Result<(), StoreError> {
+        on_db!(self.writer(), pool => {
+            sqlx::query(
+                "UPDATE repository_mirrors SET is_enabled = $2 WHERE repository_id IN \
+                 (SELECT repository_id FROM org_mirror_repositories WHERE account_id = $1 \
+                 AND repository_id IS NOT NULL AND skip_reason IS NULL)",
+            )
+            .bind(account_id)
+            .bind(enabled)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
     /// Ask for a discovery now and a sync of every linked repository not
     /// syncing already. False if the discovery is running.
     pub async fn org_mirror_sync_now(&self, account_id: i64) -> Result<bool, StoreError> {

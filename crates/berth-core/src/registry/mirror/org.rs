@@ -202,11 +202,18 @@ impl Registry {
             timeout_s: row.timeout_s,
             architecture_filter: row.architecture_filter.clone(),
         };
+        let was_enabled = before.is_enabled;
         let fields = self.apply_org_input(ns, id, before, &input).await?;
         if !self.db.update_org_mirror(id, &fields).await? {
             return Err(ClientError::NotFound(format!(
                 "organization {ns} has no mirror configuration"
             )));
+        }
+        // At once, not at the next discovery: a disabled mirror discovers nothing.
+        if fields.is_enabled != was_enabled {
+            self.db
+                .enable_org_mirror_repositories(id, fields.is_enabled)
+                .await?;
         }
         let mut changed = Vec::new();
         for (set, name) in [
