@@ -46,7 +46,8 @@ pub use labels::parse_expires_after;
 pub use listing::Page;
 pub use manifests::{ManifestContent, PushedManifest};
 pub use mirror::{
-    ARCHITECTURES, MIN_TIMEOUT_S, MIRROR_POLL, Mirror, MirrorInput, MirrorProxy, RegistryConnection,
+    ARCHITECTURES, MIN_ORG_SYNC_INTERVAL_S, MIN_TIMEOUT_S, MIRROR_POLL, Mirror, MirrorInput, MirrorProxy,
+    ORG_TIMEOUT_S, OrgMirror, OrgMirrorInput, OrgMirrorRepository, OrgRepositoryStatus, RegistryConnection,
     SyncStatus,
 };
 pub use pulls::{FLUSH_INTERVAL, IdleTag, ManifestPullStatistics, TagPullCount, TagPullStatistics};

@@ -15,6 +15,7 @@ mod logins;
 mod manifests;
 mod mirrors;
 pub(crate) mod notifications;
+mod org_mirrors;
 mod permissions;
 mod proxy_cache;
 mod pull_stats;
@@ -48,6 +49,7 @@ pub use notifications::{
     Attempt, DISABLED_AFTER_FAILURES, DeliveryJob, DeliveryLogRow, EventScope, FailureOutcome, NewEvent,
     NewNotification, NotificationRow,
 };
+pub use org_mirrors::{OrgMirrorFields, OrgMirrorRepositoryRow, OrgMirrorRow};
 pub use permissions::{AccessFacts, PermissionRow, RepositoryRow};
 pub use proxy_cache::{NewProxyConfig, ProxyConfigRow};
 pub use pull_stats::{IdleTag, ManifestPulls, TagPullRow, TagPulls};

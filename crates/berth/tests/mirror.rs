@@ -10,6 +10,8 @@
 
 mod api_support;
 mod common;
+#[path = "mirror/store.rs"]
+mod store;
 #[path = "mirror/upstream.rs"]
 mod upstream;
 
@@ -20,6 +22,7 @@ use common::layout::{write_image, write_index, write_layout_index};
 use common::{Server, unique_seed};
 use reqwest::Method;
 use serde_json::{Value, json};
+use store::{contains, database_bytes};
 use upstream::{Distribution, hostile_upstream};
 
 const SECRET_KEY: &str = "DATABASE_SECRET_KEY: mirror-test-key-0123456789abcdef\n";
@@ -127,29 +130,6 @@ fn push_local(s: &Server, tag: &str, creds: Option<&str>) -> (bool, String) {
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// Everything the database holds, as bytes: the SQLite files, or a
-/// PostgreSQL dump.
-fn database_bytes(s: &Server) -> Vec<u8> {
-    match s.db_uri() {
-        Some(uri) => common::run(std::process::Command::new("pg_dump").arg(uri)).into_bytes(),
-        None => {
-            let mut all = Vec::new();
-            for f in common::files_under(s.data_dir.path()) {
-                let name = f.file_name().unwrap().to_string_lossy().into_owned();
-                if name.starts_with("metadata.db") {
-                    all.extend(std::fs::read(&f).unwrap());
-                }
-            }
-            assert!(!all.is_empty(), "no database file found");
-            all
-        }
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 #[tokio::test]

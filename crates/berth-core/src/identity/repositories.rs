@@ -100,6 +100,11 @@ impl Identity {
                 "you may not create repositories in namespace {ns}"
             )));
         }
+        if self.db.is_org_mirror_namespace(ns).await? {
+            return Err(IdentityError::Denied(format!(
+                "organization {ns} is an organization mirror: its repositories are created by the mirror"
+            )));
+        }
         let id = self.db.create_repository(name, public, description).await?;
         if let Some(account) = principal.account()
             && !self.allowed(principal, Action::AdministerNamespace(ns)).await?

@@ -251,6 +251,7 @@ impl Registry {
         let org = self
             .proxy_organization(caller, ns, Action::AdministerNamespace(ns.as_str()))
             .await?;
+        self.refuse_in_org_mirror(ns.as_str(), "a proxy cache").await?;
         let (registry, expiration_s, credentials) = input.check()?;
         self.check_upstream_address(&registry).await?;
         let (username_sealed, password_sealed) = match &credentials {

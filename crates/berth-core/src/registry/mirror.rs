@@ -8,6 +8,7 @@
 //! are never returned or logged.
 
 mod model;
+mod org;
 mod sync;
 
 use berth_store::metadata::{MirrorFields, MirrorRow};
@@ -21,6 +22,10 @@ use crate::upstream::UpstreamRef;
 pub use model::{
     ARCHITECTURES, MIN_TIMEOUT_S, Mirror, MirrorInput, MirrorProxy, RegistryConnection, SYNC_RETRIES,
     SyncStatus,
+};
+pub use org::{
+    MIN_ORG_SYNC_INTERVAL_S, ORG_TIMEOUT_S, OrgMirror, OrgMirrorInput, OrgMirrorRepository,
+    OrgRepositoryStatus,
 };
 pub use sync::MIRROR_POLL;
 
@@ -85,6 +90,8 @@ impl Registry {
         input: MirrorInput,
     ) -> Result<Mirror, ClientError> {
         let id = self.administered_repository(caller, repo).await?;
+        self.refuse_in_org_mirror(repo.namespace(), "a repository mirror")
+            .await?;
         if self.db.mirror(id).await?.is_some() {
             return Err(ClientError::Conflict(format!(
                 "repository {repo} already has a mirror configuration"

@@ -11,8 +11,10 @@
 //! than a general OCI client, whose connections cannot be guarded.
 
 mod auth;
+mod catalog;
 
 pub use auth::challenge_params;
+pub use catalog::{NamespaceLister, RegistryKind};
 
 use std::time::Duration;
 

@@ -27,7 +27,7 @@ pub(super) fn routes() -> OpenApiRouter<AppState> {
 /// Quay's date format of mirror schedules.
 const DATE: &str = "%Y-%m-%dT%H:%M:%SZ";
 
-fn parse_date(s: &str) -> Result<i64, ApiError> {
+pub(super) fn parse_date(s: &str) -> Result<i64, ApiError> {
     chrono::NaiveDateTime::parse_from_str(s, DATE)
         .map(|t| t.and_utc().timestamp_millis())
         .map_err(|_| {
@@ -37,7 +37,7 @@ fn parse_date(s: &str) -> Result<i64, ApiError> {
         })
 }
 
-fn format_date(ms: i64) -> String {
+pub(super) fn format_date(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format(DATE).to_string())
         .unwrap_or_default()

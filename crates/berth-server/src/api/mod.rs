@@ -18,6 +18,7 @@ mod immutability;
 mod logs;
 mod mirror;
 mod notifications;
+mod org_mirror;
 mod organizations;
 mod permissions;
 mod proxycache;
@@ -139,6 +140,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(repositories::routes())
         .merge(mirror::routes())
         .merge(capabilities::routes())
+        .merge(org_mirror::routes())
         .merge(tags::routes())
         .merge(autoprune::routes())
         .merge(immutability::routes())

@@ -126,6 +126,9 @@ impl Registry {
     /// Sync due mirrors every [`MIRROR_POLL`], or at once when woken.
     pub(crate) async fn run_mirrors(&self) {
         loop {
+            if let Err(e) = self.discover_org_mirrors().await {
+                tracing::warn!(error = %e, "cannot discover organization mirrors");
+            }
             match self.sync_mirrors().await {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot sync repository mirrors"),
