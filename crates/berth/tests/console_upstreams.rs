@@ -8,6 +8,9 @@
 //! token, the page hidden from outsiders. An organization's proxy-cache
 //! page: an upstream checked (a wrong password refused with the
 //! upstream's reason), the configuration created, pulled through and
+//! removed. An organization's mirroring page, against a second Berth: a
+//! mirror created, its upstream checked, synced (matching repositories
+//! created and synced, the others skipped), a refused change explained,
 //! removed. Screenshots and axe-core checks at 1280 px and at phone width.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,7 +24,7 @@ use common::browser::Browser;
 use common::layout::write_image;
 use common::{ADMIN, ADMIN_PASSWORD, Server, eventually, unique_seed};
 use reqwest::Method;
-use upstream::Distribution;
+use upstream::{Distribution, berth_upstream, push_upstream};
 
 /// Screenshot the page and check it with axe-core.
 async fn look(b: &Browser, name: &str) {
@@ -327,4 +330,114 @@ async fn proxy_cache_page_checks_creates_and_removes_a_configuration() {
     phone.sign_in(&s.url(""), ADMIN, ADMIN_PASSWORD).await;
     phone.goto(&s.url("/organization/cache/proxycache")).await;
     look(&phone, "proxy-cache").await;
+}
+
+#[tokio::test]
+async fn org_mirror_page_creates_checks_syncs_and_removes_a_mirror() {
+    let (up, token) = berth_upstream().await;
+    push_upstream(&up, "app1", "v1").await;
+    push_upstream(&up, "app2", "v1").await;
+    push_upstream(&up, "other", "v1").await;
+
+    let s = Server::start_capturing_logs_with(
+        "FEATURE_SECURITY_SCANNER: false\n\
+         DATABASE_SECRET_KEY: console-org-mirror-key-0123456789abcdef\n\
+         SSRF_ALLOWED_HOSTS: [127.0.0.1]\n",
+    )
+    .await;
+    create_org(&s, "acme").await;
+    ok(
+        &call(&s, Admin, Method::PUT, "/organization/acme/robots/mirror", None).await,
+        201,
+    );
+    let b = Browser::start("org-mirror", 1280).await;
+    b.sign_in(&s.url(""), ADMIN, ADMIN_PASSWORD).await;
+    b.goto(&s.url("/organization/acme")).await;
+    b.click("a[href='/organization/acme/mirror']").await;
+    assert!(b.main_text().await.contains("This organization mirrors nothing"));
+    look(&b, "org-mirror-new").await;
+
+    // Created from the page, its first discovery scheduled far ahead so
+    // that "sync now" is what starts it.
+    b.find("#o-type").await.select_by_value("quay").await.unwrap();
+    b.fill("#o-url", &format!("http://{}", up.host())).await;
+    b.fill("#o-namespace", "team").await;
+    b.fill("#o-filters", "app*").await;
+    b.find("#o-robot")
+        .await
+        .select_by_value("acme+mirror")
+        .await
+        .unwrap();
+    b.execute(
+        "document.querySelector('#o-start').value = '2099-01-01T00:00';",
+        vec![],
+    )
+    .await;
+    b.find("#o-verify-tls").await.click().await.unwrap();
+    b.fill("#o-username", "team+reader").await;
+    b.fill("#o-password", &token).await;
+    b.click("main form:has(input[value='create']) button[type=submit]")
+        .await;
+    let text = b.main_text().await;
+    assert!(text.contains("Organization mirror created"), "{text}");
+    assert!(
+        text.contains("NEVER_RUN") && text.contains("Credentials are stored"),
+        "{text}"
+    );
+    assert!(!b.client.source().await.unwrap().contains(&token), "never shown");
+
+    // The check lists the upstream namespace with the stored credentials.
+    b.click("button[value='verify']").await;
+    assert!(
+        b.main_text().await.contains("its namespace holds 3 repositories"),
+        "{}",
+        b.main_text().await
+    );
+
+    // Sync now: the matched repositories are created and synced, the
+    // other is skipped.
+    b.click("button[value='sync_now']").await;
+    assert!(b.main_text().await.contains("Sync requested"));
+    eventually("the discovery and both syncs succeed", || async {
+        b.goto(&s.url("/organization/acme/mirror")).await;
+        let rows = tables(&b).await;
+        rows.contains("app1 SUCCESS") && rows.contains("app2 SUCCESS") && rows.contains("other SKIP")
+    })
+    .await;
+    assert_eq!(tags(&s, "acme/app1").await, ["v1"]);
+    look(&b, "org-mirror").await;
+
+    // A refused change says why, as the API does.
+    b.fill("#o-filters", "app*").await;
+    b.fill("#o-url", "http://10.1.2.3").await;
+    b.click("main form:has(input[value='save']) button[type=submit]")
+        .await;
+    let problem = b.find("p.error").await.text().await.unwrap();
+    assert!(problem.contains("10.1.2.3"), "{problem}");
+
+    // Removed: the repositories stay as ordinary ones.
+    b.goto(&s.url("/organization/acme/mirror")).await;
+    b.click("button[value='remove']").await;
+    assert!(b.main_text().await.contains("Organization mirror removed"));
+    assert_eq!(tags(&s, "acme/app1").await, ["v1"]);
+    let server_log = std::fs::read_to_string(s.log_file.as_ref().unwrap()).unwrap();
+    assert!(!server_log.contains(&token), "the token was logged");
+
+    let phone = Browser::start("org-mirror-phone", 390).await;
+    phone.sign_in(&s.url(""), ADMIN, ADMIN_PASSWORD).await;
+    phone.goto(&s.url("/organization/acme/mirror")).await;
+    look(&phone, "org-mirror").await;
+}
+
+/// The text of the page's tables, one line per row, cells joined by a
+/// space.
+async fn tables(b: &Browser) -> String {
+    let rows = b
+        .execute(
+            "return Array.from(document.querySelectorAll('main table tbody tr'))\
+               .map(r => Array.from(r.cells).map(c => c.textContent.trim()).join(' ')).join('\\n');",
+            vec![],
+        )
+        .await;
+    rows.as_str().unwrap_or_default().to_owned()
 }

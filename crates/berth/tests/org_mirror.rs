@@ -11,57 +11,24 @@ mod api_support;
 mod common;
 #[path = "mirror/store.rs"]
 mod store;
+#[path = "mirror/upstream.rs"]
+mod upstream;
 
 use api_support::{ALICE, Admin, BAD, FORBIDDEN, call, create_org, create_repo, del, get, ok, put, refused};
 use common::api::usage_log;
 use common::cli::skopeo;
-use common::layout::{Written, write_image, write_layout_index};
+use common::layout::{write_image, write_layout_index};
 use common::{Server, unique_seed};
 use reqwest::Method;
 use serde_json::{Value, json};
 use store::{contains, database_bytes};
+use upstream::{berth_upstream, push_upstream};
 
 const SECRET_KEY: &str = "DATABASE_SECRET_KEY: org-mirror-test-key-0123456789abcdef\n";
 const CONFIG: &str = "FEATURE_SECURITY_SCANNER: false\nSSRF_ALLOWED_HOSTS: [127.0.0.1]\n";
 
 async fn post(s: &Server, path: &str, body: Option<Value>) -> (u16, Value) {
     call(s, Admin, Method::POST, path, body).await
-}
-
-/// An upstream Berth with organization `team` and robot `team+reader`;
-/// returns the robot's token.
-async fn upstream() -> (Server, String) {
-    let up = Server::start().await;
-    create_org(&up, "team").await;
-    let robot = call(&up, Admin, Method::PUT, "/organization/team/robots/reader", None).await;
-    ok(&robot, 201);
-    (up, robot.1["token"].as_str().unwrap().to_owned())
-}
-
-/// Push a fresh image to `team/<repo>:<tag>` upstream and let the robot
-/// read the repository.
-async fn push_upstream(up: &Server, repo: &str, tag: &str) -> Written {
-    let work = tempfile::tempdir().unwrap();
-    let layout = work.path().join("layout");
-    let image = write_image(&layout, "amd64", &[600, 900], unique_seed());
-    write_layout_index(&layout, &[("v", &image)]);
-    common::run(
-        skopeo(up.host())
-            .args(["copy", "--dest-tls-verify=false"])
-            .arg(format!("oci:{}:v", layout.display()))
-            .arg(format!("docker://{}/team/{repo}:{tag}", up.host())),
-    );
-    ok(
-        &put(
-            up,
-            Admin,
-            &format!("/repository/team/{repo}/permissions/user/team+reader"),
-            json!({ "role": "read" }),
-        )
-        .await,
-        200,
-    );
-    image
 }
 
 /// A Berth with organization `acme` and robot `acme+mirror`.
@@ -186,7 +153,7 @@ fn push_local(s: &Server, repo: &str) -> (bool, String) {
 
 #[tokio::test]
 async fn an_org_mirror_discovers_the_filtered_repositories_and_syncs_them() {
-    let (up, token) = upstream().await;
+    let (up, token) = berth_upstream().await;
     let app1 = push_upstream(&up, "app1", "v1").await;
     let app2_v1 = push_upstream(&up, "app2", "v1").await;
     let app2_v2 = push_upstream(&up, "app2", "v2").await;

@@ -15,6 +15,9 @@ use serde::Deserialize;
 use super::auth::see_other;
 use super::dispatch::administered;
 use super::error::{ConsoleError, page};
+use super::schedule::{
+    credentials, interval, interval_in_units, local_time, now_local, patterns, start, unit_names, whole,
+};
 use super::session::{Posted, Visitor};
 use super::view::{Chrome, when_or_dash};
 
@@ -24,10 +27,6 @@ pub(crate) struct MirrorQuery {
     #[serde(default)]
     done: Option<String>,
 }
-
-/// Units the sync interval may be typed in, with their seconds, largest
-/// first.
-const UNITS: [(&str, u64); 4] = [("days", 86_400), ("hours", 3600), ("minutes", 60), ("seconds", 1)];
 
 /// The form's values: a mirror's, or a new mirror's defaults.
 struct Fields {
@@ -84,23 +83,6 @@ fn notice(code: &str) -> Option<&'static str> {
     })
 }
 
-/// An interval in seconds as the largest unit that divides it.
-fn interval_in_units(seconds: i64) -> (u64, &'static str) {
-    let seconds = u64::try_from(seconds).unwrap_or_default();
-    UNITS
-        .iter()
-        .find(|(_, n)| seconds > 0 && seconds % n == 0)
-        .map(|(unit, n)| (seconds / n, *unit))
-        .unwrap_or((seconds, "seconds"))
-}
-
-/// `ms` as a `datetime-local` value (UTC).
-fn local_time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M").to_string())
-        .unwrap_or_default()
-}
-
 impl Fields {
     fn of(mirror: &Mirror) -> Fields {
         let (interval, unit) = interval_in_units(mirror.sync_interval_s);
@@ -125,7 +107,7 @@ impl Fields {
             robot: String::new(),
             interval: 24,
             unit: "hours",
-            start: local_time(chrono::Utc::now().timestamp_millis()),
+            start: now_local(),
             verify_tls: true,
             is_enabled: true,
             timeout_s: i64::try_from(MIN_TIMEOUT_S).unwrap_or(300),
@@ -158,12 +140,12 @@ impl Status {
     }
 }
 
-/// The robots that may write the repository's mirror: its namespace's.
-async fn robots(visitor: &Visitor, repo: &RepositoryName) -> Vec<String> {
-    let Ok(ns) = Namespace::new(repo.namespace()) else {
+/// The robots of `namespace`, which may write its mirrors.
+pub(crate) async fn namespace_robots(visitor: &Visitor, namespace: &str) -> Vec<String> {
+    let Ok(ns) = Namespace::new(namespace) else {
         return Vec::new();
     };
-    let own = visitor.chrome().user.as_deref() == Some(repo.namespace());
+    let own = visitor.chrome().user.as_deref() == Some(namespace);
     let owner = if own {
         RobotOwner::Caller
     } else {
@@ -205,8 +187,8 @@ pub(crate) async fn show(
         notice: query.done.as_deref().and_then(notice),
         status: mirror.as_ref().map(Status::of),
         fields: mirror.as_ref().map(Fields::of).unwrap_or_else(Fields::new_mirror),
-        robots: robots(&visitor, &repo).await,
-        units: UNITS.iter().map(|(u, _)| *u).collect(),
+        robots: namespace_robots(&visitor, repo.namespace()).await,
+        units: unit_names(),
     })
 }
 
@@ -241,60 +223,19 @@ pub(crate) struct MirrorAction {
     clear_credentials: Option<String>,
 }
 
-/// A whole number typed into field `what`.
-fn whole(text: &str, what: &str) -> Result<u64, ConsoleError> {
-    text.trim()
-        .parse()
-        .map_err(|_| ConsoleError::invalid(format!("{what} must be a whole number, not {:?}", text.trim())))
-}
-
 /// The mirror's settings as the form sets them. Credentials change only
 /// when typed (or cleared), so a saved form keeps the stored ones.
 fn input(form: &MirrorAction) -> Result<MirrorInput, ConsoleError> {
-    let seconds = UNITS
-        .iter()
-        .find(|(u, _)| *u == form.unit)
-        .map(|(_, n)| *n)
-        .ok_or_else(|| ConsoleError::invalid(format!("{:?} is not a unit of time", form.unit)))?;
-    let interval = whole(&form.interval, "The sync interval")?
-        .checked_mul(seconds)
-        .ok_or_else(|| ConsoleError::invalid("the sync interval is too long"))?;
-    // Empty: the schedule stays (a mirror synced only when asked has no
-    // next start); a creation then needs one and says so.
-    let start = match form.start.trim() {
-        "" => None,
-        typed => Some(
-            chrono::NaiveDateTime::parse_from_str(typed, "%Y-%m-%dT%H:%M")
-                .or_else(|_| chrono::NaiveDateTime::parse_from_str(typed, "%Y-%m-%dT%H:%M:%S"))
-                .map_err(|_| {
-                    ConsoleError::invalid(format!("the first sync {typed:?} is not a date and time"))
-                })?
-                .and_utc()
-                .timestamp_millis(),
-        ),
-    };
-    let tags: Vec<String> = form
-        .tags
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let (username, password) = if form.clear_credentials.is_some() {
-        (Some(None), Some(None))
-    } else {
-        let typed = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty()).map(Some);
-        (typed(&form.username), typed(&form.password))
-    };
+    let (username, password) = credentials(&form.username, &form.password, form.clear_credentials.is_some());
     Ok(MirrorInput {
         is_enabled: Some(form.is_enabled.is_some()),
         external_reference: Some(form.external_reference.trim().to_owned()),
         username,
         password,
-        sync_interval_s: Some(interval),
-        sync_start_ms: start,
+        sync_interval_s: Some(interval(&form.interval, &form.unit)?),
+        sync_start_ms: start(&form.start)?,
         robot_username: Some(form.robot.trim().to_owned()),
-        tag_globs: Some(tags),
+        tag_globs: Some(patterns(&form.tags)),
         connection: Some(RegistryConnection {
             verify_tls: form.verify_tls.is_some(),
             ..RegistryConnection::default()
@@ -341,18 +282,4 @@ pub(crate) async fn act(
         other => return Err(ConsoleError::invalid(format!("unknown action {other:?}"))),
     };
     Ok(see_other(&format!("/repository/{repo}?tab=mirror&done={done}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn intervals_show_in_their_largest_unit() {
-        assert_eq!(interval_in_units(86_400), (1, "days"));
-        assert_eq!(interval_in_units(7_200), (2, "hours"));
-        assert_eq!(interval_in_units(90), (90, "seconds"));
-        assert_eq!(interval_in_units(300), (5, "minutes"));
-        assert_eq!(interval_in_units(0), (0, "seconds"));
-    }
 }

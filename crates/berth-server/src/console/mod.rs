@@ -21,11 +21,13 @@ mod manifest;
 mod members;
 mod mirror;
 mod notifications;
+mod org_mirror;
 mod org_settings;
 mod organization;
 mod outcome;
 mod proxy_cache;
 mod repository;
+mod schedule;
 mod session;
 mod settings;
 mod superuser;
@@ -101,6 +103,10 @@ fn admin_routes() -> Router<AppState> {
         .route(
             "/organization/{name}/settings",
             get(org_settings::show).post(org_settings::act),
+        )
+        .route(
+            "/organization/{name}/mirror",
+            get(org_mirror::show).post(org_mirror::act),
         )
         .route(
             "/organization/{name}/proxycache",

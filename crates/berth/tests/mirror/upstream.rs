@@ -1,6 +1,6 @@
 //! Upstream registries for the mirror tests: Debian's `docker-registry`
 //! (CNCF Distribution) with htpasswd authentication and its own storage,
-//! and a hostile upstream that answers lies.
+//! a second Berth, and a hostile upstream that answers lies.
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::Path;
@@ -8,8 +8,13 @@ use std::process::{Child, Command, Stdio};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::layout::{Written, write_layout_index};
-use crate::common::run;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::api_support::{Admin, call, create_org, ok, put};
+use crate::common::cli::skopeo;
+use crate::common::layout::{Written, write_image, write_layout_index};
+use crate::common::{Server, run, unique_seed};
 
 /// A free loopback port (bound, then released for the child to take).
 fn free_port() -> u16 {
@@ -218,4 +223,38 @@ pub async fn slow_upstream(tags: usize) -> (String, std::sync::Arc<std::sync::at
         }
     });
     (addr, hits)
+}
+
+/// A second Berth as an upstream, with organization `team` and robot
+/// `team+reader`; returns the robot's token.
+pub async fn berth_upstream() -> (Server, String) {
+    let up = Server::start().await;
+    create_org(&up, "team").await;
+    let robot = call(&up, Admin, Method::PUT, "/organization/team/robots/reader", None).await;
+    ok(&robot, 201);
+    (up, robot.1["token"].as_str().unwrap().to_owned())
+}
+
+/// Push a fresh image to `team/<repo>:<tag>` upstream and let the robot
+/// read the repository.
+pub async fn push_upstream(up: &Server, repo: &str, tag: &str) -> Written {
+    let work = tempfile::tempdir().unwrap();
+    let layout = work.path().join("layout");
+    let image = write_image(&layout, "amd64", &[600, 900], unique_seed());
+    write_layout_index(&layout, &[("v", &image)]);
+    run(skopeo(up.host())
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:v", layout.display()))
+        .arg(format!("docker://{}/team/{repo}:{tag}", up.host())));
+    ok(
+        &put(
+            up,
+            Admin,
+            &format!("/repository/team/{repo}/permissions/user/team+reader"),
+            json!({ "role": "read" }),
+        )
+        .await,
+        200,
+    );
+    image
 }
