@@ -20,10 +20,12 @@ mod common;
 mod upstream;
 
 use api_support::{Admin, call, create_org, create_repo, ok};
+use common::api::usage_log;
 use common::browser::Browser;
 use common::layout::write_image;
 use common::{ADMIN, ADMIN_PASSWORD, Server, eventually, unique_seed};
 use reqwest::Method;
+use serde_json::{Value, json};
 use upstream::{Distribution, berth_upstream, push_upstream};
 
 /// Screenshot the page and check it with axe-core.
@@ -148,6 +150,26 @@ async fn mirroring_page_creates_syncs_and_changes_a_mirror() {
         .await;
     assert!(b.main_text().await.contains("Mirror settings saved"));
     assert!(b.main_text().await.contains("Credentials are stored"));
+    // The usage log names what the save changed, nothing else.
+    let changed: Vec<Value> = usage_log(&s, "acme")
+        .await
+        .into_iter()
+        .filter(|(kind, _)| kind == "repo_mirror_config_changed")
+        .map(|(_, m)| m["changed"].clone())
+        .collect();
+    assert_eq!(changed, [json!("root_rule")]);
+    // A platform filter needs sparse indexes, which this registry has off:
+    // refused, saying so.
+    b.find("#m-arch-amd64").await.click().await.unwrap();
+    b.click("main form:has(input[value='save']) button[type=submit]")
+        .await;
+    assert!(b.title().await.starts_with("Bad Request"), "{}", b.title().await);
+    assert!(
+        b.main_text().await.contains("FEATURE_SPARSE_INDEX"),
+        "{}",
+        b.main_text().await
+    );
+    b.goto(&s.url("/repository/acme/app?tab=mirror")).await;
     b.click("form:has(input[value='sync_now']) button").await;
     assert!(b.main_text().await.contains("Sync requested"));
     eventually("the second sync copies every tag", || async {

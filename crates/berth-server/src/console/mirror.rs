@@ -8,7 +8,9 @@
 use askama::Template;
 use axum::response::Response;
 use berth_core::identity::robots::RobotOwner;
-use berth_core::registry::{MIN_TIMEOUT_S, Mirror, MirrorInput, RegistryConnection, SyncStatus};
+use berth_core::registry::{
+    ARCHITECTURES, MIN_TIMEOUT_S, Mirror, MirrorInput, RegistryConnection, SyncStatus,
+};
 use berth_core::{Namespace, RepositoryName};
 use serde::Deserialize;
 
@@ -40,6 +42,8 @@ struct Fields {
     is_enabled: bool,
     timeout_s: i64,
     has_credentials: bool,
+    /// Each architecture a filter may keep, and whether it does.
+    architectures: Vec<(&'static str, bool)>,
 }
 
 /// The sync status as shown.
@@ -97,6 +101,10 @@ impl Fields {
             is_enabled: mirror.is_enabled,
             timeout_s: mirror.timeout_s,
             has_credentials: mirror.has_credentials,
+            architectures: ARCHITECTURES
+                .iter()
+                .map(|a| (*a, mirror.architecture_filter.iter().flatten().any(|f| f == a)))
+                .collect(),
         }
     }
 
@@ -112,6 +120,7 @@ impl Fields {
             is_enabled: true,
             timeout_s: i64::try_from(MIN_TIMEOUT_S).unwrap_or(300),
             has_credentials: false,
+            architectures: ARCHITECTURES.iter().map(|a| (*a, false)).collect(),
         }
     }
 }
@@ -221,6 +230,31 @@ pub(crate) struct MirrorAction {
     password: String,
     #[serde(default)]
     clear_credentials: Option<String>,
+    /// The architecture checkboxes, present when ticked.
+    #[serde(default)]
+    arch_amd64: Option<String>,
+    #[serde(default)]
+    arch_arm64: Option<String>,
+    #[serde(default)]
+    arch_ppc64le: Option<String>,
+    #[serde(default)]
+    arch_s390x: Option<String>,
+}
+
+impl MirrorAction {
+    /// The ticked architectures (none: every platform).
+    fn architectures(&self) -> Vec<String> {
+        [
+            ("amd64", &self.arch_amd64),
+            ("arm64", &self.arch_arm64),
+            ("ppc64le", &self.arch_ppc64le),
+            ("s390x", &self.arch_s390x),
+        ]
+        .into_iter()
+        .filter(|(_, ticked)| ticked.is_some())
+        .map(|(a, _)| a.to_owned())
+        .collect()
+    }
 }
 
 /// The mirror's settings as the form sets them. Credentials change only
@@ -241,8 +275,39 @@ fn input(form: &MirrorAction) -> Result<MirrorInput, ConsoleError> {
             ..RegistryConnection::default()
         }),
         timeout_s: Some(whole(&form.timeout, "The timeout")?),
-        architecture_filter: None,
+        architecture_filter: Some(Some(form.architectures()).filter(|a| !a.is_empty())),
     })
+}
+
+/// `change` without what already holds in `current`, so the usage log
+/// names only what a save changed; the connection keeps the fields the
+/// page does not show (proxies, unsigned images).
+fn unchanged_dropped(mut change: MirrorInput, current: &Mirror) -> MirrorInput {
+    fn keep<T: PartialEq>(value: Option<T>, current: &T) -> Option<T> {
+        value.filter(|v| v != current)
+    }
+    change.external_reference = keep(change.external_reference, &current.external_reference);
+    change.robot_username = keep(change.robot_username, &current.robot_username);
+    change.tag_globs = keep(change.tag_globs, &current.tag_globs);
+    change.sync_interval_s = change
+        .sync_interval_s
+        .filter(|s| i64::try_from(*s).ok() != Some(current.sync_interval_s));
+    change.timeout_s = change
+        .timeout_s
+        .filter(|t| i64::try_from(*t).ok() != Some(current.timeout_s));
+    // A date typed to the minute: unchanged if it is the stored one's minute.
+    change.sync_start_ms = change
+        .sync_start_ms
+        .filter(|s| current.sync_start_ms.map(|c| c - c % 60_000) != Some(*s));
+    change.connection = change
+        .connection
+        .map(|c| RegistryConnection {
+            verify_tls: c.verify_tls,
+            ..current.connection.clone()
+        })
+        .filter(|c| *c != current.connection);
+    change.architecture_filter = keep(change.architecture_filter, &current.architecture_filter);
+    change
 }
 
 /// `POST /repository/{name}?tab=mirror`: create or change the mirror, ask
@@ -260,14 +325,8 @@ pub(crate) async fn act(
             "created"
         }
         "save" => {
-            let mut change = input(&form)?;
-            // The connection's other fields (proxies, unsigned images) are
-            // not on the page: keep them.
             let current = registry.mirror(caller, &repo).await?;
-            change.connection = Some(RegistryConnection {
-                verify_tls: form.verify_tls.is_some(),
-                ..current.connection
-            });
+            let change = unchanged_dropped(input(&form)?, &current);
             registry.change_mirror(caller, &repo, change).await?;
             "saved"
         }
