@@ -26,6 +26,7 @@ mod scan;
 mod signing_keys;
 mod snapshot;
 mod status;
+mod sync_claims;
 mod tags;
 mod teams;
 mod tokens;
@@ -44,7 +45,7 @@ pub use gc::{DeletionClaim, ManifestNode, RepositoryCollected, RepositorySweep};
 pub use immutability::{PolicyCheck, PolicyOwner, PolicyRow, PolicyWrite, ScopedTag};
 pub use inbox::UserNotificationRow;
 pub use manifests::{DeleteManifest, ManifestRow, NewManifest, PutManifest, ReferrerRow};
-pub use mirrors::{MirrorFields, MirrorOutcome, MirrorRow};
+pub use mirrors::{MirrorFields, MirrorRow};
 pub use notifications::{
     Attempt, DISABLED_AFTER_FAILURES, DeliveryJob, DeliveryLogRow, EventScope, FailureOutcome, NewEvent,
     NewNotification, NotificationRow,
@@ -58,6 +59,7 @@ pub use scan::ScanJob;
 pub use signing_keys::SigningKeyRow;
 pub use snapshot::{ContentCounts, SQLITE_FILE, Snapshot, SnapshotBlob, copy_sqlite_online};
 pub use status::GcPassRow;
+pub use sync_claims::MirrorOutcome;
 pub use tags::{EndTag, ExpiredTag, LiveTag, LiveTagRow, Retarget, TagHistoryQuery, TagRow};
 pub use teams::{KeepUser, MemberRemoval, MemberRow, TeamRow};
 pub use tokens::{NewToken, OAuthAppFields, OAuthAppRow, TokenRow};

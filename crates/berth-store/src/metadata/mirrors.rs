@@ -5,6 +5,7 @@
 
 use sqlx::Row;
 
+use super::sync_claims::{MirrorOutcome, REPOSITORY_MIRRORS};
 use crate::{Db, StoreError, now_ms, on_db};
 
 /// A mirror's stored row.
@@ -77,33 +78,12 @@ pub struct MirrorFields {
     pub architecture_filter: Option<String>,
 }
 
-/// How a claimed sync ended.
-#[derive(Debug, Clone)]
-pub struct MirrorOutcome<'a> {
-    /// Quay's status name.
-    pub status: &'a str,
-    /// When the next sync is due.
-    pub next_start_ms: Option<i64>,
-    /// Failed syncs left.
-    pub retries: i64,
-    /// Why it failed.
-    pub error: Option<&'a str>,
-}
-
 const COLUMNS: &str = "m.repository_id, r.name, m.is_enabled, m.external_reference, m.username_sealed, \
      m.password_sealed, m.robot_id, a.name, m.sync_interval_s, m.sync_start_ms, m.tag_globs, \
      m.registry_config, m.timeout_s, m.architecture_filter, m.sync_status, m.sync_retries_remaining, \
      m.sync_expiration_ms, m.last_sync_ms, m.last_error \
      FROM repository_mirrors m JOIN repositories r ON r.id = m.repository_id \
      JOIN accounts a ON a.id = m.robot_id";
-
-/// What makes a mirror due at `$now` (bound as the last parameter used).
-const DUE: &str = "m.is_enabled \
-     AND EXISTS (SELECT 1 FROM repositories r WHERE r.id = m.repository_id AND r.state = 'MIRROR') AND ( \
-     (m.sync_status = 'SYNC_NOW' AND m.claim_token IS NULL) \
-     OR (m.sync_status <> 'SYNCING' AND m.sync_status <> 'SYNC_NOW' AND m.sync_start_ms IS NOT NULL \
-         AND m.sync_start_ms <= $1 AND m.sync_retries_remaining > 0) \
-     OR (m.sync_status = 'SYNCING' AND m.sync_expiration_ms <= $1))";
 
 /// A [`MirrorRow`] from a row of `COLUMNS` (a macro: SQLite and
 /// PostgreSQL rows are different types).
@@ -264,12 +244,7 @@ impl Db {
 
     /// Mirrors due now (ids).
     pub async fn due_mirrors(&self) -> Result<Vec<i64>, StoreError> {
-        let sql =
-            format!("SELECT m.repository_id FROM repository_mirrors m WHERE {DUE} ORDER BY m.sync_start_ms");
-        on_db!(self.reader(), pool => {
-            let rows: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(now_ms()).fetch_all(pool).await?;
-            Ok(rows.into_iter().map(|r| r.0).collect())
-        })
+        self.due_syncs(&REPOSITORY_MIRRORS).await
     }
 
     /// Claim mirror `repository_id` with `token` until `until_ms` if it is
@@ -280,21 +255,10 @@ impl Db {
         token: &str,
         until_ms: i64,
     ) -> Result<Option<MirrorRow>, StoreError> {
-        let sql = format!(
-            "UPDATE repository_mirrors AS m SET sync_status = 'SYNCING', claim_token = $2, \
-             sync_expiration_ms = $3 WHERE m.repository_id = $4 AND {DUE}"
-        );
-        let claimed = on_db!(self.writer(), pool => {
-            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(now_ms())
-                .bind(token)
-                .bind(until_ms)
-                .bind(repository_id)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        if claimed == 0 {
+        if !self
+            .claim_sync(&REPOSITORY_MIRRORS, repository_id, token, until_ms)
+            .await?
+        {
             return Ok(None);
         }
         self.mirror(repository_id).await
@@ -308,18 +272,8 @@ impl Db {
         token: &str,
         until_ms: i64,
     ) -> Result<bool, StoreError> {
-        on_db!(self.writer(), pool => {
-            let done = sqlx::query(
-                "UPDATE repository_mirrors SET sync_expiration_ms = $3 \
-                 WHERE repository_id = $1 AND claim_token = $2",
-            )
-            .bind(repository_id)
-            .bind(token)
-            .bind(until_ms)
-            .execute(pool)
-            .await?;
-            Ok(done.rows_affected() > 0)
-        })
+        self.renew_sync_claim(&REPOSITORY_MIRRORS, repository_id, token, until_ms)
+            .await
     }
 
     /// End the claim `token` holds with `outcome`. False if the claim was
@@ -330,24 +284,8 @@ impl Db {
         token: &str,
         outcome: &MirrorOutcome<'_>,
     ) -> Result<bool, StoreError> {
-        on_db!(self.writer(), pool => {
-            let done = sqlx::query(
-                "UPDATE repository_mirrors SET sync_status = $3, sync_start_ms = $4, \
-                 sync_retries_remaining = $5, last_error = $6, last_sync_ms = $7, \
-                 claim_token = NULL, sync_expiration_ms = NULL \
-                 WHERE repository_id = $1 AND claim_token = $2",
-            )
-            .bind(repository_id)
-            .bind(token)
-            .bind(outcome.status)
-            .bind(outcome.next_start_ms)
-            .bind(outcome.retries)
-            .bind(outcome.error)
-            .bind(now_ms())
-            .execute(pool)
-            .await?;
-            Ok(done.rows_affected() > 0)
-        })
+        self.release_sync(&REPOSITORY_MIRRORS, repository_id, token, outcome)
+            .await
     }
 
     /// Link blob `digest`, stored for any repository, into `repository_id`

@@ -6,7 +6,7 @@
 
 use sqlx::Row;
 
-use super::MirrorOutcome;
+use super::sync_claims::{MirrorOutcome, ORG_MIRRORS};
 use crate::{Db, StoreError, now_ms, on_db};
 
 /// An organization mirror's stored row.
@@ -116,13 +116,6 @@ const COLUMNS: &str = "o.account_id, n.name, o.is_enabled, o.registry_type, o.re
      o.architecture_filter, o.sync_status, o.sync_retries_remaining, o.sync_expiration_ms, \
      o.last_sync_ms, o.last_error \
      FROM org_mirrors o JOIN accounts n ON n.id = o.account_id JOIN accounts a ON a.id = o.robot_id";
-
-/// What makes a discovery due at `$1`.
-const DUE: &str = "o.is_enabled AND ( \
-     (o.sync_status = 'SYNC_NOW' AND o.claim_token IS NULL) \
-     OR (o.sync_status <> 'SYNCING' AND o.sync_status <> 'SYNC_NOW' AND o.sync_start_ms IS NOT NULL \
-         AND o.sync_start_ms <= $1 AND o.sync_retries_remaining > 0) \
-     OR (o.sync_status = 'SYNCING' AND o.sync_expiration_ms <= $1))";
 
 /// The repositories linked to organization mirror `$1`.
 const LINKED: &str =
@@ -352,11 +345,7 @@ impl Db {
 
     /// Organization mirrors whose discovery is due now (ids).
     pub async fn due_org_mirrors(&self) -> Result<Vec<i64>, StoreError> {
-        let sql = format!("SELECT o.account_id FROM org_mirrors o WHERE {DUE} ORDER BY o.sync_start_ms");
-        on_db!(self.reader(), pool => {
-            let rows: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(now_ms()).fetch_all(pool).await?;
-            Ok(rows.into_iter().map(|r| r.0).collect())
-        })
+        self.due_syncs(&ORG_MIRRORS).await
     }
 
     /// Claim organization mirror `account_id` with `token` until
@@ -367,21 +356,7 @@ impl Db {
         token: &str,
         until_ms: i64,
     ) -> Result<Option<OrgMirrorRow>, StoreError> {
-        let sql = format!(
-            "UPDATE org_mirrors AS o SET sync_status = 'SYNCING', claim_token = $2, \
-             sync_expiration_ms = $3 WHERE o.account_id = $4 AND {DUE}"
-        );
-        let claimed = on_db!(self.writer(), pool => {
-            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(now_ms())
-                .bind(token)
-                .bind(until_ms)
-                .bind(account_id)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        if claimed == 0 {
+        if !self.claim_sync(&ORG_MIRRORS, account_id, token, until_ms).await? {
             return Ok(None);
         }
         self.org_mirror(account_id).await
@@ -394,17 +369,8 @@ impl Db {
         token: &str,
         until_ms: i64,
     ) -> Result<bool, StoreError> {
-        on_db!(self.writer(), pool => {
-            let done = sqlx::query(
-                "UPDATE org_mirrors SET sync_expiration_ms = $3 WHERE account_id = $1 AND claim_token = $2",
-            )
-            .bind(account_id)
-            .bind(token)
-            .bind(until_ms)
-            .execute(pool)
-            .await?;
-            Ok(done.rows_affected() > 0)
-        })
+        self.renew_sync_claim(&ORG_MIRRORS, account_id, token, until_ms)
+            .await
     }
 
     /// End the claim `token` holds with `outcome`. False if it was gone.
@@ -414,24 +380,7 @@ impl Db {
         token: &str,
         outcome: &MirrorOutcome<'_>,
     ) -> Result<bool, StoreError> {
-        on_db!(self.writer(), pool => {
-            let done = sqlx::query(
-                "UPDATE org_mirrors SET sync_status = $3, sync_start_ms = $4, \
-                 sync_retries_remaining = $5, last_error = $6, last_sync_ms = $7, \
-                 claim_token = NULL, sync_expiration_ms = NULL \
-                 WHERE account_id = $1 AND claim_token = $2",
-            )
-            .bind(account_id)
-            .bind(token)
-            .bind(outcome.status)
-            .bind(outcome.next_start_ms)
-            .bind(outcome.retries)
-            .bind(outcome.error)
-            .bind(now_ms())
-            .execute(pool)
-            .await?;
-            Ok(done.rows_affected() > 0)
-        })
+        self.release_sync(&ORG_MIRRORS, account_id, token, outcome).await
     }
 
     /// The repositories organization mirror `account_id` discovered, by
