@@ -10,7 +10,9 @@
 # Usage: bench/vulns.sh   (PostgreSQL: a throwaway server on loopback, or
 #        BENCH_PG_URI=postgresql://USER@HOST:PORT for an existing one, in
 #        which a fresh database is created and dropped; VULNBENCH_IMAGES=N
-#        stores N images instead of 10,000)
+#        stores N images instead of 10,000; VULNBENCH_ONLY=update-match runs
+#        only the full update and the one-image match, into the existing
+#        results)
 # Writes bench/results/vulns.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."

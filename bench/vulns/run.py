@@ -314,7 +314,8 @@ else:
     if pg_uri:
         result["postgres"] = bench_db(Instance("postgres", pg_uri))
 feed_server.shutdown()
-result["machine"]["load_average_at_end"] = os.getloadavg()
+result["machine"]["rerun_of_a_and_b_load_average_at_end" if ONLY_UPDATE_AND_MATCH
+                  else "load_average_at_end"] = os.getloadavg()
 os.makedirs(os.path.dirname(out_json), exist_ok=True)
 with open(out_json, "w") as f:
     json.dump(result, f, indent=1)
