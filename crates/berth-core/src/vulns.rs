@@ -122,13 +122,27 @@ async fn advisories_for(
     keys: &BTreeSet<Key>,
     cache: &mut AdvisoryCache,
 ) -> Result<AdvisoryCache, VulnError> {
+    let missing: Vec<(String, String)> = keys
+        .iter()
+        .filter(|k| !cache.contains_key(*k))
+        .map(|k| (k.namespace.clone(), k.package.clone()))
+        .collect();
+    if !missing.is_empty() {
+        // One batched read: an image has hundreds of keys, its findings
+        // thousands of enrichment keys.
+        for row in db.vuln_advisories_of(&missing).await? {
+            let key = Key {
+                namespace: row.namespace.clone(),
+                package: row.package.clone(),
+            };
+            cache.entry(key).or_default().push(from_row(row)?);
+        }
+        for (namespace, package) in missing {
+            cache.entry(Key { namespace, package }).or_default();
+        }
+    }
     let mut out = HashMap::with_capacity(keys.len());
     for key in keys {
-        if !cache.contains_key(key) {
-            let rows = db.vuln_advisories(&key.namespace, &key.package).await?;
-            let list = rows.into_iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
-            cache.insert(key.clone(), list);
-        }
         if let Some(list) = cache.get(key).filter(|l| !l.is_empty()) {
             out.insert(key.clone(), list.clone());
         }

@@ -157,7 +157,13 @@ impl VulnUpdater {
         let mut writes = Vec::with_capacity(outcome.sources.len());
         for s in outcome.sources {
             let advisories = match s.advisories {
-                Some(list) => Some(list.iter().map(to_row).collect::<Result<Vec<_>, _>>()?),
+                // Each record is dropped once it is a row, so a large feed is not
+                // held twice.
+                Some(list) => Some(
+                    list.into_iter()
+                        .map(|a| to_row(&a))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
                 None => None,
             };
             writes.push(SourceWrite {

@@ -6,6 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::{Db, StoreError, now_ms, on_db};
 
+/// Keys (or rows) per statement of the batched reads and inserts, well
+/// under SQLite's and PostgreSQL's limits on bound parameters.
+const KEYS_PER_QUERY: usize = 500;
+
 /// One normalized advisory to store.
 #[derive(Debug, Clone)]
 pub struct AdvisoryWrite {
@@ -287,22 +291,36 @@ impl Db {
         })
     }
 
-    /// The advisories stored under (`namespace`, `package`).
-    pub async fn vuln_advisories(
+    /// The advisories stored under any of `keys` (namespace, package), in
+    /// a few queries rather than one per key; a key's rows come by feed,
+    /// then id.
+    pub async fn vuln_advisories_of(
         &self,
-        namespace: &str,
-        package: &str,
+        keys: &[(String, String)],
     ) -> Result<Vec<AdvisoryRow>, StoreError> {
+        let mut by_namespace: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (namespace, package) in keys {
+            by_namespace.entry(namespace).or_default().push(package);
+        }
+        let mut out = Vec::new();
         on_db!(self.reader(), pool => {
-            let rows: Vec<AdvisoryRow> = sqlx::query_as(
-                "SELECT feed, namespace, package, id, aliases, severity, affected, links, description \
-                 FROM vuln_advisories WHERE namespace = $1 AND package = $2 ORDER BY feed, id",
-            )
-            .bind(namespace)
-            .bind(package)
-            .fetch_all(pool)
-            .await?;
-            Ok(rows)
+            for (namespace, packages) in &by_namespace {
+                for chunk in packages.chunks(KEYS_PER_QUERY) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "SELECT feed, namespace, package, id, aliases, severity, affected, links, description \
+                         FROM vuln_advisories WHERE namespace = ",
+                    );
+                    q.push_bind(*namespace).push(" AND package IN (");
+                    let mut list = q.separated(", ");
+                    for package in chunk {
+                        list.push_bind(*package);
+                    }
+                    q.push(") ORDER BY package, feed, id");
+                    let rows: Vec<AdvisoryRow> = q.build_query_as().fetch_all(pool).await?;
+                    out.extend(rows);
+                }
+            }
+            Ok(out)
         })
     }
 
@@ -334,27 +352,28 @@ impl Db {
                 .bind(manifest_digest)
                 .execute(&mut *tx)
                 .await?;
-            for (namespace, package) in keys {
-                sqlx::query(
-                    "INSERT INTO vuln_report_keys (namespace, package, manifest_digest) VALUES ($1, $2, $3) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(namespace)
-                .bind(package)
-                .bind(manifest_digest)
-                .execute(&mut *tx)
-                .await?;
+            // Multi-row inserts: a report can carry thousands of keys and ids.
+            for chunk in keys.chunks(KEYS_PER_QUERY) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO vuln_report_keys (namespace, package, manifest_digest) ",
+                );
+                q.push_values(chunk, |mut row, (namespace, package)| {
+                    row.push_bind(namespace).push_bind(package).push_bind(manifest_digest);
+                });
+                q.push(" ON CONFLICT DO NOTHING");
+                q.build().execute(&mut *tx).await?;
             }
             sqlx::query("DELETE FROM vuln_report_ids WHERE manifest_digest = $1")
                 .bind(manifest_digest)
                 .execute(&mut *tx)
                 .await?;
-            for id in ids {
-                sqlx::query("INSERT INTO vuln_report_ids (vuln_id, manifest_digest) VALUES ($1, $2)")
-                    .bind(id)
-                    .bind(manifest_digest)
-                    .execute(&mut *tx)
-                    .await?;
+            let ids: Vec<&String> = ids.iter().collect();
+            for chunk in ids.chunks(KEYS_PER_QUERY) {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO vuln_report_ids (vuln_id, manifest_digest) ");
+                q.push_values(chunk, |mut row, id| {
+                    row.push_bind(*id).push_bind(manifest_digest);
+                });
+                q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(())
