@@ -17,9 +17,7 @@ use serde::Deserialize;
 use super::auth::see_other;
 use super::dispatch::administered;
 use super::error::{ConsoleError, page};
-use super::schedule::{
-    credentials, interval, interval_in_units, local_time, now_local, patterns, start, unit_names, whole,
-};
+use super::schedule::{SyncForm, interval_in_units, local_time, now_local, patterns, unit_names};
 use super::session::{Posted, Visitor};
 use super::view::{Chrome, when_or_dash};
 
@@ -210,26 +208,6 @@ pub(crate) struct MirrorAction {
     external_reference: String,
     #[serde(default)]
     tags: String,
-    #[serde(default)]
-    robot: String,
-    #[serde(default)]
-    interval: String,
-    #[serde(default)]
-    unit: String,
-    #[serde(default)]
-    start: String,
-    #[serde(default)]
-    timeout: String,
-    #[serde(default)]
-    verify_tls: Option<String>,
-    #[serde(default)]
-    is_enabled: Option<String>,
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    clear_credentials: Option<String>,
     /// The architecture checkboxes, present when ticked.
     #[serde(default)]
     arch_amd64: Option<String>,
@@ -239,6 +217,8 @@ pub(crate) struct MirrorAction {
     arch_ppc64le: Option<String>,
     #[serde(default)]
     arch_s390x: Option<String>,
+    #[serde(flatten)]
+    sync: SyncForm,
 }
 
 impl MirrorAction {
@@ -260,21 +240,22 @@ impl MirrorAction {
 /// The mirror's settings as the form sets them. Credentials change only
 /// when typed (or cleared), so a saved form keeps the stored ones.
 fn input(form: &MirrorAction) -> Result<MirrorInput, ConsoleError> {
-    let (username, password) = credentials(&form.username, &form.password, form.clear_credentials.is_some());
+    let sync = form.sync.read()?;
+    let (username, password) = sync.credentials;
     Ok(MirrorInput {
-        is_enabled: Some(form.is_enabled.is_some()),
+        is_enabled: Some(sync.is_enabled),
         external_reference: Some(form.external_reference.trim().to_owned()),
         username,
         password,
-        sync_interval_s: Some(interval(&form.interval, &form.unit)?),
-        sync_start_ms: start(&form.start)?,
-        robot_username: Some(form.robot.trim().to_owned()),
+        sync_interval_s: Some(sync.interval_s),
+        sync_start_ms: sync.start_ms,
+        robot_username: Some(sync.robot),
         tag_globs: Some(patterns(&form.tags)),
         connection: Some(RegistryConnection {
-            verify_tls: form.verify_tls.is_some(),
+            verify_tls: sync.verify_tls,
             ..RegistryConnection::default()
         }),
-        timeout_s: Some(whole(&form.timeout, "The timeout")?),
+        timeout_s: Some(sync.timeout_s),
         architecture_filter: Some(Some(form.architectures()).filter(|a| !a.is_empty())),
     })
 }

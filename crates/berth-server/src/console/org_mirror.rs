@@ -20,9 +20,7 @@ use super::error::{ConsoleError, page};
 use super::members::{Notice, organization_name};
 use super::mirror::namespace_robots;
 use super::outcome::{after_post, done};
-use super::schedule::{
-    credentials, interval, interval_in_units, local_time, now_local, patterns, start, unit_names, whole,
-};
+use super::schedule::{SyncForm, interval_in_units, local_time, now_local, patterns, unit_names};
 use super::session::{Posted, Visitor};
 use super::view::{Chrome, when_or_dash};
 
@@ -222,27 +220,9 @@ pub(crate) struct OrgMirrorForm {
     #[serde(default)]
     filters: String,
     #[serde(default)]
-    robot: String,
-    #[serde(default)]
     visibility: String,
-    #[serde(default)]
-    interval: String,
-    #[serde(default)]
-    unit: String,
-    #[serde(default)]
-    start: String,
-    #[serde(default)]
-    timeout: String,
-    #[serde(default)]
-    verify_tls: Option<String>,
-    #[serde(default)]
-    is_enabled: Option<String>,
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-    #[serde(default)]
-    clear_credentials: Option<String>,
+    #[serde(flatten)]
+    sync: SyncForm,
 }
 
 impl OrgMirrorForm {
@@ -254,26 +234,26 @@ impl OrgMirrorForm {
         })?;
         let visibility = Visibility::parse(&self.visibility)
             .ok_or_else(|| ConsoleError::invalid("visibility must be public or private"))?;
-        let (username, password) =
-            credentials(&self.username, &self.password, self.clear_credentials.is_some());
+        let sync = self.sync.read()?;
+        let (username, password) = sync.credentials;
         let connection = RegistryConnection {
-            verify_tls: self.verify_tls.is_some(),
+            verify_tls: sync.verify_tls,
             ..current.map(|m| m.connection.clone()).unwrap_or_default()
         };
         Ok(OrgMirrorInput {
-            is_enabled: Some(self.is_enabled.is_some()),
+            is_enabled: Some(sync.is_enabled),
             registry_type: Some(registry_type),
             registry_url: Some(self.registry_url.trim().to_owned()),
             external_namespace: Some(self.external_namespace.trim().to_owned()),
             username,
             password,
-            robot_username: Some(self.robot.trim().to_owned()),
+            robot_username: Some(sync.robot),
             visibility: Some(visibility),
-            sync_interval_s: Some(interval(&self.interval, &self.unit)?),
-            sync_start_ms: start(&self.start)?,
+            sync_interval_s: Some(sync.interval_s),
+            sync_start_ms: sync.start_ms,
             repository_filters: Some(patterns(&self.filters)),
             connection: Some(connection),
-            timeout_s: Some(whole(&self.timeout, "The timeout")?),
+            timeout_s: Some(sync.timeout_s),
             architecture_filter: None,
         })
     }

@@ -2,6 +2,8 @@
 //! unit of time, a first sync as a `datetime-local` in UTC), whole numbers,
 //! comma-separated patterns and write-only upstream credentials.
 
+use serde::Deserialize;
+
 use super::error::ConsoleError;
 
 /// Units an interval may be typed in, with their seconds, largest first.
@@ -89,6 +91,60 @@ pub(crate) fn credentials(username: &str, password: &str, clear: bool) -> Creden
     (typed(username), typed(password))
 }
 
+/// The fields every mirror form has (flattened into each form):
+/// the robot, the schedule, the timeout, the switches and the
+/// credentials. Checkboxes are present only when ticked.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct SyncForm {
+    #[serde(default)]
+    robot: String,
+    #[serde(default)]
+    interval: String,
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    start: String,
+    #[serde(default)]
+    timeout: String,
+    #[serde(default)]
+    verify_tls: Option<String>,
+    #[serde(default)]
+    is_enabled: Option<String>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    clear_credentials: Option<String>,
+}
+
+/// What a [`SyncForm`] sets.
+pub(crate) struct SyncSettings {
+    pub robot: String,
+    pub is_enabled: bool,
+    pub interval_s: u64,
+    /// `None`: the schedule stays.
+    pub start_ms: Option<i64>,
+    pub timeout_s: u64,
+    pub verify_tls: bool,
+    pub credentials: CredentialChange,
+}
+
+impl SyncForm {
+    /// The settings typed, or why they cannot be read.
+    pub(crate) fn read(&self) -> Result<SyncSettings, ConsoleError> {
+        Ok(SyncSettings {
+            robot: self.robot.trim().to_owned(),
+            is_enabled: self.is_enabled.is_some(),
+            interval_s: interval(&self.interval, &self.unit)?,
+            start_ms: start(&self.start)?,
+            timeout_s: whole(&self.timeout, "The timeout")?,
+            verify_tls: self.verify_tls.is_some(),
+            credentials: credentials(&self.username, &self.password, self.clear_credentials.is_some()),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +159,26 @@ mod tests {
         assert_eq!(interval("2", "hours").unwrap(), 7200);
         assert!(interval("2", "weeks").is_err());
         assert!(interval("x", "hours").is_err());
+    }
+
+    #[test]
+    fn the_shared_fields_read_from_a_flattened_form() {
+        #[derive(Deserialize)]
+        struct Form {
+            action: String,
+            #[serde(flatten)]
+            sync: SyncForm,
+        }
+        let form: Form = serde_urlencoded::from_str(
+            "csrf_token=t&action=save&robot=o%2Br&interval=2&unit=hours&start=&timeout=300&verify_tls=on&username=u",
+        )
+        .unwrap();
+        assert_eq!(form.action, "save");
+        let s = form.sync.read().unwrap();
+        assert_eq!((s.robot.as_str(), s.interval_s, s.timeout_s), ("o+r", 7200, 300));
+        assert!(s.verify_tls && !s.is_enabled);
+        assert_eq!(s.start_ms, None);
+        assert_eq!(s.credentials, (Some(Some("u".into())), None));
     }
 
     #[test]
