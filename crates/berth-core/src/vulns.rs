@@ -5,6 +5,7 @@
 
 mod bundle;
 mod findings;
+mod rematch;
 mod updater;
 
 use std::collections::{BTreeSet, HashMap};
@@ -23,6 +24,7 @@ pub use berth_vulns::matching::{Feature, Report, Vulnerability};
 pub use berth_vulns::{Feed, Severity};
 pub use bundle::{BUNDLE_VERSION, Bundle, BundleError, BundledFeed, FeedCounts, export};
 pub use findings::Summary;
+pub use rematch::rematch;
 pub use updater::{FeedStatus, UpdaterConfig, VulnUpdater};
 
 /// The version ordering a package's versions follow, as reports name it
@@ -54,6 +56,9 @@ pub enum VulnError {
     /// A feed failed.
     #[error(transparent)]
     Feed(#[from] berth_vulns::FeedError),
+    /// A background write stopped before it finished.
+    #[error("background write: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// The row form of an advisory.
@@ -116,45 +121,43 @@ async fn stored_inventory(db: &Db, manifest_digest: &str) -> Result<Option<Inven
 /// Advisories by lookup key, read once per key for a whole re-match.
 type AdvisoryCache = HashMap<Key, Vec<Advisory>>;
 
-/// The advisories of `keys`, from `cache` or the database.
-async fn advisories_for(
-    db: &Db,
-    keys: &BTreeSet<Key>,
-    cache: &mut AdvisoryCache,
-) -> Result<AdvisoryCache, VulnError> {
+/// Read into `cache` the advisories of those `keys` it does not hold yet
+/// (an empty list for a key with none), so matching looks them up there.
+async fn load_advisories(db: &Db, keys: &BTreeSet<Key>, cache: &mut AdvisoryCache) -> Result<(), VulnError> {
     let missing: Vec<(String, String)> = keys
         .iter()
         .filter(|k| !cache.contains_key(*k))
         .map(|k| (k.namespace.clone(), k.package.clone()))
         .collect();
-    if !missing.is_empty() {
-        // One batched read: an image has hundreds of keys, its findings
-        // thousands of enrichment keys.
-        for row in db.vuln_advisories_of(&missing).await? {
-            let key = Key {
-                namespace: row.namespace.clone(),
-                package: row.package.clone(),
-            };
-            cache.entry(key).or_default().push(from_row(row)?);
-        }
-        for (namespace, package) in missing {
-            cache.entry(Key { namespace, package }).or_default();
-        }
+    if missing.is_empty() {
+        return Ok(());
     }
-    let mut out = HashMap::with_capacity(keys.len());
-    for key in keys {
-        if let Some(list) = cache.get(key).filter(|l| !l.is_empty()) {
-            out.insert(key.clone(), list.clone());
-        }
+    // One batched read: an image has hundreds of keys, its findings
+    // thousands of enrichment keys.
+    for row in db.vuln_advisories_of(&missing).await? {
+        let key = Key {
+            namespace: row.namespace.clone(),
+            package: row.package.clone(),
+        };
+        cache.entry(key).or_default().push(from_row(row)?);
     }
-    Ok(out)
+    for (namespace, package) in missing {
+        cache.entry(Key { namespace, package }).or_default();
+    }
+    Ok(())
+}
+
+/// Match `inventory` against the stored advisories, through `cache`.
+async fn match_with(db: &Db, inventory: &Inventory, cache: &mut AdvisoryCache) -> Result<Report, VulnError> {
+    load_advisories(db, &matching::keys(inventory), cache).await?;
+    Ok(matching::match_inventory(inventory, cache))
 }
 
 /// Attach the stored enrichment records (NVD scores, EPSS) of `report`'s
 /// findings.
 async fn enrich(db: &Db, report: &mut Report, cache: &mut AdvisoryCache) -> Result<(), VulnError> {
-    let records = advisories_for(db, &matching::enrichment_keys(report), cache).await?;
-    matching::enrich(report, &records);
+    load_advisories(db, &matching::enrichment_keys(report), cache).await?;
+    matching::enrich(report, cache);
     Ok(())
 }
 
@@ -167,31 +170,6 @@ fn is_enrichment(key: &Key) -> bool {
     .contains(&key.namespace.as_str())
 }
 
-/// Store `report` of `manifest_digest` with its summary, lookup keys and
-/// ids. The enrichment records are keys too, so a changed score matches
-/// again the images whose findings carry it.
-async fn store_report(
-    db: &Db,
-    manifest_digest: &str,
-    inventory: &Inventory,
-    report: &Report,
-) -> Result<(), VulnError> {
-    let keys: Vec<(String, String)> = matching::keys(inventory)
-        .into_iter()
-        .chain(matching::enrichment_keys(report))
-        .map(|k| (k.namespace, k.package))
-        .collect();
-    db.put_vuln_report(
-        manifest_digest,
-        &serde_json::to_string(report)?,
-        &serde_json::to_string(&report.summary())?,
-        &keys,
-        &findings::ids(report),
-    )
-    .await?;
-    Ok(())
-}
-
 /// Match `inventory` (of manifest `manifest_digest`) against the stored
 /// advisories and store the report.
 pub async fn match_inventory(
@@ -200,10 +178,10 @@ pub async fn match_inventory(
     inventory: &Inventory,
 ) -> Result<Report, VulnError> {
     let mut cache = AdvisoryCache::new();
-    let advisories = advisories_for(db, &matching::keys(inventory), &mut cache).await?;
-    let mut report = matching::match_inventory(inventory, &advisories);
+    let mut report = match_with(db, inventory, &mut cache).await?;
     enrich(db, &mut report, &mut cache).await?;
-    store_report(db, manifest_digest, inventory, &report).await?;
+    db.put_vuln_reports(&[rematch::first_write(manifest_digest, inventory, &report)?])
+        .await?;
     Ok(report)
 }
 
@@ -211,93 +189,9 @@ pub async fn match_inventory(
 /// images scanned outside the registry).
 pub async fn match_only(db: &Db, inventory: &Inventory) -> Result<Report, VulnError> {
     let mut cache = AdvisoryCache::new();
-    let advisories = advisories_for(db, &matching::keys(inventory), &mut cache).await?;
-    let mut report = matching::match_inventory(inventory, &advisories);
+    let mut report = match_with(db, inventory, &mut cache).await?;
     enrich(db, &mut report, &mut cache).await?;
     Ok(report)
-}
-
-/// Match again every stored image whose report used one of `keys` — only
-/// its packages under those keys; the others keep their findings. With
-/// `site`, each finding an image did not have before records
-/// `vulnerability_found` in the repositories holding it. Returns how many
-/// images were matched.
-pub async fn rematch(
-    db: &Db,
-    keys: &BTreeSet<(String, String)>,
-    site: Option<&Site>,
-) -> Result<usize, VulnError> {
-    let manifests = db.manifests_matched_on(keys).await?;
-    let changed: BTreeSet<Key> = keys
-        .iter()
-        .map(|(namespace, package)| Key {
-            namespace: namespace.clone(),
-            package: package.clone(),
-        })
-        .collect();
-    let mut cache = AdvisoryCache::new();
-    for digest in &manifests {
-        rematch_manifest(db, digest, &changed, &mut cache, site).await?;
-    }
-    Ok(manifests.len())
-}
-
-async fn rematch_manifest(
-    db: &Db,
-    digest: &str,
-    changed: &BTreeSet<Key>,
-    cache: &mut AdvisoryCache,
-    site: Option<&Site>,
-) -> Result<(), VulnError> {
-    let Some(inventory) = stored_inventory(db, digest).await? else {
-        return Ok(());
-    };
-    // A report this version cannot read is matched whole.
-    let old = stored_report(db, digest).await.ok().flatten();
-    // A changed score can change a severity the feed left unknown: those
-    // images are matched whole.
-    let partial = !changed.iter().any(is_enrichment);
-    let mut report = match &old {
-        Some(old) if partial && old.features.len() == inventory.packages.len() => {
-            let ns = inventory
-                .distribution
-                .as_ref()
-                .and_then(matching::distro_namespace);
-            let touched: Vec<usize> = inventory
-                .packages
-                .iter()
-                .enumerate()
-                .filter(|(_, e)| {
-                    matching::key(&e.package, ns.as_deref()).is_some_and(|(k, _)| changed.contains(&k))
-                })
-                .map(|(i, _)| i)
-                .collect();
-            let part = Inventory {
-                distribution: inventory.distribution.clone(),
-                packages: touched.iter().map(|&i| inventory.packages[i].clone()).collect(),
-                layers: Vec::new(),
-                warnings: Vec::new(),
-            };
-            let advisories = advisories_for(db, &matching::keys(&part), cache).await?;
-            let matched = matching::match_inventory(&part, &advisories);
-            let mut report = old.clone();
-            for (i, feature) in touched.into_iter().zip(matched.features) {
-                report.features[i] = feature;
-            }
-            report
-        }
-        _ => {
-            let advisories = advisories_for(db, &matching::keys(&inventory), cache).await?;
-            matching::match_inventory(&inventory, &advisories)
-        }
-    };
-    enrich(db, &mut report, cache).await?;
-    store_report(db, digest, &inventory, &report).await?;
-    if let (Some(site), Some(old)) = (site, &old) {
-        let added = findings::added(old, &report);
-        findings::record_found(db, site, digest, &added, false, None).await?;
-    }
-    Ok(())
 }
 
 /// Match again the reports stored before their summaries and finding ids

@@ -33,6 +33,7 @@ mod tokens;
 mod uploads;
 mod vuln_bundle;
 mod vuln_index;
+mod vuln_reports;
 mod vulns;
 mod web_sessions;
 
@@ -66,4 +67,5 @@ pub use tokens::{NewToken, OAuthAppFields, OAuthAppRow, TokenRow};
 pub use uploads::{Claim, Lease, UploadRow};
 pub use vuln_bundle::{ExportedAdvisory, ExportedFeed};
 pub use vuln_index::{Placement, StoredSummary};
+pub use vuln_reports::{ReportRows, ReportWrite, StoredReport};
 pub use vulns::{AdvisoryRow, AdvisoryWrite, FeedRow, SourceWrite};

@@ -216,6 +216,8 @@ async fn vulnerability_found_is_recorded_on_index_and_for_new_findings_only() {
         "GHSA-rrm6-wvj7-cwh2",
         "PYSEC-2023-87",
         "GHSA-berth-test-0001",
+        // Added by the re-match, not the first match.
+        "CVE-2026-0001",
     ] {
         let got = affected(id).await;
         assert_eq!(got["manifests"], want, "{id}: {got}");
@@ -239,6 +241,19 @@ async fn vulnerability_found_is_recorded_on_index_and_for_new_findings_only() {
     // Not an id: 400.
     let r = s.get("/api/v1/vulnerability/a%20b/manifests").await;
     assert_eq!(r.status(), 400);
+
+    // The entry leaves the feed: the re-match drops the finding, its
+    // summary count and its look-up row.
+    tracker["zlib"].as_object_mut().unwrap().remove("CVE-2026-0001");
+    std::fs::write(&json_path, serde_json::to_vec(&tracker).unwrap()).unwrap();
+    let out = vulndb(&s, &["update"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(affected("CVE-2026-0001").await["manifests"], json!([]));
+    let tags = s.get_json("/api/v1/repository/vulns/debian/tag/").await;
+    assert_eq!(
+        tags["tags"][0]["security_summary"]["vulnerabilities"]["High"], 0,
+        "{tags}"
+    );
 
     // Reports stored before summaries and finding ids were kept are
     // matched again when the indexer starts.

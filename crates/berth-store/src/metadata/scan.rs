@@ -142,6 +142,30 @@ impl Db {
         })
     }
 
+    /// The stored reports of `digests` for a scanner format, as (digest,
+    /// report); digests without one are left out.
+    pub async fn scan_reports_of(
+        &self,
+        digests: &[String],
+        format: i32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let mut out = Vec::with_capacity(digests.len());
+        on_db!(self.reader(), pool => {
+            for chunk in digests.chunks(super::vulns::KEYS_PER_QUERY) {
+                let mut q = sqlx::QueryBuilder::new("SELECT manifest_digest, report FROM scan_reports WHERE format = ");
+                q.push_bind(format).push(" AND manifest_digest IN (");
+                let mut list = q.separated(", ");
+                for digest in chunk {
+                    list.push_bind(digest);
+                }
+                q.push(")");
+                let rows: Vec<(String, String)> = q.build_query_as().fetch_all(pool).await?;
+                out.extend(rows);
+            }
+            Ok(out)
+        })
+    }
+
     /// Store (or replace) an image's report.
     pub async fn put_scan_report(
         &self,

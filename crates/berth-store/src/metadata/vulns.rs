@@ -1,5 +1,5 @@
-//! Vulnerability feeds (claims, per-source validators), their normalized
-//! advisories, and per-image reports with the keys they were matched on.
+//! Vulnerability feeds (claims, per-source validators) and their normalized
+//! advisories (per-image reports are in `vuln_reports`).
 //! Records are opaque JSON strings to this crate, apart from their keys.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -8,7 +8,7 @@ use crate::{Db, StoreError, now_ms, on_db};
 
 /// Keys (or rows) per statement of the batched reads and inserts, well
 /// under SQLite's and PostgreSQL's limits on bound parameters.
-const KEYS_PER_QUERY: usize = 500;
+pub(crate) const KEYS_PER_QUERY: usize = 500;
 
 /// One normalized advisory to store.
 #[derive(Debug, Clone)]
@@ -319,95 +319,6 @@ impl Db {
                     let rows: Vec<AdvisoryRow> = q.build_query_as().fetch_all(pool).await?;
                     out.extend(rows);
                 }
-            }
-            Ok(out)
-        })
-    }
-
-    /// Store (or replace) a manifest's report, its per-severity summary
-    /// (JSON), the keys it was matched on and its findings' ids and aliases.
-    pub async fn put_vuln_report(
-        &self,
-        manifest_digest: &str,
-        report: &str,
-        summary: &str,
-        keys: &[(String, String)],
-        ids: &BTreeSet<String>,
-    ) -> Result<(), StoreError> {
-        let now = now_ms();
-        on_db!(self.writer(), pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO vuln_reports (manifest_digest, report, matched_ms, summary) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (manifest_digest) DO UPDATE SET report = excluded.report, \
-                 matched_ms = excluded.matched_ms, summary = excluded.summary",
-            )
-            .bind(manifest_digest)
-            .bind(report)
-            .bind(now)
-            .bind(summary)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM vuln_report_keys WHERE manifest_digest = $1")
-                .bind(manifest_digest)
-                .execute(&mut *tx)
-                .await?;
-            // Multi-row inserts: a report can carry thousands of keys and ids.
-            for chunk in keys.chunks(KEYS_PER_QUERY) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO vuln_report_keys (namespace, package, manifest_digest) ",
-                );
-                q.push_values(chunk, |mut row, (namespace, package)| {
-                    row.push_bind(namespace).push_bind(package).push_bind(manifest_digest);
-                });
-                q.push(" ON CONFLICT DO NOTHING");
-                q.build().execute(&mut *tx).await?;
-            }
-            sqlx::query("DELETE FROM vuln_report_ids WHERE manifest_digest = $1")
-                .bind(manifest_digest)
-                .execute(&mut *tx)
-                .await?;
-            let ids: Vec<&String> = ids.iter().collect();
-            for chunk in ids.chunks(KEYS_PER_QUERY) {
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO vuln_report_ids (vuln_id, manifest_digest) ");
-                q.push_values(chunk, |mut row, id| {
-                    row.push_bind(*id).push_bind(manifest_digest);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(())
-        })
-    }
-
-    /// A manifest's stored vulnerability report.
-    pub async fn vuln_report(&self, manifest_digest: &str) -> Result<Option<String>, StoreError> {
-        on_db!(self.reader(), pool => {
-            let row: Option<(String,)> =
-                sqlx::query_as("SELECT report FROM vuln_reports WHERE manifest_digest = $1")
-                    .bind(manifest_digest)
-                    .fetch_optional(pool)
-                    .await?;
-            Ok(row.map(|r| r.0))
-        })
-    }
-
-    /// Manifests whose reports were matched on any of `keys`.
-    pub async fn manifests_matched_on(
-        &self,
-        keys: &BTreeSet<(String, String)>,
-    ) -> Result<BTreeSet<String>, StoreError> {
-        let mut out = BTreeSet::new();
-        on_db!(self.reader(), pool => {
-            for (namespace, package) in keys {
-                let rows: Vec<(String,)> = sqlx::query_as(
-                    "SELECT manifest_digest FROM vuln_report_keys WHERE namespace = $1 AND package = $2",
-                )
-                .bind(namespace)
-                .bind(package)
-                .fetch_all(pool)
-                .await?;
-                out.extend(rows.into_iter().map(|r| r.0));
             }
             Ok(out)
         })
