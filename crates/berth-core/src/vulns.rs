@@ -6,6 +6,7 @@
 mod bundle;
 mod findings;
 mod rematch;
+mod stored;
 mod updater;
 
 use std::collections::{BTreeSet, HashMap};
@@ -56,9 +57,9 @@ pub enum VulnError {
     /// A feed failed.
     #[error(transparent)]
     Feed(#[from] berth_vulns::FeedError),
-    /// A background write stopped before it finished.
-    #[error("background write: {0}")]
-    Task(#[from] tokio::task::JoinError),
+    /// Stored rows of a report do not fit together.
+    #[error("stored report: {0}")]
+    Inconsistent(&'static str),
 }
 
 /// The row form of an advisory.
@@ -180,7 +181,7 @@ pub async fn match_inventory(
     let mut cache = AdvisoryCache::new();
     let mut report = match_with(db, inventory, &mut cache).await?;
     enrich(db, &mut report, &mut cache).await?;
-    db.put_vuln_reports(&[rematch::first_write(manifest_digest, inventory, &report)?])
+    db.put_vuln_reports(&[stored::whole_write(manifest_digest, inventory, &report)?])
         .await?;
     Ok(report)
 }
@@ -235,8 +236,5 @@ pub async fn stored_summary(db: &Db, manifest_digest: &str) -> Result<Option<Sum
 
 /// A stored report.
 pub async fn stored_report(db: &Db, manifest_digest: &str) -> Result<Option<Report>, VulnError> {
-    match db.vuln_report(manifest_digest).await? {
-        Some(r) => Ok(Some(serde_json::from_str(&r)?)),
-        None => Ok(None),
-    }
+    stored::read(db, manifest_digest).await
 }

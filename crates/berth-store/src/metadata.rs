@@ -67,5 +67,5 @@ pub use tokens::{NewToken, OAuthAppFields, OAuthAppRow, TokenRow};
 pub use uploads::{Claim, Lease, UploadRow};
 pub use vuln_bundle::{ExportedAdvisory, ExportedFeed};
 pub use vuln_index::{Placement, StoredSummary};
-pub use vuln_reports::{ReportRows, ReportWrite, StoredReport};
+pub use vuln_reports::{KeyRow, KeyedReport, ReportRows, ReportWrite};
 pub use vulns::{AdvisoryRow, AdvisoryWrite, FeedRow, SourceWrite};

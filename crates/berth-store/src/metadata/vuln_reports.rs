@@ -8,22 +8,34 @@ use std::collections::BTreeSet;
 use super::vulns::KEYS_PER_QUERY;
 use crate::{Db, StoreError, now_ms, on_db};
 
-/// How a stored report's lookup rows (keys and finding ids) change.
+/// One key a report was matched on.
+#[derive(Debug, Clone)]
+pub struct KeyRow {
+    /// The key's namespace.
+    pub namespace: String,
+    /// The key's package.
+    pub package: String,
+    /// The image's features under a package key (JSON); `None` on an
+    /// enrichment key.
+    pub features: Option<String>,
+}
+
+/// How a stored report's rows (its keys with their features, its
+/// findings' ids) change.
 #[derive(Debug, Clone)]
 pub enum ReportRows {
-    /// Replace them all: a first match, or one whose previous rows are
-    /// unknown.
+    /// Replace them all: a first match, or a whole one.
     Replace {
-        /// Every (namespace, package) the report was matched on.
-        keys: Vec<(String, String)>,
+        /// Every key the report was matched on.
+        keys: Vec<KeyRow>,
         /// Every id and alias of its findings.
         ids: Vec<String>,
     },
-    /// Add and remove only these; a re-match mostly changes few or none.
+    /// Write only these; a re-match changes few.
     Change {
-        /// Keys the report is now matched on too.
-        add_keys: Vec<(String, String)>,
-        /// Keys it no longer is.
+        /// Key rows to insert, or whose features to replace.
+        set_keys: Vec<KeyRow>,
+        /// Keys the report no longer is matched on.
         remove_keys: Vec<(String, String)>,
         /// Finding ids new to the report.
         add_ids: Vec<String>,
@@ -32,42 +44,46 @@ pub enum ReportRows {
     },
 }
 
-/// A stored report.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StoredReport {
-    /// The manifest it is of.
-    pub manifest_digest: String,
-    /// The report (JSON).
-    pub report: String,
-    /// Its per-severity summary (JSON), absent on reports stored before
-    /// summaries were kept.
-    pub summary: Option<String>,
-}
-
 /// One report to store.
 #[derive(Debug, Clone)]
 pub struct ReportWrite {
     /// The manifest it is of.
     pub manifest_digest: String,
-    /// The report (JSON).
-    pub report: String,
+    /// The report's own row (JSON); `None` keeps the stored one.
+    pub report: Option<String>,
     /// Its per-severity summary (JSON).
     pub summary: String,
-    /// How its lookup rows change.
+    /// How its key and id rows change.
     pub rows: ReportRows,
 }
 
+/// A stored report's own row, with the features of one of its keys.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyedReport {
+    /// The manifest it is of.
+    pub manifest_digest: String,
+    /// The report's own row (JSON); left out (`None`) where `features` is,
+    /// for a report stored whole is large and read again whole.
+    pub report: Option<String>,
+    /// Its per-severity summary (JSON), absent on reports stored before
+    /// summaries were kept.
+    pub summary: Option<String>,
+    /// The image's features under the key (JSON), absent on reports stored
+    /// whole.
+    pub features: Option<String>,
+}
+
 impl Db {
-    /// Store (or replace) reports with their summaries, keys and finding
-    /// ids, in one transaction: a re-match of thousands of images pays for
-    /// one durable commit per batch, not one per image.
+    /// Store reports with their summaries, key rows and finding ids, in one
+    /// transaction: a re-match of thousands of images pays for one durable
+    /// commit per batch, not one per image.
     pub async fn put_vuln_reports(&self, writes: &[ReportWrite]) -> Result<(), StoreError> {
         if writes.is_empty() {
             return Ok(());
         }
         let now = now_ms();
         let mut replaced = Vec::new();
-        let mut add_keys = Vec::new();
+        let mut set_keys = Vec::new();
         let mut remove_keys = Vec::new();
         let mut add_ids = Vec::new();
         let mut remove_ids = Vec::new();
@@ -76,16 +92,16 @@ impl Db {
             match &w.rows {
                 ReportRows::Replace { keys, ids } => {
                     replaced.push(digest);
-                    add_keys.extend(keys.iter().map(|(n, p)| (n.as_str(), p.as_str(), digest)));
+                    set_keys.extend(keys.iter().map(|k| (k, digest)));
                     add_ids.extend(ids.iter().map(|id| (id.as_str(), digest)));
                 }
                 ReportRows::Change {
-                    add_keys: ak,
+                    set_keys: sk,
                     remove_keys: rk,
                     add_ids: ai,
                     remove_ids: ri,
                 } => {
-                    add_keys.extend(ak.iter().map(|(n, p)| (n.as_str(), p.as_str(), digest)));
+                    set_keys.extend(sk.iter().map(|k| (k, digest)));
                     remove_keys.extend(rk.iter().map(|(n, p)| (n.as_str(), p.as_str(), digest)));
                     add_ids.extend(ai.iter().map(|id| (id.as_str(), digest)));
                     remove_ids.extend(ri.iter().map(|id| (id.as_str(), digest)));
@@ -95,17 +111,29 @@ impl Db {
         on_db!(self.writer(), pool => {
             let mut tx = pool.begin().await?;
             for w in writes {
-                sqlx::query(
-                    "INSERT INTO vuln_reports (manifest_digest, report, matched_ms, summary) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (manifest_digest) DO UPDATE SET report = excluded.report, \
-                     matched_ms = excluded.matched_ms, summary = excluded.summary",
-                )
-                .bind(&w.manifest_digest)
-                .bind(&w.report)
-                .bind(now)
-                .bind(&w.summary)
-                .execute(&mut *tx)
-                .await?;
+                match &w.report {
+                    Some(report) => {
+                        sqlx::query(
+                            "INSERT INTO vuln_reports (manifest_digest, report, matched_ms, summary) VALUES ($1, $2, $3, $4) \
+                             ON CONFLICT (manifest_digest) DO UPDATE SET report = excluded.report, \
+                             matched_ms = excluded.matched_ms, summary = excluded.summary",
+                        )
+                        .bind(&w.manifest_digest)
+                        .bind(report)
+                        .bind(now)
+                        .bind(&w.summary)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    None => {
+                        sqlx::query("UPDATE vuln_reports SET matched_ms = $2, summary = $3 WHERE manifest_digest = $1")
+                            .bind(&w.manifest_digest)
+                            .bind(now)
+                            .bind(&w.summary)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
             }
             for delete in [
                 "DELETE FROM vuln_report_keys WHERE manifest_digest IN (",
@@ -136,15 +164,20 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
             }
-            // Multi-row inserts: a report can carry thousands of keys and ids.
-            for chunk in add_keys.chunks(KEYS_PER_QUERY) {
+            // Multi-row statements: a report can carry thousands of keys and
+            // ids. A batch names each (key, manifest) once, as one statement
+            // must for PostgreSQL's upsert.
+            for chunk in set_keys.chunks(KEYS_PER_QUERY) {
                 let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO vuln_report_keys (namespace, package, manifest_digest) ",
+                    "INSERT INTO vuln_report_keys (namespace, package, manifest_digest, features) ",
                 );
-                q.push_values(chunk, |mut row, (namespace, package, digest)| {
-                    row.push_bind(*namespace).push_bind(*package).push_bind(*digest);
+                q.push_values(chunk, |mut row, (key, digest)| {
+                    row.push_bind(&key.namespace)
+                        .push_bind(&key.package)
+                        .push_bind(*digest)
+                        .push_bind(&key.features);
                 });
-                q.push(" ON CONFLICT DO NOTHING");
+                q.push(" ON CONFLICT (namespace, package, manifest_digest) DO UPDATE SET features = excluded.features");
                 q.build().execute(&mut *tx).await?;
             }
             for chunk in add_ids.chunks(KEYS_PER_QUERY) {
@@ -160,36 +193,62 @@ impl Db {
         })
     }
 
-    /// A manifest's stored vulnerability report.
-    pub async fn vuln_report(&self, manifest_digest: &str) -> Result<Option<String>, StoreError> {
+    /// The features (JSON) of every package key of a manifest's report.
+    pub async fn vuln_report_features(&self, manifest_digest: &str) -> Result<Vec<String>, StoreError> {
         on_db!(self.reader(), pool => {
-            let row: Option<(String,)> =
-                sqlx::query_as("SELECT report FROM vuln_reports WHERE manifest_digest = $1")
-                    .bind(manifest_digest)
-                    .fetch_optional(pool)
-                    .await?;
-            Ok(row.map(|r| r.0))
+            let rows: Vec<(String,)> = sqlx::query_as(
+                "SELECT features FROM vuln_report_keys WHERE manifest_digest = $1 AND features IS NOT NULL",
+            )
+            .bind(manifest_digest)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
         })
     }
 
-    /// The stored vulnerability reports of `digests` with their summaries;
-    /// digests without one are left out.
-    pub async fn vuln_reports_of(&self, digests: &[String]) -> Result<Vec<StoredReport>, StoreError> {
-        let mut out = Vec::with_capacity(digests.len());
+    /// The reports matched on (`namespace`, `package`), with their features
+    /// under it.
+    pub async fn vuln_reports_on(
+        &self,
+        namespace: &str,
+        package: &str,
+    ) -> Result<Vec<KeyedReport>, StoreError> {
         on_db!(self.reader(), pool => {
-            for chunk in digests.chunks(KEYS_PER_QUERY) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "SELECT manifest_digest, report, summary FROM vuln_reports WHERE manifest_digest IN (",
-                );
-                let mut list = q.separated(", ");
-                for digest in chunk {
-                    list.push_bind(digest);
-                }
-                q.push(")");
-                let rows: Vec<StoredReport> = q.build_query_as().fetch_all(pool).await?;
-                out.extend(rows);
-            }
-            Ok(out)
+            let rows: Vec<KeyedReport> = sqlx::query_as(
+                "SELECT r.manifest_digest, CASE WHEN k.features IS NULL THEN NULL ELSE r.report END AS report, \
+                 r.summary, k.features FROM vuln_report_keys k \
+                 JOIN vuln_reports r ON r.manifest_digest = k.manifest_digest \
+                 WHERE k.namespace = $1 AND k.package = $2 ORDER BY r.manifest_digest",
+            )
+            .bind(namespace)
+            .bind(package)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows)
+        })
+    }
+
+    /// A manifest's stored report row with the features of its package
+    /// keys, read in one statement so both are of one moment.
+    pub async fn vuln_report_with_features(
+        &self,
+        manifest_digest: &str,
+    ) -> Result<Option<(String, Vec<String>)>, StoreError> {
+        on_db!(self.reader(), pool => {
+            let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+                "SELECT r.report, k.features FROM vuln_reports r \
+                 LEFT JOIN vuln_report_keys k ON k.manifest_digest = r.manifest_digest AND k.features IS NOT NULL \
+                 WHERE r.manifest_digest = $1",
+            )
+            .bind(manifest_digest)
+            .fetch_all(pool)
+            .await?;
+            let mut rows = rows.into_iter();
+            let Some((report, first)) = rows.next() else {
+                return Ok(None);
+            };
+            let features = first.into_iter().chain(rows.filter_map(|r| r.1)).collect();
+            Ok(Some((report, features)))
         })
     }
 

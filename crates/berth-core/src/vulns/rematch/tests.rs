@@ -1,0 +1,162 @@
+//! Re-matching on a SQLite database: a report stored split has only the
+//! features under the changed key matched again, with its summary, ids
+//! and enrichment keys patched; one stored whole (as before features moved
+//! to the key rows) is matched whole and stored split.
+
+use std::collections::BTreeSet;
+
+use berth_scan::INDEX_FORMAT;
+use berth_store::metadata::{KeyRow, ReportRows, ReportWrite};
+use berth_store::{Db, PoolSettings};
+use berth_vulns::matching::{self, Feature};
+
+use super::super::{Inventory, Report, Severity, Vulnerability, stored, stored_summary};
+use super::rematch;
+
+fn package(ecosystem: &str, name: &str, version: &str) -> berth_scan::Package {
+    serde_json::from_value(serde_json::json!({"ecosystem": ecosystem, "name": name, "version": version}))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn vuln(name: &str, aliases: &[&str], severity: Severity) -> Vulnerability {
+    Vulnerability {
+        name: name.into(),
+        aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+        namespace: "osv:PyPI".into(),
+        severity,
+        fixed_by: None,
+        will_not_fix: false,
+        links: vec![],
+        description: String::new(),
+        cvss: None,
+        epss: None,
+    }
+}
+
+/// Django (a finding with a CVE alias), redis (a finding), and a Debian
+/// package no key finds (the image names no distribution).
+fn image() -> (Inventory, Report) {
+    let packages = [
+        ("deb", "zlib1g", "1.2.13"),
+        ("pypi", "Django", "3.2.0"),
+        ("pypi", "redis", "4.5.1"),
+    ];
+    let inventory: Inventory = serde_json::from_value(serde_json::json!({
+        "distribution": null,
+        "packages": packages.iter().map(|(e, n, v)| serde_json::json!({
+            "ecosystem": e, "name": n, "version": v, "path": "/", "layer": "sha256:1"
+        })).collect::<Vec<_>>(),
+        "layers": [],
+    }))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let findings = [
+        vec![],
+        vec![vuln("PYSEC-1", &["CVE-2020-1"], Severity::High)],
+        vec![vuln("CVE-2020-2", &[], Severity::Medium)],
+    ];
+    let features = packages
+        .iter()
+        .zip(findings)
+        .map(|((e, n, v), vulnerabilities)| Feature {
+            package: package(e, n, v),
+            added_by: "sha256:1".into(),
+            vulnerabilities,
+        })
+        .collect();
+    let report = Report {
+        distribution: None,
+        features,
+    };
+    (inventory, report)
+}
+
+#[tokio::test]
+async fn only_the_changed_key_is_matched_again() {
+    let dir = std::env::temp_dir().join(format!("berth-rematch-{}", uuid::Uuid::new_v4()));
+    let db = Db::open_sqlite(&dir, PoolSettings::default()).await.unwrap();
+    let (inventory, report) = image();
+    let inventory_json = serde_json::to_string(&inventory).unwrap();
+    let (split, whole) = ("sha256:split", "sha256:whole");
+    for digest in [split, whole] {
+        db.put_scan_report(digest, INDEX_FORMAT as i32, &inventory_json)
+            .await
+            .unwrap();
+    }
+    db.put_vuln_reports(&[stored::whole_write(split, &inventory, &report).unwrap()])
+        .await
+        .unwrap();
+    // As stored before features moved to the key rows.
+    let keys: Vec<KeyRow> = matching::keys(&inventory)
+        .iter()
+        .chain(&matching::enrichment_keys(&report))
+        .map(|k| stored::key_row(k, None))
+        .collect();
+    db.put_vuln_reports(&[ReportWrite {
+        manifest_digest: whole.into(),
+        report: Some(serde_json::to_string(&report).unwrap()),
+        summary: serde_json::to_string(&report.summary()).unwrap(),
+        rows: ReportRows::Replace {
+            keys,
+            ids: vec!["PYSEC-1".into(), "CVE-2020-1".into(), "CVE-2020-2".into()],
+        },
+    }])
+    .await
+    .unwrap();
+    assert_eq!(
+        stored::read_form(&db, split).await.unwrap(),
+        Some((report.clone(), true))
+    );
+    assert_eq!(
+        stored::read_form(&db, whole).await.unwrap(),
+        Some((report.clone(), false))
+    );
+
+    // Django's records are gone (no advisory is stored at all).
+    let (django, _) = matching::key(&report.features[1].package, None).unwrap();
+    let changed = BTreeSet::from([(django.namespace.clone(), django.package.clone())]);
+    assert_eq!(rematch(&db, &changed, None).await.unwrap(), 2);
+
+    // Split: only Django matched again; redis keeps its stored finding.
+    let mut want = report.clone();
+    want.features[1].vulnerabilities.clear();
+    assert_eq!(stored::read_form(&db, split).await.unwrap(), Some((want, true)));
+    let summary = stored_summary(&db, split).await.unwrap().unwrap();
+    assert_eq!(summary.into_iter().collect::<Vec<_>>(), [(Severity::Medium, 1)]);
+    // Whole: every package matched again, and stored split.
+    let mut want = report.clone();
+    for f in &mut want.features {
+        f.vulnerabilities.clear();
+    }
+    assert_eq!(stored::read_form(&db, whole).await.unwrap(), Some((want, true)));
+    assert!(stored_summary(&db, whole).await.unwrap().unwrap().is_empty());
+
+    // Ids and enrichment keys follow.
+    for id in ["PYSEC-1", "CVE-2020-1"] {
+        assert!(
+            db.manifests_with_vuln_id(id, 10).await.unwrap().is_empty(),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        db.manifests_with_vuln_id("CVE-2020-2", 10).await.unwrap(),
+        [split]
+    );
+    let nvd = |cve: &str| BTreeSet::from([(berth_vulns::feeds::nvd::NAMESPACE.to_owned(), cve.to_owned())]);
+    assert!(
+        db.manifests_matched_on(&nvd("CVE-2020-1"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        db.manifests_matched_on(&nvd("CVE-2020-2")).await.unwrap(),
+        BTreeSet::from([split.to_owned()])
+    );
+    // Nothing changes again: nothing to write.
+    assert_eq!(rematch(&db, &changed, None).await.unwrap(), 2);
+    assert_eq!(
+        stored::read(&db, split).await.unwrap().unwrap().features[2],
+        report.features[2]
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

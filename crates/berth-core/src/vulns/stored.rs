@@ -1,0 +1,126 @@
+//! How a report is stored: the features under each package key in that
+//! key's row, so a feed change reads and rewrites only the rows of the
+//! keys it changed; the rest (distribution, the features of packages no
+//! key finds, the count) in the report's own row.
+
+use std::collections::BTreeMap;
+
+use berth_store::Db;
+use berth_store::metadata::{KeyRow, ReportRows, ReportWrite};
+use berth_vulns::matching::{self, Feature, Key};
+use serde::{Deserialize, Serialize};
+
+use super::{Distribution, Inventory, Report, VulnError, findings};
+
+/// A report's own row.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct Skeleton {
+    /// The image's distribution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<Distribution>,
+    /// How many features the report has.
+    pub len: usize,
+    /// The features of packages no key finds (so without findings), with
+    /// their places.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unkeyed: Vec<(usize, Feature)>,
+}
+
+/// A key row's features, with their places in the report.
+pub(super) type Keyed = Vec<(usize, Feature)>;
+
+/// The key row of `key` holding `features`.
+pub(super) fn key_row(key: &Key, features: Option<String>) -> KeyRow {
+    KeyRow {
+        namespace: key.namespace.clone(),
+        package: key.package.clone(),
+        features,
+    }
+}
+
+/// What storing `report` of `inventory` (in manifest `digest`) whole
+/// writes: its own row, a row per package key with the features under it,
+/// a row per enrichment key of its findings (so a changed score matches
+/// again the images whose findings carry it), and every finding id.
+pub(super) fn whole_write(
+    digest: &str,
+    inventory: &Inventory,
+    report: &Report,
+) -> Result<ReportWrite, VulnError> {
+    if inventory.packages.len() != report.features.len() {
+        return Err(VulnError::Inconsistent(
+            "a report's features do not follow its inventory",
+        ));
+    }
+    let ns = inventory
+        .distribution
+        .as_ref()
+        .and_then(matching::distro_namespace);
+    let mut by_key: BTreeMap<Key, Vec<(usize, &Feature)>> = BTreeMap::new();
+    let mut unkeyed = Vec::new();
+    for (i, (entry, feature)) in inventory.packages.iter().zip(&report.features).enumerate() {
+        match matching::key(&entry.package, ns.as_deref()) {
+            Some((key, _)) => by_key.entry(key).or_default().push((i, feature)),
+            None => unkeyed.push((i, feature.clone())),
+        }
+    }
+    let mut keys = Vec::with_capacity(by_key.len());
+    for (key, features) in &by_key {
+        keys.push(key_row(key, Some(serde_json::to_string(features)?)));
+    }
+    keys.extend(matching::enrichment_keys(report).iter().map(|k| key_row(k, None)));
+    let skeleton = Skeleton {
+        distribution: report.distribution.clone(),
+        len: report.features.len(),
+        unkeyed,
+    };
+    Ok(ReportWrite {
+        manifest_digest: digest.to_owned(),
+        report: Some(serde_json::to_string(&skeleton)?),
+        summary: serde_json::to_string(&report.summary())?,
+        rows: ReportRows::Replace {
+            keys,
+            ids: findings::ids(report).into_iter().collect(),
+        },
+    })
+}
+
+/// A manifest's stored report, put together from its rows.
+pub(super) async fn read(db: &Db, manifest_digest: &str) -> Result<Option<Report>, VulnError> {
+    Ok(read_form(db, manifest_digest).await?.map(|(report, _)| report))
+}
+
+/// A manifest's stored report, and whether it is stored split (`false`
+/// for one stored whole, before features moved to the key rows).
+pub(super) async fn read_form(db: &Db, manifest_digest: &str) -> Result<Option<(Report, bool)>, VulnError> {
+    let Some((own, rows)) = db.vuln_report_with_features(manifest_digest).await? else {
+        return Ok(None);
+    };
+    match serde_json::from_str::<Skeleton>(&own) {
+        Ok(skeleton) => Ok(Some((assemble(skeleton, &rows)?, true))),
+        Err(_) => Ok(Some((serde_json::from_str(&own)?, false))),
+    }
+}
+
+/// The report of `skeleton` with the features of its key `rows`.
+pub(super) fn assemble(skeleton: Skeleton, rows: &[String]) -> Result<Report, VulnError> {
+    let mut places: Vec<Option<Feature>> = vec![None; skeleton.len];
+    let keyed = rows
+        .iter()
+        .map(|r| serde_json::from_str::<Keyed>(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (i, feature) in skeleton.unkeyed.into_iter().chain(keyed.into_iter().flatten()) {
+        match places.get_mut(i) {
+            Some(place) => *place = Some(feature),
+            None => return Err(VulnError::Inconsistent("a stored feature is out of its report")),
+        }
+    }
+    let features = places
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or(VulnError::Inconsistent("a stored report lacks features"))?;
+    Ok(Report {
+        distribution: skeleton.distribution,
+        features,
+    })
+}
