@@ -232,12 +232,14 @@ async fn rematch_whole(db: &Db, digests: &[String], cache: &mut AdvisoryCache) -
         };
         let mut report = match_with(db, &inventory, cache).await?;
         enrich(db, &mut report, cache).await?;
-        // A report stored whole is rewritten split even when unchanged.
-        if split && old.as_ref() == Some(&report) {
-            continue;
-        }
-        out.writes
-            .push(stored::whole_write(&digest, &inventory, &report)?);
+        let write = match &old {
+            Some(old) if split && *old == report => continue,
+            // Only the rows that differ.
+            Some(old) if split => stored::change_write(&digest, &inventory, old, &report)?,
+            // A report stored whole (or unreadable) is rewritten split.
+            _ => stored::whole_write(&digest, &inventory, &report)?,
+        };
+        out.writes.push(write);
         if let Some(old) = &old {
             let added = findings::added(old, &report);
             if !added.is_empty() {

@@ -38,15 +38,11 @@ pub(super) fn key_row(key: &Key, features: Option<String>) -> KeyRow {
     }
 }
 
-/// What storing `report` of `inventory` (in manifest `digest`) whole
-/// writes: its own row, a row per package key with the features under it,
-/// a row per enrichment key of its findings (so a changed score matches
-/// again the images whose findings carry it), and every finding id.
-pub(super) fn whole_write(
-    digest: &str,
-    inventory: &Inventory,
-    report: &Report,
-) -> Result<ReportWrite, VulnError> {
+/// The features of a report grouped under the package keys that find
+/// them, with their places; and those no key finds.
+type Grouped<'a> = (BTreeMap<Key, Vec<(usize, &'a Feature)>>, Vec<(usize, Feature)>);
+
+fn group<'a>(inventory: &Inventory, report: &'a Report) -> Result<Grouped<'a>, VulnError> {
     if inventory.packages.len() != report.features.len() {
         return Err(VulnError::Inconsistent(
             "a report's features do not follow its inventory",
@@ -64,6 +60,19 @@ pub(super) fn whole_write(
             None => unkeyed.push((i, feature.clone())),
         }
     }
+    Ok((by_key, unkeyed))
+}
+
+/// What storing `report` of `inventory` (in manifest `digest`) whole
+/// writes: its own row, a row per package key with the features under it,
+/// a row per enrichment key of its findings (so a changed score matches
+/// again the images whose findings carry it), and every finding id.
+pub(super) fn whole_write(
+    digest: &str,
+    inventory: &Inventory,
+    report: &Report,
+) -> Result<ReportWrite, VulnError> {
+    let (by_key, unkeyed) = group(inventory, report)?;
     let mut keys = Vec::with_capacity(by_key.len());
     for (key, features) in &by_key {
         keys.push(key_row(key, Some(serde_json::to_string(features)?)));
@@ -81,6 +90,42 @@ pub(super) fn whole_write(
         rows: ReportRows::Replace {
             keys,
             ids: findings::ids(report).into_iter().collect(),
+        },
+    })
+}
+
+/// What replacing the split-stored report `old` of `inventory` with `new`
+/// writes: only the key rows whose features changed, and the enrichment
+/// and id rows that differ. Its own row stays: the inventory is the same.
+pub(super) fn change_write(
+    digest: &str,
+    inventory: &Inventory,
+    old: &Report,
+    new: &Report,
+) -> Result<ReportWrite, VulnError> {
+    let (before, _) = group(inventory, old)?;
+    let (after, _) = group(inventory, new)?;
+    let mut set_keys = Vec::new();
+    for (key, features) in &after {
+        if before.get(key) != Some(features) {
+            set_keys.push(key_row(key, Some(serde_json::to_string(features)?)));
+        }
+    }
+    let (keys_before, keys_after) = (matching::enrichment_keys(old), matching::enrichment_keys(new));
+    set_keys.extend(keys_after.difference(&keys_before).map(|k| key_row(k, None)));
+    let (ids_before, ids_after) = (findings::ids(old), findings::ids(new));
+    Ok(ReportWrite {
+        manifest_digest: digest.to_owned(),
+        report: None,
+        summary: serde_json::to_string(&new.summary())?,
+        rows: ReportRows::Change {
+            set_keys,
+            remove_keys: keys_before
+                .difference(&keys_after)
+                .map(|k| (k.namespace.clone(), k.package.clone()))
+                .collect(),
+            add_ids: ids_after.difference(&ids_before).cloned().collect(),
+            remove_ids: ids_before.difference(&ids_after).cloned().collect(),
         },
     })
 }

@@ -158,5 +158,27 @@ async fn only_the_changed_key_is_matched_again() {
         stored::read(&db, split).await.unwrap().unwrap().features[2],
         report.features[2]
     );
+
+    // A changed score matches the image whole; only the rows that differ
+    // are written (redis's, its id, its enrichment key).
+    assert_eq!(rematch(&db, &nvd("CVE-2020-2"), None).await.unwrap(), 1);
+    let mut want = report.clone();
+    for f in &mut want.features {
+        f.vulnerabilities.clear();
+    }
+    assert_eq!(stored::read_form(&db, split).await.unwrap(), Some((want, true)));
+    assert!(
+        db.manifests_with_vuln_id("CVE-2020-2", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        db.manifests_matched_on(&nvd("CVE-2020-2"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(stored_summary(&db, split).await.unwrap().unwrap().is_empty());
     std::fs::remove_dir_all(&dir).ok();
 }
