@@ -175,17 +175,26 @@ async fn patch(
     let (ids_before, ids_after) = (findings::ids(&before), findings::ids(&after));
     let mut remove_keys: Vec<&Key> = keys_before.difference(&keys_after).collect();
     let mut remove_ids: Vec<&String> = ids_before.difference(&ids_after).collect();
-    // What left these features may still be in the image's others.
+    // What left these features may still be in the image's others: read
+    // only the other rows that name one of them.
     if !remove_keys.is_empty() || !remove_ids.is_empty() {
-        let Some(mut whole) = stored::read(db, &row.manifest_digest).await? else {
-            return Ok(Patched::Unpatchable);
+        let names: BTreeSet<&str> = remove_ids
+            .iter()
+            .map(|id| id.as_str())
+            .chain(remove_keys.iter().map(|k| k.package.as_str()))
+            .collect();
+        let others = db
+            .vuln_report_features_naming(&row.manifest_digest, (&key.namespace, &key.package), &names)
+            .await?;
+        let mut kept = Report {
+            distribution: None,
+            features: after.features.clone(),
         };
-        for (&i, feature) in places.iter().zip(&after.features) {
-            if let Some(place) = whole.features.get_mut(i) {
-                *place = feature.clone();
-            }
+        for other in others {
+            kept.features
+                .extend(serde_json::from_str::<Keyed>(&other)?.into_iter().map(|(_, f)| f));
         }
-        let (kept_keys, kept_ids) = (matching::enrichment_keys(&whole), findings::ids(&whole));
+        let (kept_keys, kept_ids) = (matching::enrichment_keys(&kept), findings::ids(&kept));
         remove_keys.retain(|k| !kept_keys.contains(*k));
         remove_ids.retain(|id| !kept_ids.contains(*id));
     }

@@ -110,30 +110,34 @@ impl Db {
         }
         on_db!(self.writer(), pool => {
             let mut tx = pool.begin().await?;
+            let mut kept = Vec::new();
             for w in writes {
-                match &w.report {
-                    Some(report) => {
-                        sqlx::query(
-                            "INSERT INTO vuln_reports (manifest_digest, report, matched_ms, summary) VALUES ($1, $2, $3, $4) \
-                             ON CONFLICT (manifest_digest) DO UPDATE SET report = excluded.report, \
-                             matched_ms = excluded.matched_ms, summary = excluded.summary",
-                        )
-                        .bind(&w.manifest_digest)
-                        .bind(report)
-                        .bind(now)
-                        .bind(&w.summary)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    None => {
-                        sqlx::query("UPDATE vuln_reports SET matched_ms = $2, summary = $3 WHERE manifest_digest = $1")
-                            .bind(&w.manifest_digest)
-                            .bind(now)
-                            .bind(&w.summary)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
+                let Some(report) = &w.report else {
+                    kept.push(w);
+                    continue;
+                };
+                sqlx::query(
+                    "INSERT INTO vuln_reports (manifest_digest, report, matched_ms, summary) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (manifest_digest) DO UPDATE SET report = excluded.report, \
+                     matched_ms = excluded.matched_ms, summary = excluded.summary",
+                )
+                .bind(&w.manifest_digest)
+                .bind(report)
+                .bind(now)
+                .bind(&w.summary)
+                .execute(&mut *tx)
+                .await?;
+            }
+            // Reports keeping their own row: only summaries, a statement per
+            // few hundred (a round trip each on PostgreSQL).
+            for chunk in kept.chunks(KEYS_PER_QUERY) {
+                let mut q = sqlx::QueryBuilder::new("UPDATE vuln_reports SET matched_ms = ");
+                q.push_bind(now).push(", summary = v.column2 FROM (");
+                q.push_values(chunk, |mut row, w| {
+                    row.push_bind(&w.manifest_digest).push_bind(&w.summary);
+                });
+                q.push(") AS v WHERE vuln_reports.manifest_digest = v.column1");
+                q.build().execute(&mut *tx).await?;
             }
             for delete in [
                 "DELETE FROM vuln_report_keys WHERE manifest_digest IN (",
@@ -202,6 +206,51 @@ impl Db {
             .bind(manifest_digest)
             .fetch_all(pool)
             .await?;
+            Ok(rows.into_iter().map(|r| r.0).collect())
+        })
+    }
+
+    /// The features (JSON) of a manifest's package keys other than
+    /// `except` that hold any of `names` as a JSON string: the rows that
+    /// may still carry an id or CVE a re-match removed from `except`'s.
+    pub async fn vuln_report_features_naming(
+        &self,
+        manifest_digest: &str,
+        except: (&str, &str),
+        names: &BTreeSet<&str>,
+    ) -> Result<Vec<String>, StoreError> {
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from(
+            "SELECT features FROM vuln_report_keys WHERE manifest_digest = $1 AND features IS NOT NULL \
+             AND NOT (namespace = $2 AND package = $3)",
+        );
+        let mut patterns = Vec::with_capacity(names.len());
+        // Past a few hundred names, every other row (bound parameters are
+        // limited).
+        for (i, name) in names
+            .iter()
+            .enumerate()
+            .take_while(|_| names.len() <= KEYS_PER_QUERY)
+        {
+            sql.push_str(if i == 0 { " AND (" } else { " OR " });
+            sql.push_str(&format!("features LIKE ${} ESCAPE '\\'", i + 4));
+            let escaped = name.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            patterns.push(format!("%\"{escaped}\"%"));
+        }
+        if !patterns.is_empty() {
+            sql.push(')');
+        }
+        on_db!(self.reader(), pool => {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(manifest_digest)
+                .bind(except.0)
+                .bind(except.1);
+            for pattern in &patterns {
+                query = query.bind(pattern);
+            }
+            let rows: Vec<(String,)> = query.fetch_all(pool).await?;
             Ok(rows.into_iter().map(|r| r.0).collect())
         })
     }
