@@ -65,6 +65,13 @@ pub async fn rematch(
         .partition(is_enrichment);
     let enrichment: BTreeSet<(String, String)> =
         enrichment.into_iter().map(|k| (k.namespace, k.package)).collect();
+    let packages: Vec<(String, String)> = packages.into_iter().map(|k| (k.namespace, k.package)).collect();
+    let packages: Vec<Key> = db
+        .keys_with_reports(&packages)
+        .await?
+        .into_iter()
+        .map(|(namespace, package)| Key { namespace, package })
+        .collect();
     let mut whole = db.manifests_matched_on(&enrichment).await?;
     let mut matched = whole.clone();
     let mut cache = AdvisoryCache::new();

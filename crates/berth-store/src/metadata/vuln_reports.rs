@@ -301,24 +301,35 @@ impl Db {
         })
     }
 
+    /// Those of `keys` some stored report was matched on: a feed's first
+    /// update changes every key, and few have reports.
+    pub async fn keys_with_reports(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<BTreeSet<(String, String)>, StoreError> {
+        let rows: Vec<(String, String)> = self
+            .select_by_keys(
+                "SELECT DISTINCT namespace, package FROM vuln_report_keys WHERE",
+                "",
+                keys,
+            )
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Manifests whose reports were matched on any of `keys`.
     pub async fn manifests_matched_on(
         &self,
         keys: &BTreeSet<(String, String)>,
     ) -> Result<BTreeSet<String>, StoreError> {
-        let mut out = BTreeSet::new();
-        on_db!(self.reader(), pool => {
-            for (namespace, package) in keys {
-                let rows: Vec<(String,)> = sqlx::query_as(
-                    "SELECT manifest_digest FROM vuln_report_keys WHERE namespace = $1 AND package = $2",
-                )
-                .bind(namespace)
-                .bind(package)
-                .fetch_all(pool)
-                .await?;
-                out.extend(rows.into_iter().map(|r| r.0));
-            }
-            Ok(out)
-        })
+        let keys: Vec<(String, String)> = keys.iter().cloned().collect();
+        let rows: Vec<(String,)> = self
+            .select_by_keys(
+                "SELECT DISTINCT manifest_digest FROM vuln_report_keys WHERE",
+                "",
+                &keys,
+            )
+            .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
     }
 }

@@ -298,30 +298,68 @@ impl Db {
         &self,
         keys: &[(String, String)],
     ) -> Result<Vec<AdvisoryRow>, StoreError> {
+        self.select_by_keys(
+            "SELECT feed, namespace, package, id, aliases, severity, affected, links, description \
+             FROM vuln_advisories WHERE",
+            "ORDER BY package, feed, id",
+            keys,
+        )
+        .await
+    }
+
+    /// The rows of `select` (a statement up to its `WHERE`) whose
+    /// (namespace, package) is one of `keys`, then `order`: one statement
+    /// per namespace on PostgreSQL (an array parameter, planned well even
+    /// before a freshly loaded table is analyzed), a few `IN` lists on
+    /// SQLite.
+    pub(crate) async fn select_by_keys<T>(
+        &self,
+        select: &'static str,
+        order: &'static str,
+        keys: &[(String, String)],
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
+    {
         let mut by_namespace: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (namespace, package) in keys {
             by_namespace.entry(namespace).or_default().push(package);
         }
         let mut out = Vec::new();
-        on_db!(self.reader(), pool => {
-            for (namespace, packages) in &by_namespace {
-                for chunk in packages.chunks(KEYS_PER_QUERY) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "SELECT feed, namespace, package, id, aliases, severity, affected, links, description \
-                         FROM vuln_advisories WHERE namespace = ",
-                    );
-                    q.push_bind(*namespace).push(" AND package IN (");
-                    let mut list = q.separated(", ");
-                    for package in chunk {
-                        list.push_bind(*package);
-                    }
-                    q.push(") ORDER BY package, feed, id");
-                    let rows: Vec<AdvisoryRow> = q.build_query_as().fetch_all(pool).await?;
+        match self.reader() {
+            crate::db::PoolRef::Postgres(pool) => {
+                let sql = format!("{select} namespace = $1 AND package = ANY($2) {order}");
+                for (namespace, packages) in &by_namespace {
+                    let rows: Vec<T> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(*namespace)
+                        .bind(packages)
+                        .fetch_all(pool)
+                        .await?;
                     out.extend(rows);
                 }
             }
-            Ok(out)
-        })
+            crate::db::PoolRef::Sqlite(pool) => {
+                for (namespace, packages) in &by_namespace {
+                    for chunk in packages.chunks(KEYS_PER_QUERY) {
+                        let mut q = sqlx::QueryBuilder::new(select);
+                        q.push(" namespace = ")
+                            .push_bind(*namespace)
+                            .push(" AND package IN (");
+                        let mut list = q.separated(", ");
+                        for package in chunk {
+                            list.push_bind(*package);
+                        }
+                        q.push(") ").push(order);
+                        let rows: Vec<T> = q.build_query_as().fetch_all(pool).await?;
+                        out.extend(rows);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Whether a manifest's indexing job has given up (tried `max_attempts`
