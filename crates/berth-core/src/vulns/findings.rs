@@ -137,25 +137,27 @@ pub(crate) async fn record_found(
     Ok(rows.len())
 }
 
+/// A PyPI finding, for tests.
+#[cfg(test)]
+pub(super) fn vuln(name: &str, aliases: &[&str], severity: Severity) -> Vulnerability {
+    Vulnerability {
+        name: name.into(),
+        aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+        namespace: "osv:PyPI".into(),
+        severity,
+        fixed_by: None,
+        will_not_fix: false,
+        links: vec![],
+        description: String::new(),
+        cvss: None,
+        epss: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use berth_vulns::matching::Feature;
-
-    fn vuln(name: &str, aliases: &[&str], severity: Severity) -> Vulnerability {
-        Vulnerability {
-            name: name.into(),
-            aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
-            namespace: "osv:PyPI".into(),
-            severity,
-            fixed_by: None,
-            will_not_fix: false,
-            links: vec![],
-            description: String::new(),
-            cvss: None,
-            epss: None,
-        }
-    }
 
     fn report(packages: &[(&str, &str, Vec<Vulnerability>)]) -> Report {
         let features = packages

@@ -10,27 +10,13 @@ use berth_store::metadata::{KeyRow, ReportRows, ReportWrite};
 use berth_store::{Db, PoolSettings};
 use berth_vulns::matching::{self, Feature};
 
-use super::super::{Inventory, Report, Severity, Vulnerability, stored, stored_summary};
+use super::super::findings::vuln;
+use super::super::{Inventory, Report, Severity, stored, stored_summary};
 use super::rematch;
 
 fn package(ecosystem: &str, name: &str, version: &str) -> berth_scan::Package {
     serde_json::from_value(serde_json::json!({"ecosystem": ecosystem, "name": name, "version": version}))
         .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn vuln(name: &str, aliases: &[&str], severity: Severity) -> Vulnerability {
-    Vulnerability {
-        name: name.into(),
-        aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
-        namespace: "osv:PyPI".into(),
-        severity,
-        fixed_by: None,
-        will_not_fix: false,
-        links: vec![],
-        description: String::new(),
-        cvss: None,
-        epss: None,
-    }
 }
 
 /// Django (a finding with a CVE alias), redis (a finding), and a Debian
