@@ -218,8 +218,8 @@ pub async fn record_new_index(
     report: &Report,
     min: Severity,
 ) -> Result<usize, VulnError> {
-    let found = findings::at_or_above(report, min);
-    findings::record_found(db, site, manifest_digest, &found, true, Some(repository)).await
+    let found = [(manifest_digest.to_owned(), findings::at_or_above(report, min))];
+    findings::record_found(db, site, &found, true, Some(repository)).await
 }
 
 /// Per-severity counts of a manifest's stored report, if it has one.

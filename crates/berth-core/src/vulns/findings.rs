@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use berth_scan::Ecosystem;
 use berth_store::Db;
 use berth_store::metadata::{EventScope, NewEvent};
-use berth_vulns::matching::{Report, Vulnerability};
+use berth_vulns::matching::{Feature, Report, Vulnerability};
 
 use super::{Severity, VulnError};
 use crate::notify::{RepoEvent, Site};
@@ -16,11 +16,10 @@ use crate::notify::{RepoEvent, Site};
 /// Findings per severity, on Clair's scale (absent severities are zero).
 pub type Summary = BTreeMap<Severity, usize>;
 
-/// Every id and alias of a report's findings.
-pub(crate) fn ids(report: &Report) -> BTreeSet<String> {
-    report
-        .features
-        .iter()
+/// Every id and alias of the findings of `features`.
+pub(crate) fn ids<'a>(features: impl IntoIterator<Item = &'a Feature>) -> BTreeSet<String> {
+    features
+        .into_iter()
         .flat_map(|f| &f.vulnerabilities)
         .flat_map(|v| std::iter::once(&v.name).chain(&v.aliases))
         .cloned()
@@ -92,43 +91,51 @@ fn event_vulnerability(v: &Vulnerability) -> crate::notify::Vulnerability {
     }
 }
 
-/// Queue `vulnerability_found` for each of `found` in every repository
-/// holding manifest `digest` (only `repository` if given), naming the tags
-/// that resolve to it (its digest when untagged). Returns the events queued
-/// (before fan-out to each repository's notifications).
+/// Queue `vulnerability_found` for each finding of `found`, a list of
+/// (manifest digest, findings), in every repository holding the manifest
+/// (only `repository` if given), naming the tags that resolve to it (its
+/// digest when untagged). Returns the events queued (before fan-out to
+/// each repository's notifications).
 pub(crate) async fn record_found(
     db: &Db,
     site: &Site,
-    digest: &str,
-    found: &[Vulnerability],
+    found: &[(String, Vec<Vulnerability>)],
     on_new_index: bool,
     repository: Option<&str>,
 ) -> Result<usize, VulnError> {
-    if found.is_empty() {
+    let digests: Vec<String> = found
+        .iter()
+        .filter(|(_, vulns)| !vulns.is_empty())
+        .map(|(digest, _)| digest.clone())
+        .collect();
+    if digests.is_empty() {
         return Ok(0);
     }
+    let mut placements = db.manifests_placements(&digests).await?;
     let mut rows = Vec::new();
-    for place in db.manifest_placements(digest).await? {
-        if repository.is_some_and(|r| r != place.repository) {
-            continue;
-        }
-        let tags = if place.tags.is_empty() {
-            vec![digest.to_owned()]
-        } else {
-            place.tags.clone()
-        };
-        for v in found {
-            let event = RepoEvent::VulnerabilityFound {
-                tags: tags.clone(),
-                vulnerability: event_vulnerability(v),
-                on_new_index,
+    for (digest, vulns) in found {
+        for place in placements.remove(digest).unwrap_or_default() {
+            if repository.is_some_and(|r| r != place.repository) {
+                continue;
+            }
+            let tags = if place.tags.is_empty() {
+                vec![digest.clone()]
+            } else {
+                place.tags.clone()
             };
-            rows.push(NewEvent {
-                delivery: uuid::Uuid::new_v4().to_string(),
-                scope: EventScope::Repository(place.repository_id),
-                event: event.kind().name().to_owned(),
-                payload: event.payload(site, &place.repository).to_string(),
-            });
+            for v in vulns {
+                let event = RepoEvent::VulnerabilityFound {
+                    tags: tags.clone(),
+                    vulnerability: event_vulnerability(v),
+                    on_new_index,
+                };
+                rows.push(NewEvent {
+                    delivery: uuid::Uuid::new_v4().to_string(),
+                    scope: EventScope::Repository(place.repository_id),
+                    event: event.kind().name().to_owned(),
+                    payload: event.payload(site, &place.repository).to_string(),
+                });
+            }
         }
     }
     if !rows.is_empty() {
@@ -212,7 +219,7 @@ mod tests {
             .collect();
         assert_eq!(high, ["GHSA-x", "CVE-2"]);
         assert_eq!(
-            ids(&new),
+            ids(&new.features),
             ["CVE-1", "CVE-2", "GHSA-x", "PYSEC-1"]
                 .map(String::from)
                 .into_iter()

@@ -1,21 +1,24 @@
 //! Matching stored images again after a feed changed some keys. For a
 //! package key, only the key's rows are read and matched again (the image's
 //! packages under it), in batches written in one transaction each, with
-//! the summary patched by the difference. A changed enrichment record (a
-//! score can set a severity the feed left unknown), and a report stored
-//! whole before features moved to the key rows, match the image whole.
+//! the summary patched by the difference and the ids' counts moved, so
+//! the image's other rows are never read. Images sharing a row (a base
+//! layer's packages) share its outcome: each distinct row is matched once.
+//! A changed enrichment record (a score can set a severity the feed left
+//! unknown), and a report stored in an older form, match the image whole.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use berth_scan::INDEX_FORMAT;
 use berth_store::Db;
-use berth_store::metadata::{KeyedReport, ReportRows, ReportWrite};
+use berth_store::metadata::{KeyRow, KeyedReport, ReportRows, ReportWrite};
 use berth_vulns::matching::{self, Feature, Key};
 
 use super::stored::{self, Keyed, Skeleton};
 use super::{
-    AdvisoryCache, Inventory, InventoryEntry, Report, Summary, VulnError, Vulnerability, enrich, findings,
-    is_enrichment, match_with,
+    AdvisoryCache, Distribution, Inventory, InventoryEntry, Report, Summary, VulnError, Vulnerability,
+    enrich, findings, is_enrichment, match_with,
 };
 use crate::notify::Site;
 
@@ -38,9 +41,7 @@ impl Matched {
     async fn store(self, db: &Db, site: Option<&Site>) -> Result<(), VulnError> {
         db.put_vuln_reports(&self.writes).await?;
         if let Some(site) = site {
-            for (digest, added) in self.found {
-                findings::record_found(db, site, &digest, &added, false, None).await?;
-            }
+            findings::record_found(db, site, &self.found, false, None).await?;
         }
         Ok(())
     }
@@ -77,6 +78,7 @@ pub async fn rematch(
     let mut cache = AdvisoryCache::new();
     for key in &packages {
         let rows = db.vuln_reports_on(&key.namespace, &key.package).await?;
+        let mut outcomes = Outcomes::new();
         for batch in rows.chunks(BATCH) {
             let mut out = Matched::default();
             for row in batch {
@@ -84,7 +86,7 @@ pub async fn rematch(
                     continue;
                 }
                 matched.insert(row.manifest_digest.clone());
-                match patch(db, key, row, &mut cache).await? {
+                match patch(db, key, row, &mut cache, &mut outcomes).await? {
                     Patched::Unchanged => {}
                     Patched::Unpatchable => {
                         whole.insert(row.manifest_digest.clone());
@@ -126,26 +128,108 @@ struct Change {
     added: Vec<Vulnerability>,
 }
 
+/// What matching one key row's features again gave. It is the same for
+/// every image with the same row (the packages of a shared base layer),
+/// so it is worked out once per distinct row.
+enum Outcome {
+    /// The findings are as stored.
+    Unchanged,
+    /// The stored features cannot be read: match the image whole.
+    Unreadable,
+    /// The findings changed.
+    Changed(RowChange),
+}
+
+/// A changed key row: the rows to write, and the summary's difference.
+struct RowChange {
+    set_keys: Vec<KeyRow>,
+    ids: Vec<(String, i64)>,
+    unheld_keys: Vec<(String, String)>,
+    before: Summary,
+    after: Summary,
+    added: Vec<Vulnerability>,
+}
+
+/// Distinct rows remembered per key: a few base layers' worth.
+const OUTCOMES: usize = 256;
+
+/// Outcomes by (distribution, the row's features as stored).
+type Outcomes = HashMap<(String, String), Arc<Outcome>>;
+
 /// `row`'s report with its packages under `key` matched again.
 async fn patch(
     db: &Db,
     key: &Key,
     row: &KeyedReport,
     cache: &mut AdvisoryCache,
+    outcomes: &mut Outcomes,
 ) -> Result<Patched, VulnError> {
     let (Some(own), Some(summary), Some(features)) = (&row.report, &row.summary, &row.features) else {
         return Ok(Patched::Unpatchable);
     };
-    let (Ok(skeleton), Ok(mut summary), Ok(keyed)) = (
+    let (Ok(skeleton), Ok(mut summary)) = (
         serde_json::from_str::<Skeleton>(own),
         serde_json::from_str::<Summary>(summary),
-        serde_json::from_str::<Keyed>(features),
     ) else {
         return Ok(Patched::Unpatchable);
     };
+    if !skeleton.ids_counted {
+        return Ok(Patched::Unpatchable);
+    }
+    let seen = (serde_json::to_string(&skeleton.distribution)?, features.clone());
+    let outcome = match outcomes.get(&seen) {
+        Some(outcome) => outcome.clone(),
+        None => {
+            let outcome = Arc::new(rematch_row(db, key, skeleton.distribution, features, cache).await?);
+            if outcomes.len() >= OUTCOMES {
+                outcomes.clear();
+            }
+            outcomes.insert(seen, outcome.clone());
+            outcome
+        }
+    };
+    let change = match &*outcome {
+        Outcome::Unchanged => return Ok(Patched::Unchanged),
+        Outcome::Unreadable => return Ok(Patched::Unpatchable),
+        Outcome::Changed(change) => change,
+    };
+    for (severity, n) in &change.before {
+        let count = summary.entry(*severity).or_default();
+        *count = count.saturating_sub(*n);
+    }
+    for (severity, n) in &change.after {
+        *summary.entry(*severity).or_default() += n;
+    }
+    summary.retain(|_, n| *n > 0);
+    Ok(Patched::Changed(Box::new(Change {
+        write: ReportWrite {
+            manifest_digest: row.manifest_digest.clone(),
+            report: None,
+            summary: serde_json::to_string(&summary)?,
+            rows: ReportRows::Change {
+                set_keys: change.set_keys.clone(),
+                ids: change.ids.clone(),
+                unheld_keys: change.unheld_keys.clone(),
+            },
+        },
+        added: change.added.clone(),
+    })))
+}
+
+/// The features of one key row (`features`, as stored) matched again.
+async fn rematch_row(
+    db: &Db,
+    key: &Key,
+    distribution: Option<Distribution>,
+    features: &str,
+    cache: &mut AdvisoryCache,
+) -> Result<Outcome, VulnError> {
+    let Ok(keyed) = serde_json::from_str::<Keyed>(features) else {
+        return Ok(Outcome::Unreadable);
+    };
     let (places, features): (Vec<usize>, Vec<Feature>) = keyed.into_iter().unzip();
     let part = Inventory {
-        distribution: skeleton.distribution.clone(),
+        distribution: distribution.clone(),
         packages: features
             .iter()
             .map(|f| InventoryEntry {
@@ -160,51 +244,18 @@ async fn patch(
     let mut after = match_with(db, &part, cache).await?;
     enrich(db, &mut after, cache).await?;
     if after.features == features {
-        return Ok(Patched::Unchanged);
+        return Ok(Outcome::Unchanged);
     }
     let before = Report {
-        distribution: skeleton.distribution,
+        distribution,
         features,
     };
-    for (severity, n) in before.summary() {
-        let count = summary.entry(severity).or_default();
-        *count = count.saturating_sub(n);
-    }
-    for (severity, n) in after.summary() {
-        *summary.entry(severity).or_default() += n;
-    }
-    summary.retain(|_, n| *n > 0);
-
     let (keys_before, keys_after) = (
         matching::enrichment_keys(&before),
         matching::enrichment_keys(&after),
     );
-    let (ids_before, ids_after) = (findings::ids(&before), findings::ids(&after));
-    let mut remove_keys: Vec<&Key> = keys_before.difference(&keys_after).collect();
-    let mut remove_ids: Vec<&String> = ids_before.difference(&ids_after).collect();
-    // What left these features may still be in the image's others: read
-    // only the other rows that name one of them.
-    if !remove_keys.is_empty() || !remove_ids.is_empty() {
-        let names: BTreeSet<&str> = remove_ids
-            .iter()
-            .map(|id| id.as_str())
-            .chain(remove_keys.iter().map(|k| k.package.as_str()))
-            .collect();
-        let others = db
-            .vuln_report_features_naming(&row.manifest_digest, (&key.namespace, &key.package), &names)
-            .await?;
-        let mut kept = Report {
-            distribution: None,
-            features: after.features.clone(),
-        };
-        for other in others {
-            kept.features
-                .extend(serde_json::from_str::<Keyed>(&other)?.into_iter().map(|(_, f)| f));
-        }
-        let (kept_keys, kept_ids) = (matching::enrichment_keys(&kept), findings::ids(&kept));
-        remove_keys.retain(|k| !kept_keys.contains(*k));
-        remove_ids.retain(|id| !kept_ids.contains(*id));
-    }
+    let mut ids = BTreeMap::new();
+    stored::count_ids(&before.features, &after.features, &mut ids);
     let keyed: Keyed = places
         .iter()
         .copied()
@@ -216,24 +267,14 @@ async fn patch(
             .difference(&keys_before)
             .map(|k| stored::key_row(k, None)),
     );
-    let added = findings::added(&before, &after);
-    Ok(Patched::Changed(Box::new(Change {
-        write: ReportWrite {
-            manifest_digest: row.manifest_digest.clone(),
-            report: None,
-            summary: serde_json::to_string(&summary)?,
-            rows: ReportRows::Change {
-                set_keys,
-                remove_keys: remove_keys
-                    .into_iter()
-                    .map(|k| (k.namespace.clone(), k.package.clone()))
-                    .collect(),
-                add_ids: ids_after.difference(&ids_before).cloned().collect(),
-                remove_ids: remove_ids.into_iter().cloned().collect(),
-            },
-        },
-        added,
-    })))
+    Ok(Outcome::Changed(RowChange {
+        set_keys,
+        ids: ids.into_iter().collect(),
+        unheld_keys: stored::unheld(&keys_before, &keys_after),
+        before: before.summary(),
+        after: after.summary(),
+        added: findings::added(&before, &after),
+    }))
 }
 
 /// The images of `digests` matched whole against their stored inventories.
@@ -242,17 +283,18 @@ async fn rematch_whole(db: &Db, digests: &[String], cache: &mut AdvisoryCache) -
     for (digest, inventory) in db.scan_reports_of(digests, INDEX_FORMAT as i32).await? {
         let inventory: Inventory = serde_json::from_str(&inventory)?;
         // A report this version cannot read is replaced, recording nothing.
-        let (old, split) = match stored::read_form(db, &digest).await {
-            Ok(Some((old, split))) => (Some(old), split),
+        let (old, current) = match stored::read_form(db, &digest).await {
+            Ok(Some((old, current))) => (Some(old), current),
             Ok(None) | Err(_) => (None, false),
         };
         let mut report = match_with(db, &inventory, cache).await?;
         enrich(db, &mut report, cache).await?;
         let write = match &old {
-            Some(old) if split && *old == report => continue,
+            Some(old) if current && *old == report => continue,
             // Only the rows that differ.
-            Some(old) if split => stored::change_write(&digest, &inventory, old, &report)?,
-            // A report stored whole (or unreadable) is rewritten split.
+            Some(old) if current => stored::change_write(&digest, &inventory, old, &report)?,
+            // A report stored in an older form (or unreadable) is rewritten
+            // in the current one.
             _ => stored::whole_write(&digest, &inventory, &report)?,
         };
         out.writes.push(write);

@@ -1,9 +1,11 @@
 //! How a report is stored: the features under each package key in that
 //! key's row, so a feed change reads and rewrites only the rows of the
 //! keys it changed; the rest (distribution, the features of packages no
-//! key finds, the count) in the report's own row.
+//! key finds, the count) in the report's own row. Each finding id is
+//! stored with how many key rows carry it, so a change to one row knows
+//! whether the image still has an id without reading the others.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use berth_store::Db;
 use berth_store::metadata::{KeyRow, ReportRows, ReportWrite};
@@ -24,6 +26,10 @@ pub(super) struct Skeleton {
     /// their places.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unkeyed: Vec<(usize, Feature)>,
+    /// Its ids are stored with how many key rows carry each (`false` on
+    /// reports stored before they were counted: those are matched whole).
+    #[serde(default)]
+    pub ids_counted: bool,
 }
 
 /// A key row's features, with their places in the report.
@@ -36,6 +42,31 @@ pub(super) fn key_row(key: &Key, features: Option<String>) -> KeyRow {
         package: key.package.clone(),
         features,
     }
+}
+
+/// How the ids of a key row change from `before` to `after` features:
+/// +1 for each it gains, -1 for each it loses, added into `into`.
+pub(super) fn count_ids<'a>(
+    before: impl IntoIterator<Item = &'a Feature>,
+    after: impl IntoIterator<Item = &'a Feature>,
+    into: &mut BTreeMap<String, i64>,
+) {
+    let (before, after) = (findings::ids(before), findings::ids(after));
+    for id in after.difference(&before) {
+        *into.entry(id.clone()).or_default() += 1;
+    }
+    for id in before.difference(&after) {
+        *into.entry(id.clone()).or_default() -= 1;
+    }
+}
+
+/// The enrichment keys, as (namespace, id), to remove once the report no
+/// longer carries their id: those `before` had and `after` has not.
+pub(super) fn unheld(before: &BTreeSet<Key>, after: &BTreeSet<Key>) -> Vec<(String, String)> {
+    before
+        .difference(after)
+        .map(|k| (k.namespace.clone(), k.package.clone()))
+        .collect()
 }
 
 /// The features of a report grouped under the package keys that find
@@ -74,14 +105,17 @@ pub(super) fn whole_write(
 ) -> Result<ReportWrite, VulnError> {
     let (by_key, unkeyed) = group(inventory, report)?;
     let mut keys = Vec::with_capacity(by_key.len());
+    let mut ids = BTreeMap::new();
     for (key, features) in &by_key {
         keys.push(key_row(key, Some(serde_json::to_string(features)?)));
+        count_ids([], features.iter().map(|(_, f)| *f), &mut ids);
     }
     keys.extend(matching::enrichment_keys(report).iter().map(|k| key_row(k, None)));
     let skeleton = Skeleton {
         distribution: report.distribution.clone(),
         len: report.features.len(),
         unkeyed,
+        ids_counted: true,
     };
     Ok(ReportWrite {
         manifest_digest: digest.to_owned(),
@@ -89,14 +123,15 @@ pub(super) fn whole_write(
         summary: serde_json::to_string(&report.summary())?,
         rows: ReportRows::Replace {
             keys,
-            ids: findings::ids(report).into_iter().collect(),
+            ids: ids.into_iter().collect(),
         },
     })
 }
 
-/// What replacing the split-stored report `old` of `inventory` with `new`
-/// writes: only the key rows whose features changed, and the enrichment
-/// and id rows that differ. Its own row stays: the inventory is the same.
+/// What replacing the report `old` of `inventory`, stored in the current
+/// form, with `new` writes: only the key rows whose features changed, the
+/// enrichment keys gained and lost, and the changed id counts. Its own row
+/// stays: the inventory is the same.
 pub(super) fn change_write(
     digest: &str,
     inventory: &Inventory,
@@ -106,26 +141,25 @@ pub(super) fn change_write(
     let (before, _) = group(inventory, old)?;
     let (after, _) = group(inventory, new)?;
     let mut set_keys = Vec::new();
-    for (key, features) in &after {
-        if before.get(key) != Some(features) {
-            set_keys.push(key_row(key, Some(serde_json::to_string(features)?)));
+    let mut ids = BTreeMap::new();
+    let none = Vec::new();
+    for key in before.keys().chain(after.keys()).collect::<BTreeSet<_>>() {
+        let (was, is) = (before.get(key).unwrap_or(&none), after.get(key).unwrap_or(&none));
+        if was != is {
+            set_keys.push(key_row(key, Some(serde_json::to_string(is)?)));
+            count_ids(was.iter().map(|(_, f)| *f), is.iter().map(|(_, f)| *f), &mut ids);
         }
     }
     let (keys_before, keys_after) = (matching::enrichment_keys(old), matching::enrichment_keys(new));
     set_keys.extend(keys_after.difference(&keys_before).map(|k| key_row(k, None)));
-    let (ids_before, ids_after) = (findings::ids(old), findings::ids(new));
     Ok(ReportWrite {
         manifest_digest: digest.to_owned(),
         report: None,
         summary: serde_json::to_string(&new.summary())?,
         rows: ReportRows::Change {
             set_keys,
-            remove_keys: keys_before
-                .difference(&keys_after)
-                .map(|k| (k.namespace.clone(), k.package.clone()))
-                .collect(),
-            add_ids: ids_after.difference(&ids_before).cloned().collect(),
-            remove_ids: ids_before.difference(&ids_after).cloned().collect(),
+            ids: ids.into_iter().filter(|(_, n)| *n != 0).collect(),
+            unheld_keys: unheld(&keys_before, &keys_after),
         },
     })
 }
@@ -135,14 +169,18 @@ pub(super) async fn read(db: &Db, manifest_digest: &str) -> Result<Option<Report
     Ok(read_form(db, manifest_digest).await?.map(|(report, _)| report))
 }
 
-/// A manifest's stored report, and whether it is stored split (`false`
-/// for one stored whole, before features moved to the key rows).
+/// A manifest's stored report, and whether it is stored in the current
+/// form: split, with its ids counted (`false` for one stored whole, before
+/// features moved to the key rows, or before ids were counted).
 pub(super) async fn read_form(db: &Db, manifest_digest: &str) -> Result<Option<(Report, bool)>, VulnError> {
     let Some((own, rows)) = db.vuln_report_with_features(manifest_digest).await? else {
         return Ok(None);
     };
     match serde_json::from_str::<Skeleton>(&own) {
-        Ok(skeleton) => Ok(Some((assemble(skeleton, &rows)?, true))),
+        Ok(skeleton) => {
+            let current = skeleton.ids_counted;
+            Ok(Some((assemble(skeleton, &rows)?, current)))
+        }
         Err(_) => Ok(Some((serde_json::from_str(&own)?, false))),
     }
 }

@@ -3,7 +3,10 @@
 //! alias) affects, and where a manifest is placed (repositories and the
 //! tags that resolve to it).
 
+use std::collections::BTreeMap;
+
 use crate::metadata::tags::resolving;
+use crate::metadata::vulns::KEYS_PER_QUERY;
 use crate::{Db, StoreError, now_ms, on_db};
 
 /// A manifest's stored summary: `summary` JSON, or the whole report when
@@ -80,29 +83,43 @@ impl Db {
         })
     }
 
-    /// Every repository holding manifest `digest`, with its tags that
-    /// resolve to it now, by repository name.
-    pub async fn manifest_placements(&self, digest: &str) -> Result<Vec<Placement>, StoreError> {
-        let sql = format!(
-            "SELECT r.id, r.name, t.name FROM manifests m JOIN repositories r ON r.id = m.repository_id \
-             LEFT JOIN tags t ON t.repository_id = m.repository_id AND t.manifest_digest = m.digest AND {} \
-             WHERE m.digest = $1 ORDER BY r.name, t.name",
-            resolving!("$2")
-        );
-        on_db!(self.reader(), pool => {
-            let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(digest)
-                .bind(now_ms())
-                .fetch_all(pool)
-                .await?;
-            let mut out: Vec<Placement> = Vec::new();
-            for (id, name, tag) in rows {
-                match out.last_mut() {
+    /// Every repository holding each of `digests` (those held somewhere),
+    /// with its tags that resolve to it now, by repository name; a
+    /// statement per few hundred manifests.
+    pub async fn manifests_placements(
+        &self,
+        digests: &[String],
+    ) -> Result<BTreeMap<String, Vec<Placement>>, StoreError> {
+        let mut out: BTreeMap<String, Vec<Placement>> = BTreeMap::new();
+        let now = now_ms();
+        for chunk in digests.chunks(KEYS_PER_QUERY) {
+            let list: Vec<String> = (2..chunk.len() + 2).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT m.digest, r.id, r.name, t.name FROM manifests m JOIN repositories r ON r.id = m.repository_id \
+                 LEFT JOIN tags t ON t.repository_id = m.repository_id AND t.manifest_digest = m.digest AND {} \
+                 WHERE m.digest IN ({}) ORDER BY m.digest, r.name, t.name",
+                resolving!("$1"),
+                list.join(", ")
+            );
+            let rows: Vec<(String, i64, String, Option<String>)> = on_db!(self.reader(), pool => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(now);
+                for digest in chunk {
+                    query = query.bind(digest);
+                }
+                query.fetch_all(pool).await?
+            });
+            for (digest, id, name, tag) in rows {
+                let places = out.entry(digest).or_default();
+                match places.last_mut() {
                     Some(p) if p.repository_id == id => p.tags.extend(tag),
-                    _ => out.push(Placement { repository_id: id, repository: name, tags: tag.into_iter().collect() }),
+                    _ => places.push(Placement {
+                        repository_id: id,
+                        repository: name,
+                        tags: tag.into_iter().collect(),
+                    }),
                 }
             }
-            Ok(out)
-        })
+        }
+        Ok(out)
     }
 }

@@ -21,26 +21,27 @@ pub struct KeyRow {
 }
 
 /// How a stored report's rows (its keys with their features, its
-/// findings' ids) change.
+/// findings' ids with how many package-key rows carry each) change.
 #[derive(Debug, Clone)]
 pub enum ReportRows {
     /// Replace them all: a first match, or a whole one.
     Replace {
         /// Every key the report was matched on.
         keys: Vec<KeyRow>,
-        /// Every id and alias of its findings.
-        ids: Vec<String>,
+        /// Every id and alias of its findings, with how many of its
+        /// package-key rows carry it.
+        ids: Vec<(String, i64)>,
     },
     /// Write only these; a re-match changes few.
     Change {
         /// Key rows to insert, or whose features to replace.
         set_keys: Vec<KeyRow>,
-        /// Keys the report no longer is matched on.
-        remove_keys: Vec<(String, String)>,
-        /// Finding ids new to the report.
-        add_ids: Vec<String>,
-        /// Finding ids gone from it.
-        remove_ids: Vec<String>,
+        /// Finding ids whose count of package-key rows carrying them
+        /// changes, by how much; an id no row carries any more is removed.
+        ids: Vec<(String, i64)>,
+        /// Enrichment keys (namespace, id) to remove once the report no
+        /// longer carries the id they enrich.
+        unheld_keys: Vec<(String, String)>,
     },
 }
 
@@ -84,27 +85,30 @@ impl Db {
         let now = now_ms();
         let mut replaced = Vec::new();
         let mut set_keys = Vec::new();
-        let mut remove_keys = Vec::new();
-        let mut add_ids = Vec::new();
-        let mut remove_ids = Vec::new();
+        let mut ids = Vec::new();
+        let mut lowered = Vec::new();
+        let mut unheld_keys = Vec::new();
         for w in writes {
             let digest = w.manifest_digest.as_str();
-            match &w.rows {
+            let (keys, counts) = match &w.rows {
                 ReportRows::Replace { keys, ids } => {
                     replaced.push(digest);
-                    set_keys.extend(keys.iter().map(|k| (k, digest)));
-                    add_ids.extend(ids.iter().map(|id| (id.as_str(), digest)));
+                    (keys, ids)
                 }
                 ReportRows::Change {
-                    set_keys: sk,
-                    remove_keys: rk,
-                    add_ids: ai,
-                    remove_ids: ri,
+                    set_keys,
+                    ids,
+                    unheld_keys: unheld,
                 } => {
-                    set_keys.extend(sk.iter().map(|k| (k, digest)));
-                    remove_keys.extend(rk.iter().map(|(n, p)| (n.as_str(), p.as_str(), digest)));
-                    add_ids.extend(ai.iter().map(|id| (id.as_str(), digest)));
-                    remove_ids.extend(ri.iter().map(|id| (id.as_str(), digest)));
+                    unheld_keys.extend(unheld.iter().map(|(n, id)| (n.as_str(), id.as_str(), digest)));
+                    (set_keys, ids)
+                }
+            };
+            set_keys.extend(keys.iter().map(|k| (k, digest)));
+            for (id, n) in counts {
+                ids.push((id.as_str(), digest, *n));
+                if *n < 0 {
+                    lowered.push((id.as_str(), digest));
                 }
             }
         }
@@ -153,24 +157,9 @@ impl Db {
                     q.build().execute(&mut *tx).await?;
                 }
             }
-            for (namespace, package, digest) in &remove_keys {
-                sqlx::query("DELETE FROM vuln_report_keys WHERE namespace = $1 AND package = $2 AND manifest_digest = $3")
-                    .bind(namespace)
-                    .bind(package)
-                    .bind(digest)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for (id, digest) in &remove_ids {
-                sqlx::query("DELETE FROM vuln_report_ids WHERE vuln_id = $1 AND manifest_digest = $2")
-                    .bind(id)
-                    .bind(digest)
-                    .execute(&mut *tx)
-                    .await?;
-            }
             // Multi-row statements: a report can carry thousands of keys and
-            // ids. A batch names each (key, manifest) once, as one statement
-            // must for PostgreSQL's upsert.
+            // ids. A batch names each (key, manifest) and (id, manifest)
+            // once, as one statement must for PostgreSQL's upsert.
             for chunk in set_keys.chunks(KEYS_PER_QUERY) {
                 let mut q = sqlx::QueryBuilder::new(
                     "INSERT INTO vuln_report_keys (namespace, package, manifest_digest, features) ",
@@ -184,74 +173,42 @@ impl Db {
                 q.push(" ON CONFLICT (namespace, package, manifest_digest) DO UPDATE SET features = excluded.features");
                 q.build().execute(&mut *tx).await?;
             }
-            for chunk in add_ids.chunks(KEYS_PER_QUERY) {
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO vuln_report_ids (vuln_id, manifest_digest) ");
+            for chunk in ids.chunks(KEYS_PER_QUERY) {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO vuln_report_ids (vuln_id, manifest_digest, holders) ");
+                q.push_values(chunk, |mut row, (id, digest, n)| {
+                    row.push_bind(*id).push_bind(*digest).push_bind(*n);
+                });
+                q.push(
+                    " ON CONFLICT (vuln_id, manifest_digest) \
+                     DO UPDATE SET holders = vuln_report_ids.holders + excluded.holders",
+                );
+                q.build().execute(&mut *tx).await?;
+            }
+            for chunk in lowered.chunks(KEYS_PER_QUERY) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "DELETE FROM vuln_report_ids WHERE holders <= 0 AND (vuln_id, manifest_digest) IN (",
+                );
                 q.push_values(chunk, |mut row, (id, digest)| {
                     row.push_bind(*id).push_bind(*digest);
                 });
-                q.push(" ON CONFLICT DO NOTHING");
+                q.push(")");
+                q.build().execute(&mut *tx).await?;
+            }
+            for chunk in unheld_keys.chunks(KEYS_PER_QUERY) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "DELETE FROM vuln_report_keys WHERE (namespace, package, manifest_digest) IN (",
+                );
+                q.push_values(chunk, |mut row, (namespace, id, digest)| {
+                    row.push_bind(*namespace).push_bind(*id).push_bind(*digest);
+                });
+                q.push(
+                    ") AND NOT EXISTS (SELECT 1 FROM vuln_report_ids i WHERE i.vuln_id = vuln_report_keys.package \
+                     AND i.manifest_digest = vuln_report_keys.manifest_digest)",
+                );
                 q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(())
-        })
-    }
-
-    /// The features (JSON) of every package key of a manifest's report.
-    pub async fn vuln_report_features(&self, manifest_digest: &str) -> Result<Vec<String>, StoreError> {
-        on_db!(self.reader(), pool => {
-            let rows: Vec<(String,)> = sqlx::query_as(
-                "SELECT features FROM vuln_report_keys WHERE manifest_digest = $1 AND features IS NOT NULL",
-            )
-            .bind(manifest_digest)
-            .fetch_all(pool)
-            .await?;
-            Ok(rows.into_iter().map(|r| r.0).collect())
-        })
-    }
-
-    /// The features (JSON) of a manifest's package keys other than
-    /// `except` that hold any of `names` as a JSON string: the rows that
-    /// may still carry an id or CVE a re-match removed from `except`'s.
-    pub async fn vuln_report_features_naming(
-        &self,
-        manifest_digest: &str,
-        except: (&str, &str),
-        names: &BTreeSet<&str>,
-    ) -> Result<Vec<String>, StoreError> {
-        if names.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut sql = String::from(
-            "SELECT features FROM vuln_report_keys WHERE manifest_digest = $1 AND features IS NOT NULL \
-             AND NOT (namespace = $2 AND package = $3)",
-        );
-        let mut patterns = Vec::with_capacity(names.len());
-        // Past a few hundred names, every other row (bound parameters are
-        // limited).
-        for (i, name) in names
-            .iter()
-            .enumerate()
-            .take_while(|_| names.len() <= KEYS_PER_QUERY)
-        {
-            sql.push_str(if i == 0 { " AND (" } else { " OR " });
-            sql.push_str(&format!("features LIKE ${} ESCAPE '\\'", i + 4));
-            let escaped = name.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            patterns.push(format!("%\"{escaped}\"%"));
-        }
-        if !patterns.is_empty() {
-            sql.push(')');
-        }
-        on_db!(self.reader(), pool => {
-            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
-                .bind(manifest_digest)
-                .bind(except.0)
-                .bind(except.1);
-            for pattern in &patterns {
-                query = query.bind(pattern);
-            }
-            let rows: Vec<(String,)> = query.fetch_all(pool).await?;
-            Ok(rows.into_iter().map(|r| r.0).collect())
         })
     }
 

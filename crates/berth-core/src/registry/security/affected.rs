@@ -148,8 +148,9 @@ impl Registry {
         }
         let mut visible: HashMap<String, bool> = HashMap::new();
         let mut manifests = Vec::new();
-        for digest in digests {
-            for place in self.db.manifest_placements(&digest).await? {
+        let digests: Vec<String> = digests.into_iter().collect();
+        for (digest, places) in self.db.manifests_placements(&digests).await? {
+            for place in places {
                 let allowed = match visible.get(&place.repository) {
                     Some(a) => *a,
                     None => {

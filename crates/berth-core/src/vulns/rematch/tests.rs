@@ -1,7 +1,8 @@
 //! Re-matching on a SQLite database: a report stored split has only the
 //! features under the changed key matched again, with its summary, ids
 //! and enrichment keys patched; one stored whole (as before features moved
-//! to the key rows) is matched whole and stored split.
+//! to the key rows) or without id counts is matched whole and stored in
+//! the current form.
 
 use std::collections::BTreeSet;
 
@@ -63,8 +64,8 @@ async fn only_the_changed_key_is_matched_again() {
     let db = Db::open_sqlite(&dir, PoolSettings::default()).await.unwrap();
     let (inventory, report) = image();
     let inventory_json = serde_json::to_string(&inventory).unwrap();
-    let (split, whole) = ("sha256:split", "sha256:whole");
-    for digest in [split, whole] {
+    let (split, whole, uncounted) = ("sha256:split", "sha256:whole", "sha256:uncounted");
+    for digest in [split, whole, uncounted] {
         db.put_scan_report(digest, INDEX_FORMAT as i32, &inventory_json)
             .await
             .unwrap();
@@ -72,6 +73,10 @@ async fn only_the_changed_key_is_matched_again() {
     db.put_vuln_reports(&[stored::whole_write(split, &inventory, &report).unwrap()])
         .await
         .unwrap();
+    // As stored before ids were counted.
+    let mut write = stored::whole_write(uncounted, &inventory, &report).unwrap();
+    write.report = write.report.map(|own| own.replace(r#","ids_counted":true"#, ""));
+    db.put_vuln_reports(&[write]).await.unwrap();
     // As stored before features moved to the key rows.
     let keys: Vec<KeyRow> = matching::keys(&inventory)
         .iter()
@@ -84,7 +89,9 @@ async fn only_the_changed_key_is_matched_again() {
         summary: serde_json::to_string(&report.summary()).unwrap(),
         rows: ReportRows::Replace {
             keys,
-            ids: vec!["PYSEC-1".into(), "CVE-2020-1".into(), "CVE-2020-2".into()],
+            ids: ["PYSEC-1", "CVE-2020-1", "CVE-2020-2"]
+                .map(|id| (id.to_owned(), 1))
+                .into(),
         },
     }])
     .await
@@ -93,15 +100,17 @@ async fn only_the_changed_key_is_matched_again() {
         stored::read_form(&db, split).await.unwrap(),
         Some((report.clone(), true))
     );
-    assert_eq!(
-        stored::read_form(&db, whole).await.unwrap(),
-        Some((report.clone(), false))
-    );
+    for digest in [whole, uncounted] {
+        assert_eq!(
+            stored::read_form(&db, digest).await.unwrap(),
+            Some((report.clone(), false))
+        );
+    }
 
     // Django's records are gone (no advisory is stored at all).
     let (django, _) = matching::key(&report.features[1].package, None).unwrap();
     let changed = BTreeSet::from([(django.namespace.clone(), django.package.clone())]);
-    assert_eq!(rematch(&db, &changed, None).await.unwrap(), 2);
+    assert_eq!(rematch(&db, &changed, None).await.unwrap(), 3);
 
     // Split: only Django matched again; redis keeps its stored finding.
     let mut want = report.clone();
@@ -109,13 +118,19 @@ async fn only_the_changed_key_is_matched_again() {
     assert_eq!(stored::read_form(&db, split).await.unwrap(), Some((want, true)));
     let summary = stored_summary(&db, split).await.unwrap().unwrap();
     assert_eq!(summary.into_iter().collect::<Vec<_>>(), [(Severity::Medium, 1)]);
-    // Whole: every package matched again, and stored split.
+    // Whole or uncounted: every package matched again, and stored in the
+    // current form.
     let mut want = report.clone();
     for f in &mut want.features {
         f.vulnerabilities.clear();
     }
-    assert_eq!(stored::read_form(&db, whole).await.unwrap(), Some((want, true)));
-    assert!(stored_summary(&db, whole).await.unwrap().unwrap().is_empty());
+    for digest in [whole, uncounted] {
+        assert_eq!(
+            stored::read_form(&db, digest).await.unwrap(),
+            Some((want.clone(), true))
+        );
+        assert!(stored_summary(&db, digest).await.unwrap().unwrap().is_empty());
+    }
 
     // Ids and enrichment keys follow; those redis still carries stay.
     assert!(db.manifests_with_vuln_id("PYSEC-1", 10).await.unwrap().is_empty());
@@ -130,7 +145,7 @@ async fn only_the_changed_key_is_matched_again() {
         assert_eq!(on, BTreeSet::from([split.to_owned()]), "{cve}");
     }
     // Nothing changes again: nothing to write.
-    assert_eq!(rematch(&db, &changed, None).await.unwrap(), 2);
+    assert_eq!(rematch(&db, &changed, None).await.unwrap(), 3);
     assert_eq!(
         stored::read(&db, split).await.unwrap().unwrap().features[2],
         report.features[2]
