@@ -5,7 +5,7 @@
 # real records from the tests' vulndata) served on loopback at the real
 # paths. Measures, on SQLite and on PostgreSQL: a full `berth vulndb update`
 # (wall time, peak RSS), matching one 500-package image, re-matching 10,000
-# stored images after a one-record change; on SQLite: push-to-report latency
+# stored images after a one-record change (the record added, then removed); on SQLite: push-to-report latency
 # of a Debian base image whose layer is cached. See bench/vulns/run.py.
 # Usage: bench/vulns.sh   (PostgreSQL: a throwaway server on loopback, or
 #        BENCH_PG_URI=postgresql://USER@HOST:PORT for an existing one, in

@@ -171,13 +171,20 @@ def rematch(inst, r):
     log(f"[{inst.name}]    seeded in {r['rematch']['seed']['seconds']:.1f} s; changing one record")
     change = change_one_record()
     wall, rss, stdout = inst.vulndb("update")
-    undo_change(change)
     m = re.search(r"debian: updated \((\d+) packages changed, (\d+) images matched again\)", stdout)
     r["rematch"].update({"changed_record": f"{change['package']} {change['id']} (bookworm, open, high)",
                          "update_and_rematch_wall_s": round(wall, 3), "peak_rss_mib": round(rss, 1),
                          "changed_keys": int(m.group(1)) if m else None,
                          "images_matched_again": int(m.group(2)) if m else None,
                          "output": stdout.strip().splitlines()})
+    log(f"[{inst.name}]    {wall:.2f} s, {rss:.1f} MiB: {stdout.strip()}")
+    log(f"[{inst.name}]    the record leaves the feed again")
+    time.sleep(1.1)  # Last-Modified has one-second resolution
+    undo_change(change)
+    wall, rss, stdout = inst.vulndb("update")
+    m = re.search(r"debian: updated \((\d+) packages changed, (\d+) images matched again\)", stdout)
+    r["rematch"]["record_removed"] = {"update_and_rematch_wall_s": round(wall, 3), "peak_rss_mib": round(rss, 1),
+                                      "images_matched_again": int(m.group(2)) if m else None}
     log(f"[{inst.name}]    {wall:.2f} s, {rss:.1f} MiB: {stdout.strip()}")
     return r
 
