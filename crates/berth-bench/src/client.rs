@@ -346,10 +346,12 @@ impl RegistryClient {
             .len())
     }
 
-    /// Walk `tags/list` with page size `n`, following `Link` headers;
-    /// returns the number of tags seen and of requests made.
-    pub async fn list_all_tags(&self, repo: &str, n: usize) -> Result<(usize, usize), BenchError> {
-        let mut next = Some(format!("{}/v2/{repo}/tags/list?n={n}", self.inner.base));
+    /// Walk `tags/list` with page size `n` (without, the registry's
+    /// choice), following `Link` headers; returns the number of tags seen
+    /// and of requests made.
+    pub async fn list_all_tags(&self, repo: &str, n: Option<usize>) -> Result<(usize, usize), BenchError> {
+        let query = n.map(|n| format!("?n={n}")).unwrap_or_default();
+        let mut next = Some(format!("{}/v2/{repo}/tags/list{query}", self.inner.base));
         let mut seen = 0;
         let mut pages = 0;
         while let Some(url) = next.take() {

@@ -18,7 +18,7 @@ use bytes::Bytes;
 use clap::Parser;
 
 use report::Report;
-use servers::{Kind, Login, Server, data_dir};
+use servers::{Kind, Login, Metadata, Server, data_dir};
 
 /// Benchmark Berth against the CNCF Distribution registry.
 #[derive(Parser)]
@@ -30,6 +30,10 @@ struct Args {
     /// `--berth-arg=--config --berth-arg=s3.yaml` to measure another backend.
     #[arg(long, allow_hyphen_values = true)]
     berth_arg: Vec<String>,
+    /// Run Berth on this PostgreSQL server (`postgresql://USER@HOST:PORT`),
+    /// a fresh database per start, instead of SQLite.
+    #[arg(long)]
+    pg_uri: Option<String>,
     /// The Distribution registry binary.
     #[arg(long, default_value = "/usr/bin/docker-registry")]
     distribution: PathBuf,
@@ -122,7 +126,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Kind::Berth => args.berth.clone(),
         Kind::Distribution => args.distribution.clone(),
     };
-    let mut report = Report::default();
+    let metadata = match &args.pg_uri {
+        Some(uri) => Metadata::Postgres(uri.trim_end_matches('/').to_owned()),
+        None => Metadata::Sqlite,
+    };
+    // Berth's arguments for a start on empty data named `what`.
+    let berth_args = |kind: Kind, what: &str| -> anyhow::Result<Vec<String>> {
+        if kind != Kind::Berth {
+            return Ok(Vec::new());
+        }
+        let mut a = args.berth_arg.clone();
+        a.extend(metadata.fresh(what)?);
+        Ok(a)
+    };
+    let mut report = Report::new("dir", metadata.name(), args.quick);
     let wants = |n: u8| args.only.is_empty() || args.only.contains(&n);
     // Every run pushes content no server has seen: a fresh variant each time.
     let mut variant = 0u64;
@@ -139,7 +156,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 let s = Server::start(
                     kind,
                     &binary(kind),
-                    &args.berth_arg,
+                    &berth_args(kind, "startup")?,
                     &data_dir(&work, kind, "startup"),
                     &login,
                 )
@@ -163,7 +180,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             Server::start(
                 kind,
                 &binary(kind),
-                &args.berth_arg,
+                &berth_args(kind, "data")?,
                 &data_dir(&work, kind, "data"),
                 &login,
             )
@@ -260,13 +277,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     if wants(6) {
-        eprintln!("6. {} tags listed with n=100", plan.tags);
+        eprintln!("6. {} tags listed without n and with n=100", plan.tags);
         for kind in [Kind::Berth, Kind::Distribution] {
             tag_list::setup(&server(kind)?.client, "bench/tags", plan.tags, 11).await?;
         }
         for r in 0..rounds {
             for kind in order(r) {
-                let figures = tag_list::run(&server(kind)?.client, "bench/tags", plan.tags, 100).await?;
+                let figures = tag_list::run(&server(kind)?.client, "bench/tags", plan.tags).await?;
                 report.add(&format!("6. {} tags", plan.tags), kind, figures);
             }
         }
@@ -301,6 +318,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     drop(servers);
+    metadata.drop_all(&["startup", "data"])?;
 
     let header = format!(
         "Berth vs CNCF Distribution {} (median of {rounds} runs, interleaved; same disk, same client).\n\

@@ -24,6 +24,12 @@ struct Series {
 /// One line of `latest.json`.
 #[derive(Serialize)]
 struct Row<'a> {
+    /// Berth's blob storage: `dir` or `s3`.
+    storage: &'a str,
+    /// Berth's metadata database: `sqlite` or `postgres`.
+    db: &'a str,
+    /// A `--quick` run's figure.
+    quick: bool,
     workload: &'a str,
     metric: &'a str,
     unit: &'a str,
@@ -41,12 +47,24 @@ struct Row<'a> {
 }
 
 /// Every figure of the benchmark, in the order first seen.
-#[derive(Default)]
 pub struct Report {
+    storage: &'static str,
+    db: &'static str,
+    quick: bool,
     series: Vec<Series>,
 }
 
 impl Report {
+    /// An empty report of Berth on `storage` and `db`.
+    pub fn new(storage: &'static str, db: &'static str, quick: bool) -> Report {
+        Report {
+            storage,
+            db,
+            quick,
+            series: Vec::new(),
+        }
+    }
+
     /// Record figures of one run of `workload` on `kind`.
     pub fn add(&mut self, workload: &str, kind: Kind, figures: Vec<Figure>) {
         for f in figures {
@@ -88,6 +106,9 @@ impl Report {
             .map(|s| {
                 let (b, d) = (median(&s.berth), median(&s.distribution));
                 Row {
+                    storage: self.storage,
+                    db: self.db,
+                    quick: self.quick,
                     workload: &s.workload,
                     metric: s.metric,
                     unit: s.unit,
@@ -127,12 +148,30 @@ impl Report {
         }
     }
 
-    /// Write the JSON array.
+    /// Write the JSON array: these rows in place of the file's rows of the
+    /// same storage and database, keeping the others (rows without those
+    /// fields are of the default, `dir` and `sqlite`).
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        std::fs::write(path, serde_json::to_string_pretty(&self.rows())?)?;
+        let mut rows: Vec<serde_json::Value> = match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let field = |row: &serde_json::Value, name: &str, default: &str| {
+            row.get(name)
+                .and_then(|v| v.as_str())
+                .unwrap_or(default)
+                .to_owned()
+        };
+        rows.retain(|r| {
+            (field(r, "storage", "dir"), field(r, "db", "sqlite")) != (self.storage.into(), self.db.into())
+        });
+        for row in self.rows() {
+            rows.push(serde_json::to_value(row)?);
+        }
+        std::fs::write(path, serde_json::to_string_pretty(&rows)?)?;
         Ok(())
     }
 }

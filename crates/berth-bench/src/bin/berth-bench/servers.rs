@@ -34,7 +34,7 @@ impl Login {
 /// Which registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Berth, embedded default (SQLite + directory).
+    /// Berth (on SQLite or PostgreSQL, see [`Metadata`]).
     Berth,
     /// The CNCF Distribution registry, filesystem storage.
     Distribution,
@@ -48,6 +48,69 @@ impl Kind {
             Kind::Distribution => "distribution",
         }
     }
+}
+
+/// Where Berth keeps its metadata.
+pub enum Metadata {
+    /// The embedded default: SQLite in the data directory.
+    Sqlite,
+    /// A database per start on this PostgreSQL server
+    /// (`postgresql://USER@HOST:PORT`).
+    Postgres(String),
+}
+
+impl Metadata {
+    /// Name used in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Metadata::Sqlite => "sqlite",
+            Metadata::Postgres(_) => "postgres",
+        }
+    }
+
+    /// `berth` arguments for an empty metadata store named after `what`
+    /// (on PostgreSQL, the database `berth_bench_WHAT` made afresh).
+    pub fn fresh(&self, what: &str) -> anyhow::Result<Vec<String>> {
+        let Metadata::Postgres(server) = self else {
+            return Ok(Vec::new());
+        };
+        let db = format!("berth_bench_{what}");
+        psql(server, &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))?;
+        psql(server, &format!("CREATE DATABASE {db}"))?;
+        Ok(vec!["--db-uri".to_owned(), format!("{server}/{db}")])
+    }
+
+    /// Drop the databases [`Metadata::fresh`] made.
+    pub fn drop_all(&self, names: &[&str]) -> anyhow::Result<()> {
+        if let Metadata::Postgres(server) = self {
+            for what in names {
+                psql(
+                    server,
+                    &format!("DROP DATABASE IF EXISTS berth_bench_{what} WITH (FORCE)"),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Run one statement on `server`'s `postgres` database.
+fn psql(server: &str, sql: &str) -> anyhow::Result<()> {
+    let out = Command::new("psql")
+        .args([
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            &format!("{server}/postgres"),
+            "-c",
+            sql,
+        ])
+        .output()
+        .context("running psql")?;
+    if !out.status.success() {
+        bail!("psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
 }
 
 /// A running registry.
