@@ -95,6 +95,13 @@ pub fn random_bytes(buf: &mut [u8]) {
     aws_lc_rs::rand::fill(buf).expect("the random generator failed");
 }
 
+/// Seed the module's random generator now. Its first use gathers CPU
+/// jitter entropy for tens of milliseconds: a server pays that off its
+/// start-up path rather than on the first request that needs randomness.
+pub fn warm_up_random() {
+    random_bytes(&mut [0u8; 1]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

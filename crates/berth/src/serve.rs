@@ -88,17 +88,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Only once storage is known to work: a start that fails prints nothing.
     first_start_admin(&config, &identity).await?;
-    // Every instance runs the workers; the database shares the work out.
-    let workers = tokio::spawn({
-        let registry = registry.clone();
-        async move { registry.run_workers().await }
-    });
     let server_config = ServerConfig {
         max_concurrent_requests: config.MAX_CONCURRENT_REQUESTS,
         server_hostname: config.SERVER_HOSTNAME.clone(),
         url_scheme: config.url_scheme(tls.is_some()),
         metrics: Some(metrics.clone()),
     };
+    // Before the workers start: on few cores their first rounds would
+    // slow building the routes, which the first answer waits for.
+    let metrics_router = berth_server::metrics::router(registry.clone(), metrics);
+    let router = berth_server::router(registry.clone(), identity.clone(), &server_config);
+    // Every instance runs the workers; the database shares the work out.
+    let workers = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.run_workers().await }
+    });
     // The indexer works the queue of pushed images until the server stops.
     let (stop_indexer, indexer_stopped) = tokio::sync::oneshot::channel::<()>();
     let indexer = config.FEATURE_SECURITY_SCANNER.then(|| {
@@ -138,8 +142,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let metrics_router = berth_server::metrics::router(registry.clone(), metrics);
-    let router = berth_server::router(registry.clone(), identity.clone(), &server_config);
     tracing::info!(
         metadata = db.backend(),
         %storage,
@@ -163,6 +165,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    // Off the start-up path: the first token or upload id needs it.
+    tokio::task::spawn_blocking(berth_core::crypto::warm_up_random);
     // Tests and scripts read this line to learn the port (last: once it
     // is printed, everything listens).
     let scheme = if tls.is_some() { "https" } else { "http" };

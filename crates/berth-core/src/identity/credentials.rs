@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use berth_store::metadata::{AccountRow, TokenRow};
@@ -64,22 +64,27 @@ impl Default for ThrottleSettings {
 
 /// Verified credentials, by salted digest.
 pub(crate) struct CredentialCache {
-    salt: [u8; 32],
+    /// Drawn at the first login, not at start: the random generator's
+    /// first use takes tens of milliseconds.
+    salt: OnceLock<[u8; 32]>,
     entries: Mutex<HashMap<[u8; 32], (String, Instant)>>,
 }
 
 impl CredentialCache {
     pub(crate) fn new() -> CredentialCache {
-        let mut salt = [0u8; 32];
-        random_bytes(&mut salt);
         CredentialCache {
-            salt,
+            salt: OnceLock::new(),
             entries: Mutex::new(HashMap::new()),
         }
     }
 
     fn key(&self, username: &str, secret: &str) -> [u8; 32] {
-        sha256(&[&self.salt, username.as_bytes(), &[0], secret.as_bytes()])
+        let salt = self.salt.get_or_init(|| {
+            let mut salt = [0u8; 32];
+            random_bytes(&mut salt);
+            salt
+        });
+        sha256(&[salt, username.as_bytes(), &[0], secret.as_bytes()])
     }
 
     /// Whether `secret` matches `hash`, from memory if it did before.

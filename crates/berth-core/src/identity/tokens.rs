@@ -193,9 +193,14 @@ impl TokenService {
         self.lifetime
     }
 
-    /// Make sure a signing key exists (generating the first one) and load
-    /// the keys.
+    /// Load the keys, generating the first one if none exists.
     pub async fn start(&self) -> Result<(), IdentityError> {
+        self.reload().await?;
+        if self.has_signing_key() {
+            // Generating a key would seed the random generator, tens of
+            // milliseconds of every start: only a first start does.
+            return Ok(());
+        }
         let (kid, private, public) = generate_key()?;
         self.db.add_first_signing_key(&kid, &private, &public).await?;
         self.reload().await

@@ -5,7 +5,7 @@
 //! again once the lease lapses. A receiver sees a delivery twice only
 //! then, with the same `X-Berth-Delivery` id.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use berth_store::metadata::{Attempt, DISABLED_AFTER_FAILURES, DeliveryJob, FailureOutcome, NotificationRow};
@@ -26,7 +26,9 @@ const IDLE: Duration = Duration::from_secs(2);
 /// The notification queue's worker.
 pub struct Notifier {
     registry: Registry,
-    http: Option<HttpSender>,
+    /// Built at the first webhook: loading the system's trusted
+    /// certificates is most of a start otherwise.
+    http: OnceLock<Option<HttpSender>>,
     mailer: Option<Mailer>,
     wakeup: Arc<Notify>,
 }
@@ -35,9 +37,6 @@ impl Notifier {
     /// A worker for the registry's notification queue.
     pub fn new(registry: Registry) -> Notifier {
         let config = &registry.config().notifications;
-        let http = HttpSender::new(config.ssrf.clone(), config.send_timeout)
-            .inspect_err(|e| tracing::error!(error = %e, "cannot build the webhook client; webhooks fail"))
-            .ok();
         let mailer = config.mail.as_ref().and_then(|m| {
             Mailer::new(m, config.send_timeout)
                 .inspect_err(|e| tracing::error!(error = %e, "cannot set up SMTP; e-mail notifications fail"))
@@ -46,9 +45,23 @@ impl Notifier {
         Notifier {
             wakeup: registry.notify_wakeup.clone(),
             registry,
-            http,
+            http: OnceLock::new(),
             mailer,
         }
+    }
+
+    /// The webhook client, built at first use.
+    fn http(&self) -> Option<&HttpSender> {
+        self.http
+            .get_or_init(|| {
+                let config = &self.registry.config().notifications;
+                HttpSender::new(config.ssrf.clone(), config.send_timeout)
+                    .inspect_err(
+                        |e| tracing::error!(error = %e, "cannot build the webhook client; webhooks fail"),
+                    )
+                    .ok()
+            })
+            .as_ref()
     }
 
     /// Deliver until `shutdown` completes, with the configured number of
@@ -183,7 +196,7 @@ impl Notifier {
         };
         match method {
             Method::Webhook => {
-                let Some(http) = &self.http else {
+                let Some(http) = self.http() else {
                     return Outcome::failed("no webhook client");
                 };
                 let settings = &self.registry.config().notifications;
@@ -216,7 +229,7 @@ impl Notifier {
                 ];
                 http.post(field("url"), body, content_type, &headers).await
             }
-            Method::Slack => match &self.http {
+            Method::Slack => match self.http() {
                 Some(http) => {
                     http.post(field("url"), slack_body(kind, data), "application/json", &[])
                         .await

@@ -33,7 +33,7 @@ mod teams;
 mod users;
 mod vulnerabilities;
 
-use std::sync::Arc;
+use std::sync::LazyLock;
 
 use axum::Router;
 use axum::response::IntoResponse;
@@ -161,19 +161,28 @@ pub(crate) fn refusal(r: crate::mode::Refusal) -> axum::response::Response {
     error::ApiError::from(r).into_response()
 }
 
+/// The API's routes and their OpenAPI document as the routes declare it,
+/// built once per process.
+static ROUTES: LazyLock<(Router<AppState>, utoipa::openapi::OpenApi)> =
+    LazyLock::new(|| routes().split_for_parts());
+
+/// The OpenAPI document `/discovery` serves, completed at its first
+/// request rather than at every start. After the routes are merged in:
+/// modifiers of `ApiDoc` see none.
+static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
+    let mut doc = ROUTES.1.clone();
+    utoipa::Modify::modify(&ErrorResponses, &mut doc);
+    doc
+});
+
 /// The `/api/v1` router (to be nested there), behind the write-mode gate.
 pub(crate) fn router(state: AppState) -> Router<AppState> {
-    let (router, mut doc) = routes().split_for_parts();
-    // After the routes are merged in: modifiers of `ApiDoc` see none.
-    utoipa::Modify::modify(&ErrorResponses, &mut doc);
-    let doc = Arc::new(doc);
-    router
+    ROUTES
+        .0
+        .clone()
         .route(
             "/discovery",
-            get(move || {
-                let doc = Arc::clone(&doc);
-                async move { axum::Json(doc.as_ref().clone()).into_response() }
-            }),
+            get(|| async { axum::Json(&*DOCUMENT).into_response() }),
         )
         .fallback(|| async { error::ApiError::not_found("no such API endpoint") })
         .layer(axum::middleware::from_fn_with_state(state, crate::mode::api_gate))
