@@ -330,7 +330,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
          from Berth's token endpoint, sent on every request, which Berth verifies); Distribution runs without \
          authentication.\n\
          Distribution 2.8 ignores `n` and `last` on tags/list and answers every tag in one unsorted page, so \
-         workload 6 compares Berth's paginated walk with one unpaginated response.",
+         workload 6 compares both of Berth's walks (without `n`, one page; with `n=100`) with that one response.",
         if args.quick { "(quick)" } else { "(full)" },
         limits.sha256_mb_s,
         limits.disk_write_mb_s
