@@ -438,8 +438,10 @@ async fn big_blob_streams_in_bounded_memory() {
     assert_eq!(format!("sha256:{}", hex::encode(h.finalize())), digest);
     let peak_mib = s.peak_rss_kib() / 1024;
     println!("peak server RSS after a {mib} MiB round trip: {peak_mib} MiB");
+    // An eighth of a 1 GiB blob: the debug build's own memory (about 80 MiB
+    // on S3) plus the parts of the upload in flight (S3: up to three of 8 MiB).
     assert!(
-        peak_mib < 100,
+        peak_mib < 128,
         "server peak RSS {peak_mib} MiB: blobs must stream, not buffer"
     );
 }

@@ -33,8 +33,12 @@ use super::{
 };
 use crate::StoreError;
 
-/// Size of every multipart part but the last. S3 needs at least 5 MiB; one
-/// part per in-flight upload is held in memory while it is sent.
+mod parts;
+use parts::PartsInFlight;
+
+/// Size of every multipart part but the last. S3 needs at least 5 MiB; a
+/// few parts per in-flight upload are held in memory while they are sent
+/// (see [`parts::IN_FLIGHT`]).
 pub const PART_SIZE: usize = 8 * 1024 * 1024;
 
 /// Segments kept before they are merged into one, so an upload sent in many
@@ -274,35 +278,28 @@ impl S3BlobStore {
         Ok(segment)
     }
 
-    /// Upload the next part, starting the multipart upload first if needed.
-    async fn put_part(
+    /// The multipart upload's id, starting it first if needed.
+    async fn begin_multipart(
         &self,
         id: &str,
         staging: &mut Staging,
         begun: &Staging,
-        payload: PutPayload,
         checkpoint: &dyn Checkpoint,
-    ) -> Result<(), StoreError> {
-        let path = self.path(&Self::assembled_key(id));
-        let upload = match &staging.multipart {
-            Some(m) => m.clone(),
-            None => {
-                let m = self.s3.create_multipart(&path).await?;
-                // Record the id before any part is sent, so the multipart
-                // upload can be aborted even if this process dies now.
-                let mut saved = begun.clone();
-                saved.multipart = Some(m.clone());
-                checkpoint.save(&saved.encode()?).await?;
-                staging.multipart = Some(m.clone());
-                m
-            }
-        };
-        let part = self
+    ) -> Result<String, StoreError> {
+        if let Some(m) = &staging.multipart {
+            return Ok(m.clone());
+        }
+        let m = self
             .s3
-            .put_part(&path, &upload, staging.parts.len(), payload)
+            .create_multipart(&self.path(&Self::assembled_key(id)))
             .await?;
-        staging.parts.push(part.content_id);
-        Ok(())
+        // Record the id before any part is sent, so the multipart upload
+        // can be aborted even if this process dies now.
+        let mut saved = begun.clone();
+        saved.multipart = Some(m.clone());
+        checkpoint.save(&saved.encode()?).await?;
+        staging.multipart = Some(m.clone());
+        Ok(m)
     }
 
     async fn delete_segments(&self, id: &str, segments: &[Segment]) {
@@ -369,6 +366,7 @@ impl BlobStore for S3BlobStore {
         let mut pending = Pending::default();
         let mut written = 0u64;
         let mut loaded_segments = false;
+        let mut sending: Option<PartsInFlight> = None;
         while let Some(chunk) = body.next().await {
             let chunk = chunk?;
             written += chunk.len() as u64;
@@ -381,7 +379,25 @@ impl BlobStore for S3BlobStore {
             }
             while pending.len >= PART_SIZE {
                 let part = pending.take(PART_SIZE);
-                self.put_part(id, &mut staging, &begun, part, checkpoint).await?;
+                let parts = match &mut sending {
+                    Some(parts) => parts,
+                    None => {
+                        let upload = self.begin_multipart(id, &mut staging, &begun, checkpoint).await?;
+                        let path = self.path(&Self::assembled_key(id));
+                        sending.insert(PartsInFlight::new(self.s3.clone(), path, upload))
+                    }
+                };
+                parts.send(staging.parts.len() + parts.len(), part);
+                if parts.len() >= parts::IN_FLIGHT
+                    && let Some(etag) = parts.next().await?
+                {
+                    staging.parts.push(etag);
+                }
+            }
+        }
+        if let Some(parts) = &mut sending {
+            while let Some(etag) = parts.next().await? {
+                staging.parts.push(etag);
             }
         }
         if pending.len > 0 {
