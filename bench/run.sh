@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Benchmark Berth against the CNCF Distribution registry on this machine.
-# Usage: bench/run.sh [--db sqlite|postgres] [--quick] [--rounds N]
+# Usage: bench/run.sh [--all | [--storage dir|s3] [--db sqlite|postgres] [--scanner]]
+#                     [--quick] [--rounds N] [--only 1,3,...]
 # Installs what it needs, builds release binaries, runs every workload
 # against both registries interleaved, prints a table and writes its rows
-# into bench/results/latest.json (replacing those of the same storage and
-# database). `--db postgres` runs Berth on a throwaway PostgreSQL server on
-# loopback (or BENCH_PG_URI=postgresql://USER@HOST:PORT), a fresh database
-# per start.
+# into bench/results/latest.json, or BENCH_OUT (replacing those of the same
+# storage, database and scanner setting).
+# - `--db postgres`: Berth on a throwaway PostgreSQL server on loopback (or
+#   BENCH_PG_URI=postgresql://USER@HOST:PORT), a fresh database per start.
+# - `--storage s3`: Berth's blobs in a bucket of a throwaway s3s-fs server on
+#   loopback (bench/s3.sh), whose own PUT and GET rates are measured as the
+#   limit. Distribution stays on its directory (its S3 driver needs
+#   ListMultipartUploads, which s3s-fs lacks).
+# - `--scanner`: Berth with its scanner on, as installed by default.
+# - `--all`: one run of each: the default (dir, sqlite), postgres, s3, and
+#   the scanner on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,10 +31,16 @@ fi
 as_root systemctl disable --now docker-registry >/dev/null 2>&1 || true
 
 db=sqlite
+storage=dir
+scanner=
+all=
 pass=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --db) db=${2:?--db needs sqlite or postgres}; shift 2 ;;
+    --storage) storage=${2:?--storage needs dir or s3}; shift 2 ;;
+    --scanner) scanner=--scanner; shift ;;
+    --all) all=1; shift ;;
     *) pass+=("$1"); shift ;;
   esac
 done
@@ -34,23 +48,53 @@ case "$db" in
   sqlite | postgres) ;;
   *) echo "--db: sqlite or postgres, not $db" >&2; exit 2 ;;
 esac
+case "$storage" in
+  dir | s3) ;;
+  *) echo "--storage: dir or s3, not $storage" >&2; exit 2 ;;
+esac
+# Each run: storage, database, scanner flag.
+if [ -n "$all" ]; then
+  runs=("dir sqlite -" "dir postgres -" "s3 sqlite -" "dir sqlite --scanner")
+else
+  runs=("$storage $db ${scanner:--}")
+fi
 
 cargo build --release --quiet -p berth -p berth-bench
 target="${CARGO_TARGET_DIR:-target}"
-# The registries' data lives in bench/work, which a failed or interrupted run
-# would leave behind; the results are written elsewhere.
-trap 'rm -rf bench/work' EXIT
-if [ "$db" = postgres ]; then
-  source bench/postgres.sh
-  pg_dir=$(mktemp -d /tmp/berth-bench-pg.XXXXXX)
-  chmod 755 "$pg_dir"
-  bench_postgres "$pg_dir/pg"
-  trap 'bench_postgres_stop; rm -rf bench/work "$pg_dir"' EXIT
-  pass+=(--pg-uri "$BENCH_PG")
-fi
-"$target/release/berth-bench" \
-  --berth "$target/release/berth" \
-  --distribution /usr/bin/docker-registry \
-  --work bench/work \
-  --out bench/results/latest.json \
-  "${pass[@]}"
+# The registries' data lives in bench/work (and the throwaway servers' under
+# /tmp), which a failed or interrupted run would leave behind; the results
+# are written elsewhere.
+scratch=$(mktemp -d /tmp/berth-bench.XXXXXX)
+chmod 755 "$scratch"
+source bench/postgres.sh
+source bench/s3.sh
+cleanup() {
+  bench_postgres_stop
+  bench_s3_stop
+  rm -rf bench/work "$scratch"
+}
+trap cleanup EXIT
+for run in "${runs[@]}"; do
+  read -r run_storage run_db run_scanner <<<"$run"
+  extra=()
+  if [ "$run_db" = postgres ]; then
+    [ -n "${BENCH_PG:-}" ] || bench_postgres "$scratch/pg"
+    extra+=(--pg-uri "$BENCH_PG")
+  fi
+  if [ "$run_storage" = s3 ]; then
+    [ -n "${BENCH_S3_ENDPOINT:-}" ] || bench_s3 "$scratch/s3"
+    extra+=(--s3)
+  fi
+  scanner_state=off
+  if [ "$run_scanner" != - ]; then
+    extra+=("$run_scanner")
+    scanner_state=on
+  fi
+  echo "== Berth on $run_storage and $run_db, scanner $scanner_state ==" >&2
+  "$target/release/berth-bench" \
+    --berth "$target/release/berth" \
+    --distribution /usr/bin/docker-registry \
+    --work bench/work \
+    --out "${BENCH_OUT:-bench/results/latest.json}" \
+    "${extra[@]}" "${pass[@]}"
+done

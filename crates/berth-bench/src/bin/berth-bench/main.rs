@@ -18,7 +18,7 @@ use bytes::Bytes;
 use clap::Parser;
 
 use report::Report;
-use servers::{Kind, Login, Metadata, Server, data_dir};
+use servers::{Kind, Login, Metadata, S3Bucket, Server, Storage, data_dir};
 
 /// Benchmark Berth against the CNCF Distribution registry.
 #[derive(Parser)]
@@ -34,6 +34,15 @@ struct Args {
     /// a fresh database per start, instead of SQLite.
     #[arg(long)]
     pg_uri: Option<String>,
+    /// Berth's blobs in an S3 bucket, named by the environment
+    /// (`BENCH_S3_ENDPOINT`, `BENCH_S3_BUCKET`, `BENCH_S3_ACCESS_KEY`,
+    /// `BENCH_S3_SECRET_KEY`; bench/s3.sh starts a server and sets them).
+    #[arg(long)]
+    s3: bool,
+    /// Berth with its scanner on (its default: every pushed image is
+    /// indexed in the background), to show what the scanner costs.
+    #[arg(long)]
+    scanner: bool,
     /// The Distribution registry binary.
     #[arg(long, default_value = "/usr/bin/docker-registry")]
     distribution: PathBuf,
@@ -60,8 +69,10 @@ struct Plan {
     big_blob: usize,
     chunk: usize,
     many_blobs: usize,
-    concurrency_push: usize,
-    read_clients: usize,
+    /// Clients pushing at once, one sweep step each.
+    push_clients: [usize; 3],
+    /// Clients reading at once, one sweep step each.
+    read_clients: [usize; 2],
     manifest_duration: Duration,
     head_duration: Duration,
     tags: usize,
@@ -75,9 +86,9 @@ impl Plan {
             big_blob: 1 << 30,
             chunk: 16 << 20,
             many_blobs: 2000,
-            concurrency_push: 32,
-            read_clients: 64,
-            manifest_duration: Duration::from_secs(30),
+            push_clients: [8, 32, 128],
+            read_clients: [64, 256],
+            manifest_duration: Duration::from_secs(20),
             head_duration: Duration::from_secs(10),
             tags: 10_000,
             image_bytes: 100 << 20,
@@ -139,7 +150,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         a.extend(metadata.fresh(what)?);
         Ok(a)
     };
-    let mut report = Report::new("dir", metadata.name(), args.quick);
+    let storage = if args.s3 {
+        Storage::S3(S3Bucket::from_env()?)
+    } else {
+        Storage::Dir
+    };
+    let mut report = Report::new(storage.name(), metadata.name(), args.scanner, args.quick);
     let wants = |n: u8| args.only.is_empty() || args.only.contains(&n);
     // Every run pushes content no server has seen: a fresh variant each time.
     let mut variant = 0u64;
@@ -147,7 +163,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     eprintln!("measuring the machine's limits");
     let base = Bytes::from(random_bytes(plan.big_blob, 42));
-    let limits = limits::measure(&work, &base, rounds)?;
+    let limits = limits::measure(&work, &base, rounds, &storage).await?;
 
     if wants(8) {
         eprintln!("start-up time");
@@ -157,6 +173,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     kind,
                     &binary(kind),
                     &berth_args(kind, "startup")?,
+                    &storage,
+                    args.scanner,
                     &data_dir(&work, kind, "startup"),
                     &login,
                 )
@@ -181,6 +199,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 kind,
                 &binary(kind),
                 &berth_args(kind, "data")?,
+                &storage,
+                args.scanner,
                 &data_dir(&work, kind, "data"),
                 &login,
             )
@@ -201,7 +221,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 let up = blob_throughput::upload_monolithic(c, "bench/big", &blob).await?;
                 report.add_with_limit("1. big blob", kind, up, Some(limits.upload_limit()));
                 let down = blob_throughput::download(c, "bench/big", &blob).await?;
-                report.add("1. big blob", kind, vec![down]);
+                report.add_with_limit("1. big blob", kind, down, limits.download_limit());
                 variant += 1;
                 let blob = blob_throughput::BigBlob::new(&base, plan.chunk, variant);
                 let chunked = blob_throughput::upload_chunked(c, "bench/big", &blob).await?;
@@ -211,48 +231,50 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
 
     if wants(3) {
-        eprintln!(
-            "3. {} blobs of 4 KiB-1 MiB, {} clients",
-            plan.many_blobs, plan.concurrency_push
-        );
-        for r in 0..rounds {
-            for kind in order(r) {
-                let blobs = blob_set(plan.many_blobs, 4096, 1 << 20, 1000 + variant);
-                variant += 1;
-                let figures = many_blobs::push_then_pull(
-                    &server(kind)?.client,
-                    &format!("bench/many{r}"),
-                    &blobs,
-                    plan.concurrency_push,
-                )
-                .await?;
-                report.add("3. many blobs", kind, figures);
+        for clients in plan.push_clients {
+            eprintln!("3. {} blobs of 4 KiB-1 MiB, {clients} clients", plan.many_blobs);
+            for r in 0..rounds {
+                for kind in order(r) {
+                    let blobs = blob_set(plan.many_blobs, 4096, 1 << 20, 1000 + variant);
+                    variant += 1;
+                    let figures = many_blobs::push_then_pull(
+                        &server(kind)?.client,
+                        &format!("bench/many{clients}-{r}"),
+                        &blobs,
+                        clients,
+                    )
+                    .await?;
+                    report.add(&format!("3. many blobs, {clients} clients"), kind, figures);
+                }
             }
         }
     }
 
     if wants(4) {
-        eprintln!("4. manifest GET by tag, {} clients", plan.read_clients);
         for kind in [Kind::Berth, Kind::Distribution] {
             manifest_get::setup(&server(kind)?.client, "bench/manifest", "latest", 7).await?;
         }
-        for r in 0..rounds {
-            for kind in order(r) {
-                let figures = manifest_get::run(
-                    &server(kind)?.client,
-                    "bench/manifest",
-                    "latest",
-                    plan.read_clients,
-                    plan.manifest_duration,
-                )
-                .await?;
-                report.add("4. manifest GET", kind, figures);
+        for clients in plan.read_clients {
+            eprintln!("4. manifest GET by tag, {clients} clients");
+            for r in 0..rounds {
+                for kind in order(r) {
+                    let figures = manifest_get::run(
+                        &server(kind)?.client,
+                        "bench/manifest",
+                        "latest",
+                        clients,
+                        plan.manifest_duration,
+                    )
+                    .await?;
+                    report.add(&format!("4. manifest GET, {clients} clients"), kind, figures);
+                }
             }
         }
     }
 
     if wants(5) {
-        eprintln!("5. blob HEAD, {} clients", plan.read_clients);
+        let clients = plan.read_clients[0];
+        eprintln!("5. blob HEAD, {clients} clients");
         let head_blob = Bytes::from(random_bytes(10_000, 99));
         let mut head_digest = String::new();
         for kind in [Kind::Berth, Kind::Distribution] {
@@ -267,7 +289,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     &server(kind)?.client,
                     "bench/head",
                     &head_digest,
-                    plan.read_clients,
+                    clients,
                     plan.head_duration,
                 )
                 .await?;
@@ -322,10 +344,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let header = format!(
         "Berth vs CNCF Distribution {} (median of {rounds} runs, interleaved; same disk, same client).\n\
-         Machine limits: sha256sum {:.0} MB/s, disk write with fsync {:.0} MB/s.\n\
+         Machine limits: sha256sum {:.0} MB/s, disk write with fsync {:.0} MB/s{}.\n\
          Durability: Berth fsyncs each blob file and its directory before the blob becomes visible and commits \
          metadata with SQLite WAL synchronous=FULL; Distribution (filesystem driver) fsyncs every file it writes \
          (blob data and link files, seen with strace) and does not fsync directories.\n\
+         Scanner: {}\n\
          Authentication: Berth requires it, so the client does what podman does (one Bearer token per repository \
          from Berth's token endpoint, sent on every request, which Berth verifies); Distribution runs without \
          authentication.\n\
@@ -333,7 +356,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
          workload 6 compares both of Berth's walks (without `n`, one page; with `n=100`) with that one response.",
         if args.quick { "(quick)" } else { "(full)" },
         limits.sha256_mb_s,
-        limits.disk_write_mb_s
+        limits.disk_write_mb_s,
+        match &limits.s3 {
+            Some(s3) => format!(
+                "; S3 server (s3s-fs on loopback), one object: PUT {:.0} MB/s and GET {:.0} MB/s (curl), \
+                 multipart upload in 8 MiB parts, 3 in flight {:.0} MB/s (object_store; s3s-fs copies the parts \
+                 into one file when the upload completes), the upload limit here.\n\
+                 Storage: Berth keeps blobs in a bucket of that server and serves them itself (no redirect). \
+                 Distribution keeps them in a local directory: its S3 driver resumes every upload with \
+                 ListMultipartUploads, which s3s-fs answers 501 Not Implemented, so it cannot store a blob there",
+                s3.put, s3.get, s3.multipart
+            ),
+            None => String::new(),
+        },
+        if args.scanner {
+            "on (Berth's default): every pushed image is indexed in the background, its packages matched."
+        } else {
+            "off, so Berth is measured doing what Distribution does (bench/scan-index.sh measures indexing)."
+        }
     );
     report.print(&header);
     report.write_json(&args.out)?;

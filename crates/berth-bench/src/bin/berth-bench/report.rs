@@ -28,6 +28,10 @@ struct Row<'a> {
     storage: &'a str,
     /// Berth's metadata database: `sqlite` or `postgres`.
     db: &'a str,
+    /// Distribution's blob storage: always `dir` (see the header).
+    distribution_storage: &'a str,
+    /// Whether Berth's scanner ran (indexing every pushed image).
+    scanner: bool,
     /// A `--quick` run's figure.
     quick: bool,
     workload: &'a str,
@@ -50,16 +54,18 @@ struct Row<'a> {
 pub struct Report {
     storage: &'static str,
     db: &'static str,
+    scanner: bool,
     quick: bool,
     series: Vec<Series>,
 }
 
 impl Report {
-    /// An empty report of Berth on `storage` and `db`.
-    pub fn new(storage: &'static str, db: &'static str, quick: bool) -> Report {
+    /// An empty report of Berth on `storage` and `db`, its scanner on or off.
+    pub fn new(storage: &'static str, db: &'static str, scanner: bool, quick: bool) -> Report {
         Report {
             storage,
             db,
+            scanner,
             quick,
             series: Vec::new(),
         }
@@ -108,6 +114,8 @@ impl Report {
                 Row {
                     storage: self.storage,
                     db: self.db,
+                    distribution_storage: "dir",
+                    scanner: self.scanner,
                     quick: self.quick,
                     workload: &s.workload,
                     metric: s.metric,
@@ -149,8 +157,8 @@ impl Report {
     }
 
     /// Write the JSON array: these rows in place of the file's rows of the
-    /// same storage and database, keeping the others (rows without those
-    /// fields are of the default, `dir` and `sqlite`).
+    /// same storage, database and scanner setting, keeping the others (rows
+    /// without those fields are of the default: `dir`, `sqlite`, off).
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -165,8 +173,10 @@ impl Report {
                 .unwrap_or(default)
                 .to_owned()
         };
+        let scanner = |row: &serde_json::Value| row.get("scanner").and_then(|v| v.as_bool()).unwrap_or(false);
         rows.retain(|r| {
-            (field(r, "storage", "dir"), field(r, "db", "sqlite")) != (self.storage.into(), self.db.into())
+            (field(r, "storage", "dir"), field(r, "db", "sqlite"), scanner(r))
+                != (self.storage.into(), self.db.into(), self.scanner)
         });
         for row in self.rows() {
             rows.push(serde_json::to_value(row)?);

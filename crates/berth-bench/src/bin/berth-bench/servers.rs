@@ -94,6 +94,92 @@ impl Metadata {
     }
 }
 
+/// Where Berth keeps blobs (Distribution always keeps them in a directory,
+/// see [`Storage::distribution_yaml`]).
+pub enum Storage {
+    /// Its own directory under the benchmark's work directory.
+    Dir,
+    /// A bucket of an S3-compatible server, under a prefix per start.
+    S3(S3Bucket),
+}
+
+/// An S3-compatible server's bucket and credentials.
+pub struct S3Bucket {
+    /// `http://HOST:PORT`.
+    pub endpoint: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl S3Bucket {
+    /// From `BENCH_S3_ENDPOINT`, `BENCH_S3_BUCKET`, `BENCH_S3_ACCESS_KEY`
+    /// and `BENCH_S3_SECRET_KEY` (bench/s3.sh sets them; secrets stay off
+    /// command lines).
+    pub fn from_env() -> anyhow::Result<S3Bucket> {
+        let var = |name: &str| std::env::var(name).with_context(|| format!("--s3 needs {name}"));
+        Ok(S3Bucket {
+            endpoint: var("BENCH_S3_ENDPOINT")?.trim_end_matches('/').to_owned(),
+            bucket: var("BENCH_S3_BUCKET")?,
+            access_key: var("BENCH_S3_ACCESS_KEY")?,
+            secret_key: var("BENCH_S3_SECRET_KEY")?,
+        })
+    }
+}
+
+impl Storage {
+    /// Name used in reports.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Storage::Dir => "dir",
+            Storage::S3(_) => "s3",
+        }
+    }
+
+    /// `berth` arguments for blobs of a start in `dir` (on S3, a config
+    /// file there naming the bucket and the prefix `berth-<dir's name>`).
+    fn berth_args(&self, dir: &Path) -> anyhow::Result<Vec<String>> {
+        let Storage::S3(s3) = self else {
+            return Ok(Vec::new());
+        };
+        let config = dir.join("config.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "DISTRIBUTED_STORAGE_CONFIG:\n  s3:\n    - S3Storage\n    - s3_bucket: {}\n      \
+                 storage_path: /{}/\n      s3_access_key: {}\n      s3_secret_key: {}\n      \
+                 endpoint_url: {}\nDISTRIBUTED_STORAGE_PREFERENCE: [s3]\n",
+                s3.bucket,
+                prefix(dir),
+                s3.access_key,
+                s3.secret_key,
+                s3.endpoint
+            ),
+        )?;
+        Ok(vec!["--config".to_owned(), config.display().to_string()])
+    }
+
+    /// Distribution's `storage:` section for a start in `dir`: always its
+    /// filesystem driver. Its S3 driver (in Debian's build too) resumes
+    /// every upload with `ListMultipartUploads`, which s3s-fs does not
+    /// implement (501), so on this server it cannot store a single blob.
+    fn distribution_yaml(dir: &Path) -> String {
+        format!(
+            "storage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\n",
+            dir.join("data").display()
+        )
+    }
+}
+
+/// Berth's key prefix for a start in `dir`: unique per start, so a server
+/// started again on a fresh directory starts on empty storage too.
+fn prefix(dir: &Path) -> String {
+    static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    format!("{}-{n}", name.unwrap_or_default())
+}
+
 /// Run one statement on `server`'s `postgres` database.
 fn psql(server: &str, sql: &str) -> anyhow::Result<()> {
     let out = Command::new("psql")
@@ -186,11 +272,14 @@ fn listening_address(stdout: std::process::ChildStdout) -> anyhow::Result<String
 
 impl Server {
     /// Start `kind` with its data under `dir` (created fresh); Berth also
-    /// gets `berth_args`, and `login` as a superuser before it starts.
+    /// gets `berth_args`, its blobs on `storage`, its scanner on or off,
+    /// and `login` as a superuser before it starts.
     pub async fn start(
         kind: Kind,
         binary: &Path,
         berth_args: &[String],
+        storage: &Storage,
+        scanner: bool,
         dir: &Path,
         login: &Login,
     ) -> anyhow::Result<Server> {
@@ -198,8 +287,10 @@ impl Server {
             std::fs::remove_dir_all(dir)?;
         }
         std::fs::create_dir_all(dir)?;
+        let mut berth_args = berth_args.to_vec();
         if kind == Kind::Berth {
-            create_superuser(binary, berth_args, dir, login)?;
+            berth_args.extend(storage.berth_args(dir)?);
+            create_superuser(binary, &berth_args, dir, login)?;
         }
         let started = Instant::now();
         let (mut child, host) = match kind {
@@ -207,11 +298,12 @@ impl Server {
                 let mut child = Command::new(binary)
                     .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
                     .arg(dir)
-                    .args(berth_args)
+                    .args(&berth_args)
                     .env("RUST_LOG", "error")
-                    // Measure the registry, as Distribution has no scanner;
-                    // bench/scan-index.sh measures indexing on its own.
-                    .env("BERTH_FEATURE_SECURITY_SCANNER", "false")
+                    // Off, Berth is measured doing what Distribution does
+                    // (bench/scan-index.sh measures indexing on its own);
+                    // on (the default), what the scanner costs the rest.
+                    .env("BERTH_FEATURE_SECURITY_SCANNER", scanner.to_string())
                     // The workloads push to namespaces nobody created.
                     .env("BERTH_CREATE_NAMESPACE_ON_PUSH", "true")
                     .stdout(Stdio::piped())
@@ -236,10 +328,9 @@ impl Server {
                 std::fs::write(
                     &config,
                     format!(
-                        "version: 0.1\nlog: {{level: error, accesslog: {{disabled: true}}}}\n\
-                         storage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\n\
+                        "version: 0.1\nlog: {{level: error, accesslog: {{disabled: true}}}}\n{}\
                          http: {{addr: {host}}}\n",
-                        dir.join("data").display()
+                        Storage::distribution_yaml(dir)
                     ),
                 )?;
                 // It logs every 404 (clients probe blobs before pushing) at

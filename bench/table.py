@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Print bench/results/latest.json (or the file named) as Markdown tables, one
+per configuration of Berth (storage, database, scanner), for the README.
+
+The last column is the ratio in Berth's favour: Berth's figure over
+Distribution's where higher is better, the inverse where lower is better,
+so above 1.0 always means Berth leads."""
+
+import json
+import sys
+from collections import OrderedDict
+
+path = sys.argv[1] if len(sys.argv) > 1 else "bench/results/latest.json"
+with open(path) as f:
+    rows = json.load(f)
+
+groups = OrderedDict()
+for r in rows:
+    key = (
+        r.get("storage", "dir"),
+        r.get("db", "sqlite"),
+        "on" if r.get("scanner", False) else "off",
+        r.get("quick", False),
+    )
+    groups.setdefault(key, []).append(r)
+
+
+def figure(v, unit):
+    if abs(v) >= 100 and unit != "ms":
+        return f"{v:,.0f}"
+    return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.3g}"
+
+
+for (storage, db, scanner, quick), rs in groups.items():
+    size = "quick" if quick else "full"
+    print(f"Berth on `{storage}` + `{db}`, scanner {scanner} ({size} run):\n")
+    print("| workload | metric | unit | Berth | Distribution | Berth's lead | of limit (Berth) |")
+    print("|---|---|---|---:|---:|---:|---:|")
+    for r in rs:
+        b, d = r["berth"], r["distribution"]
+        if r["better"] == "higher":
+            lead = b / d if d else float("inf")
+        else:
+            lead = d / b if b else float("inf")
+        limit = r.get("berth_fraction_of_limit")
+        limit = f"{limit:.2f}" if limit is not None else ""
+        print(
+            f"| {r['workload']} | {r['metric']} | {r['unit']} | {figure(b, r['unit'])} "
+            f"| {figure(d, r['unit'])} | {lead:.2f}× | {limit} |"
+        )
+    print()
