@@ -232,27 +232,40 @@ impl Db {
                 )
             };
         }
-        let json: String = match self.reader() {
+        let parse = |json: String| -> Result<Vec<String>, StoreError> {
+            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("tag page: {e}")))
+        };
+        match self.reader() {
+            // SQLite aggregates the ordered subquery's rows in their order
+            // (checked: it compares names bytewise, as `str` does); an
+            // `ORDER BY` in the aggregate would sort them again in a
+            // temporary b-tree, which took most of the time.
             crate::db::PoolRef::Sqlite(pool) => {
-                sqlx::query_scalar(page!("json_group_array(name ORDER BY name)"))
-                    .bind(repo)
-                    .bind(last)
-                    .bind(limit)
-                    .bind(now_ms())
-                    .fetch_one(pool)
-                    .await?
+                let mut names = parse(
+                    sqlx::query_scalar(page!("json_group_array(name)"))
+                        .bind(repo)
+                        .bind(last)
+                        .bind(limit)
+                        .bind(now_ms())
+                        .fetch_one(pool)
+                        .await?,
+                )?;
+                if !names.is_sorted() {
+                    names.sort_unstable();
+                }
+                Ok(names)
             }
-            crate::db::PoolRef::Postgres(pool) => {
+            // In the database's collation, as `name > $2` pages by it.
+            crate::db::PoolRef::Postgres(pool) => parse(
                 sqlx::query_scalar(page!("json_agg(name ORDER BY name)::text"))
                     .bind(repo)
                     .bind(last)
                     .bind(limit)
                     .bind(now_ms())
                     .fetch_one(pool)
-                    .await?
-            }
-        };
-        serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("tag page: {e}")))
+                    .await?,
+            ),
+        }
     }
 
     /// Tag rows of a repository, live and ended, newest first.
