@@ -232,39 +232,35 @@ impl Db {
                 )
             };
         }
-        let parse = |json: String| -> Result<Vec<String>, StoreError> {
-            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("tag page: {e}")))
-        };
+        // The page's JSON array, aggregated with `$aggregate`.
+        macro_rules! fetch_page {
+            ($pool:expr, $aggregate:literal) => {
+                serde_json::from_str::<Vec<String>>(
+                    &sqlx::query_scalar::<_, String>(page!($aggregate))
+                        .bind(repo)
+                        .bind(last)
+                        .bind(limit)
+                        .bind(now_ms())
+                        .fetch_one($pool)
+                        .await?,
+                )
+                .map_err(|e| StoreError::Corrupt(format!("tag page: {e}")))
+            };
+        }
         match self.reader() {
             // SQLite aggregates the ordered subquery's rows in their order
             // (checked: it compares names bytewise, as `str` does); an
             // `ORDER BY` in the aggregate would sort them again in a
             // temporary b-tree, which took most of the time.
             crate::db::PoolRef::Sqlite(pool) => {
-                let mut names = parse(
-                    sqlx::query_scalar(page!("json_group_array(name)"))
-                        .bind(repo)
-                        .bind(last)
-                        .bind(limit)
-                        .bind(now_ms())
-                        .fetch_one(pool)
-                        .await?,
-                )?;
+                let mut names = fetch_page!(pool, "json_group_array(name)")?;
                 if !names.is_sorted() {
                     names.sort_unstable();
                 }
                 Ok(names)
             }
             // In the database's collation, as `name > $2` pages by it.
-            crate::db::PoolRef::Postgres(pool) => parse(
-                sqlx::query_scalar(page!("json_agg(name ORDER BY name)::text"))
-                    .bind(repo)
-                    .bind(last)
-                    .bind(limit)
-                    .bind(now_ms())
-                    .fetch_one(pool)
-                    .await?,
-            ),
+            crate::db::PoolRef::Postgres(pool) => fetch_page!(pool, "json_agg(name ORDER BY name)::text"),
         }
     }
 
