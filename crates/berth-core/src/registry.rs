@@ -36,7 +36,7 @@ pub use autoprune::{
 };
 pub use blobs::LinkedBlob;
 pub use error::RegistryError;
-pub use gc::{GcConfig, GcReport};
+pub use gc::{BlobUsage, GcConfig, GcReport, StorageReport};
 pub use health::{Health, HealthScope, ServiceHealth};
 pub use immutability::{
     ImmutabilityPolicy, MAX_TAG_PATTERN_CHARS, PolicyInput, PolicyScope, compile_tag_pattern,

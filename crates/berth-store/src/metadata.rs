@@ -7,6 +7,8 @@ mod autoprune;
 mod blobs;
 mod expiry_notices;
 mod gc;
+mod gc_blobs;
+mod gc_preview;
 mod health;
 mod holds;
 mod immutability;
@@ -43,6 +45,7 @@ pub use autoprune::{PrunableTag, PrunePolicyFields, PrunePolicyRow, StatedReposi
 pub use blobs::{BlobRow, CommitBlob};
 pub use expiry_notices::ExpiringTagRow;
 pub use gc::{DeletionClaim, ManifestNode, RepositoryCollected, RepositorySweep};
+pub use gc_preview::CollectionPreview;
 pub use immutability::{PolicyCheck, PolicyOwner, PolicyRow, PolicyWrite, ScopedTag};
 pub use inbox::UserNotificationRow;
 pub use manifests::{DeleteManifest, ManifestRow, NewManifest, PutManifest, ReferrerRow};

@@ -2,14 +2,19 @@
 //! while the server serves) and by the background worker: what a deleted
 //! tag leaves behind is removed from the database and from blob storage
 //! once the time-machine window has passed, and nothing still in use is.
+//! Every pass here follows a `berth gc --dry-run` that must foretell it
+//! exactly, and the storage report API must say the same.
 #![allow(clippy::unwrap_used)]
 
 mod common;
 
-use common::gc::{GcCounts, canonical_key, execute, open_db, recorded_keys, run_gc, stored_keys};
+use common::gc::{
+    GcCounts, canonical_key, execute, open_db, preview_gc, previewed_gc, recorded_keys, stored_keys,
+};
 use common::{
     OCI_INDEX, OCI_MANIFEST, Server, eventually, image_manifest, random_bytes, sha256, unique_seed,
 };
+use serde_json::json;
 
 /// A server whose only collector is `berth gc`, with a time-machine
 /// default of `window` and a push grace period of `grace` seconds.
@@ -96,6 +101,35 @@ async fn pulls(s: &Server, repo: &str, digest: &str, bytes: &[u8]) {
     assert_eq!(r.bytes().await.unwrap().as_ref(), bytes);
 }
 
+/// The storage report API says what the dry run says, before a pass that
+/// frees three blobs of `reclaimable` bytes; only superusers may read it.
+async fn storage_report_agrees(s: &Server, reclaimable: u64) {
+    let report = s.get_json("/api/v1/superuser/storage").await;
+    let preview = preview_gc(s);
+    let usage = |(blobs, bytes): (u64, u64)| json!({"blobs": blobs, "bytes": bytes});
+    assert_eq!(
+        report,
+        json!({
+            "physical": usage(preview.physical),
+            "referenced": usage(preview.referenced),
+            "reclaimable": usage((3, reclaimable)),
+            "queued_object_deletions": 0,
+            "collectable_tag_rows": 1,
+            "collectable_manifests": 1,
+            "collectable_blob_links": 4,
+        })
+    );
+    assert_eq!((preview.removes.blobs, preview.removes.bytes), (3, reclaimable));
+    s.create_user("plain", "plain-password", false);
+    let r = s
+        .client_as("plain", "plain-password")
+        .get(s.url("/api/v1/superuser/storage"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
 #[tokio::test]
 async fn a_deleted_tag_goes_with_its_own_blobs_and_shared_blobs_stay() {
     let s = server("0s", 0).await;
@@ -120,14 +154,15 @@ async fn a_deleted_tag_goes_with_its_own_blobs_and_shared_blobs_stay() {
     )
     .await;
     let before = stored_keys(&s).await;
-    assert_eq!(run_gc(&s), GcCounts::default(), "nothing is garbage yet");
+    assert_eq!(previewed_gc(&s), GcCounts::default(), "nothing is garbage yet");
 
     delete_tag(&s, "gc/one", "v1").await;
-    let removed = run_gc(&s);
     // Its config and two layers are its own; the shared layer is not.
     let own: Vec<&(String, Vec<u8>)> = doomed.blobs.iter().filter(|(_, b)| *b != shared).collect();
     assert_eq!(own.len(), 3);
     let own_bytes: usize = own.iter().map(|(_, b)| b.len()).sum();
+    storage_report_agrees(&s, own_bytes as u64).await;
+    let removed = previewed_gc(&s);
     assert_eq!(
         removed,
         GcCounts {
@@ -163,7 +198,11 @@ async fn a_deleted_tag_goes_with_its_own_blobs_and_shared_blobs_stay() {
             pulls(&s, repo, digest, bytes).await;
         }
     }
-    assert_eq!(run_gc(&s), GcCounts::default(), "a second pass finds nothing");
+    assert_eq!(
+        previewed_gc(&s),
+        GcCounts::default(),
+        "a second pass finds nothing"
+    );
 
     // The same content pushed again is stored again and pulls.
     let layers: Vec<Vec<u8>> = doomed.blobs[1..].iter().map(|(_, b)| b.clone()).collect();
@@ -184,7 +223,7 @@ async fn nothing_is_collected_inside_the_window_and_namespaces_set_their_own() {
         delete_tag(&s, repo, "v1").await;
     }
     assert_eq!(
-        run_gc(&s),
+        previewed_gc(&s),
         GcCounts::default(),
         "every deleted tag is inside the 1h window"
     );
@@ -196,7 +235,7 @@ async fn nothing_is_collected_inside_the_window_and_namespaces_set_their_own() {
     let set = "UPDATE accounts SET tag_expiration_s = $1 WHERE name = $2";
     assert_eq!(execute(&db, set, 0, "short").await, 1);
     assert_eq!(execute(&db, set, 0, "library").await, 1);
-    let removed = run_gc(&s);
+    let removed = previewed_gc(&s);
     assert_eq!((removed.tag_rows, removed.manifests, removed.objects), (2, 2, 4));
     assert_eq!(manifest_status(&s, "short/app", &short.digest).await, 404);
     assert_eq!(manifest_status(&s, "solo", &solo.digest).await, 404);
@@ -213,7 +252,7 @@ async fn nothing_is_collected_inside_the_window_and_namespaces_set_their_own() {
     assert_eq!(execute(&db, set, 86_400, "long").await, 1);
     delete_tag(&s, "long/app", "v1").await;
     delete_tag(&s, "brief/app", "v1").await;
-    assert_eq!(run_gc(&s).manifests, 1);
+    assert_eq!(previewed_gc(&s).manifests, 1);
     assert_eq!(manifest_status(&s, "long/app", &long.digest).await, 200);
 }
 
@@ -239,7 +278,7 @@ async fn an_index_keeps_its_children_until_it_goes() {
     let r = s.put_manifest("multi/app", "v1", OCI_INDEX, &index).await;
     assert_eq!(r.status(), 201);
     assert_eq!(
-        run_gc(&s),
+        previewed_gc(&s),
         GcCounts::default(),
         "the tagged index keeps both children"
     );
@@ -250,7 +289,7 @@ async fn an_index_keeps_its_children_until_it_goes() {
         }
     }
     delete_tag(&s, "multi/app", "v1").await;
-    let removed = run_gc(&s);
+    let removed = previewed_gc(&s);
     assert_eq!((removed.manifests, removed.blobs, removed.objects), (3, 4, 4));
     for digest in [&amd.digest, &arm.digest, &sha256(&index)] {
         assert_eq!(manifest_status(&s, "multi/app", digest).await, 404);
@@ -284,7 +323,7 @@ async fn referrers_live_with_their_subject_and_keep_it() {
     );
     let stray = push(&s, "refs/app", &[layer()], None, Some(&stray_subject)).await;
 
-    let removed = run_gc(&s);
+    let removed = previewed_gc(&s);
     assert_eq!(removed.manifests, 1, "only the stray referrer goes");
     assert_eq!(manifest_status(&s, "refs/app", &stray.digest).await, 404);
     for kept in [&image, &signature, &base, &sbom] {
@@ -298,7 +337,7 @@ async fn referrers_live_with_their_subject_and_keep_it() {
     // frees its subject.
     delete_tag(&s, "refs/app", "v1").await;
     delete_tag(&s, "refs/app", "sbom").await;
-    let removed = run_gc(&s);
+    let removed = previewed_gc(&s);
     assert_eq!(removed.manifests, 4);
     for gone in [&image, &signature, &base, &sbom] {
         assert_eq!(manifest_status(&s, "refs/app", &gone.digest).await, 404);
@@ -313,7 +352,7 @@ async fn uploads_in_flight_are_kept_for_the_grace_period() {
     let digest = s.push_blob("flight/app", &bytes).await;
     let untagged = push(&s, "flight/app", &[layer()], None, None).await;
     assert_eq!(
-        run_gc(&s),
+        previewed_gc(&s),
         GcCounts::default(),
         "a blob waiting for its manifest stays"
     );
@@ -335,14 +374,14 @@ async fn uploads_in_flight_are_kept_for_the_grace_period() {
     // Past it, what no manifest took up (and the untagged manifest) goes:
     // `berth gc` reads the grace period from the configuration file.
     let orphan = s.push_blob("flight/app", &layer()).await;
-    assert_eq!(run_gc(&s), GcCounts::default());
+    assert_eq!(previewed_gc(&s), GcCounts::default());
     let config = std::fs::read_to_string(s.config_path()).unwrap();
     let config = config.replace(
         "PUSH_TEMP_TAG_EXPIRATION_SEC: 3600",
         "PUSH_TEMP_TAG_EXPIRATION_SEC: 0",
     );
     std::fs::write(s.config_path(), config).unwrap();
-    let removed = run_gc(&s);
+    let removed = previewed_gc(&s);
     assert_eq!((removed.manifests, removed.blobs), (1, 3), "{removed:?}");
     assert_eq!(blob_status(&s, "flight/app", &orphan).await, 404);
     assert_eq!(manifest_status(&s, "flight/app", &untagged.digest).await, 404);

@@ -27,6 +27,7 @@ mod quotas;
 mod repositories;
 mod robots;
 mod security;
+mod storage;
 mod superuser;
 mod tags;
 mod teams;
@@ -154,6 +155,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(apptokens::routes())
         .merge(applications::routes())
         .merge(superuser::routes())
+        .merge(storage::routes())
 }
 
 /// A refusal by the write mode, as this API answers it.

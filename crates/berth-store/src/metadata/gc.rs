@@ -16,10 +16,7 @@
 //! object in use is deleted is at the top of `berth-core`'s
 //! `registry/gc/mod.rs`.
 
-use std::collections::HashMap;
-
-use super::holds::held_sql;
-use crate::{Db, StoreError, now_ms, on_db};
+use crate::{Db, StoreError, on_db};
 
 /// `$2` is the same location as the row's `location` (NULL: the digest's
 /// content-addressed key), appended to a statement prefix.
@@ -40,6 +37,78 @@ macro_rules! namespace_window_sql {
                OR (a.name = 'library' AND r.name NOT LIKE '%/%')))"
     };
 }
+pub(crate) use namespace_window_sql;
+
+/// Tag rows of repository `$1` no longer recoverable at `$2` (ended, or
+/// expired, before it), appended to a statement prefix.
+macro_rules! unrecoverable_tags_sql {
+    ($prefix:literal) => {
+        concat!(
+            $prefix,
+            "FROM tags WHERE repository_id = $1 \
+             AND ((end_ms IS NOT NULL AND end_ms < $2) OR (end_ms IS NULL AND expires_ms < $2))"
+        )
+    };
+}
+pub(crate) use unrecoverable_tags_sql;
+
+/// The start of repository `$repo`'s time-machine window (milliseconds):
+/// tag rows that ended or expired before it are no longer recoverable.
+macro_rules! recoverable_from {
+    ($conn:expr, $repo:expr, $sweep:expr) => {{
+        let (window_s,): (i64,) = sqlx::query_as(concat!(
+            "SELECT COALESCE(",
+            namespace_window_sql!(),
+            ", $2) FROM repositories r WHERE r.id = $1"
+        ))
+        .bind($repo)
+        .bind($sweep.default_window_s)
+        .fetch_one($conn)
+        .await?;
+        $sweep.now_ms.saturating_sub(window_s.saturating_mul(1000))
+    }};
+}
+pub(crate) use recoverable_from;
+
+/// Repository `$repo`'s manifests as garbage collection sees them: a tag
+/// row counts only if still recoverable at `$recoverable_from`.
+macro_rules! manifest_nodes {
+    ($conn:expr, $repo:expr, $recoverable_from:expr) => {{
+        let rows: Vec<(i64, String, Option<String>, i64, bool)> = sqlx::query_as(
+            "SELECT m.id, m.digest, m.subject_digest, m.created_ms, \
+             EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id \
+                     AND t.manifest_digest = m.digest \
+                     AND (COALESCE(t.end_ms, t.expires_ms) IS NULL OR COALESCE(t.end_ms, t.expires_ms) >= $2)) \
+             FROM manifests m WHERE m.repository_id = $1",
+        )
+        .bind($repo)
+        .bind($recoverable_from)
+        .fetch_all(&mut *$conn)
+        .await?;
+        let edges: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT c.manifest_id, c.child_digest FROM manifest_children c \
+             JOIN manifests m ON m.id = c.manifest_id WHERE m.repository_id = $1",
+        )
+        .bind($repo)
+        .fetch_all(&mut *$conn)
+        .await?;
+        let mut children: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+        for (parent, child) in edges {
+            children.entry(parent).or_default().push(child);
+        }
+        rows.into_iter()
+            .map(|(id, digest, subject, created_ms, tagged)| $crate::metadata::ManifestNode {
+                id,
+                digest,
+                subject,
+                created_ms,
+                tagged,
+                children: children.remove(&id).unwrap_or_default(),
+            })
+            .collect::<Vec<$crate::metadata::ManifestNode>>()
+    }};
+}
+pub(crate) use manifest_nodes;
 
 /// The statement that takes the per-digest lock (binds the digest).
 pub(crate) fn digest_lock_sql(db: &Db) -> &'static str {
@@ -175,6 +244,15 @@ impl Db {
         sweep: &RepositorySweep,
         garbage: &(dyn Fn(&[ManifestNode]) -> Vec<i64> + Sync),
     ) -> Result<RepositoryCollected, StoreError> {
+        // The manifests of repository `$1` whose ids `$2` lists (`1,2,3`).
+        let delete_manifests = match self {
+            Db::Postgres(_) => {
+                "DELETE FROM manifests WHERE repository_id = $1 AND id = ANY(string_to_array($2, ',')::BIGINT[])"
+            }
+            Db::Sqlite { .. } => {
+                "DELETE FROM manifests WHERE repository_id = $1 AND id IN (SELECT value FROM json_each('[' || $2 || ']'))"
+            }
+        };
         on_db!(self.writer(), pool => {
             let mut tx = pool.begin().await?;
             let locked = sqlx::query("UPDATE repositories SET updated_ms = updated_ms WHERE id = $1")
@@ -185,73 +263,30 @@ impl Db {
             if locked == 0 {
                 return Ok(RepositoryCollected::default());
             }
-            let (window_s,): (i64,) = sqlx::query_as(concat!(
-                "SELECT COALESCE(",
-                namespace_window_sql!(),
-                ", $2) FROM repositories r WHERE r.id = $1"
-            ))
-            .bind(repo)
-            .bind(sweep.default_window_s)
-            .fetch_one(&mut *tx)
-            .await?;
-            let recoverable_from = sweep.now_ms.saturating_sub(window_s.saturating_mul(1000));
-            let tag_rows = sqlx::query(
-                "DELETE FROM tags WHERE repository_id = $1 \
-                 AND ((end_ms IS NOT NULL AND end_ms < $2) OR (end_ms IS NULL AND expires_ms < $2))",
-            )
-            .bind(repo)
-            .bind(recoverable_from)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let recoverable_from = recoverable_from!(&mut *tx, repo, sweep);
+            let tag_rows = sqlx::query(unrecoverable_tags_sql!("DELETE "))
+                .bind(repo)
+                .bind(recoverable_from)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             // Pull statistics go with a tag's last row.
             sqlx::query(super::pull_stats::DELETE_ORPHANED_TAG_STATS)
                 .bind(repo)
                 .execute(&mut *tx)
                 .await?;
-            let rows: Vec<(i64, String, Option<String>, i64, bool)> = sqlx::query_as(
-                "SELECT m.id, m.digest, m.subject_digest, m.created_ms, \
-                 EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest) \
-                 FROM manifests m WHERE m.repository_id = $1",
-            )
-            .bind(repo)
-            .fetch_all(&mut *tx)
-            .await?;
-            let edges: Vec<(i64, String)> = sqlx::query_as(
-                "SELECT c.manifest_id, c.child_digest FROM manifest_children c \
-                 JOIN manifests m ON m.id = c.manifest_id WHERE m.repository_id = $1",
-            )
-            .bind(repo)
-            .fetch_all(&mut *tx)
-            .await?;
-            let mut children: HashMap<i64, Vec<String>> = HashMap::new();
-            for (parent, child) in edges {
-                children.entry(parent).or_default().push(child);
-            }
-            let nodes: Vec<ManifestNode> = rows
-                .into_iter()
-                .map(|(id, digest, subject, created_ms, tagged)| ManifestNode {
-                    id,
-                    digest,
-                    subject,
-                    created_ms,
-                    tagged,
-                    children: children.remove(&id).unwrap_or_default(),
-                })
-                .collect();
+            let nodes = manifest_nodes!(tx, repo, recoverable_from);
             let mut doomed = garbage(&nodes);
             let more = doomed.len() > sweep.max_manifests;
             doomed.truncate(sweep.max_manifests);
-            let mut manifests = 0;
-            for id in doomed {
-                // Cascades to its blob and child references.
-                manifests += sqlx::query("DELETE FROM manifests WHERE id = $1 AND repository_id = $2")
-                    .bind(id)
-                    .bind(repo)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            }
+            let ids: Vec<String> = doomed.iter().map(i64::to_string).collect();
+            // One statement; cascades to their blob and child references.
+            let manifests = sqlx::query(delete_manifests)
+                .bind(repo)
+                .bind(ids.join(","))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
             let blob_links = sqlx::query(
                 "DELETE FROM repository_blobs WHERE repository_id = $1 AND created_ms < $2 \
                  AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb JOIN manifests m ON m.id = mb.manifest_id \
@@ -264,196 +299,6 @@ impl Db {
             .rows_affected();
             tx.commit().await?;
             Ok(RepositoryCollected { tag_rows, manifests, blob_links, more })
-        })
-    }
-
-    /// Up to `limit` digests after `after` (in order) of blob rows that no
-    /// repository links and no manifest references.
-    pub async fn unreferenced_blobs(&self, after: &str, limit: i64) -> Result<Vec<String>, StoreError> {
-        on_db!(self.reader(), pool => {
-            let rows: Vec<(String,)> = sqlx::query_as(
-                "SELECT b.digest FROM blobs b WHERE b.digest > $1 \
-                 AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest) \
-                 AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = b.digest) \
-                 ORDER BY b.digest LIMIT $2",
-            )
-            .bind(after)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
-            Ok(rows.into_iter().map(|r| r.0).collect())
-        })
-    }
-
-    /// Delete a blob's row if it is still garbage (no link, no manifest
-    /// reference, no live pin, no other deletion of the digest queued) and
-    /// queue its object's deletion, atomically. Returns its size if so.
-    pub async fn delete_garbage_blob(&self, digest: &str) -> Result<Option<i64>, StoreError> {
-        let now = now_ms();
-        let lock = digest_lock_sql(self);
-        on_db!(self.writer(), pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(lock).bind(digest).execute(&mut *tx).await?;
-            let row: Option<(i64, Option<String>)> = sqlx::query_as(
-                "SELECT b.size, b.location FROM blobs b WHERE b.digest = $1 \
-                 AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = $1) \
-                 AND NOT EXISTS (SELECT 1 FROM manifest_blobs mb WHERE mb.digest = $1) \
-                 AND NOT EXISTS (SELECT 1 FROM blob_pins p WHERE p.digest = $1 AND p.expires_ms > $2) \
-                 AND NOT EXISTS (SELECT 1 FROM blob_deletions d WHERE d.digest = $1)",
-            )
-            .bind(digest)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((size, location)) = row else {
-                return Ok(None);
-            };
-            sqlx::query("DELETE FROM blobs WHERE digest = $1")
-                .bind(digest)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO blob_deletions (digest, location, queued_ms) VALUES ($1, $2, $3)")
-                .bind(digest)
-                .bind(&location)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            // The scanner's per-layer results go with the layer.
-            sqlx::query("DELETE FROM scan_layers WHERE digest = $1")
-                .bind(digest)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(Some(size))
-        })
-    }
-
-    /// Up to `limit` digests after `after` (in order) whose object
-    /// deletion is queued and not claimed by a live lease.
-    pub async fn queued_blob_deletions(&self, after: &str, limit: i64) -> Result<Vec<String>, StoreError> {
-        let now = now_ms();
-        on_db!(self.reader(), pool => {
-            let rows: Vec<(String,)> = sqlx::query_as(
-                "SELECT digest FROM blob_deletions WHERE digest > $1 \
-                 AND (claimed_until_ms IS NULL OR claimed_until_ms <= $2) ORDER BY digest LIMIT $3",
-            )
-            .bind(after)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
-            Ok(rows.into_iter().map(|r| r.0).collect())
-        })
-    }
-
-    /// Claim a queued object deletion until `until_ms`, if no hold defers
-    /// deletions, no upload pins the digest and no blob row records the
-    /// object again (then the deletion is dropped).
-    pub async fn claim_blob_deletion(
-        &self,
-        digest: &str,
-        until_ms: i64,
-    ) -> Result<DeletionClaim, StoreError> {
-        let now = now_ms();
-        let lock = digest_lock_sql(self);
-        on_db!(self.writer(), pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(lock).bind(digest).execute(&mut *tx).await?;
-            let queued: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
-                "SELECT location, claimed_until_ms FROM blob_deletions WHERE digest = $1",
-            )
-            .bind(digest)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some((location, claimed)) = queued else {
-                return Ok(DeletionClaim::Skipped);
-            };
-            if claimed.is_some_and(|until| until > now) {
-                return Ok(DeletionClaim::Skipped);
-            }
-            // A hold (a backup copying objects) defers every deletion.
-            let (held,): (bool,) = sqlx::query_as(concat!("SELECT ", held_sql!("$1")))
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-            if held {
-                return Ok(DeletionClaim::Skipped);
-            }
-            let pinned: Option<(String,)> =
-                sqlx::query_as("SELECT token FROM blob_pins WHERE digest = $1 AND expires_ms > $2 LIMIT 1")
-                    .bind(digest)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if pinned.is_some() {
-                return Ok(DeletionClaim::Skipped);
-            }
-            let recorded: Option<(String,)> =
-                sqlx::query_as(same_location_sql!("SELECT digest FROM blobs WHERE digest = $1 AND "))
-                    .bind(digest)
-                    .bind(&location)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if recorded.is_some() {
-                sqlx::query("DELETE FROM blob_deletions WHERE digest = $1")
-                    .bind(digest)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                return Ok(DeletionClaim::Cancelled);
-            }
-            sqlx::query("UPDATE blob_deletions SET claimed_until_ms = $2 WHERE digest = $1")
-                .bind(digest)
-                .bind(until_ms)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok(DeletionClaim::Claimed(location))
-        })
-    }
-
-    /// Remove a claimed deletion once its object is gone (no-op unless
-    /// the claim with `until_ms` is still the row's).
-    pub async fn finish_blob_deletion(&self, digest: &str, until_ms: i64) -> Result<bool, StoreError> {
-        on_db!(self.writer(), pool => {
-            let done = sqlx::query("DELETE FROM blob_deletions WHERE digest = $1 AND claimed_until_ms = $2")
-                .bind(digest)
-                .bind(until_ms)
-                .execute(pool)
-                .await?;
-            Ok(done.rows_affected() == 1)
-        })
-    }
-
-    /// Remove pins that lapsed (their uploads died or gave up).
-    pub async fn remove_lapsed_pins(&self) -> Result<u64, StoreError> {
-        let now = now_ms();
-        on_db!(self.writer(), pool => {
-            let done = sqlx::query("DELETE FROM blob_pins WHERE expires_ms <= $1")
-                .bind(now)
-                .execute(pool)
-                .await?;
-            Ok(done.rows_affected())
-        })
-    }
-
-    /// Every blob row's digest and stored location (`None`: the digest's
-    /// content-addressed key), in digest order; for checks and tests.
-    pub async fn blob_locations(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
-        on_db!(self.reader(), pool => {
-            Ok(sqlx::query_as("SELECT digest, location FROM blobs ORDER BY digest")
-                .fetch_all(pool)
-                .await?)
-        })
-    }
-
-    /// Every queued object deletion's digest and location (claimed or
-    /// not), in digest order; for checks and tests.
-    pub async fn queued_deletion_locations(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
-        on_db!(self.reader(), pool => {
-            Ok(sqlx::query_as("SELECT digest, location FROM blob_deletions ORDER BY digest")
-                .fetch_all(pool)
-                .await?)
         })
     }
 }

@@ -77,6 +77,74 @@ pub fn run_gc(s: &Server) -> GcCounts {
     parse_report(&super::run(&mut gc_command(s)))
 }
 
+/// What `berth gc --dry-run` reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GcPreview {
+    /// What a pass would remove (`objects`: always 0, see `queued`).
+    pub removes: GcCounts,
+    /// Blob rows and bytes stored.
+    pub physical: (u64, u64),
+    /// Blob rows and bytes a pass keeps.
+    pub referenced: (u64, u64),
+    /// Objects already queued for deletion.
+    pub queued: u64,
+}
+
+/// Run `berth gc --dry-run`.
+pub fn preview_gc(s: &Server) -> GcPreview {
+    let out = super::run(gc_command(s).arg("--dry-run"));
+    let mut p = GcPreview::default();
+    let mut removes = String::new();
+    for line in out.lines() {
+        let (key, value) = line
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("bad dry-run line {line:?}"));
+        let n = || value.trim().parse::<u64>().unwrap();
+        match key {
+            "physical blobs" => p.physical.0 = n(),
+            "physical bytes" => p.physical.1 = n(),
+            "referenced blobs" => p.referenced.0 = n(),
+            "referenced bytes" => p.referenced.1 = n(),
+            "queued object deletions" => p.queued = n(),
+            // A pass's own lines, in its format.
+            _ => removes.push_str(&format!("{line}\n")),
+        }
+    }
+    p.removes = parse_report(&removes);
+    p
+}
+
+/// Run `berth gc --dry-run`, then a pass, and check the dry run told
+/// exactly what the pass removed and what it left; returns the pass's
+/// report. Only for servers whose sole collector is `berth gc`.
+pub fn previewed_gc(s: &Server) -> GcCounts {
+    let before = preview_gc(s);
+    assert_eq!(
+        (
+            before.physical.0 - before.removes.blobs,
+            before.physical.1 - before.removes.bytes
+        ),
+        before.referenced,
+        "physical = referenced + reclaimable: {before:?}"
+    );
+    let removed = run_gc(s);
+    assert_eq!(
+        GcCounts {
+            objects: before.removes.blobs + before.queued,
+            ..before.removes
+        },
+        removed,
+        "the dry run foretold the pass"
+    );
+    let after = preview_gc(s);
+    assert_eq!(
+        after.physical, before.referenced,
+        "the pass left what the dry run called referenced"
+    );
+    assert_eq!(after.queued, 0);
+    removed
+}
+
 /// The server's metadata database, opened from the test.
 pub async fn open_db(s: &Server) -> Db {
     match s.db_uri() {

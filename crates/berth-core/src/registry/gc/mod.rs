@@ -56,6 +56,9 @@ mod blobs;
 mod hold;
 mod manifests;
 pub(super) mod pins;
+mod preview;
+
+pub use preview::{BlobUsage, StorageReport};
 
 use std::time::Duration;
 
@@ -127,14 +130,7 @@ impl Registry {
             crate::metrics::gc_pass(&report);
             return Ok(report);
         }
-        let now = now_ms();
-        let gc = &self.config.gc;
-        let sweep = RepositorySweep {
-            now_ms: now,
-            default_window_s: i64::try_from(self.config.default_tag_expiration.as_secs()).unwrap_or(i64::MAX),
-            grace_cutoff_ms: now.saturating_sub(millis(gc.push_grace)),
-            max_manifests: MANIFESTS_PER_STEP,
-        };
+        let sweep = self.sweep();
         let pass = async {
             self.collect_repositories(&sweep, &mut report).await?;
             self.collect_blobs(&mut report).await?;
@@ -149,6 +145,18 @@ impl Registry {
         self.record_gc_pass(&report, pass.is_err()).await;
         pass?;
         Ok(report)
+    }
+
+    /// What a pass started now is told: the clock, the default window and
+    /// the push grace period.
+    fn sweep(&self) -> RepositorySweep {
+        let now = now_ms();
+        RepositorySweep {
+            now_ms: now,
+            default_window_s: i64::try_from(self.config.default_tag_expiration.as_secs()).unwrap_or(i64::MAX),
+            grace_cutoff_ms: now.saturating_sub(millis(self.config.gc.push_grace)),
+            max_manifests: MANIFESTS_PER_STEP,
+        }
     }
 
     /// Keep what the pass did for the status page. A failure to record is
