@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark Berth against the CNCF Distribution registry on this machine.
-# Usage: bench/run.sh [--all | [--storage dir|s3] [--db sqlite|postgres] [--scanner]]
+# Usage: bench/run.sh [--all | --gc | [--storage dir|s3] [--db sqlite|postgres] [--scanner]]
 #                     [--quick] [--rounds N] [--only 1,3,...]
 # Installs what it needs, builds release binaries, runs every workload
 # against both registries interleaved, prints a table and writes its rows
@@ -15,6 +15,9 @@
 # - `--scanner`: Berth with its scanner on, as installed by default.
 # - `--all`: one run of each: the default (dir, sqlite), postgres, s3, and
 #   the scanner on.
+# - `--gc`: garbage collection at scale (workload 9) on PostgreSQL + S3 only:
+#   100,000 images of ten blobs pushed to each registry, half of them
+#   garbage, one timed pass each (`--gc-images N` for another size).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +37,7 @@ db=sqlite
 storage=dir
 scanner=
 all=
+gc=
 pass=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -41,6 +45,7 @@ while [ $# -gt 0 ]; do
     --storage) storage=${2:?--storage needs dir or s3}; shift 2 ;;
     --scanner) scanner=--scanner; shift ;;
     --all) all=1; shift ;;
+    --gc) gc=1; shift ;;
     *) pass+=("$1"); shift ;;
   esac
 done
@@ -55,6 +60,9 @@ esac
 # Each run: storage, database, scanner flag.
 if [ -n "$all" ]; then
   runs=("dir sqlite -" "dir postgres -" "s3 sqlite -" "dir sqlite --scanner")
+elif [ -n "$gc" ]; then
+  runs=("s3 postgres -")
+  pass+=(--only 9)
 else
   runs=("$storage $db ${scanner:--}")
 fi

@@ -38,14 +38,17 @@ for (storage, db, scanner, quick), rs in groups.items():
     print("|---|---|---|---:|---:|---:|---:|")
     for r in rs:
         b, d = r["berth"], r["distribution"]
-        if r["better"] == "higher":
-            lead = b / d if d else float("inf")
+        if d is None:
+            # Berth alone: e.g. what clients did during its online pass.
+            lead = ""
+        elif r["better"] == "higher":
+            lead = f"{b / d:.2f}×" if d else "∞"
         else:
-            lead = d / b if b else float("inf")
+            lead = f"{d / b:.2f}×" if b else "∞"
         limit = r.get("berth_fraction_of_limit")
         limit = f"{limit:.2f}" if limit is not None else ""
         print(
             f"| {r['workload']} | {r['metric']} | {r['unit']} | {figure(b, r['unit'])} "
-            f"| {figure(d, r['unit'])} | {lead:.2f}× | {limit} |"
+            f"| {figure(d, r['unit']) if d is not None else '—'} | {lead} | {limit} |"
         )
     print()

@@ -346,6 +346,18 @@ impl RegistryClient {
             .len())
     }
 
+    /// Whether a manifest is there (`HEAD`: 200 yes, 404 no).
+    pub async fn manifest_exists(&self, repo: &str, reference: &str) -> Result<bool, BenchError> {
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.inner.base);
+        let r = self
+            .send(repo, || self.http.head(&url).header("accept", OCI_MANIFEST))
+            .await?;
+        if r.status() == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        expect(r, StatusCode::OK, "HEAD manifest").await.map(|_| true)
+    }
+
     /// Walk `tags/list` with page size `n` (without, the registry's
     /// choice), following `Link` headers; returns the number of tags seen
     /// and of requests made.

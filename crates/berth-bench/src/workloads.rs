@@ -5,6 +5,7 @@
 pub mod blob_head;
 pub mod blob_throughput;
 pub mod copy_image;
+pub mod gc_scale;
 pub mod manifest_get;
 pub mod many_blobs;
 pub mod tag_list;

@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use berth_bench::data::{blob_set, random_bytes};
+use berth_bench::workloads::gc_scale::{self, GcPlan};
 use berth_bench::workloads::{
     Figure, blob_head, blob_throughput, copy_image, manifest_get, many_blobs, tag_list,
 };
@@ -113,6 +114,59 @@ async fn every_workload_completes_against_berth() {
         .unwrap(),
     );
     assert_measured(&figures);
+}
+
+/// Workload 9 at small scale: the store pushes, the dry run names exactly
+/// its garbage, a pass under push and pull load removes it without a
+/// failed request, and the sampled images are kept or gone as they should.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gc_workload_completes_against_berth() {
+    let s = Server::start_with_config("FEATURE_GARBAGE_COLLECTION: false\nPUSH_TEMP_TAG_EXPIRATION_SEC: 2\n")
+        .await;
+    let client = admin_client(&s);
+    let plan = GcPlan {
+        manifests: 40,
+        blobs_per_manifest: 3,
+        layer_bytes: 512,
+        repositories: 4,
+        concurrency: 8,
+        sample: 3,
+        seed: 77,
+    };
+    let (sample, rate) = gc_scale::populate(&client, &plan).await.unwrap();
+    assert!(rate > 0.0);
+    assert!(sample.iter().any(|i| i.tagged) && sample.iter().any(|i| !i.tagged));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let preview = common::gc::preview_gc(&s);
+    assert_eq!(preview.removes.blobs, plan.garbage_blobs() as u64);
+    assert_eq!(preview.removes.manifests, (plan.manifests / 2) as u64);
+
+    let load = gc_scale::Load::start(&client, &plan, &sample, 2, 2);
+    let pass = {
+        let gc = common::gc::gc_command(&s);
+        tokio::task::spawn_blocking(move || {
+            let mut gc = gc;
+            common::gc::parse_report(&common::run(&mut gc))
+        })
+        .await
+        .unwrap()
+    };
+    // Let the clients work a little past the pass too.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let done = load.finish().await.unwrap();
+    assert!(done.pushes > 0 && done.pulls > 0, "{done:?}");
+    assert_eq!(pass.objects, plan.garbage_blobs() as u64);
+    gc_scale::check_after(&client, &sample).await.unwrap();
+    // The check itself fails on garbage left behind.
+    let kept_as_garbage: Vec<_> = sample
+        .iter()
+        .filter(|i| i.tagged)
+        .map(|i| gc_scale::PushedImage {
+            tagged: false,
+            ..i.clone()
+        })
+        .collect();
+    assert!(gc_scale::check_after(&client, &kept_as_garbage).await.is_err());
 }
 
 #[tokio::test]

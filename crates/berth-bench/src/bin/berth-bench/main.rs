@@ -2,6 +2,7 @@
 //! Distribution registry, interleaved (A B A B, order alternating per round)
 //! so machine drift cancels out, and reports medians and ratios.
 
+mod gc;
 mod limits;
 mod report;
 mod servers;
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use berth_bench::data::{blob_set, random_bytes};
+use berth_bench::workloads::gc_scale::GcPlan;
 use berth_bench::workloads::{
     Figure, blob_head, blob_throughput, copy_image, manifest_get, many_blobs, tag_list,
 };
@@ -59,9 +61,14 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Run only these workloads (numbers as in the report; 1 covers 1-2),
-    /// e.g. `--only 3,4` when profiling one of them.
+    /// e.g. `--only 3,4` when profiling one of them. Workload 9 (garbage
+    /// collection at scale) runs only when named here.
     #[arg(long, value_delimiter = ',')]
     only: Vec<u8>,
+    /// Images in workload 9's store, ten blobs each (default 100,000; with
+    /// `--quick`, 2,000).
+    #[arg(long)]
+    gc_images: Option<usize>,
 }
 
 /// Sizes and durations of one benchmark run.
@@ -157,6 +164,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut report = Report::new(storage.name(), metadata.name(), args.scanner, args.quick);
     let wants = |n: u8| args.only.is_empty() || args.only.contains(&n);
+    let only_gc = args.only == [9];
     // Every run pushes content no server has seen: a fresh variant each time.
     let mut variant = 0u64;
     let login = Login::generate();
@@ -173,6 +181,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     kind,
                     &binary(kind),
                     &berth_args(kind, "startup")?,
+                    &[],
                     &storage,
                     args.scanner,
                     &data_dir(&work, kind, "startup"),
@@ -194,11 +203,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut servers = Vec::new();
     for kind in [Kind::Berth, Kind::Distribution] {
+        if only_gc {
+            break;
+        }
         servers.push(
             Server::start(
                 kind,
                 &binary(kind),
                 &berth_args(kind, "data")?,
+                &[],
                 &storage,
                 args.scanner,
                 &data_dir(&work, kind, "data"),
@@ -209,6 +222,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle: Vec<f64> = servers.iter().map(Server::rss_mib).collect::<Result<_, _>>()?;
+    let wants = |n: u8| !only_gc && wants(n);
     let server = |k: Kind| servers.iter().find(|s| s.kind == k).context("server missing");
 
     if wants(1) {
@@ -340,7 +354,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     drop(servers);
-    metadata.drop_all(&["startup", "data"])?;
+
+    if args.only.contains(&9) {
+        let images = args.gc_images.unwrap_or(if args.quick { 2000 } else { 100_000 });
+        let plan = GcPlan {
+            manifests: images,
+            blobs_per_manifest: 10,
+            layer_bytes: 1024,
+            repositories: (images / 100).max(1),
+            concurrency: 64,
+            sample: (images / 400).max(1),
+            seed: 9000 + variant,
+        };
+        let run = gc::GcRun {
+            plan,
+            berth: &args.berth,
+            berth_args: berth_args(Kind::Berth, "gc")?,
+            distribution: &args.distribution,
+            storage: &storage,
+            work: &work,
+            login: &login,
+        };
+        gc::run(run, &mut report).await?;
+    }
+    metadata.drop_all(&["startup", "data", "gc"])?;
 
     let header = format!(
         "Berth vs CNCF Distribution {} (median of {rounds} runs, interleaved; same disk, same client).\n\
@@ -353,7 +390,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
          from Berth's token endpoint, sent on every request, which Berth verifies); Distribution runs without \
          authentication.\n\
          Distribution 2.8 ignores `n` and `last` on tags/list and answers every tag in one unsorted page, so \
-         workload 6 compares both of Berth's walks (without `n`, one page; with `n=100`) with that one response.",
+         workload 6 compares both of Berth's walks (without `n`, one page; with `n=100`) with that one response.\n\
+         Workload 9 (garbage collection) pushes the same store of small images to each (ten blobs of about 1 KiB \
+         each, half the images untagged) and times one full pass over it: Berth's `berth gc` while 4 clients push \
+         and 4 pull, Distribution's `garbage-collect --delete-untagged` offline, as it must run.",
         if args.quick { "(quick)" } else { "(full)" },
         limits.sha256_mb_s,
         limits.disk_write_mb_s,

@@ -211,6 +211,12 @@ pub struct Server {
     /// Time from spawn to the first answer to `GET /v2/` (200, or Berth's
     /// 401 naming its token realm).
     pub startup: Duration,
+    /// Its data directory.
+    pub dir: PathBuf,
+    /// Berth: the arguments naming its data (database, storage) for other
+    /// `berth` commands, and the environment it was started with.
+    pub berth_args: Vec<String>,
+    pub berth_env: Vec<(String, String)>,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -273,11 +279,14 @@ fn listening_address(stdout: std::process::ChildStdout) -> anyhow::Result<String
 impl Server {
     /// Start `kind` with its data under `dir` (created fresh); Berth also
     /// gets `berth_args`, its blobs on `storage`, its scanner on or off,
-    /// and `login` as a superuser before it starts.
+    /// the variables `berth_env`, and `login` as a superuser before it
+    /// starts.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         kind: Kind,
         binary: &Path,
         berth_args: &[String],
+        berth_env: &[(&str, &str)],
         storage: &Storage,
         scanner: bool,
         dir: &Path,
@@ -306,6 +315,7 @@ impl Server {
                     .env("BERTH_FEATURE_SECURITY_SCANNER", scanner.to_string())
                     // The workloads push to namespaces nobody created.
                     .env("BERTH_CREATE_NAMESPACE_ON_PUSH", "true")
+                    .envs(berth_env.iter().copied())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::inherit())
                     .spawn()
@@ -366,6 +376,12 @@ impl Server {
             host,
             client,
             auth_file: dir.join("auth.json"),
+            dir: dir.to_owned(),
+            berth_args,
+            berth_env: berth_env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         copy_image::write_auth_file(&server.auth_file, &server.host, &login.user, &login.password)?;
         Ok(server)
