@@ -1,6 +1,7 @@
-//! Garbage collection queries: unrecoverable tag rows, unreachable
-//! manifests and blob links per repository (under the repository's lock),
-//! unreferenced blob rows, and the queue of objects to delete from storage.
+//! Garbage collection queries: candidate repositories, and unrecoverable
+//! tag rows, unreachable manifests and blob links per repository (under
+//! the repository's lock). Blob rows and the queue of objects to delete
+//! are in `gc_blobs.rs`, a batch of digests per transaction.
 //!
 //! Objects are deleted safely against concurrent uploads of the same
 //! content through a per-digest lock (PostgreSQL: a transaction-scoped
@@ -8,8 +9,8 @@
 //! taken by the transaction's first statement) that every transaction
 //! deciding about a digest's object takes first: pinning it for an upload
 //! ([`Db::pin_blob`]), recording it ([`Db::commit_blob`]), mounting it,
-//! deleting its row ([`Db::delete_garbage_blob`]) and claiming its
-//! object's deletion ([`Db::claim_blob_deletion`]). Each decides from
+//! deleting its row ([`Db::delete_garbage_blobs`]) and claiming its
+//! object's deletion ([`Db::claim_blob_deletions`]). Each decides from
 //! statements run after the lock is granted, which see every transaction
 //! that held it before (READ COMMITTED takes a snapshot per statement), so
 //! per digest they run as if one after another. The argument that no

@@ -20,7 +20,7 @@
 //! and a client's `HEAD`/`GET` of the blob restart that period.
 //!
 //! Why no object in use is ever deleted (`blobs.rs`, `pins.rs`; the SQL is
-//! in `berth-store`'s `metadata/gc.rs`). Every transaction that decides
+//! in `berth-store`'s `metadata/gc.rs` and `metadata/gc_blobs.rs`). Every transaction that decides
 //! about a digest's object first takes the digest's lock, and decides from
 //! what it reads after that, so per digest they are serial:
 //! P (an upload pins the digest), R (it records the blob and drops the pin),
