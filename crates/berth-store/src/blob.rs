@@ -89,6 +89,14 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Remove a committed blob's bytes (no error if they are gone).
     async fn delete(&self, blob: &StoredBlob) -> Result<(), StoreError>;
 
+    /// Remove many committed blobs' bytes, in as few requests as the store
+    /// allows. Yields, in any order, each blob whose bytes are now gone
+    /// (deleted or already absent); a blob that could not be deleted is
+    /// logged and not yielded. Dropping the stream early stops the work.
+    fn delete_many(&self, blobs: Vec<StoredBlob>) -> BoxStream<'_, StoredBlob> {
+        delete_each(self, blobs)
+    }
+
     /// A URL from which anyone holding it may GET the blob for `expires_in`,
     /// or `None` if this store cannot sign one.
     async fn presigned_url(
@@ -138,6 +146,27 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Write a small object, read it back and delete it: whether the store
     /// works end to end (the health check).
     async fn probe(&self) -> Result<(), StoreError>;
+}
+
+/// Objects [`BlobStore::delete_many`] deletes at once, one request each, in
+/// stores without a bulk delete.
+const DELETES_IN_FLIGHT: usize = 16;
+
+/// [`BlobStore::delete_many`] one request per object, a few at a time.
+fn delete_each<S: BlobStore + ?Sized>(store: &S, blobs: Vec<StoredBlob>) -> BoxStream<'_, StoredBlob> {
+    futures_util::stream::iter(blobs)
+        .map(move |blob| async move {
+            match store.delete(&blob).await {
+                Ok(()) => Some(blob),
+                Err(e) => {
+                    tracing::warn!(digest = %blob.digest, error = %e, "cannot delete a blob's object");
+                    None
+                }
+            }
+        })
+        .buffer_unordered(DELETES_IN_FLIGHT)
+        .filter_map(|deleted| async move { deleted })
+        .boxed()
 }
 
 /// What [`BlobStore::probe`] writes, under a fresh name each time.

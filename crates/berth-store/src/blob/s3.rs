@@ -11,7 +11,7 @@
 //! completed at `blobs/by-upload/<id>` and that key is recorded with the
 //! blob, since S3 cannot rename and copies are capped at 5 GiB.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use berth_oci::Digest;
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::multipart::{MultipartStore, PartId};
@@ -61,6 +62,9 @@ pub struct S3Settings {
     pub secret_key: Option<String>,
     /// Key prefix inside the bucket (no leading or trailing `/`).
     pub prefix: String,
+    /// Delete many objects per request (`DeleteObjects`, which carries a
+    /// Content-MD5 header); otherwise one `DELETE` per object (FIPS mode).
+    pub bulk_delete: bool,
 }
 
 impl std::fmt::Debug for S3Settings {
@@ -73,6 +77,7 @@ impl std::fmt::Debug for S3Settings {
             .field("access_key", &self.access_key)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
             .field("prefix", &self.prefix)
+            .field("bulk_delete", &self.bulk_delete)
             .finish()
     }
 }
@@ -175,6 +180,7 @@ impl Pending {
 pub struct S3BlobStore {
     s3: Arc<AmazonS3>,
     prefix: String,
+    bulk_delete: bool,
 }
 
 fn not_found_ok(r: Result<(), object_store::Error>) -> Result<(), StoreError> {
@@ -204,6 +210,7 @@ impl S3BlobStore {
         Ok(S3BlobStore {
             s3: Arc::new(builder.build()?),
             prefix: settings.prefix.trim_matches('/').to_owned(),
+            bulk_delete: settings.bulk_delete,
         })
     }
 
@@ -339,6 +346,32 @@ impl BlobStore for S3BlobStore {
 
     async fn delete(&self, blob: &StoredBlob) -> Result<(), StoreError> {
         not_found_ok(self.s3.delete(&self.path(&blob.object_key())).await)
+    }
+
+    /// `DeleteObjects`: up to 1,000 keys a request (a server without it
+    /// fails each request, and those blobs stay for a later pass).
+    fn delete_many(&self, blobs: Vec<StoredBlob>) -> BoxStream<'_, StoredBlob> {
+        if !self.bulk_delete {
+            return super::delete_each(self, blobs);
+        }
+        let mut by_path: HashMap<ObjectPath, StoredBlob> = blobs
+            .into_iter()
+            .map(|blob| (self.path(&blob.object_key()), blob))
+            .collect();
+        let paths: Vec<object_store::Result<ObjectPath>> = by_path.keys().cloned().map(Ok).collect();
+        self.s3
+            .delete_stream(futures_util::stream::iter(paths).boxed())
+            .filter_map(move |deleted| {
+                let blob = match deleted {
+                    Ok(path) => by_path.remove(&path),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot delete blobs' objects");
+                        None
+                    }
+                };
+                async move { blob }
+            })
+            .boxed()
     }
 
     async fn presigned_url(

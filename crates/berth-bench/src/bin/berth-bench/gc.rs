@@ -74,6 +74,8 @@ fn measured(cmd: &mut Command) -> anyhow::Result<Measured> {
     if !status.success() {
         bail!("{cmd:?} failed: {status}\n{stdout}\n{stderr}");
     }
+    // What it logged (`BENCH_GC_LOG`), for the record.
+    eprint!("{stderr}");
     Ok(Measured {
         stdout,
         elapsed,
@@ -165,7 +167,11 @@ pub async fn run(r: GcRun<'_>, report: &mut Report) -> anyhow::Result<()> {
             .arg(&s.dir)
             .args(&s.berth_args)
             .envs(s.berth_env.iter().map(|(k, v)| (k, v)))
-            .env("RUST_LOG", "error");
+            // E.g. `berth_core=debug` shows the time of each step.
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_GC_LOG").unwrap_or_else(|_| "error".to_owned()),
+            );
         cmd
     };
     let dry = tokio::task::block_in_place(|| measured(&mut gc(&["--dry-run"])))?;

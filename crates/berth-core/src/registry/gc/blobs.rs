@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use berth_oci::Digest;
 use berth_store::metadata::DeletionClaim;
 use berth_store::{StoredBlob, now_ms};
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 
 use super::{GcReport, millis};
 use crate::registry::{Registry, RegistryError};
@@ -19,22 +18,36 @@ const BATCH: i64 = 256;
 /// an upload may write the object again.
 pub(crate) const DELETION_LEASE: Duration = Duration::from_secs(60);
 
-/// Objects deleted from blob storage at once.
-const DELETES_IN_FLIGHT: usize = 16;
+/// Batches worked on at once: while one waits on the database or the
+/// store, the next is read and decided. Safe as several instances'
+/// passes are: each batch is its own transaction over its digests' locks.
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// The digests `page(after)` lists, a batch at a time (keyset paging): the
+/// next batch is read while earlier ones are worked on.
+fn batches<'a, F, Fut>(page: F) -> impl futures_util::Stream<Item = Result<Vec<String>, RegistryError>> + 'a
+where
+    F: Fn(String) -> Fut + 'a,
+    Fut: std::future::Future<Output = Result<Vec<String>, berth_store::StoreError>> + 'a,
+{
+    futures_util::stream::try_unfold((String::new(), page), |(after, page)| async move {
+        let batch = page(after).await?;
+        Ok(batch.last().cloned().map(|last| (batch, (last, page))))
+    })
+}
 
 impl Registry {
     /// Delete blob rows that no repository links and no manifest
     /// references, queueing their objects for deletion: a batch per
     /// transaction.
     pub(super) async fn collect_blobs(&self, report: &mut GcReport) -> Result<(), RegistryError> {
-        let mut after = String::new();
-        loop {
-            let batch = self.db.unreferenced_blobs(&after, BATCH).await?;
-            let Some(last) = batch.last() else {
-                return Ok(());
-            };
-            after = last.clone();
-            match self.db.delete_garbage_blobs(&batch).await {
+        let mut done = std::pin::pin!(
+            batches(|after| async move { self.db.unreferenced_blobs(&after, BATCH).await })
+                .map_ok(|batch| async move { Ok(self.db.delete_garbage_blobs(&batch).await) })
+                .try_buffer_unordered(BATCHES_IN_FLIGHT)
+        );
+        while let Some(deleted) = done.try_next().await? {
+            match deleted {
                 Ok(deleted) => {
                     for (_, size) in deleted {
                         report.blobs += 1;
@@ -46,29 +59,30 @@ impl Registry {
                 Err(e) => tracing::warn!(error = %e, "cannot delete a batch of garbage blob rows"),
             }
         }
+        Ok(())
     }
 
     /// Delete the objects whose deletion is queued and claimable: a batch
-    /// claimed per transaction, its objects deleted a few at a time.
+    /// claimed per transaction, its objects deleted together.
     pub(super) async fn delete_queued_objects(&self, report: &mut GcReport) -> Result<(), RegistryError> {
         if self.db.gc_held().await? {
             // Each claim checks again; this only spares the round trips.
             tracing::debug!("garbage collection: object deletions held");
             return Ok(());
         }
-        let mut after = String::new();
-        loop {
-            let batch = self.db.queued_blob_deletions(&after, BATCH).await?;
-            let Some(last) = batch.last() else {
-                return Ok(());
-            };
-            after = last.clone();
-            match self.delete_objects(&batch).await {
+        let mut done = std::pin::pin!(
+            batches(|after| async move { self.db.queued_blob_deletions(&after, BATCH).await })
+                .map_ok(|batch| async move { Ok(self.delete_objects(&batch).await) })
+                .try_buffer_unordered(BATCHES_IN_FLIGHT)
+        );
+        while let Some(deleted) = done.try_next().await? {
+            match deleted {
                 Ok(n) => report.objects += n,
                 // The claims lapse and a later pass retries.
                 Err(e) => tracing::warn!(error = %e, "cannot delete a batch of garbage blobs' objects"),
             }
         }
+        Ok(())
     }
 
     /// Claim a batch of queued deletions, delete their objects, finish
@@ -80,41 +94,31 @@ impl Registry {
         // Every delete is abandoned at half the lease, so none runs on
         // after the claim lapses and an upload may write the object again.
         let deadline = claimed_at + DELETION_LEASE / 2;
-        let deleted: Vec<String> = futures_util::stream::iter(claims)
-            .filter_map(|(digest, claim)| async move {
-                match claim {
-                    DeletionClaim::Claimed(location) => Some((digest, location)),
-                    DeletionClaim::Cancelled | DeletionClaim::Skipped => None,
-                }
-            })
-            .map(|(digest, location)| async move {
-                let parsed: Digest = match digest.parse() {
-                    Ok(d) => d,
-                    Err(e) => {
-                        tracing::warn!(%digest, error = %e, "a queued deletion names no digest");
-                        return None;
-                    }
-                };
-                let stored = StoredBlob {
-                    digest: parsed,
-                    key: location,
-                };
-                match tokio::time::timeout_at(deadline, self.blobs.delete(&stored)).await {
-                    Ok(Ok(())) => Some(digest),
-                    Ok(Err(e)) => {
-                        tracing::warn!(%digest, error = %e, "cannot delete a garbage blob's object");
-                        None
-                    }
-                    Err(_) => {
-                        tracing::warn!(%digest, "deleting a garbage blob's object took too long");
-                        None
-                    }
-                }
-            })
-            .buffer_unordered(DELETES_IN_FLIGHT)
-            .filter_map(|d| async move { d })
+        let mut blobs = Vec::with_capacity(claims.len());
+        for (digest, claim) in claims {
+            let DeletionClaim::Claimed(key) = claim else {
+                continue;
+            };
+            match digest.parse() {
+                Ok(digest) => blobs.push(StoredBlob { digest, key }),
+                Err(e) => tracing::warn!(%digest, error = %e, "a queued deletion names no digest"),
+            }
+        }
+        let claimed = blobs.len();
+        let deleted: Vec<String> = self
+            .blobs
+            .delete_many(blobs)
+            .take_until(tokio::time::sleep_until(deadline))
+            .map(|blob| blob.digest.to_string())
             .collect()
             .await;
+        if deleted.len() < claimed {
+            tracing::warn!(
+                claimed,
+                deleted = deleted.len(),
+                "some garbage blobs' objects were not deleted; a later pass retries"
+            );
+        }
         self.db.finish_blob_deletions(&deleted, until).await?;
         Ok(u64::try_from(deleted.len()).unwrap_or(u64::MAX))
     }

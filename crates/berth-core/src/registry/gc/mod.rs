@@ -132,9 +132,15 @@ impl Registry {
         }
         let sweep = self.sweep();
         let pass = async {
+            // Each step's time, for whoever tunes a large pass (debug).
+            let started = std::time::Instant::now();
             self.collect_repositories(&sweep, &mut report).await?;
+            let repositories = started.elapsed();
             self.collect_blobs(&mut report).await?;
+            let blob_rows = started.elapsed() - repositories;
             self.delete_queued_objects(&mut report).await?;
+            let objects = started.elapsed() - repositories - blob_rows;
+            tracing::debug!(?repositories, ?blob_rows, ?objects, "garbage collection steps");
             self.db.remove_lapsed_pins().await?;
             self.db.remove_lapsed_holds().await?;
             Ok::<(), RegistryError>(())
