@@ -121,6 +121,13 @@ pub fn router(registry: Registry, identity: Identity, config: &ServerConfig) -> 
     router.layer(axum::middleware::from_fn(request_id::assign))
 }
 
+/// Build the parts of [`router`] that need no state (the REST API's
+/// routes and OpenAPI description, a few milliseconds of work) on a thread
+/// of their own, so a start-up can open its database meanwhile.
+pub fn build_routes_ahead() {
+    std::thread::spawn(api::build_routes);
+}
+
 /// Serve `router` on `listener` until `shutdown` resolves, then finish the
 /// requests in flight.
 pub async fn serve(

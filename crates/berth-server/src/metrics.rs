@@ -71,6 +71,14 @@ impl Metrics {
         let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), &DURATION_BUCKETS)?
             .install_recorder()?;
+        // Histogram samples are stamped with quanta's clock, which
+        // calibrates itself against the system clock at its first use,
+        // spinning until the two agree. Here, before the workers and the
+        // random generator's warm-up start, that takes about half a
+        // millisecond; at the first request, beside them on a busy
+        // machine, it spun up to its limit of 200 ms, and the first answer
+        // waited for it.
+        let _ = quanta::Instant::now();
         describe_histogram!(
             REQUEST_DURATION,
             Unit::Seconds,

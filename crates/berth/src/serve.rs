@@ -5,6 +5,7 @@ mod tls;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use berth_core::registry::WriteMode;
@@ -32,7 +33,20 @@ pub struct ServeArgs {
     db_uri: Option<String>,
 }
 
+/// How long after the server listens its background work begins: on few
+/// cores the workers' first rounds would slow the first answers (a client's
+/// first `GET /v2/`, a readiness probe).
+const BACKGROUND_DELAY: Duration = Duration::from_millis(100);
+
+/// `work`, begun [`BACKGROUND_DELAY`] from now.
+async fn delayed<F: std::future::Future>(work: F) -> F::Output {
+    tokio::time::sleep(BACKGROUND_DELAY).await;
+    work.await
+}
+
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Meanwhile the configuration is read and the database opened.
+    berth_server::build_routes_ahead();
     let mut config = Config::load(args.config.as_deref())?;
     crate::logging::init(config.LOGS_FORMAT);
     for key in &config.ignored_quay_keys {
@@ -101,21 +115,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Every instance runs the workers; the database shares the work out.
     let workers = tokio::spawn({
         let registry = registry.clone();
-        async move { registry.run_workers().await }
+        delayed(async move { registry.run_workers().await })
     });
     // The indexer works the queue of pushed images until the server stops.
     let (stop_indexer, indexer_stopped) = tokio::sync::oneshot::channel::<()>();
     let indexer = config.FEATURE_SECURITY_SCANNER.then(|| {
         let indexer = Indexer::new(registry.clone());
-        tokio::spawn(indexer.run(async {
+        tokio::spawn(delayed(indexer.run(async {
             let _ = indexer_stopped.await;
-        }))
+        })))
     });
     // Notification deliveries, on every instance; the database shares them out.
     let (stop_notifier, notifier_stopped) = tokio::sync::oneshot::channel::<()>();
-    let notifier = tokio::spawn(berth_core::Notifier::new(registry.clone()).run(async {
+    let notifier = tokio::spawn(delayed(berth_core::Notifier::new(registry.clone()).run(async {
         let _ = notifier_stopped.await;
-    }));
+    })));
     // Feed updates: every instance runs the loop; each feed's claim in the
     // database lets one instance at a time update it.
     let (stop_updater, updater_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -165,8 +179,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    // Off the start-up path: the first token or upload id needs it.
-    tokio::task::spawn_blocking(berth_core::crypto::warm_up_random);
+    // Off the start-up path, and after the first answers (it keeps a core
+    // busy for tens of milliseconds): the first token or upload id needs it.
+    tokio::spawn(delayed(async {
+        tokio::task::spawn_blocking(berth_core::crypto::warm_up_random).await
+    }));
     // Tests and scripts read this line to learn the port (last: once it
     // is printed, everything listens).
     let scheme = if tls.is_some() { "https" } else { "http" };

@@ -177,6 +177,12 @@ static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
     doc
 });
 
+/// Build the API's routes now, e.g. on a thread of their own while the
+/// caller opens its database ([`router`] waits for them if still building).
+pub(crate) fn build_routes() {
+    LazyLock::force(&ROUTES);
+}
+
 /// The `/api/v1` router (to be nested there), behind the write-mode gate.
 pub(crate) fn router(state: AppState) -> Router<AppState> {
     ROUTES
