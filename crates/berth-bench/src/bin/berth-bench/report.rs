@@ -157,7 +157,8 @@ impl Report {
     }
 
     /// Write the JSON array: these rows in place of the file's rows of the
-    /// same storage, database and scanner setting, keeping the others (rows
+    /// same storage, database and scanner setting and of the workloads this
+    /// run measured, keeping the others (rows
     /// without those fields are of the default: `dir`, `sqlite`, off).
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
         if let Some(dir) = path.parent() {
@@ -174,9 +175,13 @@ impl Report {
                 .to_owned()
         };
         let scanner = |row: &serde_json::Value| row.get("scanner").and_then(|v| v.as_bool()).unwrap_or(false);
+        // A run of a few workloads (`--only`) keeps the others' rows.
+        let measured: std::collections::HashSet<&str> =
+            self.series.iter().map(|s| s.workload.as_str()).collect();
         rows.retain(|r| {
             (field(r, "storage", "dir"), field(r, "db", "sqlite"), scanner(r))
                 != (self.storage.into(), self.db.into(), self.scanner)
+                || !measured.contains(field(r, "workload", "").as_str())
         });
         for row in self.rows() {
             rows.push(serde_json::to_value(row)?);
