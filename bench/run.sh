@@ -5,7 +5,7 @@
 # Installs what it needs, builds release binaries, runs every workload
 # against both registries interleaved, prints a table and writes its rows
 # into bench/results/latest.json, or BENCH_OUT (replacing those of the same
-# storage, database and scanner setting and of the workloads it ran).
+# storage, database and scanner setting and of the figures it measured).
 # - `--db postgres`: Berth on a throwaway PostgreSQL server on loopback (or
 #   BENCH_PG_URI=postgresql://USER@HOST:PORT), a fresh database per start.
 # - `--storage s3`: Berth's blobs in a bucket of a throwaway s3s-fs server on

@@ -346,11 +346,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if wants(8) {
         for (s, idle) in servers.iter().zip(idle) {
             report.add("8. memory", s.kind, vec![Figure::lower("idle RSS", "MiB", idle)]);
-            report.add(
-                "8. memory",
-                s.kind,
-                vec![Figure::lower("peak RSS over the run", "MiB", s.peak_rss_mib()?)],
-            );
+            // Over every workload only: a peak over some says little.
+            if (1..=7).all(wants) {
+                report.add(
+                    "8. memory",
+                    s.kind,
+                    vec![Figure::lower("peak RSS over the run", "MiB", s.peak_rss_mib()?)],
+                );
+            }
         }
     }
     drop(servers);

@@ -157,7 +157,7 @@ impl Report {
     }
 
     /// Write the JSON array: these rows in place of the file's rows of the
-    /// same storage, database and scanner setting and of the workloads this
+    /// same storage, database and scanner setting and of the figures this
     /// run measured, keeping the others (rows
     /// without those fields are of the default: `dir`, `sqlite`, off).
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
@@ -176,12 +176,15 @@ impl Report {
         };
         let scanner = |row: &serde_json::Value| row.get("scanner").and_then(|v| v.as_bool()).unwrap_or(false);
         // A run of a few workloads (`--only`) keeps the others' rows.
-        let measured: std::collections::HashSet<&str> =
-            self.series.iter().map(|s| s.workload.as_str()).collect();
+        let measured: std::collections::HashSet<(&str, &str)> = self
+            .series
+            .iter()
+            .map(|s| (s.workload.as_str(), s.metric))
+            .collect();
         rows.retain(|r| {
             (field(r, "storage", "dir"), field(r, "db", "sqlite"), scanner(r))
                 != (self.storage.into(), self.db.into(), self.scanner)
-                || !measured.contains(field(r, "workload", "").as_str())
+                || !measured.contains(&(field(r, "workload", "").as_str(), field(r, "metric", "").as_str()))
         });
         for row in self.rows() {
             rows.push(serde_json::to_value(row)?);
