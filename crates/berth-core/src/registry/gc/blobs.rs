@@ -23,17 +23,22 @@ pub(crate) const DELETION_LEASE: Duration = Duration::from_secs(60);
 /// passes are: each batch is its own transaction over its digests' locks.
 const BATCHES_IN_FLIGHT: usize = 4;
 
-/// The digests `page(after)` lists, a batch at a time (keyset paging): the
-/// next batch is read while earlier ones are worked on.
+/// The batches a keyset walk yields: `page(after)` gives a batch and where
+/// the next page starts (`None` at the end). The next page is read while
+/// earlier batches are worked on; empty batches are skipped.
 fn batches<'a, F, Fut>(page: F) -> impl futures_util::Stream<Item = Result<Vec<String>, RegistryError>> + 'a
 where
     F: Fn(String) -> Fut + 'a,
-    Fut: std::future::Future<Output = Result<Vec<String>, berth_store::StoreError>> + 'a,
+    Fut: std::future::Future<Output = Result<(Vec<String>, Option<String>), berth_store::StoreError>> + 'a,
 {
-    futures_util::stream::try_unfold((String::new(), page), |(after, page)| async move {
-        let batch = page(after).await?;
-        Ok(batch.last().cloned().map(|last| (batch, (last, page))))
+    futures_util::stream::try_unfold((Some(String::new()), page), |(after, page)| async move {
+        let Some(after) = after else {
+            return Ok(None);
+        };
+        let (batch, next) = page(after).await?;
+        Ok(Some((batch, (next, page))))
     })
+    .try_filter(|batch| std::future::ready(!batch.is_empty()))
 }
 
 impl Registry {
@@ -71,9 +76,13 @@ impl Registry {
             return Ok(());
         }
         let mut done = std::pin::pin!(
-            batches(|after| async move { self.db.queued_blob_deletions(&after, BATCH).await })
-                .map_ok(|batch| async move { Ok(self.delete_objects(&batch).await) })
-                .try_buffer_unordered(BATCHES_IN_FLIGHT)
+            batches(|after| async move {
+                let batch = self.db.queued_blob_deletions(&after, BATCH).await?;
+                let next = batch.last().cloned();
+                Ok((batch, next))
+            })
+            .map_ok(|batch| async move { Ok(self.delete_objects(&batch).await) })
+            .try_buffer_unordered(BATCHES_IN_FLIGHT)
         );
         while let Some(deleted) = done.try_next().await? {
             match deleted {
