@@ -5,13 +5,16 @@
 # Installs what it needs, builds release binaries, runs every workload
 # against both registries interleaved, prints a table and writes its rows
 # into bench/results/latest.json, or BENCH_OUT (replacing those of the same
-# storage, database and scanner setting and of the figures it measured).
+# storage (both registries'), database and scanner setting and of the
+# figures it measured).
 # - `--db postgres`: Berth on a throwaway PostgreSQL server on loopback (or
 #   BENCH_PG_URI=postgresql://USER@HOST:PORT), a fresh database per start.
 # - `--storage s3`: Berth's blobs in a bucket of a throwaway s3s-fs server on
 #   loopback (bench/s3.sh), whose own PUT and GET rates are measured as the
 #   limit. Distribution stays on its directory (its S3 driver needs
-#   ListMultipartUploads, which s3s-fs lacks).
+#   ListMultipartUploads, which s3s-fs lacks). On a server named by
+#   BENCH_S3_ENDPOINT and the like (see bench/s3.sh) that has it, both
+#   registries keep their blobs in its bucket.
 # - `--scanner`: Berth with its scanner on, as installed by default.
 # - `--all`: one run of each: the default (dir, sqlite), postgres, s3, and
 #   the scanner on.

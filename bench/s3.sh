@@ -2,9 +2,10 @@
 # `bench_s3 DIR` starts s3s-fs (a real S3-compatible server that checks
 # signatures; installed once into the git-ignored .cache, as the tests do)
 # on loopback with its data under DIR and a bucket `bench`, and sets
-# BENCH_S3_ENDPOINT, BENCH_S3_BUCKET, BENCH_S3_ACCESS_KEY and
-# BENCH_S3_SECRET_KEY. `bench_s3_stop` stops it. bench/run.sh uses a server
-# already named by those variables instead (a MinIO, say).
+# BENCH_S3_ENDPOINT, BENCH_S3_BUCKET, BENCH_S3_ACCESS_KEY,
+# BENCH_S3_SECRET_KEY and BENCH_S3_SERVER=s3s-fs. `bench_s3_stop` stops it.
+# bench/run.sh uses a server already named by those variables instead (a
+# MinIO, say; BENCH_S3_SERVER names it in the report).
 
 bench_s3() {
   local s3s_fs=.cache/tools/bin/s3s-fs port
@@ -18,7 +19,8 @@ bench_s3() {
   BENCH_S3_BUCKET=bench
   BENCH_S3_ACCESS_KEY="AKIA$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
   BENCH_S3_SECRET_KEY=$(od -An -N20 -tx1 /dev/urandom | tr -d ' \n')
-  export BENCH_S3_ENDPOINT BENCH_S3_BUCKET BENCH_S3_ACCESS_KEY BENCH_S3_SECRET_KEY
+  BENCH_S3_SERVER=s3s-fs
+  export BENCH_S3_ENDPOINT BENCH_S3_BUCKET BENCH_S3_ACCESS_KEY BENCH_S3_SECRET_KEY BENCH_S3_SERVER
   "$s3s_fs" --host 127.0.0.1 --port "$port" --access-key "$BENCH_S3_ACCESS_KEY" \
     --secret-key "$BENCH_S3_SECRET_KEY" "$1/data" >"$1/s3s-fs.log" 2>&1 &
   bench_s3_pid=$!

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Print bench/results/latest.json (or the file named) as Markdown tables, one
-per configuration of Berth (storage, database, scanner), for the README.
+per configuration (Berth's storage, database and scanner; Distribution's
+storage), for the README.
 
 The last column is the ratio in Berth's favour: Berth's figure over
 Distribution's where higher is better, the inverse where lower is better,
@@ -18,6 +19,8 @@ groups = OrderedDict()
 for r in rows:
     key = (
         r.get("storage", "dir"),
+        r.get("s3_server"),
+        r.get("distribution_storage", "dir"),
         r.get("db", "sqlite"),
         "on" if r.get("scanner", False) else "off",
         r.get("quick", False),
@@ -31,9 +34,12 @@ def figure(v, unit):
     return f"{v:,.2f}" if abs(v) >= 1 else f"{v:.3g}"
 
 
-for (storage, db, scanner, quick), rs in groups.items():
+for (storage, server, distribution, db, scanner, quick), rs in groups.items():
     size = "quick" if quick else "full"
-    print(f"Berth on `{storage}` + `{db}`, scanner {scanner} ({size} run):\n")
+    on = f"`{storage}` ({server})" if server else f"`{storage}`"
+    print(
+        f"Berth on {on} + `{db}`, scanner {scanner}; Distribution on `{distribution}` ({size} run):\n"
+    )
     print("| workload | metric | unit | Berth | Distribution | Berth's lead | of limit (Berth) |")
     print("|---|---|---|---:|---:|---:|---:|")
     for r in rs:

@@ -224,12 +224,13 @@ pub async fn run(r: GcRun<'_>, report: &mut Report) -> anyhow::Result<()> {
     drop(s);
 
     let dir = data_dir(r.work, Kind::Distribution, "gc");
+    // On its directory, where its freed blob files are counted.
     let d = Server::start(
         Kind::Distribution,
         r.distribution,
         &[],
         &[],
-        r.storage,
+        &Storage::Dir,
         false,
         &dir,
         r.login,

@@ -162,7 +162,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         Storage::Dir
     };
-    let mut report = Report::new(storage.name(), metadata.name(), args.scanner, args.quick);
+    let mut report = Report::new(&storage, metadata.name(), args.scanner, args.quick);
     let wants = |n: u8| args.only.is_empty() || args.only.contains(&n);
     let only_gc = args.only == [9];
     // Every run pushes content no server has seen: a fresh variant each time.
@@ -400,17 +400,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
         if args.quick { "(quick)" } else { "(full)" },
         limits.sha256_mb_s,
         limits.disk_write_mb_s,
-        match &limits.s3 {
-            Some(s3) => format!(
-                "; S3 server (s3s-fs on loopback), one object: PUT {:.0} MB/s and GET {:.0} MB/s (curl), \
-                 multipart upload in 8 MiB parts, 3 in flight {:.0} MB/s (object_store; s3s-fs copies the parts \
-                 into one file when the upload completes), the upload limit here.\n\
-                 Storage: Berth keeps blobs in a bucket of that server and serves them itself (no redirect). \
-                 Distribution keeps them in a local directory: its S3 driver resumes every upload with \
-                 ListMultipartUploads, which s3s-fs answers 501 Not Implemented, so it cannot store a blob there",
-                s3.put, s3.get, s3.multipart
+        match (&limits.s3, &storage) {
+            (Some(s3), Storage::S3(bucket)) => format!(
+                "; S3 server ({} on loopback), one object: PUT {:.0} MB/s and GET {:.0} MB/s (curl), \
+                 multipart upload in 8 MiB parts, 3 in flight {:.0} MB/s (object_store; the server joins the parts \
+                 when the upload completes), the upload limit here.\n\
+                 Storage: {}",
+                bucket.server,
+                s3.put,
+                s3.get,
+                s3.multipart,
+                if bucket.holds_distribution() {
+                    "both keep blobs in one bucket of that server, each under its own prefix, and serve them \
+                     themselves (no redirect)"
+                } else {
+                    "Berth keeps blobs in a bucket of that server and serves them itself (no redirect). \
+                     Distribution keeps them in a local directory: its S3 driver resumes every upload with \
+                     ListMultipartUploads, which s3s-fs answers 501 Not Implemented, so it cannot store a blob there"
+                }
             ),
-            None => String::new(),
+            _ => String::new(),
         },
         if args.scanner {
             "on (Berth's default): every pushed image is indexed in the background, its packages matched."

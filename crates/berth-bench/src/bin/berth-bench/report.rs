@@ -7,7 +7,7 @@ use berth_bench::stats::median;
 use berth_bench::workloads::{Better, Figure};
 use serde::Serialize;
 
-use crate::servers::Kind;
+use crate::servers::{Kind, Storage};
 
 /// All runs of one (workload, metric).
 struct Series {
@@ -28,8 +28,11 @@ struct Row<'a> {
     storage: &'a str,
     /// Berth's metadata database: `sqlite` or `postgres`.
     db: &'a str,
-    /// Distribution's blob storage: always `dir` (see the header).
+    /// Distribution's blob storage: `dir`, or `s3` (the same server).
     distribution_storage: &'a str,
+    /// The S3 server, in an `s3` run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    s3_server: Option<&'a str>,
     /// Whether Berth's scanner ran (indexing every pushed image).
     scanner: bool,
     /// A `--quick` run's figure.
@@ -53,6 +56,8 @@ struct Row<'a> {
 /// Every figure of the benchmark, in the order first seen.
 pub struct Report {
     storage: &'static str,
+    distribution_storage: &'static str,
+    s3_server: Option<String>,
     db: &'static str,
     scanner: bool,
     quick: bool,
@@ -60,10 +65,16 @@ pub struct Report {
 }
 
 impl Report {
-    /// An empty report of Berth on `storage` and `db`, its scanner on or off.
-    pub fn new(storage: &'static str, db: &'static str, scanner: bool, quick: bool) -> Report {
+    /// An empty report of Berth on `storage` and `db` (Distribution on
+    /// `distribution_storage`), its scanner on or off.
+    pub fn new(storage: &Storage, db: &'static str, scanner: bool, quick: bool) -> Report {
         Report {
-            storage,
+            storage: storage.name(),
+            distribution_storage: storage.distribution_name(),
+            s3_server: match storage {
+                Storage::S3(s3) => Some(s3.server.clone()),
+                Storage::Dir => None,
+            },
             db,
             scanner,
             quick,
@@ -114,7 +125,8 @@ impl Report {
                 Row {
                     storage: self.storage,
                     db: self.db,
-                    distribution_storage: "dir",
+                    distribution_storage: self.distribution_storage,
+                    s3_server: self.s3_server.as_deref(),
                     scanner: self.scanner,
                     quick: self.quick,
                     workload: &s.workload,
@@ -157,9 +169,9 @@ impl Report {
     }
 
     /// Write the JSON array: these rows in place of the file's rows of the
-    /// same storage, database and scanner setting and of the figures this
-    /// run measured, keeping the others (rows
-    /// without those fields are of the default: `dir`, `sqlite`, off).
+    /// same storage (both registries'), database and scanner setting and of
+    /// the figures this run measured, keeping the others (rows without
+    /// those fields are of the default: `dir`, `sqlite`, off).
     pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -182,8 +194,19 @@ impl Report {
             .map(|s| (s.workload.as_str(), s.metric))
             .collect();
         rows.retain(|r| {
-            (field(r, "storage", "dir"), field(r, "db", "sqlite"), scanner(r))
-                != (self.storage.into(), self.db.into(), self.scanner)
+            let setting = (
+                field(r, "storage", "dir"),
+                field(r, "distribution_storage", "dir"),
+                field(r, "db", "sqlite"),
+                scanner(r),
+            );
+            setting
+                != (
+                    self.storage.into(),
+                    self.distribution_storage.into(),
+                    self.db.into(),
+                    self.scanner,
+                )
                 || !measured.contains(&(field(r, "workload", "").as_str(), field(r, "metric", "").as_str()))
         });
         for row in self.rows() {

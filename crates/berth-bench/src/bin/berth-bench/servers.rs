@@ -94,8 +94,8 @@ impl Metadata {
     }
 }
 
-/// Where Berth keeps blobs (Distribution always keeps them in a directory,
-/// see [`Storage::distribution_yaml`]).
+/// Where Berth keeps blobs, and Distribution too where the server can
+/// hold them (see [`Storage::distribution_yaml`]).
 pub enum Storage {
     /// Its own directory under the benchmark's work directory.
     Dir,
@@ -110,12 +110,14 @@ pub struct S3Bucket {
     pub bucket: String,
     pub access_key: String,
     pub secret_key: String,
+    /// The server's name (`moto`, `s3s-fs`, or `S3 server` when unnamed).
+    pub server: String,
 }
 
 impl S3Bucket {
-    /// From `BENCH_S3_ENDPOINT`, `BENCH_S3_BUCKET`, `BENCH_S3_ACCESS_KEY`
-    /// and `BENCH_S3_SECRET_KEY` (bench/s3.sh sets them; secrets stay off
-    /// command lines).
+    /// From `BENCH_S3_ENDPOINT`, `BENCH_S3_BUCKET`, `BENCH_S3_ACCESS_KEY`,
+    /// `BENCH_S3_SECRET_KEY` and `BENCH_S3_SERVER` (bench/s3.sh sets them;
+    /// secrets stay off command lines).
     pub fn from_env() -> anyhow::Result<S3Bucket> {
         let var = |name: &str| std::env::var(name).with_context(|| format!("--s3 needs {name}"));
         Ok(S3Bucket {
@@ -123,7 +125,15 @@ impl S3Bucket {
             bucket: var("BENCH_S3_BUCKET")?,
             access_key: var("BENCH_S3_ACCESS_KEY")?,
             secret_key: var("BENCH_S3_SECRET_KEY")?,
+            server: std::env::var("BENCH_S3_SERVER").unwrap_or_else(|_| "S3 server".to_owned()),
         })
+    }
+
+    /// Whether Distribution can keep its blobs here too. Its S3 driver
+    /// resumes every upload with `ListMultipartUploads`, which s3s-fs
+    /// answers 501 Not Implemented, so there it cannot store one blob.
+    pub fn holds_distribution(&self) -> bool {
+        self.server != "s3s-fs"
     }
 }
 
@@ -159,15 +169,35 @@ impl Storage {
         Ok(vec!["--config".to_owned(), config.display().to_string()])
     }
 
-    /// Distribution's `storage:` section for a start in `dir`: always its
-    /// filesystem driver. Its S3 driver (in Debian's build too) resumes
-    /// every upload with `ListMultipartUploads`, which s3s-fs does not
-    /// implement (501), so on this server it cannot store a single blob.
-    fn distribution_yaml(dir: &Path) -> String {
-        format!(
-            "storage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\n",
-            dir.join("data").display()
-        )
+    /// Where Distribution keeps blobs in this run: `dir` or `s3`.
+    pub fn distribution_name(&self) -> &'static str {
+        match self {
+            Storage::S3(s3) if s3.holds_distribution() => "s3",
+            _ => "dir",
+        }
+    }
+
+    /// Distribution's `storage:` section for a start in `dir`: the bucket,
+    /// under a prefix of its own, where the server can hold its blobs (and
+    /// it serves them itself, as Berth does, rather than redirect clients
+    /// to the bucket); its directory otherwise.
+    fn distribution_yaml(&self, dir: &Path) -> String {
+        match self {
+            Storage::S3(s3) if s3.holds_distribution() => format!(
+                "storage:\n  s3: {{accesskey: {}, secretkey: {}, region: us-east-1, \
+                 regionendpoint: \"{}\", bucket: {}, rootdirectory: /{}, secure: false, v4auth: true}}\n  \
+                 redirect: {{disable: true}}\n  delete: {{enabled: true}}\n",
+                s3.access_key,
+                s3.secret_key,
+                s3.endpoint,
+                s3.bucket,
+                prefix(dir)
+            ),
+            _ => format!(
+                "storage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\n",
+                dir.join("data").display()
+            ),
+        }
     }
 }
 
@@ -340,7 +370,7 @@ impl Server {
                     format!(
                         "version: 0.1\nlog: {{level: error, accesslog: {{disabled: true}}}}\n{}\
                          http: {{addr: {host}}}\n",
-                        Storage::distribution_yaml(dir)
+                        storage.distribution_yaml(dir)
                     ),
                 )?;
                 // It logs every 404 (clients probe blobs before pushing) at
@@ -349,6 +379,9 @@ impl Server {
                 let child = Command::new(binary)
                     .arg("serve")
                     .arg(&config)
+                    // Set for other tools on some machines, it makes the
+                    // AWS SDK it is built with refuse to start.
+                    .env_remove("AWS_CA_BUNDLE")
                     .stdout(Stdio::null())
                     .stderr(log)
                     .spawn()
