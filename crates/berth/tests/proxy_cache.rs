@@ -480,6 +480,12 @@ async fn a_full_proxy_cache_evicts_its_least_recently_cached_image() {
         common::api::resolve(&s, "small/first", "v1").await,
         Some(first.digest.clone())
     );
+    // Its layer is stored while it streams to skopeo, and counted once
+    // stored (later on S3): only then does it take room.
+    common::eventually("the first image's layer counted", || async {
+        common::quota::usage(&s, "small").await >= 600_000
+    })
+    .await;
     // The second image needs the room the first takes: the first goes.
     pull("second");
     assert_eq!(
