@@ -110,7 +110,8 @@ pub struct S3Bucket {
     pub bucket: String,
     pub access_key: String,
     pub secret_key: String,
-    /// The server's name (`moto`, `s3s-fs`, or `S3 server` when unnamed).
+    /// The server's name from `BENCH_S3_SERVER` (`s3s-fs` from bench/s3.sh),
+    /// or `S3 server` when unnamed.
     pub server: String,
 }
 
