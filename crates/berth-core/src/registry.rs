@@ -43,7 +43,7 @@ pub use immutability::{
 };
 pub use inspect::{BlobEntry, HistoryStep, ManifestDetails, PlatformEntry, ReferrerEntry};
 pub use labels::parse_expires_after;
-pub use listing::Page;
+pub use listing::{Page, TagPage};
 pub use manifests::{ManifestContent, PushedManifest};
 pub use mirror::{
     ARCHITECTURES, MIN_ORG_SYNC_INTERVAL_S, MIN_TIMEOUT_S, MIRROR_POLL, Mirror, MirrorInput, MirrorProxy,

@@ -64,7 +64,7 @@ pub use signing_keys::SigningKeyRow;
 pub use snapshot::{ContentCounts, SQLITE_FILE, Snapshot, SnapshotBlob, copy_sqlite_online};
 pub use status::GcPassRow;
 pub use sync_claims::MirrorOutcome;
-pub use tags::{EndTag, ExpiredTag, LiveTag, LiveTagRow, Retarget, TagHistoryQuery, TagRow};
+pub use tags::{EndTag, ExpiredTag, LiveTag, LiveTagRow, Retarget, TagHistoryQuery, TagNamesPage, TagRow};
 pub use teams::{KeepUser, MemberRemoval, MemberRow, TeamRow};
 pub use tokens::{NewToken, OAuthAppFields, OAuthAppRow, TokenRow};
 pub use uploads::{Claim, Lease, UploadRow};

@@ -56,6 +56,45 @@ async fn tag_list_pagination_and_link_header() {
     assert_eq!(error_code(r).await, "NAME_UNKNOWN");
 }
 
+/// Tags set in no particular order list sorted, in pages that meet
+/// exactly: the registry finds each page's end by skipping ahead in its
+/// index, so a page boundary must neither drop nor repeat a name.
+#[tokio::test]
+async fn tag_pages_meet_whatever_order_tags_were_set_in() {
+    let s = Server::start().await;
+    let names = ["v10", "v9", "a", "latest", "v1", "b2", "b10", "c"];
+    let (manifest, _) = s.push_image("org/shuffled", names[0], 1).await;
+    for tag in &names[1..] {
+        let r = s.put_manifest("org/shuffled", tag, OCI_MANIFEST, &manifest).await;
+        assert_eq!(r.status(), 201);
+    }
+    let mut sorted = names.map(str::to_owned).to_vec();
+    sorted.sort();
+    let all: serde_json::Value = s.get_json("/v2/org/shuffled/tags/list").await;
+    assert_eq!(all["tags"], serde_json::json!(sorted));
+
+    for n in 1..=names.len() + 1 {
+        let mut next = Some(format!("/v2/org/shuffled/tags/list?n={n}"));
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        while let Some(path) = next.take() {
+            let r = s.get(&path).await;
+            assert_eq!(r.status(), 200);
+            next = r.headers().get("link").map(|l| {
+                let l = l.to_str().unwrap();
+                l[1..l.find('>').unwrap()].to_owned()
+            });
+            let page: serde_json::Value = r.json().await.unwrap();
+            let tags = page["tags"].as_array().unwrap();
+            assert!(tags.len() <= n, "n={n}: {page}");
+            seen.extend(tags.iter().map(|t| t.as_str().unwrap().to_owned()));
+            pages += 1;
+        }
+        assert_eq!(seen, sorted, "n={n}");
+        assert_eq!(pages, names.len().div_ceil(n), "n={n}");
+    }
+}
+
 #[tokio::test]
 async fn catalog_pagination() {
     let s = Server::start().await;

@@ -16,11 +16,26 @@ pub struct Page {
 }
 
 impl Page {
+    /// The name a request for the next page starts after, when one follows.
+    pub fn next_after(&self) -> Option<&str> {
+        self.items.last().filter(|_| self.more).map(String::as_str)
+    }
+
     pub(crate) fn from_probe(mut items: Vec<String>, limit: usize) -> Page {
         let more = items.len() > limit;
         items.truncate(limit);
         Page { items, more }
     }
+}
+
+/// One page of a repository's tag names, kept as the JSON array the
+/// database built: a full listing goes out without a value per tag.
+#[derive(Debug)]
+pub struct TagPage {
+    /// The names in order, a JSON array of strings.
+    pub names: Box<serde_json::value::RawValue>,
+    /// The page's last name when more tags follow it.
+    pub next_after: Option<String>,
 }
 
 impl Registry {
@@ -41,19 +56,23 @@ impl Registry {
             .await?)
     }
 
-    /// Live tags of a repository after `last`, at most `limit`.
+    /// Live tags of a repository after `last`, at most `limit`, as a JSON
+    /// array ready to send.
     pub async fn list_tags(
         &self,
         repo: &RepositoryName,
         last: &str,
         limit: usize,
-    ) -> Result<Page, RegistryError> {
+    ) -> Result<TagPage, RegistryError> {
         let repo_id = self
             .existing_repo(repo)
             .await?
             .ok_or(RegistryError::NameUnknown)?;
-        let items = self.db.list_tags(repo_id, last, limit as i64 + 1).await?;
-        Ok(Page::from_probe(items, limit))
+        let page = self.db.list_tags(repo_id, last, limit).await?;
+        Ok(TagPage {
+            names: page.names,
+            next_after: page.last.filter(|_| page.more),
+        })
     }
 
     /// Repository names after `last`, at most `limit`.

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use berth_core::RepositoryName;
-use berth_core::registry::Page;
 use berth_oci::media_type::OCI_INDEX;
 use serde_json::{Value, json};
 
@@ -26,21 +25,38 @@ fn pagination(ctx: &Ctx, default: usize) -> Result<(usize, String), ApiError> {
     Ok((n, ctx.param("last").unwrap_or_default().to_owned()))
 }
 
-/// Attach `Link: <url?n=N&last=L>; rel="next"` when more items follow.
-fn with_link(mut response: Response, path: &str, n: usize, page: &Page) -> Response {
-    if let (true, Some(last)) = (page.more, page.items.last()) {
-        let query = serde_urlencoded::to_string([("n", n.to_string().as_str()), ("last", last.as_str())])
-            .unwrap_or_default();
+/// Attach `Link: <url?n=N&last=L>; rel="next"` when more items follow
+/// `next_after`.
+fn with_link(mut response: Response, path: &str, n: usize, next_after: Option<&str>) -> Response {
+    if let Some(last) = next_after {
+        let query =
+            serde_urlencoded::to_string([("n", n.to_string().as_str()), ("last", last)]).unwrap_or_default();
         set_header(&mut response, "link", &format!("<{path}?{query}>; rel=\"next\""));
     }
     response
 }
 
+/// The body of a tag listing; the names go out as the database wrote them.
+#[derive(serde::Serialize)]
+struct TagList<'a> {
+    name: &'a RepositoryName,
+    tags: &'a serde_json::value::RawValue,
+}
+
 pub(super) async fn tags(ctx: &Ctx, name: &RepositoryName) -> Result<Response, ApiError> {
     let (n, last) = pagination(ctx, MAX_PAGE)?;
     let page = ctx.registry.list_tags(name, &last, n).await?;
-    let response = Json(json!({ "name": name, "tags": page.items })).into_response();
-    Ok(with_link(response, &format!("/v2/{name}/tags/list"), n, &page))
+    let body = TagList {
+        name,
+        tags: &page.names,
+    };
+    let response = Json(body).into_response();
+    Ok(with_link(
+        response,
+        &format!("/v2/{name}/tags/list"),
+        n,
+        page.next_after.as_deref(),
+    ))
 }
 
 pub(super) async fn catalog(ctx: &Ctx) -> Result<Response, ApiError> {
@@ -51,7 +67,7 @@ pub(super) async fn catalog(ctx: &Ctx) -> Result<Response, ApiError> {
         .await
         .map_err(ApiError::Identity)?;
     let response = Json(json!({ "repositories": page.items })).into_response();
-    Ok(with_link(response, "/v2/_catalog", n, &page))
+    Ok(with_link(response, "/v2/_catalog", n, page.next_after()))
 }
 
 pub(super) async fn referrers(ctx: &Ctx, name: &RepositoryName, digest: &str) -> Result<Response, ApiError> {
