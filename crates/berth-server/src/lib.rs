@@ -84,13 +84,12 @@ pub fn router(registry: Registry, identity: Identity, config: &ServerConfig) -> 
         server_hostname: config.server_hostname.as_deref().map(Arc::from),
         url_scheme: Arc::from(config.url_scheme.as_str()),
     };
-    let limiter = limit::Limiter::new(config.max_concurrent_requests);
+    let limiter = Arc::new(limit::Limiter::new(config.max_concurrent_requests));
     let scrape = config
         .metrics
         .clone()
         .map(|m| metrics::router(state.registry.clone(), m));
     let router = Router::new()
-        .nest("/api/v1", api::router(state.clone()))
         .route("/health", get(health::instance))
         .route("/health/instance", get(health::instance))
         .route("/status", get(health::endtoend))
@@ -100,32 +99,65 @@ pub fn router(registry: Registry, identity: Identity, config: &ServerConfig) -> 
         .route("/v2/", any(distribution::base))
         .route("/v2/{*path}", any(distribution::endpoint))
         .merge(console::router(state.clone()))
-        .with_state(state);
+        .with_state(state.clone());
     let router = match scrape {
         Some(scrape) => router.merge(scrape),
         None => router,
     };
+    let router = with_route_layers(router, &limiter, config.metrics.as_ref());
+    // Added after the route layers, which the API's router has of its own.
+    let metrics = config.metrics.clone();
+    let api = lazy_router(move || {
+        let api = api::router(state.clone()).with_state(state.clone());
+        with_route_layers(api, &limiter, metrics.as_ref())
+    });
+    // Outermost: the id's span holds every other layer's log lines.
+    router
+        .nest_service("/api/v1", api)
+        .layer(axum::middleware::from_fn(request_id::assign))
+}
+
+/// `router` with the layers every route has: admission, panics as 500s,
+/// tracing and, outside them so 429s and 500s are counted too, metrics.
+fn with_route_layers(
+    router: Router,
+    limiter: &Arc<limit::Limiter>,
+    metrics: Option<&metrics::Metrics>,
+) -> Router {
     let router = router
         .layer(axum::middleware::from_fn_with_state(
-            Arc::new(limiter),
+            limiter.clone(),
             limit::admit,
         ))
         .layer(CatchPanicLayer::new())
         .layer(TraceLayer::new_for_http());
-    // Outside the limiter and panics, so 429s and 500s are counted too.
-    let router = match &config.metrics {
+    match metrics {
         Some(m) => m.track(router),
         None => router,
-    };
-    // Outermost: the id's span holds every other layer's log lines.
-    router.layer(axum::middleware::from_fn(request_id::assign))
+    }
 }
 
-/// Build the parts of [`router`] that need no state (the REST API's
-/// routes and OpenAPI description, a few milliseconds of work) on a thread
-/// of their own, so a start-up can open its database meanwhile.
-pub fn build_routes_ahead() {
-    std::thread::spawn(api::build_routes);
+/// A service answering with the router `build` makes at the first request.
+/// The REST API's routes come with their OpenAPI description, whose
+/// construction runs much code and leaves megabytes on the heap: a
+/// registry that serves only `/v2/` never pays for it.
+fn lazy_router(
+    build: impl Fn() -> Router + Send + Sync + 'static,
+) -> impl tower::Service<
+    axum::extract::Request,
+    Response = axum::response::Response,
+    Error = std::convert::Infallible,
+    Future = impl Send,
+> + Clone
++ Send
++ Sync
++ 'static {
+    let built = Arc::new(std::sync::OnceLock::new());
+    let build = Arc::new(build);
+    tower::service_fn(move |request: axum::extract::Request| {
+        let mut router: Router = built.get_or_init(|| build()).clone();
+        tower::Service::call(&mut router, request)
+    })
 }
 
 /// Serve `router` on `listener` until `shutdown` resolves, then finish the

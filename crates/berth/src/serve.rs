@@ -45,8 +45,6 @@ async fn delayed<F: std::future::Future>(work: F) -> F::Output {
 }
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    // Meanwhile the configuration is read and the database opened.
-    berth_server::build_routes_ahead();
     let mut config = Config::load(args.config.as_deref())?;
     crate::logging::init(config.LOGS_FORMAT);
     for key in &config.ignored_quay_keys {

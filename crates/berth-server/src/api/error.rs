@@ -41,6 +41,16 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", detail)
     }
 
+    /// 500 `server_error`: logged here, told to the caller only as such.
+    pub(crate) fn internal(error: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!(error = %error, "api request failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal server error",
+        )
+    }
+
     /// The HTTP status this failure answers with.
     pub(crate) fn status(&self) -> StatusCode {
         self.status
@@ -74,14 +84,7 @@ impl From<IdentityError> for ApiError {
             IdentityError::NotFound(d) => ApiError::not_found(d),
             IdentityError::Invalid(d) => ApiError::invalid(d),
             e @ IdentityError::Exists(_) => ApiError::invalid(e.to_string()),
-            e @ (IdentityError::Store(_) | IdentityError::Internal(_)) => {
-                tracing::error!(error = %e, "api request failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "internal server error",
-                )
-            }
+            e @ (IdentityError::Store(_) | IdentityError::Internal(_)) => ApiError::internal(&e),
         }
     }
 }
@@ -107,14 +110,7 @@ impl From<RegistryError> for ApiError {
                 "read_only",
                 "Repository is in read only or mirror mode: MIRROR",
             ),
-            RegistryError::Internal(_) => {
-                tracing::error!(error = %e, "api request failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "internal server error",
-                )
-            }
+            RegistryError::Internal(_) => ApiError::internal(&e),
             other => ApiError::invalid(other.to_string()),
         }
     }
@@ -156,14 +152,7 @@ impl From<QuotaError> for ApiError {
             QuotaError::NotFound(d) => ApiError::not_found(d),
             QuotaError::Invalid(d) => ApiError::invalid(d),
             QuotaError::Identity(e) => e.into(),
-            e @ QuotaError::Store(_) => {
-                tracing::error!(error = %e, "api request failed");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "internal server error",
-                )
-            }
+            e @ QuotaError::Store(_) => ApiError::internal(&e),
         }
     }
 }

@@ -163,35 +163,35 @@ pub(crate) fn refusal(r: crate::mode::Refusal) -> axum::response::Response {
     error::ApiError::from(r).into_response()
 }
 
-/// The API's routes and their OpenAPI document as the routes declare it,
-/// built once per process.
-static ROUTES: LazyLock<(Router<AppState>, utoipa::openapi::OpenApi)> =
-    LazyLock::new(|| routes().split_for_parts());
+/// The API's routes, built once per process (at the first API request, see
+/// `lazy_router`). The OpenAPI document built beside them is dropped: its
+/// tree takes about 4 MiB.
+static ROUTES: LazyLock<Router<AppState>> = LazyLock::new(|| routes().split_for_parts().0);
 
-/// The OpenAPI document `/discovery` serves, completed at its first
-/// request rather than at every start. After the routes are merged in:
-/// modifiers of `ApiDoc` see none.
-static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(|| {
-    let mut doc = ROUTES.1.clone();
+/// The OpenAPI document `/discovery` serves, as JSON text, built (with the
+/// routes again, a few milliseconds) at its first request and kept as text
+/// only. After the routes are merged in: modifiers of `ApiDoc` see none.
+static DOCUMENT: LazyLock<Result<bytes::Bytes, String>> = LazyLock::new(|| {
+    let mut doc = routes().split_for_parts().1;
     utoipa::Modify::modify(&ErrorResponses, &mut doc);
-    doc
+    serde_json::to_vec(&doc)
+        .map(bytes::Bytes::from)
+        .map_err(|e| format!("writing the OpenAPI document: {e}"))
 });
 
-/// Build the API's routes now, e.g. on a thread of their own while the
-/// caller opens its database ([`router`] waits for them if still building).
-pub(crate) fn build_routes() {
-    LazyLock::force(&ROUTES);
+/// `GET /discovery`: the OpenAPI document.
+async fn discovery() -> axum::response::Response {
+    match &*DOCUMENT {
+        Ok(json) => ([(http::header::CONTENT_TYPE, "application/json")], json.clone()).into_response(),
+        Err(e) => error::ApiError::internal(e).into_response(),
+    }
 }
 
 /// The `/api/v1` router (to be nested there), behind the write-mode gate.
 pub(crate) fn router(state: AppState) -> Router<AppState> {
     ROUTES
-        .0
         .clone()
-        .route(
-            "/discovery",
-            get(|| async { axum::Json(&*DOCUMENT).into_response() }),
-        )
+        .route("/discovery", get(discovery))
         .fallback(|| async { error::ApiError::not_found("no such API endpoint") })
         .layer(axum::middleware::from_fn_with_state(state, crate::mode::api_gate))
 }
