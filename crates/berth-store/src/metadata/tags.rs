@@ -270,13 +270,26 @@ impl Db {
         // that asks without `n`) costs one row's handoff from the driver
         // and goes out as the database wrote it, not as a value per tag,
         // which dominated the time.
+        // Binds `$1`..`$4` (repository, last, limit, now) to `$sql`.
+        macro_rules! fetch_array {
+            ($pool:expr, $sql:expr) => {
+                sqlx::query_scalar::<_, String>($sql)
+                    .bind(repo)
+                    .bind(last)
+                    .bind(limit_param(limit))
+                    .bind(now_ms())
+                    .fetch_one($pool)
+                    .await?
+            };
+        }
         let json = match self.reader() {
             // The names between `last` and a bound found by skipping
             // `limit` entries of the index, aggregated as the index yields
             // them: SQLite runs a sorted, limited subquery as a coroutine
             // whose per-row handoff took half the time.
-            crate::db::PoolRef::Sqlite(pool) => {
-                sqlx::query_scalar::<_, String>(concat!(
+            crate::db::PoolRef::Sqlite(pool) => fetch_array!(
+                pool,
+                concat!(
                     "WITH b AS (SELECT (SELECT t.name FROM tags t WHERE t.repository_id = $1 AND ",
                     resolving!("$4"),
                     " AND t.name > $2 ORDER BY t.name LIMIT 1 OFFSET $3) AS bound) ",
@@ -284,31 +297,20 @@ impl Db {
                     resolving!("$4"),
                     // U+10FFFF sorts after every name when there is no bound.
                     " AND t.name > $2 AND t.name <= COALESCE(b.bound, char(1114111))"
-                ))
-                .bind(repo)
-                .bind(last)
-                .bind(limit_param(limit))
-                .bind(now_ms())
-                .fetch_one(pool)
-                .await?
-            }
+                )
+            ),
             // In the database's collation, as `name > $2` pages by it: the
             // aggregate takes the sorted subquery's rows in their order
             // (PostgreSQL's documentation names a sorted subquery as a way
             // to order an aggregate's input), sparing a second sort.
-            crate::db::PoolRef::Postgres(pool) => {
-                sqlx::query_scalar::<_, String>(concat!(
+            crate::db::PoolRef::Postgres(pool) => fetch_array!(
+                pool,
+                concat!(
                     "SELECT COALESCE(json_agg(name)::text, '[]') FROM (SELECT t.name FROM tags t WHERE t.repository_id = $1 AND ",
                     resolving!("$4"),
                     " AND t.name > $2 ORDER BY t.name LIMIT $3 + 1) page"
-                ))
-                .bind(repo)
-                .bind(last)
-                .bind(limit_param(limit))
-                .bind(now_ms())
-                .fetch_one(pool)
-                .await?
-            }
+                )
+            ),
         };
         TagNamesPage::from_probe(
             json,
