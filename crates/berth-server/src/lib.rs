@@ -23,6 +23,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::any;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use berth_core::{Identity, Registry};
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -167,6 +168,13 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Without TCP_NODELAY a small answer written after its headers waits
+    // for the client's delayed ACK: about 40 ms per small blob GET.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(%e, "TCP_NODELAY not set on a connection");
+        }
+    });
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

@@ -263,7 +263,10 @@ pub async fn serve_tls(
         }
     });
     let mut server = axum_server::Server::from_listener(listener)
-        .acceptor(RustlsAcceptor::new(tls.current.clone()))
+        .acceptor(
+            // As for plain HTTP (see crate::serve).
+            RustlsAcceptor::new(tls.current.clone()).acceptor(axum_server::accept::NoDelayAcceptor::new()),
+        )
         .handle(handle);
     // An HTTP/2 connection ends gracefully only once the client answers a
     // ping; one whose peer stops answering is closed, so neither a dead

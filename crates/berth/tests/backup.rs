@@ -136,8 +136,7 @@ async fn push(s: &Server, client: &reqwest::Client, repo: &str, tag: &str) -> Op
 
 /// Pull `image` by tag from `s` as its owner and check the manifest and
 /// every blob.
-async fn pull_complete(s: &Server, image: &Acked) {
-    let client = s.client_as(USER, PASSWORD);
+async fn pull_complete(s: &Server, client: &reqwest::Client, image: &Acked) {
     let r = client
         .get(s.url(&format!("/v2/{}/manifests/{}", image.repo, image.tag)))
         .header("accept", OCI_MANIFEST)
@@ -261,8 +260,9 @@ async fn a_backup_during_pushes_and_gc_restores_every_acknowledged_tag() {
     let restored = Server::start_member(data, None, storage, GC_YAML).await;
     every_row_has_its_object(&restored).await;
     assert!(restored.staged_uploads().await.is_empty());
+    let owner = restored.client_as(USER, PASSWORD);
     for image in &expected {
-        pull_complete(&restored, image).await;
+        pull_complete(&restored, &owner, image).await;
     }
     // No upload of the running registry survives as a live session.
     let db = open_db(&restored).await;
@@ -274,7 +274,7 @@ async fn a_backup_during_pushes_and_gc_restores_every_acknowledged_tag() {
     eprintln!("berth gc on the restored data: {report:?}");
     every_row_has_its_object(&restored).await;
     for image in &expected {
-        pull_complete(&restored, image).await;
+        pull_complete(&restored, &owner, image).await;
     }
 }
 
