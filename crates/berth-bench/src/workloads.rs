@@ -2,12 +2,12 @@
 //! [`RegistryClient`] and returns its figures; every request is checked, so
 //! a workload on a misbehaving server fails instead of reporting a number.
 
-pub mod blob_head;
 pub mod blob_throughput;
 pub mod copy_image;
 pub mod gc_scale;
 pub mod manifest_get;
 pub mod many_blobs;
+pub mod small_blob;
 pub mod tag_list;
 
 use std::time::{Duration, Instant};
@@ -71,10 +71,10 @@ pub struct LoopResult {
 }
 
 impl LoopResult {
-    /// Completed requests per second.
-    pub fn rate(&self) -> Figure {
+    /// Completed requests per second, reported as `metric`.
+    pub fn rate(&self, metric: &'static str) -> Figure {
         Figure::higher(
-            "requests",
+            metric,
             "req/s",
             self.latencies.len() as f64 / self.elapsed.as_secs_f64(),
         )

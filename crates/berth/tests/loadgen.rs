@@ -11,7 +11,7 @@ use std::time::Duration;
 use berth_bench::data::{blob_set, random_bytes};
 use berth_bench::workloads::gc_scale::{self, GcPlan};
 use berth_bench::workloads::{
-    Figure, blob_head, blob_throughput, copy_image, manifest_get, many_blobs, tag_list,
+    Figure, blob_throughput, copy_image, manifest_get, many_blobs, small_blob, tag_list,
 };
 use berth_bench::{BenchError, RegistryClient};
 use bytes::Bytes;
@@ -73,7 +73,7 @@ async fn every_workload_completes_against_berth() {
         .await
         .unwrap();
     figures.extend(
-        blob_head::run(&client, "lg/head", &digest, 2, Duration::from_millis(200))
+        small_blob::run(&client, "lg/head", &digest, 2, Duration::from_millis(200))
             .await
             .unwrap(),
     );

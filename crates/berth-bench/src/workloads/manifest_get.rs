@@ -36,7 +36,7 @@ pub async fn run(
     })
     .await?;
     Ok(vec![
-        l.rate(),
+        l.rate("requests"),
         l.latency("p50 latency", 50.0),
         l.latency("p99 latency", 99.0),
     ])

@@ -14,7 +14,7 @@ use anyhow::Context;
 use berth_bench::data::{blob_set, random_bytes};
 use berth_bench::workloads::gc_scale::GcPlan;
 use berth_bench::workloads::{
-    Figure, blob_head, blob_throughput, copy_image, manifest_get, many_blobs, tag_list,
+    Figure, blob_throughput, copy_image, manifest_get, many_blobs, small_blob, tag_list,
 };
 use bytes::Bytes;
 use clap::Parser;
@@ -288,26 +288,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     if wants(5) {
         let clients = plan.read_clients[0];
-        eprintln!("5. blob HEAD, {clients} clients");
-        let head_blob = Bytes::from(random_bytes(10_000, 99));
-        let mut head_digest = String::new();
+        eprintln!("5. a 10 kB blob: HEAD from {clients} clients, GET from one");
+        let small_blob = Bytes::from(random_bytes(10_000, 99));
+        let mut small_digest = String::new();
         for kind in [Kind::Berth, Kind::Distribution] {
-            head_digest = server(kind)?
+            small_digest = server(kind)?
                 .client
-                .push_bytes("bench/head", head_blob.clone())
+                .push_bytes("bench/small", small_blob.clone())
                 .await?;
         }
         for r in 0..rounds {
             for kind in order(r) {
-                let figures = blob_head::run(
+                let figures = small_blob::run(
                     &server(kind)?.client,
-                    "bench/head",
-                    &head_digest,
+                    "bench/small",
+                    &small_digest,
                     clients,
                     plan.head_duration,
                 )
                 .await?;
-                report.add("5. blob HEAD", kind, figures);
+                report.add("5. small blob", kind, figures);
             }
         }
     }
