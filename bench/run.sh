@@ -9,12 +9,11 @@
 # figures it measured).
 # - `--db postgres`: Berth on a throwaway PostgreSQL server on loopback (or
 #   BENCH_PG_URI=postgresql://USER@HOST:PORT), a fresh database per start.
-# - `--storage s3`: Berth's blobs in a bucket of a throwaway s3s-fs server on
-#   loopback (bench/s3.sh), whose own PUT and GET rates are measured as the
-#   limit. Distribution stays on its directory (its S3 driver needs
-#   ListMultipartUploads, which s3s-fs lacks). On a server named by
-#   BENCH_S3_ENDPOINT and the like (see bench/s3.sh) that has it, both
-#   registries keep their blobs in its bucket.
+# - `--storage s3`: both registries' blobs in one bucket of a throwaway S3
+#   server on loopback (bench/s3.sh: s3s-fs with what Distribution's S3
+#   driver needs, bench/s3-server), each start under its own prefix; the
+#   server's own PUT and GET rates are measured as the limit. A server named
+#   by BENCH_S3_ENDPOINT and the like (see bench/s3.sh) is used instead.
 # - `--scanner`: Berth with its scanner on, as installed by default.
 # - `--all`: one run of each: the default (dir, sqlite), postgres, s3, and
 #   the scanner on.

@@ -110,8 +110,8 @@ pub struct S3Bucket {
     pub bucket: String,
     pub access_key: String,
     pub secret_key: String,
-    /// The server's name from `BENCH_S3_SERVER` (`s3s-fs` from bench/s3.sh),
-    /// or `S3 server` when unnamed.
+    /// The server's name from `BENCH_S3_SERVER` (bench/s3.sh names its
+    /// own), or `S3 server` when unnamed.
     pub server: String,
 }
 
@@ -131,8 +131,9 @@ impl S3Bucket {
     }
 
     /// Whether Distribution can keep its blobs here too. Its S3 driver
-    /// resumes every upload with `ListMultipartUploads`, which s3s-fs
-    /// answers 501 Not Implemented, so there it cannot store one blob.
+    /// resumes every upload with `ListMultipartUploads`, which plain s3s-fs
+    /// (named `s3s-fs` by hand) answers 501 Not Implemented, so there it
+    /// cannot store one blob; bench/s3.sh's server answers it.
     pub fn holds_distribution(&self) -> bool {
         self.server != "s3s-fs"
     }
@@ -148,7 +149,7 @@ impl Storage {
     }
 
     /// `berth` arguments for blobs of a start in `dir` (on S3, a config
-    /// file there naming the bucket and the prefix `berth-<dir's name>`).
+    /// file there naming the bucket and a prefix of its own, see [`prefix`]).
     fn berth_args(&self, dir: &Path) -> anyhow::Result<Vec<String>> {
         let Storage::S3(s3) = self else {
             return Ok(Vec::new());
@@ -202,13 +203,17 @@ impl Storage {
     }
 }
 
-/// Berth's key prefix for a start in `dir`: unique per start, so a server
-/// started again on a fresh directory starts on empty storage too.
+/// The key prefix of a start in `dir`: the first letter of the
+/// directory's name and a number, unique per start, so a server started
+/// again on a fresh directory starts on empty storage too. Short: s3s-fs
+/// names a metadata file after the whole key, and Distribution's tag index
+/// keys come near the 255-byte file name limit.
 fn prefix(dir: &Path) -> String {
     static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-    format!("{}-{n}", name.unwrap_or_default())
+    let initial = name.and_then(|n| n.chars().next()).unwrap_or('s');
+    format!("{initial}{n}")
 }
 
 /// Run one statement on `server`'s `postgres` database.
