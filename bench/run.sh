@@ -61,7 +61,8 @@ case "$storage" in
 esac
 # Each run: storage, database, scanner flag.
 if [ -n "$all" ]; then
-  runs=("dir sqlite -" "dir postgres -" "s3 sqlite -" "dir sqlite --scanner")
+  # S3 last: with Distribution on the bucket too it is the longest.
+  runs=("dir sqlite -" "dir postgres -" "dir sqlite --scanner" "s3 sqlite -")
 elif [ -n "$gc" ]; then
   runs=("s3 postgres -")
   pass+=(--only 9)
