@@ -120,13 +120,21 @@ impl Server {
                     continue;
                 };
                 let key = format!("{dir_key}{name}");
-                let meta = entry.metadata().await.map_err(|e| s3_error!(e, InternalError))?;
-                if meta.is_dir() {
+                // The entry's type comes with the directory listing; only
+                // files that match are asked for their size and time.
+                let file_type = entry.file_type().await.map_err(|e| s3_error!(e, InternalError))?;
+                if file_type.is_dir() {
                     let sub = format!("{key}/");
                     if prefix.starts_with(&sub) || sub.starts_with(prefix) {
                         dirs.push_back((entry.path(), sub));
                     }
                 } else if key.starts_with(prefix) {
+                    let meta = match entry.metadata().await {
+                        Ok(meta) => meta,
+                        // Deleted since the listing.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(s3_error!(e, InternalError)),
+                    };
                     objects.push(Object {
                         key: Some(key),
                         size: Some(i64::try_from(meta.len()).map_err(|e| s3_error!(e, InternalError))?),
