@@ -123,7 +123,7 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The FIPS build (the AWS-LC FIPS module, built with cmake and Go). Features
 # unify, so it is its own build: copied out before the normal build below
 # puts target/debug/berth back; tests/fips.rs runs it from TEST_FIPS_BIN.
-echo "== the FIPS build =="
+echo "== the FIPS build == (${SECONDS}s in)"
 cargo build -p berth --features fips --quiet
 mkdir -p target/fips
 cp target/debug/berth target/fips/berth
@@ -137,15 +137,41 @@ if cmp -s target/debug/berth target/fips/berth; then
   echo "target/debug/berth is still the FIPS build" >&2
   exit 1
 fi
-echo "== unit and integration tests (SQLite) =="
+echo "== unit and integration tests (SQLite) == (${SECONDS}s in)"
 cargo test --workspace --quiet
-echo "== the REST API against its OpenAPI document (schemathesis) =="
+echo "== the REST API against its OpenAPI document (schemathesis) == (${SECONDS}s in)"
 ./scripts/api-check.sh target/debug/berth
-echo "== integration tests (PostgreSQL + local directory) =="
-TEST_DB=postgres TEST_PG_URI="postgresql://postgres@127.0.0.1:$pg_port" \
-  cargo test -p berth -p berth-store --test '*' --quiet
-echo "== integration tests (PostgreSQL + S3) =="
-TEST_DB=postgres TEST_PG_URI="postgresql://postgres@127.0.0.1:$pg_port" \
-  TEST_STORAGE=s3 TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port" TEST_S3_BUCKET=berth-test \
-  TEST_S3_ACCESS_KEY="$s3_key" TEST_S3_SECRET_KEY="$s3_secret" TEST_S3_ROOT="$s3_dir" \
-  cargo test -p berth --test '*' --quiet
+# The two PostgreSQL phases run side by side: most of their time is spent
+# waiting (outages, load windows, browsers), and each test has a database
+# (and an S3 key prefix) of its own. Their test binaries are built first,
+# one build at a time; each phase's output is kept and printed whole.
+pg_uri="postgresql://postgres@127.0.0.1:$pg_port"
+pg_dir_phase() { TEST_DB=postgres TEST_PG_URI="$pg_uri" cargo test -p berth -p berth-store --test '*' --quiet "$@"; }
+pg_s3_phase() {
+  TEST_DB=postgres TEST_PG_URI="$pg_uri" \
+    TEST_STORAGE=s3 TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port" TEST_S3_BUCKET=berth-test \
+    TEST_S3_ACCESS_KEY="$s3_key" TEST_S3_SECRET_KEY="$s3_secret" TEST_S3_ROOT="$s3_dir" \
+    cargo test -p berth --test '*' --quiet "$@"
+}
+pg_dir_phase --no-run
+pg_s3_phase --no-run
+pg_start=$SECONDS
+pg_logs=$(mktemp -d /tmp/berth-test-logs.XXXXXX)
+pg_dir_phase >"$pg_logs/dir.log" 2>&1 &
+dir_pid=$!
+pg_s3_phase >"$pg_logs/s3.log" 2>&1 &
+s3_pid_tests=$!
+dir_status=0
+s3_status=0
+wait "$dir_pid" || dir_status=$?
+wait "$s3_pid_tests" || s3_status=$?
+echo "== integration tests (PostgreSQL + local directory), side by side from ${pg_start}s to ${SECONDS}s =="
+cat "$pg_logs/dir.log"
+echo "== integration tests (PostgreSQL + S3), side by side with the above =="
+cat "$pg_logs/s3.log"
+rm -rf "$pg_logs"
+if [ "$dir_status" -ne 0 ] || [ "$s3_status" -ne 0 ]; then
+  echo "PostgreSQL + local directory: exit $dir_status; PostgreSQL + S3: exit $s3_status" >&2
+  exit 1
+fi
+echo "== all tests passed after ${SECONDS}s =="
