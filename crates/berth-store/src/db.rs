@@ -48,6 +48,27 @@ macro_rules! on_db {
     };
 }
 
+/// Run `attempt` again, three times in all at most, while the database
+/// answers that it must be (see [`StoreError::is_transient`]): PostgreSQL
+/// breaks a deadlock by failing one of its transactions and expects that
+/// one to be retried.
+pub(crate) async fn retry_transient<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(e) if tries < 3 && e.is_transient() => {
+                tracing::warn!(error = %e, "retrying a transaction the database failed to break a deadlock");
+                tries += 1;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// Connection pool sizing.
 #[derive(Debug, Clone, Copy)]
 pub struct PoolSettings {

@@ -4,7 +4,7 @@
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database refused or failed a query.
-    #[error("database: {0}")]
+    #[error("database: {0}{detail}", detail = detail(.0))]
     Db(#[from] sqlx::Error),
     /// Applying migrations failed.
     #[error("migration: {0}")]
@@ -37,4 +37,29 @@ pub enum StoreError {
     /// Stored data that cannot be interpreted.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+}
+
+/// PostgreSQL's detail of a failure, which names what it is about (for a
+/// deadlock, the processes and the locks they wait for), for the log.
+fn detail(e: &sqlx::Error) -> String {
+    let detail = match e {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .and_then(|pg| pg.detail()),
+        _ => None,
+    };
+    detail.map(|d| format!(" ({d})")).unwrap_or_default()
+}
+
+impl StoreError {
+    /// Whether the database asks for the transaction to be run again: it
+    /// was chosen to break a deadlock, or could not be serialized.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(db)) => {
+                matches!(db.code().as_deref(), Some("40P01" | "40001"))
+            }
+            _ => false,
+        }
+    }
 }

@@ -272,11 +272,14 @@ impl Db {
     /// Remove a blob's link to a repository. Returns whether it was linked.
     pub async fn unlink_blob(&self, repo: i64, digest: &str) -> Result<bool, StoreError> {
         on_db!(self.writer(), pool => {
-            let done = sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
-                .bind(repo)
-                .bind(digest)
-                .execute(pool)
-                .await?;
+            let done = crate::db::retry_transient(|| async {
+                Ok(sqlx::query("DELETE FROM repository_blobs WHERE repository_id = $1 AND digest = $2")
+                    .bind(repo)
+                    .bind(digest)
+                    .execute(pool)
+                    .await?)
+            })
+            .await?;
             Ok(done.rows_affected() > 0)
         })
     }
