@@ -139,39 +139,58 @@ if cmp -s target/debug/berth target/fips/berth; then
 fi
 echo "== unit and integration tests (SQLite) == (${SECONDS}s in)"
 cargo test --workspace --quiet
-echo "== the REST API against its OpenAPI document (schemathesis) == (${SECONDS}s in)"
-./scripts/api-check.sh target/debug/berth
-# The two PostgreSQL phases run side by side: most of their time is spent
-# waiting (outages, load windows, browsers), and each test has a database
-# (and an S3 key prefix) of its own. Their test binaries are built first,
-# one build at a time; each phase's output is kept and printed whole.
+# Then three runs side by side, each printed whole when all have ended:
+# schemathesis, and the integration tests on PostgreSQL with a local
+# directory and with S3. Most of the PostgreSQL suites' time is spent
+# waiting (outages, load windows, timeouts), and every test has a
+# database (and an S3 key prefix) of its own. Their test binaries are
+# built first, one build at a time. The console's browser tests run on the
+# embedded default only: its pages are thin translations of berth-core,
+# whose behaviour on PostgreSQL and S3 the other suites check.
 pg_uri="postgresql://postgres@127.0.0.1:$pg_port"
-pg_dir_phase() { TEST_DB=postgres TEST_PG_URI="$pg_uri" cargo test -p berth -p berth-store --test '*' --quiet "$@"; }
+berth_tests=()
+for t in crates/berth/tests/*.rs; do
+  name=$(basename "$t" .rs)
+  case "$name" in console*) ;; *) berth_tests+=(--test "$name") ;; esac
+done
+store_tests=()
+for t in crates/berth-store/tests/*.rs; do store_tests+=(--test "$(basename "$t" .rs)"); done
+pg_dir_phase() {
+  TEST_DB=postgres TEST_PG_URI="$pg_uri" \
+    cargo test -p berth -p berth-store "${berth_tests[@]}" "${store_tests[@]}" --quiet "$@"
+}
 pg_s3_phase() {
   TEST_DB=postgres TEST_PG_URI="$pg_uri" \
     TEST_STORAGE=s3 TEST_S3_ENDPOINT="http://127.0.0.1:$s3_port" TEST_S3_BUCKET=berth-test \
     TEST_S3_ACCESS_KEY="$s3_key" TEST_S3_SECRET_KEY="$s3_secret" TEST_S3_ROOT="$s3_dir" \
-    cargo test -p berth --test '*' --quiet "$@"
+    cargo test -p berth "${berth_tests[@]}" --quiet "$@"
 }
 pg_dir_phase --no-run
 pg_s3_phase --no-run
-pg_start=$SECONDS
-pg_logs=$(mktemp -d /tmp/berth-test-logs.XXXXXX)
-pg_dir_phase >"$pg_logs/dir.log" 2>&1 &
+side_start=$SECONDS
+side_logs=$(mktemp -d /tmp/berth-test-logs.XXXXXX)
+./scripts/api-check.sh target/debug/berth >"$side_logs/api.log" 2>&1 &
+api_pid=$!
+pg_dir_phase >"$side_logs/dir.log" 2>&1 &
 dir_pid=$!
-pg_s3_phase >"$pg_logs/s3.log" 2>&1 &
-s3_pid_tests=$!
+pg_s3_phase >"$side_logs/s3.log" 2>&1 &
+s3_tests_pid=$!
+api_status=0
 dir_status=0
 s3_status=0
+wait "$api_pid" || api_status=$?
 wait "$dir_pid" || dir_status=$?
-wait "$s3_pid_tests" || s3_status=$?
-echo "== integration tests (PostgreSQL + local directory), side by side from ${pg_start}s to ${SECONDS}s =="
-cat "$pg_logs/dir.log"
-echo "== integration tests (PostgreSQL + S3), side by side with the above =="
-cat "$pg_logs/s3.log"
-rm -rf "$pg_logs"
-if [ "$dir_status" -ne 0 ] || [ "$s3_status" -ne 0 ]; then
-  echo "PostgreSQL + local directory: exit $dir_status; PostgreSQL + S3: exit $s3_status" >&2
+wait "$s3_tests_pid" || s3_status=$?
+echo "== side by side from ${side_start}s to ${SECONDS}s: =="
+echo "== the REST API against its OpenAPI document (schemathesis) =="
+cat "$side_logs/api.log"
+echo "== integration tests (PostgreSQL + local directory) =="
+cat "$side_logs/dir.log"
+echo "== integration tests (PostgreSQL + S3) =="
+cat "$side_logs/s3.log"
+rm -rf "$side_logs"
+if [ "$api_status" -ne 0 ] || [ "$dir_status" -ne 0 ] || [ "$s3_status" -ne 0 ]; then
+  echo "exit status: schemathesis $api_status, PostgreSQL + local directory $dir_status, PostgreSQL + S3 $s3_status" >&2
   exit 1
 fi
 echo "== all tests passed after ${SECONDS}s =="
