@@ -21,7 +21,8 @@ use berth_oci::Digest;
 use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::ClientConfigKey;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::signer::{Method, Signer};
@@ -196,16 +197,28 @@ impl S3BlobStore {
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(&settings.bucket)
             .with_region(settings.region.as_deref().unwrap_or("us-east-1"));
+        let plaintext = settings
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"));
         if let Some(endpoint) = &settings.endpoint {
-            builder = builder
-                .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"));
+            builder = builder.with_endpoint(endpoint).with_allow_http(plaintext);
         }
         if let Some(key) = &settings.access_key {
             builder = builder.with_access_key_id(key);
         }
         if let Some(secret) = &settings.secret_key {
             builder = builder.with_secret_access_key(secret);
+        }
+        // Loading the system's trust store (every file of /etc/ssl/certs)
+        // took a few milliseconds of each start. A plaintext endpoint with
+        // static keys makes no TLS connection at all, so it is skipped;
+        // keys from a token service or instance metadata still need it.
+        if plaintext && settings.access_key.is_some() && settings.secret_key.is_some() {
+            builder = builder.with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::NoSystemCertificates),
+                "true",
+            );
         }
         Ok(S3BlobStore {
             s3: Arc::new(builder.build()?),

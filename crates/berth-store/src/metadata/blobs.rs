@@ -69,14 +69,17 @@ impl Db {
     pub async fn touch_blob_link(&self, repo: &str, digest: &str) -> Result<bool, StoreError> {
         let now = now_ms();
         on_db!(self.writer(), pool => {
-            let done = sqlx::query(
-                "UPDATE repository_blobs SET created_ms = $3 \
-                 WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2",
-            )
-            .bind(repo)
-            .bind(digest)
-            .bind(now)
-            .execute(pool)
+            let done = crate::db::retry_transient(|| async {
+                Ok(sqlx::query(
+                    "UPDATE repository_blobs SET created_ms = $3 \
+                     WHERE repository_id = (SELECT id FROM repositories WHERE name = $1) AND digest = $2",
+                )
+                .bind(repo)
+                .bind(digest)
+                .bind(now)
+                .execute(pool)
+                .await?)
+            })
             .await?;
             Ok(done.rows_affected() > 0)
         })
