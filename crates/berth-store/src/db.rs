@@ -61,7 +61,7 @@ where
     loop {
         match attempt().await {
             Err(e) if tries < 3 && e.is_transient() => {
-                tracing::warn!(error = %e, "retrying a transaction the database failed to break a deadlock");
+                tracing::warn!(error = %e, "the database failed a write to break a deadlock or a serialization conflict; running it again");
                 tries += 1;
             }
             done => return done,

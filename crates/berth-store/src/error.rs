@@ -39,11 +39,12 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// PostgreSQL's detail of a failure, which names what it is about (for a
-/// deadlock, the processes and the locks they wait for), for the log.
+/// PostgreSQL's detail of a deadlock or serialization failure: the
+/// processes and the locks they waited for, for the log. Other details
+/// (a duplicate key's value, say) may hold data and are left out.
 fn detail(e: &sqlx::Error) -> String {
     let detail = match e {
-        sqlx::Error::Database(db) => db
+        sqlx::Error::Database(db) if is_transient_code(db.code().as_deref()) => db
             .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
             .and_then(|pg| pg.detail()),
         _ => None,
@@ -51,14 +52,17 @@ fn detail(e: &sqlx::Error) -> String {
     detail.map(|d| format!(" ({d})")).unwrap_or_default()
 }
 
+/// Deadlock victim (`40P01`) or serialization failure (`40001`).
+fn is_transient_code(code: Option<&str>) -> bool {
+    matches!(code, Some("40P01" | "40001"))
+}
+
 impl StoreError {
     /// Whether the database asks for the transaction to be run again: it
     /// was chosen to break a deadlock, or could not be serialized.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Db(sqlx::Error::Database(db)) => {
-                matches!(db.code().as_deref(), Some("40P01" | "40001"))
-            }
+            StoreError::Db(sqlx::Error::Database(db)) => is_transient_code(db.code().as_deref()),
             _ => false,
         }
     }

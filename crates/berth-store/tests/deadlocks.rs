@@ -51,5 +51,7 @@ async fn a_deadlock_victim_is_told_to_run_again() {
                 .unwrap_err(),
         );
         assert!(!other.is_transient(), "{other}");
+        // Its detail names the row's key, data the message leaves out.
+        assert!(!other.to_string().contains("(id)=(1)"), "{other}");
     }
 }
